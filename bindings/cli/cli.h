@@ -1,0 +1,42 @@
+/* cli.h: the `oc` command line: one file per group of verbs, all on the
+ * public API only (the CLI is a client of the library like any other). */
+#ifndef OC_CLI_H
+#define OC_CLI_H
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "opencomputer.h"
+
+typedef struct {
+    oc_context *ctx;
+    gboolean json;
+} Cli;
+
+/* Exit codes of oc itself (exec passes the command's own through). */
+#define CLI_EXIT_USAGE 2
+#define CLI_EXIT_FAILURE 1
+
+int cmd_create(Cli *cli, int argc, char **argv);
+int cmd_ls(Cli *cli, int argc, char **argv);
+int cmd_info(Cli *cli, int argc, char **argv);
+int cmd_kill(Cli *cli, int argc, char **argv);
+int cmd_exec(Cli *cli, int argc, char **argv);
+int cmd_files(Cli *cli, int argc, char **argv);
+
+/* Prints "oc: <message>" to stderr, frees err, returns CLI_EXIT_FAILURE. */
+int cli_fail(oc_error *err);
+int cli_usage(GOptionContext *oc, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* Parses options; on error prints usage and returns FALSE. */
+gboolean cli_parse(GOptionContext *oc, int *argc, char ***argv);
+/* Connects to a sandbox by id or prints the error. */
+oc_sandbox *cli_connect(Cli *cli, const char *id);
+void cli_warn_if_tcg(Cli *cli);
+
+/* Output: a JSON document on stdout, or a table. */
+void cli_print_json(JsonNode *node);
+JsonNode *cli_info_json(const oc_sandbox_info *info);
+void cli_table_header(void);
+void cli_table_row(const oc_sandbox_info *info);
+
+#endif

@@ -1,0 +1,134 @@
+/* output.c: errors, tables and JSON for the `oc` command line. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "cli.h"
+
+int cli_fail(oc_error *err)
+{
+    fprintf(stderr, "oc: %s\n", oc_error_message(err));
+    oc_error_free(err);
+    return CLI_EXIT_FAILURE;
+}
+
+int cli_usage(GOptionContext *oc, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *help = g_option_context_get_help(oc, TRUE, NULL);
+
+    fputs("oc: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n\n%s", help);
+    return CLI_EXIT_USAGE;
+}
+
+gboolean cli_parse(GOptionContext *oc, int *argc, char ***argv)
+{
+    GError *gerr = NULL;
+
+    if (!g_option_context_parse(oc, argc, argv, &gerr)) {
+        cli_usage(oc, "%s", gerr->message);
+        g_error_free(gerr);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+oc_sandbox *cli_connect(Cli *cli, const char *id)
+{
+    oc_sandbox *sb = NULL;
+    oc_error *err = NULL;
+
+    if (oc_sandbox_connect(&sb, cli->ctx, id, &err) < 0) {
+        cli_fail(err);
+        return NULL;
+    }
+    return sb;
+}
+
+void cli_warn_if_tcg(Cli *cli)
+{
+    if (g_strcmp0(oc_context_accelerator(cli->ctx), "tcg") == 0)
+        fprintf(stderr, "oc: warning: no KVM on this host; sandboxes run under TCG emulation, "
+                        "which is slow and not a security boundary\n");
+}
+
+void cli_print_json(JsonNode *node)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autofree char *text = NULL;
+
+    json_generator_set_pretty(gen, TRUE);
+    json_generator_set_root(gen, node);
+    text = json_generator_to_data(gen, NULL);
+    printf("%s\n", text);
+    json_node_unref(node);
+}
+
+static JsonNode *pairs_json(size_t n, const oc_sandbox_info *info,
+                            const char *(*at)(const oc_sandbox_info *, size_t, const char **))
+{
+    JsonObject *o = json_object_new();
+    JsonNode *node = json_node_new(JSON_NODE_OBJECT);
+
+    for (size_t i = 0; i < n; i++) {
+        const char *v = NULL, *k = at(info, i, &v);
+        json_object_set_string_member(o, k, v);
+    }
+    json_node_take_object(node, o);
+    return node;
+}
+
+static char *iso_time(int64_t t)
+{
+    g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
+    return dt ? g_date_time_format_iso8601(dt) : g_strdup("?");
+}
+
+JsonNode *cli_info_json(const oc_sandbox_info *info)
+{
+    JsonObject *o = json_object_new();
+    JsonNode *node = json_node_new(JSON_NODE_OBJECT);
+    g_autofree char *created = iso_time(oc_sandbox_info_created(info));
+
+    /* Field names follow the OpenComputer SDK. */
+    json_object_set_string_member(o, "sandboxId", oc_sandbox_info_id(info));
+    json_object_set_string_member(o, "status", oc_sandbox_state_name(oc_sandbox_info_state(info)));
+    json_object_set_string_member(o, "template", oc_sandbox_info_template(info));
+    json_object_set_string_member(o, "createdAt", created);
+    json_object_set_int_member(o, "cpuCount", oc_sandbox_info_cpu_count(info));
+    json_object_set_int_member(o, "memoryMB", oc_sandbox_info_memory_mb(info));
+    json_object_set_int_member(o, "timeout", oc_sandbox_info_timeout(info));
+    json_object_set_string_member(o, "accelerator", oc_sandbox_info_accelerator(info));
+    json_object_set_member(o, "metadata", pairs_json(oc_sandbox_info_metadata_count(info), info,
+                                                     oc_sandbox_info_metadata_at));
+    json_object_set_member(o, "envs", pairs_json(oc_sandbox_info_env_count(info), info,
+                                                 oc_sandbox_info_env_at));
+    json_node_take_object(node, o);
+    return node;
+}
+
+void cli_table_header(void)
+{
+    printf("%-16s %-11s %-10s %-20s %4s %7s %7s %s\n", "ID", "STATUS", "TEMPLATE", "CREATED",
+           "CPUS", "MEMORY", "TIMEOUT", "METADATA");
+}
+
+void cli_table_row(const oc_sandbox_info *info)
+{
+    g_autofree char *created = iso_time(oc_sandbox_info_created(info));
+    GString *meta = g_string_new(NULL);
+
+    for (size_t i = 0; i < oc_sandbox_info_metadata_count(info); i++) {
+        const char *v = NULL, *k = oc_sandbox_info_metadata_at(info, i, &v);
+        g_string_append_printf(meta, "%s%s=%s", i ? "," : "", k, v);
+    }
+    printf("%-16s %-11s %-10s %-20s %4u %6uM %6us %s\n", oc_sandbox_info_id(info),
+           oc_sandbox_state_name(oc_sandbox_info_state(info)), oc_sandbox_info_template(info),
+           created, oc_sandbox_info_cpu_count(info), oc_sandbox_info_memory_mb(info),
+           oc_sandbox_info_timeout(info), meta->str);
+    g_string_free(meta, TRUE);
+}

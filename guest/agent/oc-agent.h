@@ -1,0 +1,187 @@
+/* oc-agent.h: state shared by the parts of the guest agent.
+ *
+ * The agent is single-threaded: one poll loop (loop.c) owns every fd.  Its
+ * state lives in one global, `agent`, because there is exactly one of it per
+ * process and passing it around would only add noise.
+ */
+#ifndef OC_AGENT_GUEST_H
+#define OC_AGENT_GUEST_H
+
+#include <dirent.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "oc-proto.h"
+
+#define AGENT_VERSION "0.1.0"
+#define AGENT_NAME    "oc-agent " AGENT_VERSION
+#define AGENT_PORT_NAME "oc.agent"
+#define AGENT_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+#define AGENT_MAX_STREAMS 256
+#define AGENT_FRAME_MAX (OC_PROTO_HEADER_SIZE + OC_PROTO_MAX_PAYLOAD)
+/* Reads from the port are this large because virtio-serial throughput
+ * depends on the reader's read size (12 MiB/s for small reads, 170+ MiB/s
+ * for 1 MiB reads); the extra frame lets a partial frame stay at the front. */
+#define AGENT_READ_SIZE (1024u * 1024u)
+#define AGENT_IN_CAP (AGENT_READ_SIZE + AGENT_FRAME_MAX)
+/* Output queue: sources (pipes, files) are read only while one more full
+ * frame plus slack for control frames fits, which is the backpressure from a
+ * slow or absent host down to the children. */
+#define AGENT_OUT_CAP (2u * 1024u * 1024u)
+#define AGENT_OUT_SLACK (64u * 1024u)
+/* Credit for host data is returned in steps of this size, so the host keeps
+ * its pipe full without a WINDOW per frame. */
+#define AGENT_CREDIT_STEP (OC_PROTO_INITIAL_WINDOW / 4u)
+
+enum agent_mode { MODE_LISTEN, MODE_PORT };
+
+typedef struct agent_stream {
+    uint32_t id;
+    uint32_t op;            /* enum oc_proto_op */
+    uint64_t credit[3];     /* bytes we may still send on chans 1 and 2 */
+    uint64_t in_held;       /* host DATA bytes received, credit not yet returned */
+    uint64_t in_done;       /* of in_held, bytes consumed (returnable) */
+    int in_eof;             /* host sent EOF on chan 0 */
+    int pidx[3];            /* poll slots of this round, -1 if none */
+
+    /* EXEC */
+    pid_t pid;
+    int out_fd[3];          /* [1] stdout, [2] stderr read ends; -1 at EOF */
+    int has_stdin;          /* STDIN=1: chan 0 carries stdin */
+    int in_fd;              /* stdin write end, -1 if none or closed */
+    uint8_t *in_buf;        /* stdin bytes waiting for the pipe */
+    size_t in_len, in_off, in_cap;
+    int exited, status, timed_out;
+    int64_t t_start_us, t_exit_us;
+    int64_t kill_at_ms;     /* timeout deadline, 0 = none */
+    int64_t drain_at_ms;    /* after exit: stop waiting for the pipes */
+
+    /* files */
+    int fd;
+    uint64_t size;
+    char *path;             /* FILE_WRITE target */
+    char *tmp_path;         /* FILE_WRITE temp file, NULL once renamed */
+    uint32_t mode;
+    DIR *dir;               /* FILE_LIST */
+    uint8_t *rec;           /* FILE_LIST records not yet sent */
+    size_t rec_len, rec_off;
+} agent_stream;
+
+typedef struct {
+    enum agent_mode mode;
+    int pid1;
+    int fd;                 /* the connection (socket or port), -1 if none */
+    int listen_fd;
+    int sig_fd;
+    int hup;                /* port: host not connected; recheck at hup_until */
+    int64_t hup_until_ms;
+
+    uint8_t *in;
+    size_t in_len;
+    int resync;             /* discarding until a HELLO header prefix */
+
+    uint8_t *out;
+    size_t out_off, out_len, out_cap;
+
+    agent_stream *streams[AGENT_MAX_STREAMS];
+    char **default_env;
+    char boot_id[64];
+} agent_state;
+
+extern agent_state agent;
+
+/* util.c */
+int64_t agent_now_ms(void);
+int64_t agent_now_us(void);
+void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint32_t agent_errno_code(int err);
+int agent_set_nonblock(int fd);
+void agent_build_default_env(void);
+
+/* conn.c: framing, output queue, stream table, dispatch */
+void conn_init(void);
+void conn_reset(void);
+int conn_read(void);            /* -1: hang-up */
+int conn_flush(void);           /* -1: hang-up */
+int conn_wants_read(void);
+int conn_wants_write(void);
+size_t out_room(void);
+void send_frame(uint8_t type, uint8_t chan, uint32_t stream, const void *p, uint32_t len);
+void send_error(uint32_t stream, uint32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* How many DATA bytes may be sent now on (s, chan): credit, room, frame. */
+size_t stream_sendable(const agent_stream *s, int chan);
+/* Reads up to max bytes from fd straight into a DATA frame. Returns read()'s
+ * result (0 = EOF, -1 with errno). */
+ssize_t send_data_from_fd(agent_stream *s, int chan, int fd, size_t max);
+void send_data(agent_stream *s, int chan, const void *p, size_t len);
+void stream_consumed(agent_stream *s, size_t n);
+/* Ends a stream without a frame; kill_group: SIGKILL an exec's group. */
+void stream_free(agent_stream *s, int kill_group);
+void streams_cancel_all(void);
+
+/* exec.c */
+void exec_open(agent_stream *s, const uint8_t *p, size_t len);
+void exec_input(agent_stream *s, const uint8_t *p, size_t len);
+void exec_input_eof(agent_stream *s);
+void exec_cancel(agent_stream *s);
+void exec_signal(agent_stream *s, int sig);
+void exec_exited(agent_stream *s, int status);
+void exec_poll_events(agent_stream *s, const struct pollfd *pfd);
+void exec_poll_setup(agent_stream *s, struct pollfd *pfd, int *n);
+int64_t exec_timers(agent_stream *s, int64_t now);  /* next deadline or 0 */
+void exec_release(agent_stream *s, int kill_group);
+
+/* files.c: FILE_READ, FILE_WRITE, FILE_LIST (streaming) */
+void file_read_open(agent_stream *s, const uint8_t *p, size_t len);
+void file_write_open(agent_stream *s, const uint8_t *p, size_t len);
+void file_list_open(agent_stream *s, const uint8_t *p, size_t len);
+void file_write_data(agent_stream *s, const uint8_t *p, size_t len);
+void file_write_eof(agent_stream *s);
+int file_pump(agent_stream *s);     /* 1 if it could use another round */
+void file_cancel(agent_stream *s);
+void file_release(agent_stream *s);
+
+/* fileops.c: one-shot operations and shared helpers */
+void fileop_stat(agent_stream *s, const uint8_t *p, size_t len);
+void fileop_mkdir(agent_stream *s, const uint8_t *p, size_t len);
+void fileop_remove(agent_stream *s, const uint8_t *p, size_t len);
+void fileop_rename(agent_stream *s, const uint8_t *p, size_t len);
+/* Parses PATH (and NEW_PATH, MODE, flags) fields; sends ERROR itself and
+ * returns -1 on a bad or unknown field. */
+typedef struct {
+    char path[OC_PROTO_MAX_PATH];
+    char new_path[OC_PROTO_MAX_PATH];
+    int has_path, has_new_path, has_mode;
+    uint32_t mode;
+    uint8_t parents, recursive;
+} file_args;
+int file_args_parse(agent_stream *s, const uint8_t *p, size_t len, unsigned allowed,
+                    file_args *a);
+#define FA_PATH      1u
+#define FA_NEW_PATH  2u
+#define FA_MODE      4u
+#define FA_PARENTS   8u
+#define FA_RECURSIVE 16u
+/* Fails the stream with an ERROR built from errno, naming the path. */
+void fail_errno(agent_stream *s, int err, const char *what, const char *path);
+/* Appends the entry fields of (dirfd, name) to w; -1 with errno. */
+int file_entry_fields(oc_proto_writer *w, int dirfd, const char *name, const char *shown);
+
+/* loop.c */
+void loop_run(void) __attribute__((noreturn));
+
+/* port.c */
+int port_open(void);                /* blocks (retrying) until the port exists */
+int listen_socket(const char *path);
+
+/* init.c, pid1.c */
+void init_stage1(void) __attribute__((noreturn));
+void pid1_setup(void);
+void pid1_shutdown(void) __attribute__((noreturn));
+
+#endif /* OC_AGENT_GUEST_H */

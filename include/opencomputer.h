@@ -1,0 +1,296 @@
+/* opencomputer.h: the public C API of libopencomputer.
+ *
+ * A sandbox is a Linux virtual machine with its own kernel, filesystem,
+ * network stack and process space.  Programs create sandboxes, run commands
+ * in them and move files in and out.
+ *
+ * Conventions (see docs/ and STYLE.md):
+ * - fallible calls return 0 or a negative OC_E* code, fill *out only on
+ *   success, and take a nullable `oc_error **error` last;
+ * - handles are opaque and refcounted, *_unref() accepts NULL;
+ * - releasing a sandbox handle never stops the VM, oc_sandbox_kill() does;
+ * - options structs start with a version field; initialise them with the
+ *   *_INIT macro or the *_init() function;
+ * - every `flags` argument must be 0 unless a flag is documented for it;
+ * - blocking calls are safe from any thread;
+ * - this header uses only standard C types.
+ */
+#ifndef OPENCOMPUTER_H
+#define OPENCOMPUTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(OC_BUILDING_LIBRARY)
+#define OC_API __attribute__((visibility("default")))
+#else
+#define OC_API
+#endif
+
+#define OC_VERSION_MAJOR 0
+#define OC_VERSION_MINOR 1
+#define OC_VERSION_MICRO 0
+
+/* ---- errors ---- */
+
+/* Append-only: codes keep their value forever. */
+typedef enum {
+    OC_OK = 0,
+    OC_EINVAL = -1,        /* an argument is wrong; the message says which */
+    OC_ENOTFOUND = -2,     /* no such sandbox, template or file */
+    OC_ESTATE = -3,        /* the sandbox is in the wrong state for this */
+    OC_ETIMEOUT = -4,      /* the operation did not finish in time */
+    OC_EAGENT = -5,        /* the guest agent failed or broke the protocol */
+    OC_EVIRT = -6,         /* libvirt or QEMU failed */
+    OC_EIO = -7,           /* a host or guest I/O error */
+    OC_ELIMIT = -8,        /* a size or count limit was hit */
+    OC_EEXISTS = -9,       /* it already exists */
+    OC_EUNSUPPORTED = -10, /* not supported by this host, guest or version */
+    OC_ENOMEM = -11,
+    OC_ECANCELLED = -12,
+    OC_EPERM = -13,        /* permission denied */
+    OC_EINTERNAL = -14,    /* a bug: please report it */
+} oc_error_code;
+
+typedef struct oc_error oc_error;
+
+OC_API int oc_error_code_of(const oc_error *error);
+OC_API const char *oc_error_message(const oc_error *error);
+OC_API void oc_error_free(oc_error *error);
+/* A short constant name for a code, e.g. "not found". */
+OC_API const char *oc_strerror(int code);
+
+/* Frees memory the library handed out (oc_files_read() data). */
+OC_API void oc_free(void *ptr);
+
+typedef void (*oc_destroy_notify)(void *user_data);
+
+/* ---- logging: silent unless a handler is set ---- */
+
+typedef enum {
+    OC_LOG_ERROR = 1,
+    OC_LOG_WARNING = 2,
+    OC_LOG_INFO = 3,
+    OC_LOG_DEBUG = 4,
+} oc_log_level;
+
+typedef void (*oc_log_fn)(int level, const char *message, void *user_data);
+/* Process-wide.  The handler may be called from any thread. */
+OC_API void oc_set_log_handler(oc_log_fn fn, void *user_data, oc_destroy_notify destroy);
+
+/* ---- context: one libvirt connection and an event thread ---- */
+
+typedef struct oc_context oc_context;
+
+typedef struct {
+    uint32_t version;
+    const char *uri;       /* libvirt URI; NULL: qemu:///system */
+    const char *state_dir; /* NULL: $OC_STATE_DIR or /var/lib/opencomputer */
+} oc_context_options;
+
+#define OC_CONTEXT_OPTIONS_VERSION 1
+#define OC_CONTEXT_OPTIONS_INIT { OC_CONTEXT_OPTIONS_VERSION, NULL, NULL }
+OC_API int oc_context_options_init(oc_context_options *opts, uint32_t version);
+
+OC_API int oc_context_new(oc_context **out, const oc_context_options *opts, oc_error **error);
+OC_API oc_context *oc_context_ref(oc_context *ctx);
+OC_API oc_context *oc_context_unref(oc_context *ctx);
+/* "kvm" or "tcg": what new sandboxes on this host will use. */
+OC_API const char *oc_context_accelerator(oc_context *ctx);
+
+/* ---- sandboxes ---- */
+
+typedef struct oc_sandbox oc_sandbox;
+
+typedef enum {
+    OC_STATE_RUNNING = 1,
+    OC_STATE_HIBERNATED = 2,
+    OC_STATE_STOPPED = 3,
+    OC_STATE_ERROR = 4,
+} oc_sandbox_state;
+
+/* "running", "hibernated", "stopped" or "error". */
+OC_API const char *oc_sandbox_state_name(int state);
+
+#define OC_TIMEOUT_DEFAULT (-1)
+#define OC_DEFAULT_IDLE_TIMEOUT_S 300
+#define OC_DEFAULT_CPU_COUNT 1
+#define OC_DEFAULT_MEMORY_MB 512
+#define OC_MAX_CPU_COUNT 4
+#define OC_MIN_MEMORY_MB 128
+#define OC_MAX_MEMORY_MB 2048
+
+typedef struct {
+    uint32_t version;
+    const char *template_name;   /* NULL: "base" */
+    int64_t timeout_s;           /* idle timeout; OC_TIMEOUT_DEFAULT: 300; 0: never */
+    uint32_t cpu_count;          /* 1..4; INIT sets OC_DEFAULT_CPU_COUNT */
+    uint32_t memory_mb;          /* 128..2048; INIT sets OC_DEFAULT_MEMORY_MB */
+    const char *const *envs;     /* NULL-terminated "KEY=VALUE"; set for every exec */
+    const char *const *metadata; /* NULL-terminated "KEY=VALUE"; stored with the sandbox */
+} oc_sandbox_options;
+
+#define OC_SANDBOX_OPTIONS_VERSION 1
+#define OC_SANDBOX_OPTIONS_INIT                                                              \
+    { OC_SANDBOX_OPTIONS_VERSION, NULL, OC_TIMEOUT_DEFAULT, OC_DEFAULT_CPU_COUNT,          \
+      OC_DEFAULT_MEMORY_MB, NULL, NULL }
+OC_API int oc_sandbox_options_init(oc_sandbox_options *opts, uint32_t version);
+
+/* Creates and boots a sandbox; returns once its agent answers.  opts may be
+ * NULL for the defaults.  If the calling process dies midway, the sandbox is
+ * removed by the next process that lists or connects. */
+OC_API int oc_sandbox_create(oc_sandbox **out, oc_context *ctx, const oc_sandbox_options *opts,
+                             oc_error **error);
+/* Opens a handle on an existing sandbox, from any process. */
+OC_API int oc_sandbox_connect(oc_sandbox **out, oc_context *ctx, const char *id, oc_error **error);
+OC_API oc_sandbox *oc_sandbox_ref(oc_sandbox *sb);
+OC_API oc_sandbox *oc_sandbox_unref(oc_sandbox *sb);
+OC_API const char *oc_sandbox_id(const oc_sandbox *sb);
+
+/* Stops the VM and deletes the sandbox and its disk.  Killing a sandbox that
+ * is already gone is OC_ENOTFOUND. */
+OC_API int oc_sandbox_kill(oc_sandbox *sb, uint32_t flags, oc_error **error);
+/* *out is an oc_sandbox_state. */
+OC_API int oc_sandbox_status(oc_sandbox *sb, int *out, oc_error **error);
+OC_API int oc_sandbox_is_running(oc_sandbox *sb, int *out, oc_error **error);
+/* Sets the idle timeout in seconds (0: never) and restarts the idle clock. */
+OC_API int oc_sandbox_set_timeout(oc_sandbox *sb, uint32_t timeout_s, uint32_t flags, oc_error **error);
+
+/* A snapshot of a sandbox's fields. */
+typedef struct oc_sandbox_info oc_sandbox_info;
+
+OC_API int oc_sandbox_info_get(oc_sandbox_info **out, oc_sandbox *sb, oc_error **error);
+OC_API void oc_sandbox_info_free(oc_sandbox_info *info);
+OC_API const char *oc_sandbox_info_id(const oc_sandbox_info *info);
+OC_API const char *oc_sandbox_info_template(const oc_sandbox_info *info);
+OC_API int oc_sandbox_info_state(const oc_sandbox_info *info);
+OC_API int64_t oc_sandbox_info_created(const oc_sandbox_info *info); /* unix seconds */
+OC_API const char *oc_sandbox_info_accelerator(const oc_sandbox_info *info); /* "kvm"/"tcg" */
+OC_API uint32_t oc_sandbox_info_cpu_count(const oc_sandbox_info *info);
+OC_API uint32_t oc_sandbox_info_memory_mb(const oc_sandbox_info *info);
+OC_API uint32_t oc_sandbox_info_timeout(const oc_sandbox_info *info);
+OC_API size_t oc_sandbox_info_metadata_count(const oc_sandbox_info *info);
+/* Returns the key; *value receives the value. */
+OC_API const char *oc_sandbox_info_metadata_at(const oc_sandbox_info *info, size_t i, const char **value);
+OC_API const char *oc_sandbox_info_metadata_get(const oc_sandbox_info *info, const char *key);
+OC_API size_t oc_sandbox_info_env_count(const oc_sandbox_info *info);
+OC_API const char *oc_sandbox_info_env_at(const oc_sandbox_info *info, size_t i, const char **value);
+
+typedef struct oc_sandbox_list oc_sandbox_list;
+
+/* Lists sandboxes.  metadata_filter: NULL-terminated "KEY=VALUE"; a sandbox
+ * is listed only if it has every pair. */
+OC_API int oc_sandbox_list_get(oc_sandbox_list **out, oc_context *ctx,
+                               const char *const *metadata_filter, uint32_t flags, oc_error **error);
+OC_API size_t oc_sandbox_list_count(const oc_sandbox_list *list);
+OC_API const oc_sandbox_info *oc_sandbox_list_at(const oc_sandbox_list *list, size_t i);
+OC_API void oc_sandbox_list_free(oc_sandbox_list *list);
+
+/* ---- exec ---- */
+
+#define OC_EXEC_DEFAULT_TIMEOUT_MS 60000
+/* Output beyond this per stream is dropped and the result says so. */
+#define OC_EXEC_DEFAULT_MAX_OUTPUT (32u * 1024u * 1024u)
+#define OC_EXEC_MAX_OUTPUT_LIMIT (1024u * 1024u * 1024u)
+
+typedef struct {
+    uint32_t version;
+    const char *const *args;   /* NULL-terminated; if set, run command with these
+                                  arguments directly, without a shell */
+    const char *const *envs;   /* NULL-terminated "KEY=VALUE"; override the sandbox's */
+    const char *cwd;           /* NULL: /root */
+    int64_t timeout_ms;        /* OC_TIMEOUT_DEFAULT: 60 s; 0: none */
+    const void *stdin_data;    /* NULL: stdin is /dev/null */
+    size_t stdin_len;
+    size_t max_output;         /* per stream; 0: OC_EXEC_DEFAULT_MAX_OUTPUT */
+} oc_exec_options;
+
+#define OC_EXEC_OPTIONS_VERSION 1
+#define OC_EXEC_OPTIONS_INIT { OC_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, OC_TIMEOUT_DEFAULT, NULL, 0, 0 }
+OC_API int oc_exec_options_init(oc_exec_options *opts, uint32_t version);
+
+typedef struct oc_exec_result oc_exec_result;
+
+/* Runs a command to completion.  Without args, command runs under
+ * /bin/sh -c.  A command that exits non-zero, is not found (127) or times
+ * out is still a success of this call: look at the result. */
+OC_API int oc_exec_run(oc_exec_result **out, oc_sandbox *sb, const char *command,
+                       const oc_exec_options *opts, oc_error **error);
+OC_API int oc_exec_result_exit_code(const oc_exec_result *r);
+OC_API int oc_exec_result_signal(const oc_exec_result *r);      /* 0 if it exited */
+OC_API int oc_exec_result_timed_out(const oc_exec_result *r);
+/* NUL-terminated for convenience; *len (nullable) gets the byte count. */
+OC_API const char *oc_exec_result_stdout(const oc_exec_result *r, size_t *len);
+OC_API const char *oc_exec_result_stderr(const oc_exec_result *r, size_t *len);
+OC_API int oc_exec_result_stdout_truncated(const oc_exec_result *r);
+OC_API int oc_exec_result_stderr_truncated(const oc_exec_result *r);
+OC_API uint64_t oc_exec_result_duration_us(const oc_exec_result *r);
+OC_API void oc_exec_result_free(oc_exec_result *r);
+
+/* ---- files ---- */
+
+typedef enum {
+    OC_FILE_TYPE_FILE = 1,
+    OC_FILE_TYPE_DIR = 2,
+    OC_FILE_TYPE_SYMLINK = 3,
+    OC_FILE_TYPE_OTHER = 4,
+} oc_file_type;
+
+/* flags for oc_files_remove() */
+#define OC_FILES_RECURSIVE (1u << 0)
+
+/* Reads a whole file; free *data with oc_free().  *data is NUL-terminated
+ * (not counted in *len). */
+OC_API int oc_files_read(oc_sandbox *sb, const char *path, void **data, size_t *len,
+                         uint32_t flags, oc_error **error);
+/* Creates or replaces a file atomically (mode 0644).  The parent directory
+ * must exist. */
+OC_API int oc_files_write(oc_sandbox *sb, const char *path, const void *data, size_t len,
+                          uint32_t flags, oc_error **error);
+/* Streaming forms: copy between a host file descriptor and a guest file. */
+OC_API int oc_files_read_to_fd(oc_sandbox *sb, const char *path, int fd, uint32_t flags,
+                               oc_error **error);
+OC_API int oc_files_write_from_fd(oc_sandbox *sb, const char *path, int fd, uint32_t flags,
+                                  oc_error **error);
+
+typedef struct oc_file_info oc_file_info;
+
+OC_API const char *oc_file_info_name(const oc_file_info *fi);
+OC_API int oc_file_info_type(const oc_file_info *fi);
+OC_API uint64_t oc_file_info_size(const oc_file_info *fi);
+OC_API uint32_t oc_file_info_mode(const oc_file_info *fi);
+OC_API int64_t oc_file_info_mtime_ns(const oc_file_info *fi);
+OC_API const char *oc_file_info_link_target(const oc_file_info *fi); /* NULL unless a symlink */
+
+OC_API int oc_files_stat(oc_file_info **out, oc_sandbox *sb, const char *path, uint32_t flags,
+                         oc_error **error);
+OC_API void oc_file_info_free(oc_file_info *fi);
+/* *out: 1 if the path exists (as anything), 0 if not. */
+OC_API int oc_files_exists(oc_sandbox *sb, const char *path, int *out, uint32_t flags,
+                           oc_error **error);
+
+typedef struct oc_file_list oc_file_list;
+
+OC_API int oc_files_list(oc_file_list **out, oc_sandbox *sb, const char *path, uint32_t flags,
+                         oc_error **error);
+OC_API size_t oc_file_list_count(const oc_file_list *list);
+OC_API const oc_file_info *oc_file_list_at(const oc_file_list *list, size_t i);
+OC_API void oc_file_list_free(oc_file_list *list);
+
+/* Creates a directory and any missing parents (mkdir -p). */
+OC_API int oc_files_mkdir(oc_sandbox *sb, const char *path, uint32_t flags, oc_error **error);
+/* Removes a file, symlink or empty directory; with OC_FILES_RECURSIVE, a
+ * directory and everything in it. */
+OC_API int oc_files_remove(oc_sandbox *sb, const char *path, uint32_t flags, oc_error **error);
+OC_API int oc_files_rename(oc_sandbox *sb, const char *from, const char *to, uint32_t flags,
+                           oc_error **error);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OPENCOMPUTER_H */

@@ -1,0 +1,71 @@
+/* agent-private.h: what agent-conn.c (the connection: socket, frames, flow
+ * control, streams) shares with agent-ops.c (the operations built on it).
+ *
+ * Locking: conn->lock guards the stream table and every AgentStream's state;
+ * a stream's cond is waited on with conn->lock.  Writes to the socket are
+ * serialized separately (see agent-conn.c) and never happen under conn->lock.
+ */
+#ifndef OC_AGENT_PRIVATE_H
+#define OC_AGENT_PRIVATE_H
+
+#include "agent.h"
+#include "oc-proto.h"
+#include "util/error.h"
+
+typedef enum {
+    AGENT_STREAM_SIMPLE, /* only a RESULT/ERROR is expected */
+    AGENT_STREAM_EXEC,   /* the event thread keeps stdout/stderr up to a cap */
+    AGENT_STREAM_INBOX,  /* the event thread queues chan OUT data for the caller */
+} AgentStreamKind;
+
+typedef struct {
+    guint32 id;
+    AgentStreamKind kind;
+    GCond cond;
+    gboolean done;          /* RESULT, ERROR or connection loss */
+    GError *conn_error;     /* set if the connection failed */
+    guint32 perr;           /* ERROR frame: OC_PERR_*, 0 if none */
+    char *pmsg;             /* ERROR frame: the agent's message (valid UTF-8) */
+    guint8 *result;         /* RESULT payload */
+    gsize result_len;
+    guint64 send_credit;    /* what we may still send on OC_CHAN_IN */
+    guint64 recv_credit[3]; /* what the guest may still send on OUT/ERR */
+    guint64 unreturned[3];  /* consumed by the event thread, not yet returned */
+    gboolean eof[3];
+    /* AGENT_STREAM_EXEC */
+    GByteArray *buf[3];
+    gsize max_output;
+    gboolean truncated[3];
+    /* AGENT_STREAM_INBOX: OC_CHAN_OUT data not yet consumed, in a ring of
+     * OC_PROTO_INITIAL_WINDOW bytes: credit is only returned for consumed
+     * bytes, so a guest that keeps to its credit cannot overfill it. */
+    guint8 *ring;
+    gsize ring_head;
+    gsize ring_len;
+} AgentStream;
+
+/* Registers a new stream on a fresh odd id; holds a connection reference. */
+AgentStream *agent_stream_new(AgentConn *conn, AgentStreamKind kind, GError **error);
+/* Unregisters and frees the stream; with cancel (and the stream not done),
+ * sends CANCEL first, best effort. */
+void agent_stream_free(AgentConn *conn, AgentStream *s, gboolean cancel);
+/* Sends one frame on the stream.  deadline: g_get_monotonic_time() bound, 0 =
+ * none. */
+gboolean agent_stream_send(AgentConn *conn, AgentStream *s, guint8 type, guint8 chan,
+                           const void *payload, gsize len, gint64 deadline, GError **error);
+/* Sends bytes as DATA on OC_CHAN_IN within the guest's credit.  Returns TRUE
+ * early (with *stopped set) if the stream ended meanwhile, e.g. the agent
+ * answered ERROR. */
+gboolean agent_stream_send_data(AgentConn *conn, AgentStream *s, const void *data, gsize len,
+                                gint64 deadline, gboolean *stopped, GError **error);
+/* Waits until the stream is done.  FALSE if the deadline passed first. */
+gboolean agent_stream_wait(AgentConn *conn, AgentStream *s, gint64 deadline);
+/* INBOX streams: waits for data and points *data at the next contiguous
+ * piece of it, which stays valid until agent_stream_consumed().  FALSE once
+ * the stream is done and drained (or failed). */
+gboolean agent_stream_peek(AgentConn *conn, AgentStream *s, const guint8 **data, gsize *len);
+/* Releases the piece from agent_stream_peek() and returns credit for it
+ * (sends WINDOW as needed). */
+void agent_stream_consumed(AgentConn *conn, AgentStream *s, gsize len);
+
+#endif

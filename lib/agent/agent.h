@@ -1,0 +1,100 @@
+/* agent.h: the host side of the agent protocol (docs/protocol.md).
+ *
+ * An AgentConn is one connection to one guest's oc-agent over a stream
+ * socket (QEMU's unix socket for the virtio-serial port "oc.agent", or
+ * `oc-agent --listen` in tests).  Its socket is read on the GMainContext
+ * given at open (the oc_context's event thread); the blocking calls below may
+ * be made from any other thread, concurrently: each runs on its own stream.
+ * They must not be called from the event thread itself.
+ *
+ * Every error is in OC_ERROR (lib/util/error.h):
+ * - a guest-side failure maps from the ERROR frame's code: NOENT ->
+ *   OC_ENOTFOUND, EXIST -> OC_EEXISTS, ACCES -> OC_EPERM, LIMIT/NOSPC ->
+ *   OC_ELIMIT, INVAL/NOTDIR/ISDIR/NOTEMPTY -> OC_EINVAL, IO -> OC_EIO,
+ *   UNSUPPORTED -> OC_EUNSUPPORTED, PROTOCOL/other -> OC_EAGENT; the
+ *   message is the agent's, prefixed by what was being done;
+ * - a lost connection fails every call in flight with OC_EAGENT, and the
+ *   connection is then dead (agent_conn_is_alive() == FALSE).
+ */
+#ifndef OC_AGENT_H
+#define OC_AGENT_H
+
+#include <glib.h>
+
+typedef struct _AgentConn AgentConn;
+
+/* Connects to socket_path, sends HELLO and waits for HELLO_ACK (retrying the
+ * HELLO every 500 ms, since a guest that is still booting does not answer),
+ * up to timeout_ms in all.  OC_ETIMEOUT if nothing answered in time,
+ * OC_EAGENT if what answered is not a compatible agent. */
+AgentConn *agent_conn_open(const char *socket_path, GMainContext *ctx, guint timeout_ms,
+                           GError **error);
+/* Cancels every stream in flight and frees the connection. */
+void agent_conn_close(AgentConn *conn);
+gboolean agent_conn_is_alive(AgentConn *conn);
+/* "oc-agent 0.1.0" as the guest reported it. */
+const char *agent_conn_agent_version(AgentConn *conn);
+/* Number of operations in flight (for idle disconnect). */
+guint agent_conn_busy(AgentConn *conn);
+
+typedef struct {
+    const char *const *argv; /* NULL-terminated; if NULL, command is used */
+    const char *command;     /* run by /bin/sh -c */
+    const char *const *env;  /* NULL-terminated "K=V": the whole environment */
+    const char *cwd;         /* NULL: agent default */
+    guint timeout_ms;        /* 0: none */
+    const void *stdin_data;  /* NULL: /dev/null */
+    gsize stdin_len;
+    gsize max_output;        /* per stream; beyond it output is drained and dropped;
+                              * 0: OC_EXEC_DEFAULT_MAX_OUTPUT */
+} AgentExecRequest;
+
+typedef struct {
+    GByteArray *out;         /* stdout, at most max_output bytes */
+    GByteArray *err;         /* stderr, at most max_output bytes */
+    gboolean out_truncated;
+    gboolean err_truncated;
+    int exit_code;
+    int signal;
+    gboolean timed_out;
+    guint64 duration_us;
+} AgentExecResult;
+
+/* Runs a command to completion.  Besides the guest's own timeout, the host
+ * gives up with OC_ETIMEOUT (and cancels the stream) 10 s after timeout_ms. */
+gboolean agent_exec_run(AgentConn *conn, const AgentExecRequest *req, AgentExecResult *out,
+                        GError **error);
+void agent_exec_result_clear(AgentExecResult *res);
+
+/* Bulk transfers.  A sink gets the file's bytes in order; returning FALSE
+ * (with error set) cancels the read.  A source fills buf and returns the
+ * byte count, 0 at the end, or -1 with error set (cancels the write).  Both
+ * run on the calling thread, never on the event thread, so they may block
+ * (flow control then holds the guest back). */
+typedef gboolean (*AgentSink)(const void *data, gsize len, gpointer user_data, GError **error);
+typedef gssize (*AgentSource)(void *buf, gsize cap, gpointer user_data, GError **error);
+
+gboolean agent_file_read(AgentConn *conn, const char *path, AgentSink sink, gpointer user_data,
+                         guint64 *size_out, GError **error);
+gboolean agent_file_write(AgentConn *conn, const char *path, guint32 mode, AgentSource source,
+                          gpointer user_data, guint64 *size_out, GError **error);
+
+typedef struct {
+    char *name;
+    guint8 type;         /* enum oc_proto_ftype == oc_file_type */
+    guint64 size;
+    guint32 mode;
+    gint64 mtime_ns;
+    char *link_target;   /* NULL unless a symlink */
+} AgentFileInfo;
+
+void agent_file_info_free(AgentFileInfo *fi);
+gboolean agent_file_stat(AgentConn *conn, const char *path, AgentFileInfo **out, GError **error);
+/* *out: GPtrArray of AgentFileInfo*, with agent_file_info_free as free func. */
+gboolean agent_file_list(AgentConn *conn, const char *path, GPtrArray **out, GError **error);
+gboolean agent_file_mkdir(AgentConn *conn, const char *path, guint32 mode, gboolean parents,
+                          GError **error);
+gboolean agent_file_remove(AgentConn *conn, const char *path, gboolean recursive, GError **error);
+gboolean agent_file_rename(AgentConn *conn, const char *from, const char *to, GError **error);
+
+#endif

@@ -1,0 +1,44 @@
+/* context.h: the library context: one libvirt connection, the state
+ * directory, and a private thread running a GMainContext that reads every
+ * agent connection of this context. */
+#ifndef OC_CORE_CONTEXT_H
+#define OC_CORE_CONTEXT_H
+
+#include <glib.h>
+#include <libvirt/libvirt.h>
+
+#include "agent/agent.h"
+#include "opencomputer.h"
+
+struct oc_context {
+    gint refcount;
+    virConnectPtr conn;
+    char *uri;
+    char *state_dir;
+    const char *accelerator;  /* "kvm" or "tcg" */
+    const char *domain_type;  /* "kvm" or "qemu" */
+    GMainContext *main_context;
+    GMainLoop *loop;
+    GThread *thread;
+    GMutex lock;              /* guards agents */
+    GHashTable *agents;       /* sandbox id -> AgentSlot */
+};
+
+oc_context *core_context_new(const char *uri, const char *state_dir, GError **error);
+void core_context_free(oc_context *ctx);
+
+/* How long an idle agent connection stays open.  QEMU serves one client per
+ * socket, so a connection held forever would lock other processes out; a
+ * short linger keeps back-to-back calls from reconnecting every time. */
+#define CORE_AGENT_LINGER_MS 1000
+#define CORE_AGENT_CONNECT_TIMEOUT_MS 30000
+
+/* Returns a live connection to the sandbox's agent (opening one if needed)
+ * that the caller uses until core_agent_release(). */
+AgentConn *core_agent_acquire(oc_context *ctx, const char *id, virDomainPtr dom,
+                              guint timeout_ms, GError **error);
+void core_agent_release(oc_context *ctx, const char *id, AgentConn *conn);
+/* Closes the sandbox's connection, if any (kill, stop). */
+void core_agent_forget(oc_context *ctx, const char *id);
+
+#endif

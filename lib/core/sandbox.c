@@ -1,0 +1,458 @@
+/* sandbox.c: create, connect, kill, state and info of sandboxes.
+ *
+ * Create is crash-safe: the domain is defined with a "creating" mark while
+ * its creator holds create.lock in the sandbox directory.  The mark goes
+ * once the agent answers.  Whoever lists or connects and finds a mark with
+ * nobody holding the lock removes the half-made sandbox, so a sandbox is
+ * either listed and usable, or gone. */
+#include "core/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "image/store.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "virt/domain.h"
+#include "virt/overlay.h"
+
+#define CREATE_AGENT_TIMEOUT_MS 120000 /* a cold boot under TCG on a loaded host */
+
+static char *new_sandbox_id(void)
+{
+    return g_strdup_printf("sb-%08x%04x", g_random_int(), g_random_int() & 0xffff);
+}
+
+static gboolean valid_env_name(const char *s, size_t len)
+{
+    if (len == 0 || g_ascii_isdigit(s[0]))
+        return FALSE;
+    for (size_t i = 0; i < len; i++)
+        if (!g_ascii_isalnum(s[i]) && s[i] != '_')
+            return FALSE;
+    return TRUE;
+}
+
+/* Copies "K=V" items into dst after checking them. */
+static gboolean copy_pairs(GPtrArray *dst, const char *const *src, gboolean env, GError **error)
+{
+    for (size_t i = 0; src && src[i]; i++) {
+        const char *eq = strchr(src[i], '=');
+        if (!eq || eq == src[i] || (env && !valid_env_name(src[i], eq - src[i]))) {
+            g_set_error(error, OC_ERROR, OC_EINVAL,
+                        "invalid %s entry '%s': expected KEY=VALUE%s", env ? "envs" : "metadata",
+                        src[i], env ? " with KEY made of letters, digits and '_'" : "");
+            return FALSE;
+        }
+        g_ptr_array_add(dst, g_strdup(src[i]));
+    }
+    return TRUE;
+}
+
+static oc_sandbox *sandbox_new(oc_context *ctx, virDomainPtr dom, VirtRecord *rec)
+{
+    oc_sandbox *sb = g_new0(oc_sandbox, 1);
+    sb->refcount = 1;
+    sb->ctx = oc_context_ref(ctx);
+    sb->id = g_strdup(virDomainGetName(dom));
+    sb->dom = dom;
+    sb->record = rec;
+    g_mutex_init(&sb->lock);
+    return sb;
+}
+
+void core_sandbox_free(oc_sandbox *sb)
+{
+    virDomainFree(sb->dom);
+    virt_record_free(sb->record);
+    g_mutex_clear(&sb->lock);
+    oc_context_unref(sb->ctx);
+    g_free(sb->id);
+    g_free(sb);
+}
+
+static int take_create_lock(const char *dir, GError **error)
+{
+    g_autofree char *path = g_build_filename(dir, "create.lock", NULL);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+    if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+        g_set_error(error, OC_ERROR, OC_EIO, "cannot lock %s: %s", path, g_strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* TRUE if the sandbox is marked creating and its creator is gone. */
+static gboolean creator_is_gone(oc_context *ctx, const char *id)
+{
+    g_autofree char *dir = image_sandbox_dir(ctx->state_dir, id);
+    g_autofree char *path = g_build_filename(dir, "create.lock", NULL);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    gboolean gone;
+
+    if (fd < 0)
+        return TRUE;
+    gone = flock(fd, LOCK_EX | LOCK_NB) == 0;
+    close(fd);
+    return gone;
+}
+
+static void remove_sandbox(oc_context *ctx, virDomainPtr dom, const char *id)
+{
+    GError *err = NULL;
+
+    core_agent_forget(ctx, id);
+    if (dom && !virt_remove(dom, &err)) {
+        log_warning("%s", err->message);
+        g_clear_error(&err);
+    }
+    if (!image_sandbox_dir_remove(ctx->state_dir, id, &err)) {
+        log_warning("%s", err->message);
+        g_clear_error(&err);
+    }
+}
+
+static gboolean check_spec(const CoreCreateSpec *spec, GError **error)
+{
+    if (spec->cpu_count < 1 || spec->cpu_count > OC_MAX_CPU_COUNT) {
+        g_set_error(error, OC_ERROR, OC_EINVAL, "cpuCount %u is out of range: use 1 to %d",
+                    spec->cpu_count, OC_MAX_CPU_COUNT);
+        return FALSE;
+    }
+    if (spec->memory_mb < OC_MIN_MEMORY_MB || spec->memory_mb > OC_MAX_MEMORY_MB) {
+        g_set_error(error, OC_ERROR, OC_EINVAL, "memoryMB %u is out of range: use %d to %d",
+                    spec->memory_mb, OC_MIN_MEMORY_MB, OC_MAX_MEMORY_MB);
+        return FALSE;
+    }
+    if (spec->timeout_s < 0 || spec->timeout_s > G_MAXUINT32) {
+        g_set_error(error, OC_ERROR, OC_EINVAL,
+                    "timeout %" G_GINT64_FORMAT " is out of range: use seconds >= 0 (0: never)",
+                    spec->timeout_s);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GError **error)
+{
+    g_autoptr(VirtRecord) rec = virt_record_new();
+    g_autofree char *template_disk = NULL, *kernel = NULL, *initrd = NULL;
+    g_autofree char *dir = NULL, *disk = NULL, *log = NULL, *xml = NULL;
+    virDomainPtr dom = NULL;
+    AgentConn *conn;
+    int lock_fd = -1;
+
+    if (!check_spec(spec, error) ||
+        !copy_pairs(rec->envs, spec->envs, TRUE, error) ||
+        !copy_pairs(rec->metadata, spec->metadata, FALSE, error))
+        return NULL;
+    template_disk = image_template_disk(ctx->state_dir, spec->template_name, error);
+    if (!template_disk || !image_boot_paths(ctx->state_dir, &kernel, &initrd, error))
+        return NULL;
+
+    rec->id = new_sandbox_id();
+    rec->template_name = g_strdup(spec->template_name);
+    rec->created = g_get_real_time() / G_USEC_PER_SEC;
+    rec->timeout_s = (guint32)spec->timeout_s;
+    rec->cpu_count = spec->cpu_count;
+    rec->memory_mb = spec->memory_mb;
+    rec->creating = TRUE;
+
+    dir = image_sandbox_dir(ctx->state_dir, rec->id);
+    if (g_mkdir_with_parents(dir, 0711) < 0) {
+        g_set_error(error, OC_ERROR, OC_EIO, "cannot create %s: %s", dir, g_strerror(errno));
+        return NULL;
+    }
+    lock_fd = take_create_lock(dir, error);
+    if (lock_fd < 0)
+        goto fail;
+    disk = g_build_filename(dir, "disk.qcow2", NULL);
+    log = g_build_filename(dir, "console.log", NULL);
+    if (!virt_overlay_create(disk, template_disk, error))
+        goto fail;
+
+    VirtDomainSpec ds = {
+        .domain_type = ctx->domain_type, .kernel = kernel, .initrd = initrd,
+        .disk = disk, .console_log = log, .record = rec,
+    };
+    xml = virt_domain_xml(&ds);
+    dom = virt_define(ctx->conn, xml, error);
+    if (!dom || !virt_start(dom, error))
+        goto fail;
+
+    conn = core_agent_acquire(ctx, rec->id, dom, CREATE_AGENT_TIMEOUT_MS, error);
+    if (!conn) {
+        g_prefix_error(error, "the sandbox did not come up (console log: %s): ", log);
+        goto fail;
+    }
+    core_agent_release(ctx, rec->id, conn);
+
+    rec->creating = FALSE;
+    if (!virt_set_record(dom, rec, error))
+        goto fail;
+    {
+        /* Ready: the lock file goes first, then the lock. */
+        g_autofree char *lock_path = g_build_filename(dir, "create.lock", NULL);
+        unlink(lock_path);
+        close(lock_fd);
+    }
+    log_info("%s: created from template %s", rec->id, rec->template_name);
+    return sandbox_new(ctx, dom, g_steal_pointer(&rec));
+
+fail:
+    remove_sandbox(ctx, dom, rec->id);
+    if (dom)
+        virDomainFree(dom);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    return NULL;
+}
+
+/* Looks up a sandbox's domain and record; removes it and answers not found
+ * if it is a half-made sandbox whose creator died. */
+static virDomainPtr lookup_ready(oc_context *ctx, const char *id, VirtRecord **rec_out,
+                                 GError **error)
+{
+    virDomainPtr dom = virt_lookup(ctx->conn, id, error);
+    VirtRecord *rec;
+
+    if (!dom)
+        return NULL;
+    rec = virt_get_record(dom, error);
+    if (!rec) {
+        virDomainFree(dom);
+        return NULL;
+    }
+    if (rec->creating) {
+        gboolean gone = creator_is_gone(ctx, id);
+        if (gone) {
+            log_info("%s: removing a sandbox whose creator died", id);
+            remove_sandbox(ctx, dom, id);
+        }
+        g_set_error(error, OC_ERROR, gone ? OC_ENOTFOUND : OC_ESTATE,
+                    gone ? "no sandbox with id '%s': its creation was interrupted and it was removed"
+                         : "sandbox %s is still being created; try again when create returns", id);
+        virt_record_free(rec);
+        virDomainFree(dom);
+        return NULL;
+    }
+    *rec_out = rec;
+    return dom;
+}
+
+oc_sandbox *core_sandbox_connect(oc_context *ctx, const char *id, GError **error)
+{
+    VirtRecord *rec = NULL;
+    virDomainPtr dom = lookup_ready(ctx, id, &rec, error);
+
+    return dom ? sandbox_new(ctx, dom, rec) : NULL;
+}
+
+static gboolean check_not_killed(oc_sandbox *sb, GError **error)
+{
+    gboolean killed;
+
+    g_mutex_lock(&sb->lock);
+    killed = sb->killed;
+    g_mutex_unlock(&sb->lock);
+    if (killed)
+        g_set_error(error, OC_ERROR, OC_ENOTFOUND,
+                    "sandbox %s was killed; create a new sandbox", sb->id);
+    return !killed;
+}
+
+gboolean core_sandbox_kill(oc_sandbox *sb, GError **error)
+{
+    GError *err = NULL;
+
+    if (!check_not_killed(sb, error))
+        return FALSE;
+    /* The domain may have been killed by another process since we looked. */
+    if (virt_get_state(sb->dom, &err) < 0) {
+        g_propagate_error(error, err);
+        return FALSE;
+    }
+    core_agent_forget(sb->ctx, sb->id);
+    if (!virt_remove(sb->dom, error))
+        return FALSE;
+    if (!image_sandbox_dir_remove(sb->ctx->state_dir, sb->id, error))
+        return FALSE;
+    g_mutex_lock(&sb->lock);
+    sb->killed = TRUE;
+    g_mutex_unlock(&sb->lock);
+    log_info("%s: killed", sb->id);
+    return TRUE;
+}
+
+int core_sandbox_state(oc_sandbox *sb, GError **error)
+{
+    if (!check_not_killed(sb, error))
+        return -1;
+    return virt_get_state(sb->dom, error);
+}
+
+gboolean core_sandbox_set_timeout(oc_sandbox *sb, guint32 timeout_s, GError **error)
+{
+    g_autoptr(VirtRecord) rec = NULL;
+
+    if (!check_not_killed(sb, error))
+        return FALSE;
+    /* Read-modify-write of the stored record, so fields other processes
+     * changed are kept. */
+    rec = virt_get_record(sb->dom, error);
+    if (!rec)
+        return FALSE;
+    rec->timeout_s = timeout_s;
+    if (!virt_set_record(sb->dom, rec, error))
+        return FALSE;
+    g_mutex_lock(&sb->lock);
+    virt_record_free(sb->record);
+    sb->record = g_steal_pointer(&rec);
+    g_mutex_unlock(&sb->lock);
+    return TRUE;
+}
+
+static char **kv_keys(GPtrArray *kv)
+{
+    char **keys = g_new0(char *, kv->len + 1);
+    for (guint i = 0; i < kv->len; i++) {
+        const char *item = kv->pdata[i];
+        keys[i] = g_strndup(item, strchr(item, '=') - item);
+    }
+    return keys;
+}
+
+static oc_sandbox_info *info_new(VirtRecord *rec, int state, const char *accel)
+{
+    oc_sandbox_info *info = g_new0(oc_sandbox_info, 1);
+    info->record = rec;
+    info->state = state;
+    info->accelerator = accel;
+    info->meta_keys = kv_keys(rec->metadata);
+    info->env_keys = kv_keys(rec->envs);
+    return info;
+}
+
+void core_sandbox_info_free(oc_sandbox_info *info)
+{
+    if (!info)
+        return;
+    virt_record_free(info->record);
+    g_strfreev(info->meta_keys);
+    g_strfreev(info->env_keys);
+    g_free(info);
+}
+
+oc_sandbox_info *core_sandbox_info(oc_sandbox *sb, GError **error)
+{
+    VirtRecord *rec;
+    int state = core_sandbox_state(sb, error);
+
+    if (state < 0)
+        return NULL;
+    rec = virt_get_record(sb->dom, error);
+    return rec ? info_new(rec, state, sb->ctx->accelerator) : NULL;
+}
+
+static gboolean matches(VirtRecord *rec, const char *const *filter)
+{
+    for (size_t i = 0; filter && filter[i]; i++) {
+        const char *eq = strchr(filter[i], '=');
+        g_autofree char *key = eq ? g_strndup(filter[i], eq - filter[i]) : g_strdup(filter[i]);
+        const char *have = virt_kv_lookup(rec->metadata, key);
+        if (!have || (eq && !g_str_equal(have, eq + 1)))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+GPtrArray *core_sandbox_list(oc_context *ctx, const char *const *filter, GError **error)
+{
+    g_autoptr(GPtrArray) doms = virt_list_sandboxes(ctx->conn, error);
+    GPtrArray *out;
+
+    if (!doms)
+        return NULL;
+    out = g_ptr_array_new_with_free_func((GDestroyNotify)core_sandbox_info_free);
+    for (guint i = 0; i < doms->len; i++) {
+        const char *id = virDomainGetName(doms->pdata[i]);
+        VirtRecord *rec = NULL;
+        virDomainPtr dom = lookup_ready(ctx, id, &rec, NULL);
+        int state;
+
+        if (!dom)
+            continue; /* gone, half-made, being created, or not ours */
+        state = virt_get_state(dom, NULL);
+        virDomainFree(dom);
+        if (state < 0 || !matches(rec, filter)) {
+            virt_record_free(rec);
+            continue;
+        }
+        g_ptr_array_add(out, info_new(rec, state, ctx->accelerator));
+    }
+    return out;
+}
+
+AgentConn *core_sandbox_agent(oc_sandbox *sb, GError **error)
+{
+    int state = core_sandbox_state(sb, error);
+
+    if (state < 0)
+        return NULL;
+    if (state != OC_STATE_RUNNING) {
+        g_set_error(error, OC_ERROR, OC_ESTATE, "sandbox %s is %s, not running%s", sb->id,
+                    oc_sandbox_state_name(state),
+                    state == OC_STATE_HIBERNATED ? "; wake it first" : "; create a new sandbox");
+        return NULL;
+    }
+    return core_agent_acquire(sb->ctx, sb->id, sb->dom, CORE_AGENT_CONNECT_TIMEOUT_MS, error);
+}
+
+void core_sandbox_release_agent(oc_sandbox *sb, AgentConn *conn)
+{
+    core_agent_release(sb->ctx, sb->id, conn);
+}
+
+static const char *const guest_default_env[] = {
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME=/root",
+    "USER=root",
+    "LOGNAME=root",
+    "SHELL=/bin/bash",
+    "LANG=C.UTF-8",
+    NULL,
+};
+
+static void env_set(GPtrArray *env, const char *kv)
+{
+    size_t klen = strchr(kv, '=') - kv + 1;
+    for (guint i = 0; i < env->len; i++) {
+        if (strncmp(env->pdata[i], kv, klen) == 0) {
+            g_free(env->pdata[i]);
+            env->pdata[i] = g_strdup(kv);
+            return;
+        }
+    }
+    g_ptr_array_add(env, g_strdup(kv));
+}
+
+char **core_sandbox_exec_env(oc_sandbox *sb, const char *const *extra)
+{
+    GPtrArray *env = g_ptr_array_new();
+
+    for (size_t i = 0; guest_default_env[i]; i++)
+        env_set(env, guest_default_env[i]);
+    g_mutex_lock(&sb->lock);
+    for (guint i = 0; i < sb->record->envs->len; i++)
+        env_set(env, sb->record->envs->pdata[i]);
+    g_mutex_unlock(&sb->lock);
+    for (size_t i = 0; extra && extra[i]; i++)
+        env_set(env, extra[i]);
+    g_ptr_array_add(env, NULL);
+    return (char **)g_ptr_array_free(env, FALSE);
+}

@@ -1,0 +1,64 @@
+/* oc-context.c: public entry points of the context. */
+#include "config.h"
+#include "core/context.h"
+#include "oc-private.h"
+#include "util/error.h"
+
+OC_API int oc_context_options_init(oc_context_options *opts, uint32_t version)
+{
+    if (!opts || version != OC_CONTEXT_OPTIONS_VERSION)
+        return OC_EINVAL;
+    *opts = (oc_context_options)OC_CONTEXT_OPTIONS_INIT;
+    return OC_OK;
+}
+
+OC_API int oc_context_new(oc_context **out, const oc_context_options *opts, oc_error **error)
+{
+    GError *err = NULL;
+    const char *uri = "qemu:///system";
+    const char *state_dir = g_getenv("OC_STATE_DIR");
+    oc_context *ctx;
+
+    if (!out) {
+        g_set_error(&err, OC_ERROR, OC_EINVAL, "oc_context_new: out must not be NULL");
+        return oc_error_propagate(error, err);
+    }
+    if (opts) {
+        if (opts->version < 1 || opts->version > OC_CONTEXT_OPTIONS_VERSION) {
+            g_set_error(&err, OC_ERROR, OC_EINVAL,
+                        "oc_context_options version %u is not supported; use OC_CONTEXT_OPTIONS_INIT",
+                        opts->version);
+            return oc_error_propagate(error, err);
+        }
+        if (opts->uri)
+            uri = opts->uri;
+        if (opts->state_dir)
+            state_dir = opts->state_dir;
+    }
+    if (!state_dir || !*state_dir)
+        state_dir = OC_DEFAULT_STATE_DIR;
+    ctx = core_context_new(uri, state_dir, &err);
+    if (!ctx)
+        return oc_error_propagate(error, err);
+    *out = ctx;
+    return OC_OK;
+}
+
+OC_API oc_context *oc_context_ref(oc_context *ctx)
+{
+    if (ctx)
+        g_atomic_int_inc(&ctx->refcount);
+    return ctx;
+}
+
+OC_API oc_context *oc_context_unref(oc_context *ctx)
+{
+    if (ctx && g_atomic_int_dec_and_test(&ctx->refcount))
+        core_context_free(ctx);
+    return NULL;
+}
+
+OC_API const char *oc_context_accelerator(oc_context *ctx)
+{
+    return ctx ? ctx->accelerator : NULL;
+}

@@ -1,0 +1,125 @@
+/* domain-xml.c: the domain definition of a sandbox, and reading back what
+ * libvirt filled in when it started. */
+#include "virt/domain.h"
+
+#include <string.h>
+
+#include "util/error.h"
+
+char *virt_domain_xml(const VirtDomainSpec *s)
+{
+    const VirtRecord *r = s->record;
+    g_autofree char *meta = virt_record_to_xml(r);
+    g_autofree char *kernel = g_markup_escape_text(s->kernel, -1);
+    g_autofree char *initrd = g_markup_escape_text(s->initrd, -1);
+    g_autofree char *disk = g_markup_escape_text(s->disk, -1);
+    g_autofree char *log = g_markup_escape_text(s->console_log, -1);
+    GString *x = g_string_new(NULL);
+
+    /* At define time the element carries its namespace itself (as the
+     * default namespace, so its children are in it too). */
+    g_string_append_printf(x,
+        "<domain type='%s'>\n"
+        "  <name>%s</name>\n"
+        "  <metadata>\n"
+        "<sandbox xmlns='" VIRT_META_URI "'%s", s->domain_type, r->id,
+        meta + strlen("<sandbox"));
+    g_string_append_printf(x,
+        "  </metadata>\n"
+        "  <memory unit='MiB'>%u</memory>\n"
+        "  <vcpu>%u</vcpu>\n"
+        "  <os>\n"
+        "    <type arch='x86_64' machine='pc'>hvm</type>\n"
+        "    <kernel>%s</kernel>\n"
+        "    <initrd>%s</initrd>\n"
+        /* quiet: every console byte costs a VM exit; the agent mounts root */
+        "    <cmdline>console=ttyS0 quiet loglevel=3 root=/dev/vda rw oc.id=%s</cmdline>\n"
+        "  </os>\n"
+        "  <features><acpi/></features>\n"
+        "  <clock offset='utc'/>\n"
+        "  <on_poweroff>destroy</on_poweroff>\n"
+        "  <on_reboot>destroy</on_reboot>\n"
+        "  <on_crash>destroy</on_crash>\n"
+        "  <devices>\n"
+        "    <disk type='file' device='disk'>\n"
+        "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
+        "      <source file='%s'/>\n"
+        "      <target dev='vda' bus='virtio'/>\n"
+        "    </disk>\n"
+        "    <channel type='unix'>\n"
+        "      <source mode='bind'/>\n"
+        "      <target type='virtio' name='" VIRT_AGENT_PORT "'/>\n"
+        "    </channel>\n"
+        "    <serial type='null'>\n"
+        "      <log file='%s' append='off'/>\n"
+        "    </serial>\n"
+        "    <controller type='usb' model='none'/>\n"
+        "    <memballoon model='none'/>\n"
+        "  </devices>\n"
+        "</domain>\n",
+        r->memory_mb, r->cpu_count, kernel, initrd, r->id, disk, log);
+    return g_string_free(x, FALSE);
+}
+
+typedef struct {
+    int in_channel;    /* depth inside <channel> */
+    char *path;        /* source path of the current channel */
+    gboolean is_agent; /* current channel targets our port */
+    char *found;
+} ChannelScan;
+
+static const char *attr(const char **names, const char **values, const char *key)
+{
+    for (int i = 0; names[i]; i++)
+        if (g_str_equal(names[i], key))
+            return values[i];
+    return NULL;
+}
+
+static void scan_start(GMarkupParseContext *pc, const char *el, const char **names,
+                       const char **values, gpointer data, GError **error)
+{
+    ChannelScan *s = data;
+
+    if (g_str_equal(el, "channel")) {
+        s->in_channel = 1;
+        s->is_agent = FALSE;
+        g_clear_pointer(&s->path, g_free);
+        return;
+    }
+    if (!s->in_channel)
+        return;
+    if (g_str_equal(el, "source") && attr(names, values, "path"))
+        s->path = g_strdup(attr(names, values, "path"));
+    else if (g_str_equal(el, "target") && g_strcmp0(attr(names, values, "name"), VIRT_AGENT_PORT) == 0)
+        s->is_agent = TRUE;
+}
+
+static void scan_end(GMarkupParseContext *pc, const char *el, gpointer data, GError **error)
+{
+    ChannelScan *s = data;
+
+    if (!g_str_equal(el, "channel"))
+        return;
+    if (s->is_agent && s->path && !s->found)
+        s->found = g_steal_pointer(&s->path);
+    s->in_channel = 0;
+    g_clear_pointer(&s->path, g_free);
+}
+
+char *virt_domain_xml_channel_path(const char *live_xml, GError **error)
+{
+    static const GMarkupParser parser = { scan_start, scan_end, NULL, NULL, NULL };
+    ChannelScan s = { 0 };
+    GMarkupParseContext *pc = g_markup_parse_context_new(&parser, 0, &s, NULL);
+    GError *perr = NULL;
+
+    if (!g_markup_parse_context_parse(pc, live_xml, -1, &perr))
+        g_clear_error(&perr); /* tolerate what GMarkup dislikes; we need one element */
+    g_markup_parse_context_free(pc);
+    g_free(s.path);
+    if (!s.found)
+        g_set_error(error, OC_ERROR, OC_EVIRT,
+                    "the domain has no unix socket for the '" VIRT_AGENT_PORT "' channel");
+    return s.found;
+}

@@ -1,0 +1,184 @@
+/* domain.c: sandbox domains through libvirt: lookup, define, start,
+ * remove, state, and the record kept in their metadata. */
+#include "virt/domain.h"
+
+#include <libvirt/virterror.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "opencomputer.h"
+#include "util/error.h"
+
+void virt_set_error(GError **error, int code, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *what = NULL;
+    const char *why = virGetLastErrorMessage();
+
+    va_start(ap, fmt);
+    what = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error(error, OC_ERROR, code, "%s: %s", what, why ? why : "unknown libvirt error");
+}
+
+virDomainPtr virt_lookup(virConnectPtr conn, const char *id, GError **error)
+{
+    virDomainPtr dom = virDomainLookupByName(conn, id);
+
+    if (!dom) {
+        if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
+            g_set_error(error, OC_ERROR, OC_ENOTFOUND,
+                        "no sandbox with id '%s' (it was killed, or never existed); "
+                        "`oc ls` lists the sandboxes", id);
+        else
+            virt_set_error(error, OC_EVIRT, "cannot look up sandbox %s", id);
+    }
+    return dom;
+}
+
+virDomainPtr virt_define(virConnectPtr conn, const char *xml, GError **error)
+{
+    virDomainPtr dom = virDomainDefineXMLFlags(conn, xml, VIR_DOMAIN_DEFINE_VALIDATE);
+    if (!dom)
+        virt_set_error(error, OC_EVIRT, "cannot define the sandbox's domain");
+    return dom;
+}
+
+gboolean virt_start(virDomainPtr dom, GError **error)
+{
+    if (virDomainCreate(dom) < 0) {
+        virt_set_error(error, OC_EVIRT, "cannot start sandbox %s", virDomainGetName(dom));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean virt_remove(virDomainPtr dom, GError **error)
+{
+    const char *name = virDomainGetName(dom);
+
+    if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 &&
+        virGetLastErrorCode() != VIR_ERR_OPERATION_INVALID) {
+        virt_set_error(error, OC_EVIRT, "cannot stop sandbox %s", name);
+        return FALSE;
+    }
+    if (virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                                    VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                                    VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) < 0 &&
+        virGetLastErrorCode() != VIR_ERR_NO_DOMAIN) {
+        virt_set_error(error, OC_EVIRT, "cannot delete sandbox %s", name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+VirtRecord *virt_get_record(virDomainPtr dom, GError **error)
+{
+    g_autofree char *xml = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, VIRT_META_URI,
+                                                VIR_DOMAIN_AFFECT_CONFIG);
+    GError *perr = NULL;
+    VirtRecord *rec;
+
+    if (!xml) {
+        if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN_METADATA)
+            g_set_error(error, OC_ERROR, OC_ENOTFOUND,
+                        "domain %s is not a sandbox (it has no sandbox metadata)",
+                        virDomainGetName(dom));
+        else
+            virt_set_error(error, OC_EVIRT, "cannot read sandbox %s", virDomainGetName(dom));
+        return NULL;
+    }
+    rec = virt_record_from_xml(xml, &perr);
+    if (!rec) {
+        g_set_error(error, OC_ERROR, OC_EVIRT, "sandbox %s has damaged metadata: %s",
+                    virDomainGetName(dom), perr->message);
+        g_error_free(perr);
+        return NULL;
+    }
+    rec->id = g_strdup(virDomainGetName(dom));
+    return rec;
+}
+
+gboolean virt_set_record(virDomainPtr dom, const VirtRecord *rec, GError **error)
+{
+    g_autofree char *xml = virt_record_to_xml(rec);
+    unsigned int flags = VIR_DOMAIN_AFFECT_CONFIG;
+
+    if (virDomainIsActive(dom) == 1)
+        flags |= VIR_DOMAIN_AFFECT_LIVE;
+    if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, xml, VIRT_META_PREFIX,
+                             VIRT_META_URI, flags) < 0) {
+        virt_set_error(error, OC_EVIRT, "cannot update sandbox %s", virDomainGetName(dom));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+int virt_get_state(virDomainPtr dom, GError **error)
+{
+    int state, reason;
+
+    if (virDomainGetState(dom, &state, &reason, 0) < 0) {
+        if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
+            g_set_error(error, OC_ERROR, OC_ENOTFOUND, "sandbox %s no longer exists",
+                        virDomainGetName(dom));
+        else
+            virt_set_error(error, OC_EVIRT, "cannot read the state of sandbox %s",
+                           virDomainGetName(dom));
+        return -1;
+    }
+    switch (state) {
+    case VIR_DOMAIN_RUNNING:
+    case VIR_DOMAIN_BLOCKED:
+    case VIR_DOMAIN_PAUSED: /* paused only transiently, by our own operations */
+        return OC_STATE_RUNNING;
+    case VIR_DOMAIN_SHUTOFF:
+    case VIR_DOMAIN_SHUTDOWN:
+        return virDomainHasManagedSaveImage(dom, 0) == 1 ? OC_STATE_HIBERNATED : OC_STATE_STOPPED;
+    default:
+        return OC_STATE_ERROR;
+    }
+}
+
+char *virt_agent_socket(virDomainPtr dom, GError **error)
+{
+    g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
+
+    if (!xml) {
+        virt_set_error(error, OC_EVIRT, "cannot read the definition of sandbox %s",
+                       virDomainGetName(dom));
+        return NULL;
+    }
+    return virt_domain_xml_channel_path(xml, error);
+}
+
+static void domain_free(gpointer dom)
+{
+    virDomainFree(dom);
+}
+
+static gboolean looks_like_sandbox_id(const char *name)
+{
+    return g_str_has_prefix(name, "sb-");
+}
+
+GPtrArray *virt_list_sandboxes(virConnectPtr conn, GError **error)
+{
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_PERSISTENT);
+    GPtrArray *out;
+
+    if (n < 0) {
+        virt_set_error(error, OC_EVIRT, "cannot list domains");
+        return NULL;
+    }
+    out = g_ptr_array_new_with_free_func(domain_free);
+    for (int i = 0; i < n; i++) {
+        if (looks_like_sandbox_id(virDomainGetName(doms[i])))
+            g_ptr_array_add(out, doms[i]);
+        else
+            virDomainFree(doms[i]);
+    }
+    free(doms);
+    return out;
+}

@@ -1,0 +1,48 @@
+/* domain.h: libvirt domains for sandboxes: XML, lifecycle, metadata. */
+#ifndef OC_VIRT_DOMAIN_H
+#define OC_VIRT_DOMAIN_H
+
+#include <glib.h>
+#include <libvirt/libvirt.h>
+
+#include "virt/record.h"
+
+#define VIRT_AGENT_PORT "oc.agent"
+
+typedef struct {
+    const char *domain_type;   /* "kvm" or "qemu" (TCG) */
+    const char *kernel;
+    const char *initrd;
+    const char *disk;          /* the sandbox's qcow2 overlay */
+    const char *console_log;   /* serial console goes here, for diagnosis */
+    const VirtRecord *record;  /* name, sizes, metadata */
+} VirtDomainSpec;
+
+char *virt_domain_xml(const VirtDomainSpec *spec);
+/* Path of the unix socket behind the agent port, from a running domain's
+ * XML (libvirt picks it when the domain starts). */
+char *virt_domain_xml_channel_path(const char *live_xml, GError **error);
+
+/* Sets error from libvirt's last error, prefixed by what we were doing. */
+void virt_set_error(GError **error, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+/* OC_ENOTFOUND with a message naming the id when there is no such domain. */
+virDomainPtr virt_lookup(virConnectPtr conn, const char *id, GError **error);
+virDomainPtr virt_define(virConnectPtr conn, const char *xml, GError **error);
+gboolean virt_start(virDomainPtr dom, GError **error);
+/* Stops (if running) and undefines the domain, with its managed save. */
+gboolean virt_remove(virDomainPtr dom, GError **error);
+
+VirtRecord *virt_get_record(virDomainPtr dom, GError **error);
+/* Rewrites the record in the persistent config, and in the live one too
+ * when the domain runs. */
+gboolean virt_set_record(virDomainPtr dom, const VirtRecord *rec, GError **error);
+
+/* One of oc_sandbox_state. */
+int virt_get_state(virDomainPtr dom, GError **error);
+char *virt_agent_socket(virDomainPtr dom, GError **error);
+
+/* Every domain whose name looks like a sandbox id. */
+GPtrArray *virt_list_sandboxes(virConnectPtr conn, GError **error);
+
+#endif

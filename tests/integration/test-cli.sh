@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# test-cli.sh: the `oc` verbs against a real sandbox, with TAP output.
+# $OC is the oc binary to test.
+set -u
+oc=${OC:?set OC to the oc binary}
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+
+echo "1..14"
+tmp=$(mktemp -d)
+id=""
+cleanup() { [ -n "$id" ] && "$oc" kill "$id" >/dev/null 2>&1; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+"$oc" create --memory 192 --meta oc-test=cli --json >"$tmp/create.json" 2>"$tmp/create.err"
+id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sandboxId"])' "$tmp/create.json" 2>/dev/null)
+check "oc create --json prints the new sandbox" test -n "$id"
+check "oc create warns once about TCG when there is no KVM" \
+    bash -c "[ -e /dev/kvm ] || grep -q 'TCG' '$tmp/create.err'"
+
+"$oc" ls >"$tmp/ls.txt"
+check "oc ls shows it in the table" grep -q "^$id .*running" "$tmp/ls.txt"
+"$oc" ls --json --meta oc-test=cli >"$tmp/ls.json"
+check "oc ls --json --meta filters" python3 -c '
+import json,sys; l=json.load(open(sys.argv[1])); assert [s["sandboxId"] for s in l] == [sys.argv[2]], l' "$tmp/ls.json" "$id"
+
+out=$("$oc" exec "$id" -- echo hello world)
+check "oc exec runs argv" test "$out" = "hello world"
+"$oc" exec "$id" -- 'exit 7'
+check "oc exec passes the exit code through" test $? -eq 7
+# shellcheck disable=SC2016 # $X expands in the guest
+out=$(printf 'abc' | "$oc" exec -i -e X=1 "$id" -- 'cat; echo -n :$X' 2>&1)
+check "oc exec -i sends stdin; -e sets env" test "$out" = "abc:1"
+"$oc" exec "$id" -- no-such-command 2>/dev/null
+check "a missing command exits 127" test $? -eq 127
+
+head -c 3000000 /dev/urandom >"$tmp/blob"
+"$oc" files put "$id" "$tmp/blob" /root/blob
+"$oc" files cat "$id" /root/blob >"$tmp/back"
+check "oc files put then cat round-trips 3 MB" cmp -s "$tmp/blob" "$tmp/back"
+check "oc files ls lists it" bash -c "'$oc' files ls '$id' /root | grep -q ' 3000000 blob$'"
+"$oc" files cat "$id" /root/missing 2>"$tmp/err"
+rc=$?
+check "oc files cat of a missing file fails and names it" \
+    bash -c "[ $rc -eq 1 ] && grep -q '/root/missing' '$tmp/err'"
+"$oc" exec "$id" 2>/dev/null
+check "oc exec without -- is a usage error" test $? -eq 2
+
+"$oc" kill "$id" >/dev/null
+check "oc kill removes it" bash -c "! '$oc' ls | grep -q '^$id '"
+"$oc" exec "$id" -- true 2>"$tmp/err"
+rc=$?
+id=""
+check "exec on a killed sandbox fails and names it" bash -c "[ $rc -ne 0 ] && grep -q 'sb-' '$tmp/err'"
+
+echo "$((n - failed)) passed, $failed failed"
+[ "$failed" -eq 0 ]

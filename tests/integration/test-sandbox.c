@@ -1,0 +1,449 @@
+/* test-sandbox.c: the library end to end, against real QEMU guests.
+ *
+ * Boots are slow under TCG, so one sandbox serves most tests, and a second
+ * one is created to be killed.  Tests run in one process (CK_FORK=no) in
+ * order; the suite kills what it created. */
+#include <check.h>
+#include <glib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <libvirt/libvirt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opencomputer.h"
+
+static oc_context *ctx;
+static oc_sandbox *sb;
+
+#define OK(expr)                                                                   \
+    do {                                                                           \
+        oc_error *e_ = NULL;                                                       \
+        int rc_ = (expr);                                                          \
+        ck_assert_msg(rc_ == OC_OK, "%s failed: %d %s", #expr, rc_, oc_error_message(e_)); \
+    } while (0)
+
+/* Runs expr (which must use `err`) and checks it fails with code. */
+#define FAILS(code, expr, needle)                                                  \
+    do {                                                                           \
+        oc_error *err = NULL;                                                      \
+        int rc_ = (expr);                                                          \
+        ck_assert_msg(rc_ == (code), "%s: expected %d, got %d (%s)", #expr, (code), \
+                      rc_, err ? oc_error_message(err) : "no error");              \
+        ck_assert_ptr_nonnull(err);                                                \
+        ck_assert_int_eq(oc_error_code_of(err), (code));                           \
+        ck_assert_msg(strstr(oc_error_message(err), (needle)) != NULL,             \
+                      "message '%s' does not name '%s'", oc_error_message(err), (needle)); \
+        oc_error_free(err);                                                        \
+    } while (0)
+
+static oc_exec_result *run(const char *cmd, const oc_exec_options *opts)
+{
+    oc_exec_result *r = NULL;
+    oc_error *err = NULL;
+    int rc = oc_exec_run(&r, sb, cmd, opts, &err);
+    ck_assert_msg(rc == OC_OK, "exec '%s': %s", cmd, oc_error_message(err));
+    return r;
+}
+
+static int count_domains(void)
+{
+    virConnectPtr c = virConnectOpen("qemu:///system");
+    int n;
+    ck_assert_ptr_nonnull(c);
+    n = virConnectNumOfDefinedDomains(c) + virConnectNumOfDomains(c);
+    virConnectClose(c);
+    return n;
+}
+
+static void setup_all(void)
+{
+    oc_error *err = NULL;
+    oc_sandbox_options o = OC_SANDBOX_OPTIONS_INIT;
+    const char *envs[] = { "SB_VAR=from-sandbox", "SHARED=sandbox", NULL };
+    const char *meta[] = { "oc-test=integration", "owner=test-sandbox", NULL };
+
+    if (oc_context_new(&ctx, NULL, &err) < 0) {
+        fprintf(stderr, "cannot open a context: %s\n", oc_error_message(err));
+        exit(1);
+    }
+    o.envs = envs;
+    o.metadata = meta;
+    o.memory_mb = 256;
+    if (oc_sandbox_create(&sb, ctx, &o, &err) < 0) {
+        fprintf(stderr, "cannot create the test sandbox: %s\n", oc_error_message(err));
+        exit(1);
+    }
+}
+
+static void teardown_all(void)
+{
+    if (sb)
+        oc_sandbox_kill(sb, 0, NULL);
+    oc_sandbox_unref(sb);
+    oc_context_unref(ctx);
+}
+
+START_TEST(test_hello)
+{
+    oc_exec_result *r = run("echo Hello from $(uname -a)", NULL);
+    const char *out = oc_exec_result_stdout(r, NULL);
+    ck_assert_int_eq(oc_exec_result_exit_code(r), 0);
+    ck_assert_msg(g_str_has_prefix(out, "Hello from Linux "), "stdout: %s", out);
+    ck_assert_msg(strstr(out, "x86_64 GNU/Linux\n") != NULL, "stdout: %s", out);
+    oc_exec_result_free(r);
+
+    /* the guest's hostname is the sandbox id, as set by the agent */
+    r = run("hostname", NULL);
+    ck_assert_str_eq(g_strstrip((char *)oc_exec_result_stdout(r, NULL)), oc_sandbox_id(sb));
+    oc_exec_result_free(r);
+}
+END_TEST
+
+START_TEST(test_exec_argv_env_cwd)
+{
+    oc_exec_options o = OC_EXEC_OPTIONS_INIT;
+    const char *args[] = { "-c", "printf '%s|%s|%s|%s' \"$SB_VAR\" \"$SHARED\" \"$EXEC_VAR\" \"$PWD\"; echo err >&2; exit 3", NULL };
+    const char *envs[] = { "SHARED=exec", "EXEC_VAR=x y", NULL };
+    oc_exec_result *r;
+    size_t len;
+
+    o.args = args;
+    o.envs = envs;
+    o.cwd = "/tmp";
+    r = run("/bin/sh", &o);
+    ck_assert_int_eq(oc_exec_result_exit_code(r), 3);
+    /* sandbox envs apply to every exec; the exec's own win */
+    ck_assert_str_eq(oc_exec_result_stdout(r, &len), "from-sandbox|exec|x y|/tmp");
+    ck_assert_str_eq(oc_exec_result_stderr(r, NULL), "err\n");
+    oc_exec_result_free(r);
+
+    o = (oc_exec_options)OC_EXEC_OPTIONS_INIT;
+    o.stdin_data = "line one\nline two\n";
+    o.stdin_len = strlen(o.stdin_data);
+    r = run("wc -l", &o);
+    ck_assert_str_eq(g_strstrip((char *)oc_exec_result_stdout(r, NULL)), "2");
+    oc_exec_result_free(r);
+}
+END_TEST
+
+START_TEST(test_exec_not_found)
+{
+    oc_exec_result *r = run("definitely-not-a-command --flag", NULL);
+    ck_assert_int_eq(oc_exec_result_exit_code(r), 127);
+    ck_assert_ptr_nonnull(strstr(oc_exec_result_stderr(r, NULL), "not found"));
+    oc_exec_result_free(r);
+
+    /* argv form: no shell, the agent reports it the same way */
+    oc_exec_options o = OC_EXEC_OPTIONS_INIT;
+    const char *args[] = { "x", NULL };
+    o.args = args;
+    r = run("/no/such/program", &o);
+    ck_assert_int_eq(oc_exec_result_exit_code(r), 127);
+    oc_exec_result_free(r);
+}
+END_TEST
+
+START_TEST(test_exec_timeout)
+{
+    oc_exec_options o = OC_EXEC_OPTIONS_INIT;
+    oc_exec_result *r;
+    gint64 t0 = g_get_monotonic_time();
+
+    o.timeout_ms = 1000;
+    r = run("echo started; sleep 60; echo never", &o);
+    ck_assert(oc_exec_result_timed_out(r));
+    ck_assert_int_eq(oc_exec_result_signal(r), 9);
+    ck_assert_str_eq(oc_exec_result_stdout(r, NULL), "started\n");
+    /* killed, not waited for: far less than the 60 s sleep */
+    ck_assert_int_lt(g_get_monotonic_time() - t0, 30 * G_USEC_PER_SEC);
+    oc_exec_result_free(r);
+}
+END_TEST
+
+START_TEST(test_exec_big_output)
+{
+    oc_exec_options o = OC_EXEC_OPTIONS_INIT;
+    oc_exec_result *r;
+    size_t len;
+    const char *out;
+
+    /* 100 MB with the default cap: cut at the documented cap, exit 0 */
+    r = run("head -c 100000000 /dev/zero | tr '\\0' x", NULL);
+    out = oc_exec_result_stdout(r, &len);
+    ck_assert_int_eq(oc_exec_result_exit_code(r), 0);
+    ck_assert(oc_exec_result_stdout_truncated(r));
+    ck_assert_uint_eq(len, OC_EXEC_DEFAULT_MAX_OUTPUT);
+    ck_assert(out[0] == 'x' && out[len - 1] == 'x');
+    oc_exec_result_free(r);
+
+    /* with a larger cap it arrives whole */
+    o.max_output = 128u * 1024 * 1024;
+    r = run("head -c 100000000 /dev/zero | tr '\\0' y", &o);
+    out = oc_exec_result_stdout(r, &len);
+    ck_assert(!oc_exec_result_stdout_truncated(r));
+    ck_assert_uint_eq(len, 100000000);
+    ck_assert(memchr(out, 0, len) == NULL && out[len - 1] == 'y');
+    oc_exec_result_free(r);
+}
+END_TEST
+
+START_TEST(test_files_roundtrip)
+{
+    size_t n = 8u * 1024 * 1024 + 123, len = 0;
+    guint8 *data = g_malloc(n);
+    void *back = NULL;
+    oc_file_info *fi = NULL;
+    int exists = -1;
+
+    for (size_t i = 0; i < n; i++)
+        data[i] = (guint8)(i * 7 + (i >> 13));
+    OK(oc_files_mkdir(sb, "/tmp/t/a/b", 0, &e_));
+    OK(oc_files_write(sb, "/tmp/t/a/b/blob", data, n, 0, &e_));
+    OK(oc_files_read(sb, "/tmp/t/a/b/blob", &back, &len, 0, &e_));
+    ck_assert_uint_eq(len, n);
+    ck_assert(memcmp(back, data, n) == 0);
+    oc_free(back);
+
+    OK(oc_files_stat(&fi, sb, "/tmp/t/a/b/blob", 0, &e_));
+    ck_assert_str_eq(oc_file_info_name(fi), "blob");
+    ck_assert_int_eq(oc_file_info_type(fi), OC_FILE_TYPE_FILE);
+    ck_assert_uint_eq(oc_file_info_size(fi), n);
+    oc_file_info_free(fi);
+
+    OK(oc_files_rename(sb, "/tmp/t/a/b/blob", "/tmp/t/a/moved", 0, &e_));
+    OK(oc_files_exists(sb, "/tmp/t/a/b/blob", &exists, 0, &e_));
+    ck_assert_int_eq(exists, 0);
+    OK(oc_files_exists(sb, "/tmp/t/a/moved", &exists, 0, &e_));
+    ck_assert_int_eq(exists, 1);
+
+    oc_file_list *l = NULL;
+    OK(oc_files_list(&l, sb, "/tmp/t/a", 0, &e_));
+    ck_assert_uint_eq(oc_file_list_count(l), 2);
+    int saw_dir = 0, saw_file = 0;
+    for (size_t i = 0; i < oc_file_list_count(l); i++) {
+        const oc_file_info *e = oc_file_list_at(l, i);
+        saw_dir |= strcmp(oc_file_info_name(e), "b") == 0 && oc_file_info_type(e) == OC_FILE_TYPE_DIR;
+        saw_file |= strcmp(oc_file_info_name(e), "moved") == 0 && oc_file_info_size(e) == n;
+    }
+    ck_assert(saw_dir && saw_file);
+    oc_file_list_free(l);
+
+    /* a non-empty directory needs OC_FILES_RECURSIVE */
+    FAILS(OC_EINVAL, oc_files_remove(sb, "/tmp/t", 0, &err), "/tmp/t");
+    OK(oc_files_remove(sb, "/tmp/t", OC_FILES_RECURSIVE, &e_));
+    OK(oc_files_exists(sb, "/tmp/t", &exists, 0, &e_));
+    ck_assert_int_eq(exists, 0);
+    g_free(data);
+}
+END_TEST
+
+START_TEST(test_files_errors)
+{
+    void *data = NULL;
+    size_t len;
+
+    FAILS(OC_ENOTFOUND, oc_files_read(sb, "/no/such/file", &data, &len, 0, &err), "/no/such/file");
+    FAILS(OC_ENOTFOUND, oc_files_write(sb, "/no/such/dir/f", "x", 1, 0, &err), "/no/such/dir");
+    FAILS(OC_EINVAL, oc_files_read(sb, "relative/path", &data, &len, 0, &err), "relative/path");
+    FAILS(OC_EINVAL, oc_files_write(sb, "/tmp/x", "x", 1, 0x80, &err), "flags");
+    /* nothing was created by the failed write */
+    int exists = -1;
+    OK(oc_files_exists(sb, "/no/such/dir", &exists, 0, &e_));
+    ck_assert_int_eq(exists, 0);
+}
+END_TEST
+
+START_TEST(test_info_list_timeout)
+{
+    oc_sandbox_info *info = NULL;
+    oc_sandbox_list *l = NULL;
+    const char *filter[] = { "oc-test=integration", NULL };
+    const char *nomatch[] = { "oc-test=other", NULL };
+    int running = 0, found = 0;
+
+    OK(oc_sandbox_info_get(&info, sb, &e_));
+    ck_assert_str_eq(oc_sandbox_info_id(info), oc_sandbox_id(sb));
+    ck_assert_str_eq(oc_sandbox_info_template(info), "base");
+    ck_assert_str_eq(oc_sandbox_info_accelerator(info), oc_context_accelerator(ctx));
+    ck_assert_int_eq(oc_sandbox_info_state(info), OC_STATE_RUNNING);
+    ck_assert_uint_eq(oc_sandbox_info_timeout(info), 300);
+    ck_assert_uint_eq(oc_sandbox_info_memory_mb(info), 256);
+    ck_assert_str_eq(oc_sandbox_info_metadata_get(info, "owner"), "test-sandbox");
+    ck_assert_int_le(llabs(oc_sandbox_info_created(info) - g_get_real_time() / G_USEC_PER_SEC), 3600);
+    oc_sandbox_info_free(info);
+
+    OK(oc_sandbox_is_running(sb, &running, &e_));
+    ck_assert(running);
+
+    OK(oc_sandbox_set_timeout(sb, 42, 0, &e_));
+    OK(oc_sandbox_info_get(&info, sb, &e_));
+    ck_assert_uint_eq(oc_sandbox_info_timeout(info), 42);
+    oc_sandbox_info_free(info);
+
+    OK(oc_sandbox_list_get(&l, ctx, filter, 0, &e_));
+    for (size_t i = 0; i < oc_sandbox_list_count(l); i++)
+        found |= strcmp(oc_sandbox_info_id(oc_sandbox_list_at(l, i)), oc_sandbox_id(sb)) == 0;
+    ck_assert(found);
+    oc_sandbox_list_free(l);
+    OK(oc_sandbox_list_get(&l, ctx, nomatch, 0, &e_));
+    for (size_t i = 0; i < oc_sandbox_list_count(l); i++)
+        ck_assert_str_ne(oc_sandbox_info_id(oc_sandbox_list_at(l, i)), oc_sandbox_id(sb));
+    oc_sandbox_list_free(l);
+}
+END_TEST
+
+START_TEST(test_create_bad_input)
+{
+    oc_sandbox *x = NULL;
+    oc_sandbox_options o = OC_SANDBOX_OPTIONS_INIT;
+    int before = count_domains();
+
+    o.template_name = "no-such-template";
+    FAILS(OC_ENOTFOUND, oc_sandbox_create(&x, ctx, &o, &err), "no-such-template");
+    o = (oc_sandbox_options)OC_SANDBOX_OPTIONS_INIT;
+    o.cpu_count = 0;
+    FAILS(OC_EINVAL, oc_sandbox_create(&x, ctx, &o, &err), "cpuCount 0");
+    o.cpu_count = 5;
+    FAILS(OC_EINVAL, oc_sandbox_create(&x, ctx, &o, &err), "cpuCount 5");
+    o = (oc_sandbox_options)OC_SANDBOX_OPTIONS_INIT;
+    o.memory_mb = 64;
+    FAILS(OC_EINVAL, oc_sandbox_create(&x, ctx, &o, &err), "memoryMB 64");
+    o.memory_mb = 4096;
+    FAILS(OC_EINVAL, oc_sandbox_create(&x, ctx, &o, &err), "memoryMB 4096");
+    ck_assert_ptr_null(x);
+    /* nothing half-made was left behind */
+    ck_assert_int_eq(count_domains(), before);
+
+    FAILS(OC_ENOTFOUND, oc_sandbox_connect(&x, ctx, "sb-doesnotexist", &err), "sb-doesnotexist");
+}
+END_TEST
+
+START_TEST(test_kill)
+{
+    oc_sandbox *victim = NULL, *other = NULL;
+    oc_exec_result *r = NULL;
+    oc_sandbox_options o = OC_SANDBOX_OPTIONS_INIT;
+    char id[64];
+
+    const char *meta[] = { "oc-test=integration", NULL };
+    o.memory_mb = 128;
+    o.metadata = meta;
+    OK(oc_sandbox_create(&victim, ctx, &o, &e_));
+    g_strlcpy(id, oc_sandbox_id(victim), sizeof id);
+    OK(oc_sandbox_connect(&other, ctx, id, &e_));
+    OK(oc_sandbox_kill(victim, 0, &e_));
+
+    FAILS(OC_ENOTFOUND, oc_exec_run(&r, victim, "true", NULL, &err), id);
+    FAILS(OC_ENOTFOUND, oc_exec_run(&r, other, "true", NULL, &err), id);
+    FAILS(OC_ENOTFOUND, oc_sandbox_kill(other, 0, &err), id);
+    oc_sandbox *again = NULL;
+    FAILS(OC_ENOTFOUND, oc_sandbox_connect(&again, ctx, id, &err), id);
+    ck_assert_ptr_null(again);
+    oc_sandbox_unref(victim);
+    oc_sandbox_unref(other);
+}
+END_TEST
+
+/* Names of the sb-* domains libvirt has, as a set. */
+static GHashTable *sandbox_domains(void)
+{
+    virConnectPtr c = virConnectOpen("qemu:///system");
+    virDomainPtr *doms = NULL;
+    GHashTable *set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    int n = virConnectListAllDomains(c, &doms, 0);
+
+    for (int i = 0; i < n; i++) {
+        if (g_str_has_prefix(virDomainGetName(doms[i]), "sb-"))
+            g_hash_table_add(set, g_strdup(virDomainGetName(doms[i])));
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    virConnectClose(c);
+    return set;
+}
+
+/* Killing the creating process midway leaves no half-made domain that `oc
+ * ls` hides: the sandbox is either listed and usable, or gone. */
+START_TEST(test_create_interrupted)
+{
+    const char *oc = g_getenv("OC");
+    g_autoptr(GHashTable) before = sandbox_domains();
+    char *argv[] = { (char *)oc, "create", "--memory", "128", "--meta", "oc-test=integration", NULL };
+    GPid pid;
+    GError *gerr = NULL;
+    char *id = NULL;
+
+    ck_assert_msg(oc != NULL, "OC (path of the oc CLI) is not set");
+    ck_assert_msg(g_spawn_async(NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                                NULL, NULL, &pid, &gerr), "spawn oc: %s", gerr ? gerr->message : "");
+    /* wait for its domain to appear, then kill the creator mid-boot */
+    for (int i = 0; i < 600 && !id; i++) {
+        g_autoptr(GHashTable) now = sandbox_domains();
+        GHashTableIter it;
+        gpointer k;
+        g_hash_table_iter_init(&it, now);
+        while (g_hash_table_iter_next(&it, &k, NULL))
+            if (!g_hash_table_contains(before, k))
+                id = g_strdup(k);
+        if (!id)
+            g_usleep(20 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    g_spawn_close_pid(pid);
+    ck_assert_msg(id != NULL, "oc create never defined a domain");
+
+    oc_sandbox_list *l = NULL;
+    int listed = 0;
+    OK(oc_sandbox_list_get(&l, ctx, NULL, 0, &e_));
+    for (size_t i = 0; i < oc_sandbox_list_count(l); i++)
+        listed |= strcmp(oc_sandbox_info_id(oc_sandbox_list_at(l, i)), id) == 0;
+    oc_sandbox_list_free(l);
+
+    g_autoptr(GHashTable) after = sandbox_domains();
+    if (listed) {
+        oc_sandbox *x = NULL;
+        oc_exec_result *r = NULL;
+        OK(oc_sandbox_connect(&x, ctx, id, &e_));
+        OK(oc_exec_run(&r, x, "true", NULL, &e_));
+        oc_exec_result_free(r);
+        OK(oc_sandbox_kill(x, 0, &e_));
+        oc_sandbox_unref(x);
+    } else {
+        ck_assert_msg(!g_hash_table_contains(after, id),
+                      "%s is not listed but libvirt still has it", id);
+    }
+    g_free(id);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("sandbox");
+    TCase *tc = tcase_create("vm");
+    SRunner *sr;
+    int failed;
+
+    tcase_set_timeout(tc, 600);
+    tcase_add_unchecked_fixture(tc, setup_all, teardown_all);
+    tcase_add_test(tc, test_hello);
+    tcase_add_test(tc, test_exec_argv_env_cwd);
+    tcase_add_test(tc, test_exec_not_found);
+    tcase_add_test(tc, test_exec_timeout);
+    tcase_add_test(tc, test_exec_big_output);
+    tcase_add_test(tc, test_files_roundtrip);
+    tcase_add_test(tc, test_files_errors);
+    tcase_add_test(tc, test_info_list_timeout);
+    tcase_add_test(tc, test_create_bad_input);
+    tcase_add_test(tc, test_kill);
+    tcase_add_test(tc, test_create_interrupted);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_SILENT); /* TAP goes to stdout (CK_TAP_LOG_FILE_NAME=-) */
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
