@@ -590,3 +590,9 @@ int conn_read(void)
     process_input();
     return 0;
 }
+
+/* Frames already read but held back while the output buffer was full. */
+void conn_process_held_input(void)
+{
+    process_input();
+}

@@ -121,13 +121,20 @@ void loop_run(void)
             if (s && s->op == OC_OP_EXEC)
                 deadline = min_deadline(deadline, exec_timers(s, now));
         }
-        for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
-            agent_stream *s = agent.streams[i];
-            if (s && s->op != OC_OP_EXEC && file_pump(s))
-                busy = 1;
+        /* Twice: input held back and pumps stopped for want of output room
+         * can go on once the flush has made room, and nothing else would
+         * wake the poll below for them. */
+        for (int round = 0; round < 2; round++) {
+            if (agent.fd >= 0 && !agent.hup)
+                conn_process_held_input();
+            for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
+                agent_stream *s = agent.streams[i];
+                if (s && s->op != OC_OP_EXEC && file_pump(s))
+                    busy = 1;
+            }
+            if (agent.fd >= 0 && !agent.hup && conn_wants_write() && conn_flush() < 0)
+                hang_up();
         }
-        if (agent.fd >= 0 && !agent.hup && conn_wants_write() && conn_flush() < 0)
-            hang_up();
 
         int n = 0, conn_i = -1, listen_i = -1;
         pfd[n++] = (struct pollfd){ .fd = agent.sig_fd, .events = POLLIN };

@@ -110,6 +110,7 @@ int conn_flush(void);           /* -1: hang-up */
 int conn_wants_read(void);
 int conn_wants_write(void);
 size_t out_room(void);
+void conn_process_held_input(void);
 void send_frame(uint8_t type, uint8_t chan, uint32_t stream, const void *p, uint32_t len);
 void send_error(uint32_t stream, uint32_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

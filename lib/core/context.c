@@ -15,6 +15,12 @@ static void ignore_libvirt_errors(void *data, virErrorPtr err)
      * read them with virGetLastErrorMessage() where they matter. */
 }
 
+static gboolean quit_loop(gpointer loop)
+{
+    g_main_loop_quit(loop);
+    return G_SOURCE_REMOVE;
+}
+
 static gpointer event_thread(gpointer data)
 {
     oc_context *ctx = data;
@@ -83,7 +89,15 @@ void core_context_free(oc_context *ctx)
         core_agent_forget(ctx, *p);
         g_free(*p);
     }
-    g_main_loop_quit(ctx->loop);
+    /* Quit from inside the loop: a g_main_loop_quit() that lands before the
+     * thread has entered g_main_loop_run() would be lost, and the join
+     * would wait forever. */
+    {
+        GSource *quit = g_idle_source_new();
+        g_source_set_callback(quit, quit_loop, ctx->loop, NULL);
+        g_source_attach(quit, ctx->main_context);
+        g_source_unref(quit);
+    }
     g_thread_join(ctx->thread);
     g_main_loop_unref(ctx->loop);
     g_main_context_unref(ctx->main_context);

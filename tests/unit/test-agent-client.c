@@ -1057,7 +1057,7 @@ int main(void)
     }
 
     SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
+    srunner_run_all(sr, CK_SILENT); /* TAP goes to stdout */
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -251,7 +251,7 @@ int main(void)
     suite_add_tcase(s, tc);
 
     SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
+    srunner_run_all(sr, CK_SILENT); /* TAP goes to stdout */
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
