@@ -1,5 +1,5 @@
-/* agent-conn.c: one connection to a guest's oc-agent: the socket, framing,
- * handshake, flow control and the table of streams in flight.
+/* agent-conn.c: one connection to a guest's oc-agent: the socket, framing
+ * and handshake.  The streams multiplexed on it are in agent-stream.c.
  *
  * Threads.  The event thread (the one running conn->ctx) reads the socket
  * into one large buffer and handles frames in place.  Calling threads write
@@ -39,47 +39,13 @@ typedef struct {
     gpointer tag;
 } ConnSource;
 
-struct _AgentConn {
-    gint refcount;
-    GMainContext *ctx;
-    int fd;
-    gint alive; /* atomic; written under lock */
-
-    GMutex lock;
-    GCond hs_cond;
-    int hs_state; /* 0 waiting for HELLO_ACK, 1 done, -1 failed */
-    guint64 nonce;
-    char *agent_version;
-    int dead_code;
-    char *dead_msg;
-    GHashTable *streams; /* id -> AgentStream* */
-    guint32 next_id;
-
-    /* The write lock: a flag rather than a mutex so that waiting for it
-     * can time out and the event thread can try it without blocking. */
-    GMutex wmutex;
-    GCond wcond;
-    gboolean wbusy;
-
-    GMutex ctrl_lock;
-    GByteArray *ctrl_out;   /* whole frames; a partial one only at the front */
-    gboolean kick_pending;  /* an idle flush is scheduled on ctx */
-    GSource *source;        /* under ctrl_lock; NULL once closed */
-
-    /* event thread only */
-    guint8 *rbuf;
-    gsize rstart; /* unhandled bytes are rbuf[rstart, rlen) */
-    gsize rlen;
-    gboolean ctrl_dirty;
-};
-
-static AgentConn *conn_ref(AgentConn *conn)
+AgentConn *conn_ref(AgentConn *conn)
 {
     g_atomic_int_inc(&conn->refcount);
     return conn;
 }
 
-static void conn_unref(AgentConn *conn)
+void conn_unref(AgentConn *conn)
 {
     if (!g_atomic_int_dec_and_test(&conn->refcount))
         return;
@@ -283,8 +249,6 @@ static gboolean ctrl_flush_nonblocking(AgentConn *conn)
     return left;
 }
 
-static void ctrl_kick(AgentConn *conn);
-
 static void ctrl_set_pollout(AgentConn *conn, gboolean on)
 {
     g_mutex_lock(&conn->ctrl_lock);
@@ -322,7 +286,7 @@ static gboolean ctrl_kick_cb(gpointer data)
 }
 
 /* Any thread but the event thread: have the event thread flush the queue. */
-static void ctrl_kick(AgentConn *conn)
+void conn_ctrl_kick(AgentConn *conn)
 {
     g_mutex_lock(&conn->ctrl_lock);
     gboolean schedule = conn->ctrl_out->len > 0 && !conn->kick_pending && conn->source != NULL;
@@ -339,8 +303,8 @@ static void ctrl_kick(AgentConn *conn)
 }
 
 /* Queues a small frame; returns FALSE if dropped (droppable and over cap). */
-static gboolean ctrl_queue(AgentConn *conn, guint8 type, guint8 chan, guint32 stream,
-                           const void *payload, guint32 len, gboolean droppable)
+gboolean conn_ctrl_queue(AgentConn *conn, guint8 type, guint8 chan, guint32 stream,
+                         const void *payload, guint32 len, gboolean droppable)
 {
     guint8 hdr[OC_PROTO_HEADER_SIZE];
     oc_proto_header h = { .type = type, .chan = chan, .stream = stream, .length = len };
@@ -357,8 +321,8 @@ static gboolean ctrl_queue(AgentConn *conn, guint8 type, guint8 chan, guint32 st
     return ok;
 }
 
-static gboolean conn_write_frame(AgentConn *conn, guint8 type, guint8 chan, guint32 stream,
-                                 const void *payload, gsize len, gint64 deadline, GError **error)
+gboolean conn_write_frame(AgentConn *conn, guint8 type, guint8 chan, guint32 stream,
+                          const void *payload, gsize len, gint64 deadline, GError **error)
 {
     guint8 hdr[OC_PROTO_HEADER_SIZE];
     oc_proto_header h = { .type = type, .chan = chan, .stream = stream, .length = (guint32)len };
@@ -378,14 +342,8 @@ static gboolean conn_write_frame(AgentConn *conn, guint8 type, guint8 chan, guin
                   write_all(conn, iov, len ? 2 : 1, deadline, error);
     wl_release(conn);
     /* The event thread may have queued frames while we held the lock. */
-    ctrl_kick(conn);
+    conn_ctrl_kick(conn);
     return ok;
-}
-
-static void put_u32_le(guint8 out[4], guint32 v)
-{
-    guint32 le = GUINT32_TO_LE(v);
-    memcpy(out, &le, 4);
 }
 
 /* ---- reading ---- */
@@ -493,8 +451,7 @@ static gsize hs_resync(AgentConn *conn)
     return pos;
 }
 
-static gboolean proto_violation(AgentConn *conn, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static gboolean proto_violation(AgentConn *conn, const char *fmt, ...)
+gboolean conn_proto_violation(AgentConn *conn, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -508,59 +465,20 @@ static gboolean proto_violation(AgentConn *conn, const char *fmt, ...)
     return FALSE;
 }
 
-static void return_credit_locked(AgentConn *conn, AgentStream *s, guint8 chan, gsize len)
-{
-    s->unreturned[chan] += len;
-    if (s->unreturned[chan] >= OC_PROTO_INITIAL_WINDOW / 2 && !s->done) {
-        guint8 p[4];
-        put_u32_le(p, (guint32)s->unreturned[chan]);
-        s->recv_credit[chan] += s->unreturned[chan];
-        s->unreturned[chan] = 0;
-        ctrl_queue(conn, OC_T_WINDOW, chan, s->id, p, 4, FALSE);
-        conn->ctrl_dirty = TRUE;
-    }
-}
-
-static void stream_take_error(AgentStream *s, const guint8 *payload, guint32 len)
-{
-    oc_proto_reader r;
-    oc_proto_field f;
-    char text[1024] = "";
-
-    s->perr = OC_PERR_PROTOCOL;
-    oc_proto_reader_init(&r, payload, len);
-    while (oc_proto_next(&r, &f) == 1) {
-        if (f.tag == OC_F_ERRCODE)
-            oc_proto_field_u32(&f, &s->perr);
-        else if (f.tag == OC_F_MESSAGE) {
-            /* Long messages are cut, not refused. */
-            oc_proto_field tmp = f;
-            tmp.len = MIN(f.len, sizeof text - 1);
-            if (oc_proto_field_str(&tmp, text, sizeof text) < 0)
-                text[0] = '\0';
-        }
-    }
-    if (s->perr == 0)
-        s->perr = OC_PERR_PROTOCOL;
-    s->pmsg = g_utf8_make_valid(text, -1);
-}
-
 /* Handles one complete frame; FALSE if it killed the connection. */
 static gboolean handle_frame(AgentConn *conn, const oc_proto_header *h, const guint8 *payload)
 {
-    AgentStream *s = NULL;
-
     switch (h->type) {
     case OC_T_HELLO_ACK:
     case OC_T_PONG:
         if (h->stream != 0)
-            return proto_violation(conn, "%s on stream %u", oc_proto_type_name(h->type),
-                                   h->stream);
+            return conn_proto_violation(conn, "%s on stream %u", oc_proto_type_name(h->type),
+                                        h->stream);
         return TRUE; /* late answers to a resent HELLO, or to our PING */
     case OC_T_PING:
         if (h->stream != 0)
-            return proto_violation(conn, "PING on stream %u", h->stream);
-        if (ctrl_queue(conn, OC_T_PONG, 0, 0, payload, h->length, TRUE))
+            return conn_proto_violation(conn, "PING on stream %u", h->stream);
+        if (conn_ctrl_queue(conn, OC_T_PONG, 0, 0, payload, h->length, TRUE))
             conn->ctrl_dirty = TRUE;
         return TRUE;
     case OC_T_DATA:
@@ -568,89 +486,10 @@ static gboolean handle_frame(AgentConn *conn, const oc_proto_header *h, const gu
     case OC_T_WINDOW:
     case OC_T_RESULT:
     case OC_T_ERROR:
-        break;
+        return agent_stream_handle_frame(conn, h, payload);
     default:
-        return proto_violation(conn, "unexpected frame type 0x%02x (%s)", h->type,
-                               oc_proto_type_name(h->type));
-    }
-
-    if (h->stream == 0) {
-        if (h->type == OC_T_ERROR) {
-            /* Connection-level complaint; the agent keeps the connection. */
-            AgentStream tmp = { 0 };
-            stream_take_error(&tmp, payload, h->length);
-            log_warning("the sandbox agent reported: %s: %s", oc_proto_err_name(tmp.perr),
-                        tmp.pmsg);
-            g_free(tmp.pmsg);
-            return TRUE;
-        }
-        return proto_violation(conn, "%s on stream 0", oc_proto_type_name(h->type));
-    }
-    if ((h->type == OC_T_DATA || h->type == OC_T_EOF) &&
-        h->chan != OC_CHAN_OUT && h->chan != OC_CHAN_ERR)
-        return proto_violation(conn, "%s on channel %u of stream %u", oc_proto_type_name(h->type),
-                               h->chan, h->stream);
-    if (h->type == OC_T_WINDOW && (h->chan != OC_CHAN_IN || h->length != 4))
-        return proto_violation(conn, "malformed WINDOW on stream %u", h->stream);
-
-    s = g_hash_table_lookup(conn->streams, GUINT_TO_POINTER(h->stream));
-    if (s == NULL || s->done)
-        return TRUE; /* in flight after a cancel or an error */
-
-    switch (h->type) {
-    case OC_T_DATA:
-        if (h->length > s->recv_credit[h->chan])
-            return proto_violation(conn, "%u bytes of DATA on stream %u beyond the %" G_GUINT64_FORMAT
-                                   " bytes of credit granted", h->length, h->stream,
-                                   s->recv_credit[h->chan]);
-        if (s->eof[h->chan])
-            return proto_violation(conn, "DATA after EOF on stream %u", h->stream);
-        s->recv_credit[h->chan] -= h->length;
-        if (s->kind == AGENT_STREAM_EXEC) {
-            GByteArray *b = s->buf[h->chan];
-            gsize keep = b->len < s->max_output ? MIN(h->length, s->max_output - b->len) : 0;
-            if (keep)
-                g_byte_array_append(b, payload, (guint)keep);
-            if (keep < h->length)
-                s->truncated[h->chan] = TRUE;
-            return_credit_locked(conn, s, h->chan, h->length);
-        } else if (s->kind == AGENT_STREAM_INBOX && h->chan == OC_CHAN_OUT) {
-            if (s->ring_len + h->length > OC_PROTO_INITIAL_WINDOW)
-                return proto_violation(conn, "more DATA on stream %u than the window", h->stream);
-            gsize tail = (s->ring_head + s->ring_len) % OC_PROTO_INITIAL_WINDOW;
-            gsize first = MIN((gsize)h->length, OC_PROTO_INITIAL_WINDOW - tail);
-            memcpy(s->ring + tail, payload, first);
-            memcpy(s->ring, payload + first, h->length - first);
-            s->ring_len += h->length;
-            g_cond_broadcast(&s->cond);
-        } else {
-            return_credit_locked(conn, s, h->chan, h->length); /* nobody wants it */
-        }
-        return TRUE;
-    case OC_T_EOF:
-        s->eof[h->chan] = TRUE;
-        g_cond_broadcast(&s->cond);
-        return TRUE;
-    case OC_T_WINDOW: {
-        guint32 v;
-        memcpy(&v, payload, 4);
-        s->send_credit += GUINT32_FROM_LE(v);
-        g_cond_broadcast(&s->cond);
-        return TRUE;
-    }
-    case OC_T_RESULT:
-        s->result = g_memdup2(payload, h->length);
-        s->result_len = h->length;
-        s->done = TRUE;
-        g_cond_broadcast(&s->cond);
-        return TRUE;
-    case OC_T_ERROR:
-        stream_take_error(s, payload, h->length);
-        s->done = TRUE;
-        g_cond_broadcast(&s->cond);
-        return TRUE;
-    default:
-        g_assert_not_reached();
+        return conn_proto_violation(conn, "unexpected frame type 0x%02x (%s)", h->type,
+                                    oc_proto_type_name(h->type));
     }
 }
 
@@ -670,10 +509,10 @@ static gboolean conn_parse(AgentConn *conn)
         oc_proto_header h;
         if (oc_proto_header_decode(&h, p) < 0) {
             if (p[0] != (OC_PROTO_MAGIC & 0xff) || p[1] != (OC_PROTO_MAGIC >> 8))
-                ok = proto_violation(conn, "a frame with a bad magic number");
+                ok = conn_proto_violation(conn, "a frame with a bad magic number");
             else
-                ok = proto_violation(conn, "a frame of %u bytes, over the %u-byte bound",
-                                     h.length, OC_PROTO_MAX_PAYLOAD);
+                ok = conn_proto_violation(conn, "a frame of %u bytes, over the %u-byte bound",
+                                          h.length, OC_PROTO_MAX_PAYLOAD);
             break;
         }
         if (conn->rlen - pos - OC_PROTO_HEADER_SIZE < h.length)
@@ -906,149 +745,4 @@ guint agent_conn_busy(AgentConn *conn)
     guint n = g_hash_table_size(conn->streams);
     g_mutex_unlock(&conn->lock);
     return n;
-}
-
-/* ---- streams ---- */
-
-AgentStream *agent_stream_new(AgentConn *conn, AgentStreamKind kind, GError **error)
-{
-    g_mutex_lock(&conn->lock);
-    if (!conn->alive) {
-        g_set_error_literal(error, OC_ERROR, conn->dead_code, conn->dead_msg);
-        g_mutex_unlock(&conn->lock);
-        return NULL;
-    }
-    AgentStream *s = g_new0(AgentStream, 1);
-    s->kind = kind;
-    g_cond_init(&s->cond);
-    if (kind == AGENT_STREAM_INBOX)
-        s->ring = g_malloc(OC_PROTO_INITIAL_WINDOW);
-    s->send_credit = OC_PROTO_INITIAL_WINDOW;
-    for (int c = 0; c < 3; c++)
-        s->recv_credit[c] = OC_PROTO_INITIAL_WINDOW;
-    if (kind == AGENT_STREAM_EXEC) {
-        s->buf[OC_CHAN_OUT] = g_byte_array_new();
-        s->buf[OC_CHAN_ERR] = g_byte_array_new();
-    }
-    do {
-        s->id = conn->next_id;
-        conn->next_id += 2; /* odd ids only; wraps from 0xffffffff to 1 */
-    } while (g_hash_table_contains(conn->streams, GUINT_TO_POINTER(s->id)));
-    g_hash_table_insert(conn->streams, GUINT_TO_POINTER(s->id), s);
-    g_mutex_unlock(&conn->lock);
-    conn_ref(conn);
-    return s;
-}
-
-void agent_stream_free(AgentConn *conn, AgentStream *s, gboolean cancel)
-{
-    if (s == NULL)
-        return;
-    g_mutex_lock(&conn->lock);
-    g_hash_table_remove(conn->streams, GUINT_TO_POINTER(s->id));
-    cancel = cancel && !s->done && conn->alive;
-    g_mutex_unlock(&conn->lock);
-    if (cancel && ctrl_queue(conn, OC_T_CANCEL, 0, s->id, NULL, 0, FALSE))
-        ctrl_kick(conn);
-    g_free(s->ring);
-    for (int c = 0; c < 3; c++)
-        if (s->buf[c])
-            g_byte_array_unref(s->buf[c]);
-    g_clear_error(&s->conn_error);
-    g_free(s->pmsg);
-    g_free(s->result);
-    g_cond_clear(&s->cond);
-    g_free(s);
-    conn_unref(conn);
-}
-
-gboolean agent_stream_send(AgentConn *conn, AgentStream *s, guint8 type, guint8 chan,
-                           const void *payload, gsize len, gint64 deadline, GError **error)
-{
-    return conn_write_frame(conn, type, chan, s->id, payload, len, deadline, error);
-}
-
-gboolean agent_stream_send_data(AgentConn *conn, AgentStream *s, const void *data, gsize len,
-                                gint64 deadline, gboolean *stopped, GError **error)
-{
-    gsize off = 0;
-
-    *stopped = FALSE;
-    while (off < len) {
-        g_mutex_lock(&conn->lock);
-        while (!s->done && s->send_credit == 0) {
-            if (deadline == 0) {
-                g_cond_wait(&s->cond, &conn->lock);
-            } else if (!g_cond_wait_until(&s->cond, &conn->lock, deadline) &&
-                       !s->done && s->send_credit == 0) {
-                g_mutex_unlock(&conn->lock);
-                g_set_error_literal(error, OC_ERROR, OC_ETIMEOUT,
-                                    "timed out waiting for the sandbox agent to take input");
-                return FALSE;
-            }
-        }
-        if (s->done) {
-            g_mutex_unlock(&conn->lock);
-            *stopped = TRUE;
-            return TRUE;
-        }
-        gsize n = MIN(len - off, MIN(s->send_credit, OC_PROTO_MAX_PAYLOAD));
-        s->send_credit -= n;
-        g_mutex_unlock(&conn->lock);
-        if (!conn_write_frame(conn, OC_T_DATA, OC_CHAN_IN, s->id, (const guint8 *)data + off, n,
-                              deadline, error))
-            return FALSE;
-        off += n;
-    }
-    return TRUE;
-}
-
-gboolean agent_stream_wait(AgentConn *conn, AgentStream *s, gint64 deadline)
-{
-    g_mutex_lock(&conn->lock);
-    while (!s->done) {
-        if (deadline == 0)
-            g_cond_wait(&s->cond, &conn->lock);
-        else if (!g_cond_wait_until(&s->cond, &conn->lock, deadline) && !s->done)
-            break;
-    }
-    gboolean done = s->done;
-    g_mutex_unlock(&conn->lock);
-    return done;
-}
-
-gboolean agent_stream_peek(AgentConn *conn, AgentStream *s, const guint8 **data, gsize *len)
-{
-    g_mutex_lock(&conn->lock);
-    while (s->ring_len == 0 && !s->done)
-        g_cond_wait(&s->cond, &conn->lock);
-    gboolean ok = s->ring_len > 0 && s->conn_error == NULL && s->perr == 0;
-    if (ok) {
-        *data = s->ring + s->ring_head;
-        *len = MIN(s->ring_len, OC_PROTO_INITIAL_WINDOW - s->ring_head);
-    }
-    g_mutex_unlock(&conn->lock);
-    return ok;
-}
-
-void agent_stream_consumed(AgentConn *conn, AgentStream *s, gsize len)
-{
-    guint32 give = 0;
-
-    g_mutex_lock(&conn->lock);
-    s->ring_head = (s->ring_head + len) % OC_PROTO_INITIAL_WINDOW;
-    s->ring_len -= len;
-    s->unreturned[OC_CHAN_OUT] += len;
-    if (s->unreturned[OC_CHAN_OUT] >= OC_PROTO_INITIAL_WINDOW / 2 && !s->done) {
-        give = (guint32)s->unreturned[OC_CHAN_OUT];
-        s->recv_credit[OC_CHAN_OUT] += give;
-        s->unreturned[OC_CHAN_OUT] = 0;
-    }
-    g_mutex_unlock(&conn->lock);
-    if (give) {
-        guint8 p[4];
-        put_u32_le(p, give);
-        /* A failure shows up as the stream failing. */
-        conn_write_frame(conn, OC_T_WINDOW, OC_CHAN_OUT, s->id, p, 4, 0, NULL);
-    }
 }

@@ -1,9 +1,14 @@
-/* agent-private.h: what agent-conn.c (the connection: socket, frames, flow
- * control, streams) shares with agent-ops.c (the operations built on it).
+/* agent-private.h: what the three parts of the agent client share:
+ * agent-conn.c (the connection: socket, writes, control queue, reading and
+ * the handshake), agent-stream.c (the streams multiplexed on it and their
+ * flow control) and agent-ops.c (the operations built on streams).
  *
- * Locking: conn->lock guards the stream table and every AgentStream's state;
- * a stream's cond is waited on with conn->lock.  Writes to the socket are
- * serialized separately (see agent-conn.c) and never happen under conn->lock.
+ * Locking.  conn->lock guards the stream table, the handshake and dead_*
+ * fields and every AgentStream's state; a stream's cond is waited on with
+ * conn->lock.  Writes to the socket are serialized by the write lock (wbusy)
+ * and never happen under conn->lock, since a write may block on the guest.
+ * ctrl_lock guards the control queue and conn->source.  conn->lock may be
+ * held while taking wmutex or ctrl_lock, never the other way round.
  */
 #ifndef OC_AGENT_PRIVATE_H
 #define OC_AGENT_PRIVATE_H
@@ -11,6 +16,40 @@
 #include "agent.h"
 #include "oc-proto.h"
 #include "util/error.h"
+
+struct _AgentConn {
+    gint refcount;
+    GMainContext *ctx;
+    int fd;
+    gint alive; /* atomic; written under lock */
+
+    GMutex lock;
+    GCond hs_cond;
+    int hs_state; /* 0 waiting for HELLO_ACK, 1 done, -1 failed */
+    guint64 nonce;
+    char *agent_version;
+    int dead_code;
+    char *dead_msg;
+    GHashTable *streams; /* id -> AgentStream* */
+    guint32 next_id;
+
+    /* The write lock: a flag rather than a mutex so that waiting for it
+     * can time out and the event thread can try it without blocking. */
+    GMutex wmutex;
+    GCond wcond;
+    gboolean wbusy;
+
+    GMutex ctrl_lock;
+    GByteArray *ctrl_out;   /* whole frames; a partial one only at the front */
+    gboolean kick_pending;  /* an idle flush is scheduled on ctx */
+    GSource *source;        /* under ctrl_lock; NULL once closed */
+
+    /* event thread only */
+    guint8 *rbuf;
+    gsize rstart; /* unhandled bytes are rbuf[rstart, rlen) */
+    gsize rlen;
+    gboolean ctrl_dirty;
+};
 
 typedef enum {
     AGENT_STREAM_SIMPLE, /* only a RESULT/ERROR is expected */
@@ -30,7 +69,7 @@ typedef struct {
     gsize result_len;
     guint64 send_credit;    /* what we may still send on OC_CHAN_IN */
     guint64 recv_credit[3]; /* what the guest may still send on OUT/ERR */
-    guint64 unreturned[3];  /* consumed by the event thread, not yet returned */
+    guint64 unreturned[3];  /* consumed (INBOX: by the caller), not yet returned */
     gboolean eof[3];
     /* AGENT_STREAM_EXEC */
     GByteArray *buf[3];
@@ -67,5 +106,27 @@ gboolean agent_stream_peek(AgentConn *conn, AgentStream *s, const guint8 **data,
 /* Releases the piece from agent_stream_peek() and returns credit for it
  * (sends WINDOW as needed). */
 void agent_stream_consumed(AgentConn *conn, AgentStream *s, gsize len);
+
+/* Between agent-conn.c and agent-stream.c. */
+
+AgentConn *conn_ref(AgentConn *conn);
+void conn_unref(AgentConn *conn);
+/* Writes one frame, blocking, after the queued control frames.  deadline:
+ * g_get_monotonic_time() bound, 0 = none. */
+gboolean conn_write_frame(AgentConn *conn, guint8 type, guint8 chan, guint32 stream,
+                          const void *payload, gsize len, gint64 deadline, GError **error);
+/* Queues a small frame for whoever next holds the write lock, so that the
+ * event thread never blocks on the socket; FALSE if dropped (droppable and
+ * over the cap).  The event thread then sets conn->ctrl_dirty, any other
+ * thread calls conn_ctrl_kick(). */
+gboolean conn_ctrl_queue(AgentConn *conn, guint8 type, guint8 chan, guint32 stream,
+                         const void *payload, guint32 len, gboolean droppable);
+void conn_ctrl_kick(AgentConn *conn);
+/* Under conn->lock: kills the connection; always returns FALSE. */
+gboolean conn_proto_violation(AgentConn *conn, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* Event thread, under conn->lock: a DATA, EOF, WINDOW, RESULT or ERROR frame.
+ * FALSE if it killed the connection. */
+gboolean agent_stream_handle_frame(AgentConn *conn, const oc_proto_header *h,
+                                   const guint8 *payload);
 
 #endif

@@ -62,6 +62,7 @@ char *virt_domain_xml(const VirtDomainSpec *s)
 }
 
 typedef struct {
+    const char *port;  /* the virtio-serial port name we look for */
     int in_channel;    /* depth inside <channel> */
     char *path;        /* source path of the current channel */
     gboolean is_agent; /* current channel targets our port */
@@ -91,7 +92,7 @@ static void scan_start(GMarkupParseContext *pc, const char *el, const char **nam
         return;
     if (g_str_equal(el, "source") && attr(names, values, "path"))
         s->path = g_strdup(attr(names, values, "path"));
-    else if (g_str_equal(el, "target") && g_strcmp0(attr(names, values, "name"), VIRT_AGENT_PORT) == 0)
+    else if (g_str_equal(el, "target") && g_strcmp0(attr(names, values, "name"), s->port) == 0)
         s->is_agent = TRUE;
 }
 
@@ -107,10 +108,10 @@ static void scan_end(GMarkupParseContext *pc, const char *el, gpointer data, GEr
     g_clear_pointer(&s->path, g_free);
 }
 
-char *virt_domain_xml_channel_path(const char *live_xml, GError **error)
+char *virt_domain_xml_channel_path(const char *live_xml, const char *port, GError **error)
 {
     static const GMarkupParser parser = { scan_start, scan_end, NULL, NULL, NULL };
-    ChannelScan s = { 0 };
+    ChannelScan s = { .port = port };
     GMarkupParseContext *pc = g_markup_parse_context_new(&parser, 0, &s, NULL);
     GError *perr = NULL;
 
@@ -119,7 +120,7 @@ char *virt_domain_xml_channel_path(const char *live_xml, GError **error)
     g_markup_parse_context_free(pc);
     g_free(s.path);
     if (!s.found)
-        g_set_error(error, OC_ERROR, OC_EVIRT,
-                    "the domain has no unix socket for the '" VIRT_AGENT_PORT "' channel");
+        g_set_error(error, OC_ERROR, OC_EVIRT, "the domain has no unix socket for the '%s' channel",
+                    port);
     return s.found;
 }

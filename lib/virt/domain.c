@@ -149,7 +149,7 @@ char *virt_agent_socket(virDomainPtr dom, GError **error)
                        virDomainGetName(dom));
         return NULL;
     }
-    return virt_domain_xml_channel_path(xml, error);
+    return virt_domain_xml_channel_path(xml, VIRT_AGENT_PORT, error);
 }
 
 static void domain_free(gpointer dom)

@@ -19,9 +19,9 @@ typedef struct {
 } VirtDomainSpec;
 
 char *virt_domain_xml(const VirtDomainSpec *spec);
-/* Path of the unix socket behind the agent port, from a running domain's
- * XML (libvirt picks it when the domain starts). */
-char *virt_domain_xml_channel_path(const char *live_xml, GError **error);
+/* Path of the unix socket behind a virtio-serial port (VIRT_AGENT_PORT for
+ * the agent), from a running domain's XML: libvirt picks it at start. */
+char *virt_domain_xml_channel_path(const char *live_xml, const char *port, GError **error);
 
 /* Sets error from libvirt's last error, prefixed by what we were doing. */
 void virt_set_error(GError **error, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);

@@ -310,63 +310,16 @@ static char *res_text(GByteArray *b)
 
 /* ---- domain XML ---- */
 
-typedef struct {
-    const char *want;
-    int in_channel;
-    char *path;
-    gboolean match;
-    char *found;
-} ChanScan;
-
-static const char *xattr(const char **n, const char **v, const char *k)
-{
-    for (int i = 0; n[i]; i++)
-        if (g_str_equal(n[i], k))
-            return v[i];
-    return NULL;
-}
-
-static void cs_start(GMarkupParseContext *pc, const char *el, const char **n, const char **v,
-                     gpointer data, GError **error)
-{
-    ChanScan *s = data;
-    if (g_str_equal(el, "channel")) {
-        s->in_channel = 1;
-        s->match = FALSE;
-        g_clear_pointer(&s->path, g_free);
-    } else if (s->in_channel && g_str_equal(el, "source") && xattr(n, v, "path")) {
-        g_free(s->path);
-        s->path = g_strdup(xattr(n, v, "path"));
-    } else if (s->in_channel && g_str_equal(el, "target") &&
-               g_strcmp0(xattr(n, v, "name"), s->want) == 0) {
-        s->match = TRUE;
-    }
-}
-
-static void cs_end(GMarkupParseContext *pc, const char *el, gpointer data, GError **error)
-{
-    ChanScan *s = data;
-    if (!g_str_equal(el, "channel"))
-        return;
-    if (s->match && s->path && !s->found)
-        s->found = g_steal_pointer(&s->path);
-    s->in_channel = 0;
-    g_clear_pointer(&s->path, g_free);
-}
-
 static char *channel_path(virDomainPtr dom, const char *name)
 {
-    static const GMarkupParser parser = { cs_start, cs_end, NULL, NULL, NULL };
     char *xml = virDomainGetXMLDesc(dom, 0);
+    char *path;
+
     if (!xml)
         return NULL;
-    ChanScan s = { .want = name };
-    GMarkupParseContext *pc = g_markup_parse_context_new(&parser, 0, &s, NULL);
-    g_markup_parse_context_parse(pc, xml, -1, NULL);
-    g_markup_parse_context_free(pc);
-    g_free(s.path);
+    path = virt_domain_xml_channel_path(xml, name, NULL);
     free(xml);
-    return s.found;
+    return path;
 }
 
 typedef struct {

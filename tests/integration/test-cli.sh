@@ -55,5 +55,5 @@ rc=$?
 id=""
 check "exec on a killed sandbox fails and names it" bash -c "[ $rc -ne 0 ] && grep -q 'sb-' '$tmp/err'"
 
-echo "$((n - failed)) passed, $failed failed"
+echo "# $((n - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
