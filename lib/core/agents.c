@@ -82,6 +82,22 @@ AgentConn *core_agent_acquire(oc_context *ctx, const char *id, virDomainPtr dom,
     return conn;
 }
 
+AgentConn *core_agent_acquire_live(oc_context *ctx, const char *id)
+{
+    AgentSlot *slot;
+    AgentConn *conn = NULL;
+
+    g_mutex_lock(&ctx->lock);
+    slot = g_hash_table_lookup(ctx->agents, id);
+    if (slot && slot->conn && agent_conn_is_alive(slot->conn)) {
+        slot_cancel_linger(slot);
+        slot->users++;
+        conn = slot->conn;
+    }
+    g_mutex_unlock(&ctx->lock);
+    return conn;
+}
+
 static gboolean linger_expired(gpointer data)
 {
     LingerData *ld = data;

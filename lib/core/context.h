@@ -37,6 +37,9 @@ void core_context_free(oc_context *ctx);
  * that the caller uses until core_agent_release(). */
 AgentConn *core_agent_acquire(oc_context *ctx, const char *id, virDomainPtr dom,
                               guint timeout_ms, GError **error);
+/* The sandbox's connection if one is open and alive, else NULL; never
+ * connects. */
+AgentConn *core_agent_acquire_live(oc_context *ctx, const char *id);
 void core_agent_release(oc_context *ctx, const char *id, AgentConn *conn);
 /* Closes the sandbox's connection, if any (kill, stop). */
 void core_agent_forget(oc_context *ctx, const char *id);

@@ -400,8 +400,18 @@ GPtrArray *core_sandbox_list(oc_context *ctx, const char *const *filter, GError 
 
 AgentConn *core_sandbox_agent(oc_sandbox *sb, GError **error)
 {
-    int state = core_sandbox_state(sb, error);
+    AgentConn *conn;
+    int state;
 
+    /* A live agent connection means a running domain: skip the libvirt
+     * round trip on the hot path.  If the domain goes away, the socket
+     * hangs up and the next call takes the slow path. */
+    if (!check_not_killed(sb, error))
+        return NULL;
+    conn = core_agent_acquire_live(sb->ctx, sb->id);
+    if (conn)
+        return conn;
+    state = core_sandbox_state(sb, error);
     if (state < 0)
         return NULL;
     if (state != OC_STATE_RUNNING) {

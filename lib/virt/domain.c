@@ -9,6 +9,9 @@
 #include "opencomputer.h"
 #include "util/error.h"
 
+/* How long removal waits for a domain that a concurrent start brings up. */
+#define VIRT_REMOVE_WAIT_MS 30000
+
 void virt_set_error(GError **error, int code, const char *fmt, ...)
 {
     va_list ap;
@@ -69,7 +72,20 @@ gboolean virt_remove(virDomainPtr dom, GError **error)
         virt_set_error(error, OC_EVIRT, "cannot delete sandbox %s", name);
         return FALSE;
     }
-    return TRUE;
+    /* A start that another client began (a creator killed midway) runs on
+     * in libvirtd: the domain it brings up is transient now, so stop it
+     * when it appears, until the name is gone. */
+    for (int i = 0; i < VIRT_REMOVE_WAIT_MS / 100; i++) {
+        virDomainPtr again = virDomainLookupByName(virDomainGetConnect(dom), name);
+        if (!again)
+            return TRUE;
+        virDomainDestroy(again);
+        virDomainFree(again);
+        g_usleep(100 * 1000);
+    }
+    g_set_error(error, OC_ERROR, OC_EVIRT, "sandbox %s is still in libvirt after %d s of trying to "
+                "remove it; `virsh destroy %s` removes it", name, VIRT_REMOVE_WAIT_MS / 1000, name);
+    return FALSE;
 }
 
 VirtRecord *virt_get_record(virDomainPtr dom, GError **error)

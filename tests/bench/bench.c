@@ -399,9 +399,13 @@ static int unix_connect(const char *path, double timeout_s)
 
 static JsonNode *qga(virDomainPtr dom, const char *cmd, GError **error)
 {
+    double t0 = now_s();
     char *reply = virDomainQemuAgentCommand(dom, cmd, 60, 0);
     if (!reply) {
-        g_set_error(error, OC_ERROR, OC_EVIRT, "%s", virt_msg());
+        char what[48];
+        g_strlcpy(what, cmd, sizeof what);
+        g_set_error(error, OC_ERROR, OC_EVIRT, "%s (after %.1f s, %zu-byte command %s...)", virt_msg(),
+                    now_s() - t0, strlen(cmd), what);
         return NULL;
     }
     JsonNode *node = json_from_string(reply, error);
@@ -1028,6 +1032,7 @@ static gboolean bench_domain(virConnectPtr vc)
             push(R.peer_exec_ms, ms);
     }
     note("peer: exec true p50 %.2f ms", median(R.peer_exec_ms));
+    if (g_getenv("OC_BENCH_HOLD_S")) { note("HOLD"); g_usleep(atoi(g_getenv("OC_BENCH_HOLD_S")) * G_USEC_PER_SEC); }
     {
         gsize len = (gsize)opt_peer_file_mib << 20;
         g_autofree guint8 *data = pattern(len, 2);
@@ -1036,6 +1041,14 @@ static gboolean bench_domain(virConnectPtr vc)
         if (w < 0 || r < 0) {
             R.peer_status = g_strdup_printf("guest-file-* failed: %s", err->message);
             note("peer: %s", R.peer_status);
+            if (guest_sh(conn, "echo pidfile=$(cat /tmp/qemu-ga.pid 2>&1); ps -eo pid,ppid,pgid,sid,stat,rss,args 2>&1 | grep -v ' \\[' ; free -m; dmesg | tail -20; ls -la /tmp", 30000, &res, &err)) {
+                g_autofree char *o = res_text(res.out);
+                g_autofree char *e2 = res_text(res.err);
+                note("peer: DIAG:\n%s\n%s", o, e2);
+                agent_exec_result_clear(&res);
+            } else {
+                note("peer: DIAG failed: %s", err ? err->message : "?");
+            }
             g_clear_error(&err);
             goto out;
         }
