@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "opencomputer.h"
@@ -63,7 +65,16 @@ char *image_template_disk(const char *state_dir, const char *name, GError **erro
         return NULL;
     }
     disk = g_build_filename(state_dir, "templates", name, "disk.qcow2", NULL);
-    if (!g_file_test(disk, G_FILE_TEST_IS_REGULAR)) {
+    if (g_file_test(disk, G_FILE_TEST_IS_REGULAR)) {
+        /* disk.qcow2 links to the newest version; an overlay must be backed
+         * by that version's own path, which a rebuild keeps in place. */
+        char *real = realpath(disk, NULL);
+        if (real) {
+            g_free(disk);
+            disk = g_strdup(real);
+            free(real);
+        }
+    } else {
         g_autoptr(GPtrArray) have = image_template_list(state_dir);
         g_ptr_array_add(have, NULL);
         g_autofree char *list = g_strjoinv(", ", (char **)have->pdata);

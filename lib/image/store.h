@@ -1,7 +1,8 @@
 /* store.h: what lives in the state directory.
  *
  *   STATE/boot/{vmlinuz,initrd.img}      guest kernel and our initramfs
- *   STATE/templates/NAME/disk.qcow2      a template's root disk (read-only)
+ *   STATE/templates/NAME/disk-KEY.qcow2  a version of a template's root disk
+ *   STATE/templates/NAME/disk.qcow2      symlink to the newest version
  *   STATE/templates/NAME/template.json   its recipe key and creation time
  *   STATE/sandboxes/ID/disk.qcow2        a sandbox's overlay on its template
  *   STATE/sandboxes/ID/console.log       its serial console
@@ -13,7 +14,8 @@
 #include <glib.h>
 
 gboolean image_boot_paths(const char *state_dir, char **kernel, char **initrd, GError **error);
-/* Path of the template's disk; OC_ENOTFOUND naming the templates that exist
+/* Real path of the template's newest disk version (what an overlay must be
+ * backed by); OC_ENOTFOUND naming the templates that exist
  * when there is no such template, OC_EINVAL for a malformed name. */
 char *image_template_disk(const char *state_dir, const char *name, GError **error);
 /* Names of the templates present, sorted. */
