@@ -94,6 +94,15 @@ START_TEST(test_hello)
     ck_assert_msg(strstr(out, "x86_64 GNU/Linux\n") != NULL, "stdout: %s", out);
     oc_exec_result_free(r);
 
+    /* the agent, as PID 1, mounted what programs expect */
+    r = run("cut -d ' ' -f 2,3 /proc/mounts", NULL);
+    out = oc_exec_result_stdout(r, NULL);
+    const char *mounts[] = { "/ ext4", "/proc proc", "/sys sysfs", "/dev devtmpfs",
+                             "/dev/pts devpts", "/tmp tmpfs", "/run tmpfs", NULL };
+    for (int i = 0; mounts[i]; i++)
+        ck_assert_msg(strstr(out, mounts[i]) != NULL, "'%s' missing from:\n%s", mounts[i], out);
+    oc_exec_result_free(r);
+
     /* the guest's hostname is the sandbox id, as set by the agent */
     r = run("hostname", NULL);
     ck_assert_str_eq(g_strstrip((char *)oc_exec_result_stdout(r, NULL)), oc_sandbox_id(sb));
