@@ -1,0 +1,447 @@
+/* bench-domain.c: the bench domain, made with raw libvirt: its XML, the raw
+ * virtio-serial floor inside it, and the create floor. */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <libvirt/libvirt.h>
+
+#include "bench.h"
+#include "oc-proto.h"
+#include "virt/domain.h"
+#include "virt/overlay.h"
+#include "virt/record.h"
+
+/* ---- our agent in the bench domain ---- */
+
+/* Runs sh -c cmd in the bench domain through our agent. */
+gboolean bench_guest_sh(AgentConn *conn, const char *cmd, guint timeout_ms, AgentExecResult *res,
+                        GError **error)
+{
+    static const char *const env[] = { GUEST_PATH_ENV, "HOME=/root", NULL };
+    AgentExecRequest req = {
+        .command = cmd, .env = env, .timeout_ms = timeout_ms, .max_output = 1u << 20,
+    };
+    memset(res, 0, sizeof *res);
+    return agent_exec_run(conn, &req, res, error);
+}
+
+char *bench_res_text(GByteArray *b)
+{
+    return g_strstrip(g_strndup((const char *)b->data, b->len));
+}
+
+/* ---- domain XML ---- */
+
+static char *channel_path(virDomainPtr dom, const char *name)
+{
+    char *xml = virDomainGetXMLDesc(dom, 0);
+    char *path;
+
+    if (!xml)
+        return NULL;
+    path = virt_domain_xml_channel_path(xml, name, NULL);
+    free(xml);
+    return path;
+}
+
+/* The library's own domain XML (lib/virt/domain-xml.c), under a name that
+ * does not look like a sandbox id, optionally with the peer's channels. */
+static char *bench_xml(const char *name, const char *disk, const char *log, gboolean extra)
+{
+    g_autoptr(VirtRecord) rec = virt_record_new();
+    rec->id = g_strdup(name);
+    rec->template_name = g_strdup("base");
+    rec->created = g_get_real_time() / G_USEC_PER_SEC;
+    rec->timeout_s = 0;
+    rec->cpu_count = OC_DEFAULT_CPU_COUNT;
+    rec->memory_mb = OC_DEFAULT_MEMORY_MB;
+    VirtDomainSpec ds = {
+        .domain_type = bench_boot.domain_type, .kernel = bench_boot.kernel, .initrd = bench_boot.initrd,
+        .disk = disk, .console_log = log, .record = rec,
+    };
+    char *xml = virt_domain_xml(&ds);
+    if (!extra)
+        return xml;
+    static const char chans[] =
+        "    <channel type='unix'>\n"
+        "      <source mode='bind'/>\n"
+        "      <target type='virtio' name='" QGA_PORT "'/>\n"
+        "    </channel>\n"
+        "    <channel type='unix'>\n"
+        "      <source mode='bind'/>\n"
+        "      <target type='virtio' name='" RAW_PORT "'/>\n"
+        "    </channel>\n";
+    const char *at = strstr(xml, "    <serial");
+    if (!at)
+        at = strstr(xml, "  </devices>");
+    g_assert(at);
+    GString *s = g_string_new_len(xml, at - xml);
+    g_string_append(s, chans);
+    g_string_append(s, at);
+    g_free(xml);
+    return g_string_free(s, FALSE);
+}
+
+/* Connects to a unix socket, retrying until it exists and listens. */
+static int unix_connect(const char *path, double timeout_s)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    double deadline = bench_now() + timeout_s;
+    g_strlcpy(sa.sun_path, path, sizeof sa.sun_path);
+    for (;;) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -1;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            return fd;
+        int e = errno;
+        close(fd);
+        if ((e != ENOENT && e != ECONNREFUSED && e != EAGAIN) || bench_now() > deadline) {
+            errno = e;
+            return -1;
+        }
+        g_usleep(500);
+    }
+}
+
+/* ---- 1+2 (floor and peer): the bench domain; the peer is in bench-qga.c ---- */
+
+typedef struct {
+    AgentConn *conn;
+    char *cmd;
+    AgentExecResult res;
+    GError *error;
+    gboolean ok;
+    double done;
+} ExecJob;
+
+static gpointer exec_job(gpointer data)
+{
+    ExecJob *j = data;
+    j->ok = bench_guest_sh(j->conn, j->cmd, 120000, &j->res, &j->error);
+    j->done = bench_now();
+    return NULL;
+}
+
+static gboolean job_ok(ExecJob *j, const char *what)
+{
+    if (!j->ok) {
+        bench_note("%s: %s", what, j->error ? j->error->message : "failed");
+        return FALSE;
+    }
+    if (j->res.exit_code != 0) {
+        g_autofree char *err = bench_res_text(j->res.err);
+        bench_note("%s: exit %d: %s", what, j->res.exit_code, err);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static char *dd_summary(GByteArray *err)
+{
+    g_autofree char *t = bench_res_text(err);
+    char *nl = strrchr(t, '\n');
+    return g_strdup(nl ? nl + 1 : t);
+}
+
+/* host -> guest: guest opens the port, says "x", then dd reads N MiB. */
+static double raw_h2g(AgentConn *conn, int rawfd, const char *dev, char **dd_out)
+{
+    gsize len = (gsize)opt_file_mib << 20;
+    ExecJob j = { .conn = conn };
+    j.cmd = g_strdup_printf("exec 3<>%s; printf x >&3; "
+                            "dd of=/dev/null bs=1M count=%d iflag=fullblock <&3", dev, opt_file_mib);
+    GThread *t = g_thread_new("raw-h2g", exec_job, &j);
+    struct pollfd p = { .fd = rawfd, .events = POLLIN };
+    char c = 0;
+    double rate = -1;
+    if (poll(&p, 1, 30000) != 1 || read(rawfd, &c, 1) != 1 || c != 'x') {
+        bench_note("raw h2g: the guest did not open %s", dev);
+        shutdown(rawfd, SHUT_RDWR);
+        g_thread_join(t);
+        goto out;
+    }
+    static guint8 zeros[1 << 20];
+    double t0 = bench_now();
+    for (gsize off = 0; off < len;) {
+        ssize_t n = write(rawfd, zeros, MIN(sizeof zeros, len - off));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            bench_note("raw h2g: write: %s", g_strerror(errno));
+            break;
+        }
+        off += n;
+    }
+    g_thread_join(t);
+    if (job_ok(&j, "raw h2g dd")) {
+        rate = len / MIB / (j.done - t0);
+        *dd_out = dd_summary(j.res.err);
+    }
+out:
+    agent_exec_result_clear(&j.res);
+    g_clear_error(&j.error);
+    g_free(j.cmd);
+    return rate;
+}
+
+/* guest -> host: dd writes N MiB of zeros to the port; timed from the first
+ * byte to the last, over the bytes after the first read. */
+static double raw_g2h(AgentConn *conn, int rawfd, const char *dev, char **dd_out)
+{
+    gsize len = (gsize)opt_file_mib << 20;
+    ExecJob j = { .conn = conn };
+    j.cmd = g_strdup_printf("dd if=/dev/zero of=%s bs=1M count=%d", dev, opt_file_mib);
+    GThread *t = g_thread_new("raw-g2h", exec_job, &j);
+    g_autofree guint8 *buf = g_malloc(1 << 20);
+    gsize got = 0, first = 0;
+    double t_first = 0, t_last = 0, rate = -1;
+    while (got < len) {
+        struct pollfd p = { .fd = rawfd, .events = POLLIN };
+        if (poll(&p, 1, 60000) != 1) {
+            bench_note("raw g2h: no data for 60 s after %zu bytes", got);
+            break;
+        }
+        ssize_t n = read(rawfd, buf, MIN((gsize)(1 << 20), len - got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            bench_note("raw g2h: read: %s", n < 0 ? g_strerror(errno) : "EOF");
+            break;
+        }
+        if (got == 0) {
+            t_first = bench_now();
+            first = n;
+        }
+        got += n;
+        t_last = bench_now();
+    }
+    if (got < len)
+        shutdown(rawfd, SHUT_RDWR);
+    g_thread_join(t);
+    if (job_ok(&j, "raw g2h dd") && got == len) {
+        rate = (len - first) / MIB / (t_last - t_first);
+        *dd_out = dd_summary(j.res.err);
+    }
+    agent_exec_result_clear(&j.res);
+    g_clear_error(&j.error);
+    g_free(j.cmd);
+    return rate;
+}
+
+gboolean bench_domain(virConnectPtr vc, GMainContext *loop_ctx)
+{
+    g_autofree char *name = g_strdup_printf("ocbench-%d-peer", (int)getpid());
+    g_autofree char *disk = g_build_filename(bench_tmpdir, "peer.qcow2", NULL);
+    g_autofree char *log = g_build_filename(bench_tmpdir, "peer-console.log", NULL);
+    g_autofree char *agent_sock = NULL, *raw_sock = NULL, *ports = NULL;
+    g_autofree char *raw_dev = NULL, *qga_dev = NULL, *xml = NULL;
+    GError *err = NULL;
+    AgentConn *conn = NULL;
+    AgentExecResult res = { 0 };
+    virDomainPtr dom = NULL;
+    int rawfd = -1;
+
+    if (!virt_overlay_create(disk, bench_boot.template_disk, &err)) {
+        bench_note("bench domain: %s", err->message);
+        bench_results.floor_status = g_strdup("overlay creation failed");
+        goto out;
+    }
+    xml = bench_xml(name, disk, log, TRUE);
+    bench_track_domain(name);
+    bench_note("bench domain: starting %s", name);
+    double t0 = bench_now();
+    dom = virDomainCreateXML(vc, xml, 0);
+    if (!dom) {
+        bench_note("bench domain: virDomainCreateXML: %s", bench_virt_msg());
+        bench_results.floor_status = g_strdup("virDomainCreateXML failed");
+        goto out;
+    }
+    agent_sock = channel_path(dom, VIRT_AGENT_PORT);
+    raw_sock = channel_path(dom, RAW_PORT);
+    if (!agent_sock || !raw_sock) {
+        bench_note("bench domain: no socket path for %s or %s in the live XML", VIRT_AGENT_PORT, RAW_PORT);
+        bench_results.floor_status = g_strdup("channel sockets missing from the live XML");
+        goto out;
+    }
+    /* The host end of oc.raw is connected before the guest opens the port. */
+    rawfd = unix_connect(raw_sock, 10);
+    if (rawfd < 0) {
+        bench_note("bench domain: connect %s: %s", raw_sock, g_strerror(errno));
+        bench_results.floor_status = g_strdup("cannot connect to the oc.raw socket");
+        goto out;
+    }
+    int big = 4 << 20;
+    setsockopt(rawfd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    setsockopt(rawfd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+
+    conn = agent_conn_open(agent_sock, loop_ctx, 120000, &err);
+    if (!conn) {
+        bench_note("bench domain: agent: %s (console: %s)", err->message, log);
+        bench_results.floor_status = g_strdup("the agent did not answer in the bench domain");
+        goto out;
+    }
+    bench_note("bench domain: agent up in %.2f s (%s)", bench_now() - t0, agent_conn_agent_version(conn));
+
+    if (!bench_guest_sh(conn, "for d in /sys/class/virtio-ports/*; do "
+                        "printf '%s %s\\n' \"$(cat $d/name)\" \"${d##*/}\"; done",
+                  30000, &res, &err) || res.exit_code != 0) {
+        bench_note("bench domain: listing virtio ports failed: %s", err ? err->message : "exit != 0");
+        bench_results.floor_status = g_strdup("cannot list /sys/class/virtio-ports");
+        goto out;
+    }
+    ports = bench_res_text(res.out);
+    agent_exec_result_clear(&res);
+    {
+        g_auto(GStrv) lines = g_strsplit(ports, "\n", -1);
+        for (int i = 0; lines[i]; i++) {
+            g_auto(GStrv) f = g_strsplit(lines[i], " ", 2);
+            if (!f[0] || !f[1])
+                continue;
+            if (g_str_equal(f[0], RAW_PORT))
+                raw_dev = g_strdup_printf("/dev/%s", f[1]);
+            else if (g_str_equal(f[0], QGA_PORT))
+                qga_dev = g_strdup_printf("/dev/%s", f[1]);
+        }
+    }
+
+    /* floor: raw virtio-serial */
+    if (!raw_dev) {
+        bench_note("bench domain: no %s port in the guest: %s", RAW_PORT, ports);
+        bench_results.floor_status = g_strdup("oc.raw port not found in the guest");
+    } else {
+        bench_note("bench domain: raw port %s", raw_dev);
+        for (int i = 0; i < opt_reps; i++) {
+            char *dd = NULL;
+            double v = raw_h2g(conn, rawfd, raw_dev, &dd);
+            if (v < 0) {
+                bench_results.floor_status = g_strdup("raw host->guest transfer failed");
+                break;
+            }
+            bench_push(bench_results.raw_h2g_mibs, v);
+            g_free(bench_results.raw_h2g_dd);
+            bench_results.raw_h2g_dd = dd;
+            dd = NULL;
+            v = raw_g2h(conn, rawfd, raw_dev, &dd);
+            if (v < 0) {
+                bench_results.floor_status = g_strdup("raw guest->host transfer failed");
+                break;
+            }
+            bench_push(bench_results.raw_g2h_mibs, v);
+            g_free(bench_results.raw_g2h_dd);
+            bench_results.raw_g2h_dd = dd;
+        }
+        bench_note("bench domain: raw h2g %.1f MiB/s, g2h %.1f MiB/s",
+                   bench_median(bench_results.raw_h2g_mibs), bench_median(bench_results.raw_g2h_mibs));
+    }
+
+    /* peer: qemu-guest-agent */
+    bench_qga_peer(dom, conn, qga_dev);
+
+out:
+    g_clear_error(&err);
+    if (conn)
+        agent_conn_close(conn);
+    if (rawfd >= 0)
+        close(rawfd);
+    if (dom)
+        virDomainFree(dom);
+    bench_untrack_domain(vc, name);
+    unlink(disk);
+    unlink(log);
+    return TRUE;
+}
+
+/* ---- 3 (floor): create to the agent's first byte ---- */
+
+/* Returns seconds from virDomainCreateXML to the agent's first byte, <0 on failure. */
+double bench_floor_create_once(virConnectPtr vc, int i)
+{
+    g_autofree char *name = g_strdup_printf("ocbench-%d-floor-%d", (int)getpid(), i);
+    g_autofree char *disk = g_strdup_printf("%s/floor-%d.qcow2", bench_tmpdir, i);
+    g_autofree char *log = g_strdup_printf("%s/floor-%d-console.log", bench_tmpdir, i);
+    GError *err = NULL;
+    double result = -1;
+    int fd = -1;
+    virDomainPtr dom = NULL;
+    g_autofree char *sock = NULL;
+
+    double o0 = bench_now();
+    if (!virt_overlay_create(disk, bench_boot.template_disk, &err)) {
+        bench_note("floor: %s", err->message);
+        g_clear_error(&err);
+        return -1;
+    }
+    bench_push(bench_results.floor_overlay_s, bench_now() - o0);
+    g_autofree char *xml = bench_xml(name, disk, log, FALSE);
+
+    /* the HELLO frame, built with the protocol's own writer */
+    guint8 fields[128], frame[OC_PROTO_HEADER_SIZE + 128];
+    oc_proto_writer w;
+    oc_proto_writer_init(&w, fields, sizeof fields);
+    oc_proto_put_u32(&w, OC_F_VERSION_MIN, OC_PROTO_VERSION);
+    oc_proto_put_u32(&w, OC_F_VERSION_MAX, OC_PROTO_VERSION);
+    oc_proto_put_u64(&w, OC_F_NONCE, ((guint64)g_random_int() << 32) | g_random_int());
+    oc_proto_put_u64(&w, OC_F_TIME_NS, (guint64)g_get_real_time() * 1000);
+    g_assert(!w.overflow);
+    size_t flen = oc_proto_frame(frame, OC_T_HELLO, 0, 0, fields, (uint32_t)w.len);
+
+    bench_track_domain(name);
+    double t0 = bench_now();
+    dom = virDomainCreateXML(vc, xml, 0);
+    if (!dom) {
+        bench_note("floor: virDomainCreateXML: %s", bench_virt_msg());
+        goto out;
+    }
+    bench_push(bench_results.floor_createxml_s, bench_now() - t0);
+    sock = channel_path(dom, VIRT_AGENT_PORT);
+    if (!sock) {
+        bench_note("floor: no agent socket in the live XML");
+        goto out;
+    }
+    fd = unix_connect(sock, 30);
+    if (fd < 0) {
+        bench_note("floor: connect %s: %s", sock, g_strerror(errno));
+        goto out;
+    }
+    double deadline = t0 + 180;
+    for (;;) {
+        if (write(fd, frame, flen) != (ssize_t)flen) {
+            bench_note("floor: write HELLO: %s", g_strerror(errno));
+            goto out;
+        }
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        int r = poll(&p, 1, 50);
+        if (r == 1) {
+            guint8 b;
+            double t1 = bench_now();
+            if (read(fd, &b, 1) != 1) {
+                bench_note("floor: the agent socket closed");
+                goto out;
+            }
+            result = t1 - t0;
+            break;
+        }
+        if (bench_now() > deadline) {
+            bench_note("floor: no byte from the agent in 180 s (console: %s)", log);
+            goto out;
+        }
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    if (dom)
+        virDomainFree(dom);
+    bench_untrack_domain(vc, name);
+    unlink(disk);
+    unlink(log);
+    return result;
+}

@@ -1,0 +1,224 @@
+/* bench-ours.c: the library side: exec, files and create on library sandboxes. */
+#include "config.h"
+
+#include <string.h>
+
+#include <glib.h>
+
+#include "bench.h"
+
+/* ---- watchdog: library file calls have no timeout ---- */
+
+/* If an operation outlives its deadline, the watchdog kills the sandbox:
+ * that fails the stuck call (lost connection) and the run goes on. */
+typedef struct {
+    GMutex lock;
+    GCond cond;
+    gboolean stop, fired;
+    oc_sandbox *sb;
+    gint64 deadline;
+    const char *what;
+    GThread *thread;
+} Watchdog;
+
+static gpointer watchdog_thread(gpointer data)
+{
+    Watchdog *w = data;
+    g_mutex_lock(&w->lock);
+    while (!w->stop && g_cond_wait_until(&w->cond, &w->lock, w->deadline))
+        ;
+    if (!w->stop) {
+        w->fired = TRUE;
+        g_mutex_unlock(&w->lock);
+        bench_note("watchdog: %s did not finish in time; killing the sandbox", w->what);
+        oc_sandbox_kill(w->sb, 0, NULL);
+        return NULL;
+    }
+    g_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+static void watchdog_arm(Watchdog *w, oc_sandbox *sb, int secs, const char *what)
+{
+    memset(w, 0, sizeof *w);
+    g_mutex_init(&w->lock);
+    g_cond_init(&w->cond);
+    w->sb = sb;
+    w->what = what;
+    w->deadline = g_get_monotonic_time() + (gint64)secs * G_USEC_PER_SEC;
+    w->thread = g_thread_new("watchdog", watchdog_thread, w);
+}
+
+/* Returns TRUE if the watchdog fired. */
+static gboolean watchdog_disarm(Watchdog *w)
+{
+    g_mutex_lock(&w->lock);
+    w->stop = TRUE;
+    g_cond_signal(&w->cond);
+    g_mutex_unlock(&w->lock);
+    g_thread_join(w->thread);
+    gboolean fired = w->fired;
+    g_mutex_clear(&w->lock);
+    g_cond_clear(&w->cond);
+    return fired;
+}
+
+/* ---- 1+2 (ours): exec and files on a library sandbox ---- */
+
+gboolean bench_ours(oc_context *ctx)
+{
+    const char *meta[] = { bench_tag, NULL };
+    oc_sandbox_options so = OC_SANDBOX_OPTIONS_INIT;
+    oc_sandbox *sb = NULL;
+    oc_error *e = NULL;
+    g_autofree guint8 *data = NULL;
+    int rc;
+
+    so.metadata = meta;
+    bench_note("ours: creating a sandbox");
+    double t0 = bench_now();
+    if ((rc = oc_sandbox_create(&sb, ctx, &so, &e)) != 0) {
+        bench_report_oc("oc_sandbox_create", rc, e);
+        bench_results.ours_status = g_strdup("oc_sandbox_create failed");
+        return FALSE;
+    }
+    bench_note("ours: sandbox %s up in %.2f s", oc_sandbox_id(sb), bench_now() - t0);
+
+    static const char *const noargs[] = { NULL };
+    oc_exec_options argv_form = OC_EXEC_OPTIONS_INIT;
+    argv_form.args = noargs;
+    const oc_exec_options *forms[2] = { &argv_form, NULL };
+    GArray *out[2] = { bench_results.ours_exec_ms, bench_results.ours_exec_sh_ms };
+
+    for (int f = 0; f < 2; f++) {
+        for (int i = 0; i < opt_exec_warmup + opt_exec_n; i++) {
+            oc_exec_result *res = NULL;
+            double a = bench_now();
+            rc = oc_exec_run(&res, sb, "true", forms[f], &e);
+            double b = bench_now();
+            if (rc != 0) {
+                bench_report_oc("oc_exec_run(true)", rc, e);
+                e = NULL;
+                bench_results.ours_status = g_strdup("oc_exec_run failed");
+                goto out;
+            }
+            int code = oc_exec_result_exit_code(res);
+            oc_exec_result_free(res);
+            if (code != 0) {
+                bench_note("ours: true exited %d", code);
+                bench_results.ours_status = g_strdup("true did not exit 0");
+                goto out;
+            }
+            if (i >= opt_exec_warmup)
+                bench_push(out[f], (b - a) * 1000.0);
+        }
+    }
+    bench_note("ours: exec true p50 %.2f ms (sh -c: %.2f ms)", bench_median(bench_results.ours_exec_ms),
+               bench_median(bench_results.ours_exec_sh_ms));
+
+    gsize len = (gsize)opt_file_mib << 20;
+    data = bench_pattern(len, 1);
+    const char *path = "/tmp/oc-bench.bin";
+    /* generous: 1 MiB/s would still finish */
+    int limit = 60 + opt_file_mib;
+    Watchdog wd;
+    for (int i = 0; i < opt_reps; i++) {
+        double a = bench_now();
+        watchdog_arm(&wd, sb, limit, "oc_files_write");
+        rc = oc_files_write(sb, path, data, len, 0, &e);
+        if (watchdog_disarm(&wd)) {
+            bench_report_oc("oc_files_write (stuck, killed by the watchdog)", rc, e);
+            e = NULL;
+            bench_results.ours_status =
+                g_strdup_printf("oc_files_write of %d MiB hung (no progress for %d s)", opt_file_mib, limit);
+            goto out;
+        }
+        if (rc != 0) {
+            bench_report_oc("oc_files_write", rc, e);
+            e = NULL;
+            bench_results.ours_status = g_strdup("oc_files_write failed");
+            goto out;
+        }
+        double b = bench_now();
+        bench_push(bench_results.ours_write_mibs, len / MIB / (b - a));
+        void *back = NULL;
+        size_t blen = 0;
+        a = bench_now();
+        watchdog_arm(&wd, sb, limit, "oc_files_read");
+        rc = oc_files_read(sb, path, &back, &blen, 0, &e);
+        if (watchdog_disarm(&wd)) {
+            bench_report_oc("oc_files_read (stuck, killed by the watchdog)", rc, e);
+            e = NULL;
+            oc_free(back);
+            bench_results.ours_status =
+                g_strdup_printf("oc_files_read of %d MiB hung (no progress for %d s)", opt_file_mib, limit);
+            goto out;
+        }
+        if (rc != 0) {
+            bench_report_oc("oc_files_read", rc, e);
+            e = NULL;
+            bench_results.ours_status = g_strdup("oc_files_read failed");
+            goto out;
+        }
+        b = bench_now();
+        gboolean same = blen == len && memcmp(back, data, len) == 0;
+        oc_free(back);
+        if (!same) {
+            bench_note("ours: oc_files_read returned %zu bytes that differ from what was written", blen);
+            bench_results.ours_status = g_strdup("file read-back mismatch");
+            goto out;
+        }
+        bench_push(bench_results.ours_read_mibs, len / MIB / (b - a));
+    }
+    oc_files_remove(sb, path, 0, NULL);
+    bench_note("ours: write %.1f MiB/s, read %.1f MiB/s", bench_median(bench_results.ours_write_mibs),
+               bench_median(bench_results.ours_read_mibs));
+
+out:
+    if ((rc = oc_sandbox_kill(sb, 0, &e)) != 0 && rc != OC_ENOTFOUND)
+        bench_report_oc("oc_sandbox_kill", rc, e);
+    else
+        oc_error_free(e);
+    oc_sandbox_unref(sb);
+    return bench_results.ours_status == NULL;
+}
+
+/* ---- 3 (ours): create to first exec ---- */
+
+double bench_ours_create_once(oc_context *ctx)
+{
+    const char *meta[] = { bench_tag, NULL };
+    static const char *const noargs[] = { NULL };
+    oc_sandbox_options so = OC_SANDBOX_OPTIONS_INIT;
+    oc_exec_options eo = OC_EXEC_OPTIONS_INIT;
+    oc_sandbox *sb = NULL;
+    oc_exec_result *res = NULL;
+    oc_error *e = NULL;
+    double result = -1;
+    int rc;
+
+    so.metadata = meta;
+    eo.args = noargs;
+    double t0 = bench_now();
+    if ((rc = oc_sandbox_create(&sb, ctx, &so, &e)) != 0) {
+        bench_report_oc("oc_sandbox_create", rc, e);
+        return -1;
+    }
+    rc = oc_exec_run(&res, sb, "true", &eo, &e);
+    double t1 = bench_now();
+    if (rc != 0)
+        bench_report_oc("oc_exec_run(true)", rc, e);
+    else if (oc_exec_result_exit_code(res) != 0)
+        bench_note("ours create: true exited %d", oc_exec_result_exit_code(res));
+    else
+        result = t1 - t0;
+    oc_exec_result_free(res);
+    e = NULL;
+    double k0 = bench_now();
+    if ((rc = oc_sandbox_kill(sb, 0, &e)) != 0)
+        bench_report_oc("oc_sandbox_kill", rc, e);
+    else
+        bench_push(bench_results.ours_kill_s, bench_now() - k0);
+    oc_sandbox_unref(sb);
+    return result;
+}

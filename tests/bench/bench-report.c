@@ -1,0 +1,235 @@
+/* bench-report.c: the table and the JSON. */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "bench.h"
+
+static void fmt_num(char *buf, size_t cap, double v, int decimals, const char *suffix)
+{
+    if (isnan(v) || v < 0)
+        g_strlcpy(buf, "-", cap);
+    else
+        g_snprintf(buf, cap, "%.*f%s", decimals, v, suffix);
+}
+
+static const char *verdict(gboolean have, gboolean ok)
+{
+    return !have ? "n/a" : ok ? "PASS" : "MISS";
+}
+
+typedef struct {
+    const char *metric;
+    double ours, floor, peer;
+    int decimals;
+    double ours_floor;  /* ours/floor */
+    double vs_peer;     /* how many times better ours is than the peer */
+    const char *target;
+    const char *result;
+} Row;
+
+static void print_table(Row *rows, int n)
+{
+    printf("\n%-28s %10s %10s %12s %11s %10s  %-34s %s\n", "metric", "ours", "floor", "peer (qga)",
+           "ours/floor", "vs peer", "target", "result");
+    for (int i = 0; i < n; i++) {
+        char o[32], f[32], p[32], of[32], vp[32];
+        fmt_num(o, sizeof o, rows[i].ours, rows[i].decimals, "");
+        fmt_num(f, sizeof f, rows[i].floor, rows[i].decimals, "");
+        fmt_num(p, sizeof p, rows[i].peer, rows[i].decimals, "");
+        fmt_num(of, sizeof of, rows[i].ours_floor, 2, "");
+        fmt_num(vp, sizeof vp, rows[i].vs_peer, 1, "x");
+        printf("%-28s %10s %10s %12s %11s %10s  %-34s %s\n", rows[i].metric, o, f, p, of, vp,
+               rows[i].target, rows[i].result);
+    }
+}
+
+static void json_arr(JsonBuilder *b, const char *name, GArray *a)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_begin_array(b);
+    for (guint i = 0; a && i < a->len; i++)
+        json_builder_add_double_value(b, g_array_index(a, double, i));
+    json_builder_end_array(b);
+}
+
+static void json_num(JsonBuilder *b, const char *name, double v)
+{
+    json_builder_set_member_name(b, name);
+    if (isnan(v) || v < 0)
+        json_builder_add_null_value(b);
+    else
+        json_builder_add_double_value(b, v);
+}
+
+static void json_int(JsonBuilder *b, const char *name, gint64 v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, v);
+}
+
+static void json_str(JsonBuilder *b, const char *name, const char *v)
+{
+    json_builder_set_member_name(b, name);
+    if (v)
+        json_builder_add_string_value(b, v);
+    else
+        json_builder_add_null_value(b);
+}
+
+static double ratio(double a, double b)
+{
+    if (isnan(a) || isnan(b) || a < 0 || b <= 0)
+        return NAN;
+    return a / b;
+}
+
+void bench_report(void)
+{
+    const BenchResults *res = &bench_results;
+    GError *err = NULL;
+
+    /* ---- table ---- */
+    double ex_o = bench_median(res->ours_exec_ms), ex_p = bench_median(res->peer_exec_ms);
+    double w_o = bench_median(res->ours_write_mibs), r_o = bench_median(res->ours_read_mibs);
+    double w_f = bench_median(res->raw_h2g_mibs), r_f = bench_median(res->raw_g2h_mibs);
+    double w_p = res->peer_write_mibs, r_p = res->peer_read_mibs;
+    double c_o = bench_median(res->ours_create_s), c_f = bench_median(res->floor_create_s);
+    char wname[64], rname[64], ttw[64], ttr[64];
+    g_snprintf(wname, sizeof wname, "file write %dMiB (MiB/s)", opt_file_mib);
+    g_snprintf(rname, sizeof rname, "file read %dMiB (MiB/s)", opt_file_mib);
+    g_snprintf(ttw, sizeof ttw, ">=0.5 floor, >=30x peer");
+    g_snprintf(ttr, sizeof ttr, ">=0.5 floor, >=30x peer");
+
+    gboolean have_ex = !isnan(ex_o) && !isnan(ex_p);
+    gboolean have_w = !isnan(w_o) && !isnan(w_f), have_wp = !isnan(w_o) && w_p > 0;
+    gboolean have_r = !isnan(r_o) && !isnan(r_f), have_rp = !isnan(r_o) && r_p > 0;
+    gboolean have_c = !isnan(c_o) && !isnan(c_f);
+    gboolean pass_ex = have_ex && ex_o * 5 <= ex_p;
+    gboolean pass_w = have_w && w_o >= 0.5 * w_f, pass_wp = have_wp && w_o >= 30 * w_p;
+    gboolean pass_r = have_r && r_o >= 0.5 * r_f, pass_rp = have_rp && r_o >= 30 * r_p;
+    gboolean pass_c = have_c && c_o <= 1.25 * c_f;
+    char res_w[32], res_r[32];
+    g_snprintf(res_w, sizeof res_w, "%s/%s", verdict(have_w, pass_w), verdict(have_wp, pass_wp));
+    g_snprintf(res_r, sizeof res_r, "%s/%s", verdict(have_r, pass_r), verdict(have_rp, pass_rp));
+
+    Row rows[] = {
+        { "exec true p50 (ms)", ex_o, NAN, ex_p, 2, NAN, ratio(ex_p, ex_o),
+          "peer/ours >= 5", verdict(have_ex, pass_ex) },
+        { wname, w_o, w_f, w_p, 1, ratio(w_o, w_f), ratio(w_o, w_p), ttw, res_w },
+        { rname, r_o, r_f, r_p, 1, ratio(r_o, r_f), ratio(r_o, r_p), ttr, res_r },
+        { "create->first exec (s)", c_o, c_f, NAN, 2, ratio(c_o, c_f), NAN,
+          "ours/floor <= 1.25", verdict(have_c, pass_c) },
+    };
+    print_table(rows, G_N_ELEMENTS(rows));
+    printf("\n");
+    printf("exec true:    ours p50/p90/min %.2f/%.2f/%.2f ms (argv, no shell; N=%u after %d warmups); "
+           "ours via sh -c p50 %.2f ms; peer p50/p90/min %.2f/%.2f/%.2f ms\n",
+           ex_o, bench_pct(res->ours_exec_ms, 0.9), bench_min(res->ours_exec_ms), res->ours_exec_ms->len,
+           opt_exec_warmup, bench_median(res->ours_exec_sh_ms), ex_p, bench_pct(res->peer_exec_ms, 0.9),
+           bench_min(res->peer_exec_ms));
+    printf("files:        ours and floor on %d MiB (median of runs: ours write %u, read %u; floor "
+           "h2g %u, g2h %u), peer on %d MiB (1 run; guest-file-write %zu KiB and guest-file-read "
+           "%u KiB per command, base64, timed with open/close); floor = raw virtio-serial, "
+           "write = host->guest, read = guest->host\n",
+           opt_file_mib, res->ours_write_mibs->len, res->ours_read_mibs->len, res->raw_h2g_mibs->len,
+           res->raw_g2h_mibs->len, opt_peer_file_mib, bench_qga_write_chunk() >> 10, QGA_READ_CHUNK >> 10);
+    printf("create:       N=%u; floor = virDomainCreateXML -> agent's first byte (overlay made "
+           "before the clock, median %.3f s; CreateXML alone median %.2f s); ours = "
+           "oc_sandbox_create + oc_exec_run(true)\n",
+           res->ours_create_s->len, bench_median(res->floor_overlay_s), bench_median(res->floor_createxml_s));
+    if (res->ours_status)
+        printf("ours:         NOT MEASURED: %s\n", res->ours_status);
+    if (res->floor_status)
+        printf("raw floor:    NOT MEASURED: %s\n", res->floor_status);
+    if (res->peer_status)
+        printf("peer (qga):   NOT MEASURED: %s\n", res->peer_status);
+    if (res->create_status)
+        printf("create:       NOT MEASURED: %s\n", res->create_status);
+    printf("accelerator:  %s; targets are informational, not assertions\n", res->accelerator);
+
+    /* ---- JSON ---- */
+    JsonBuilder *b = json_builder_new();
+    json_builder_begin_object(b);
+    json_str(b, "accelerator", res->accelerator);
+    json_str(b, "template_disk", bench_boot.template_disk);
+    json_builder_set_member_name(b, "params");
+    json_builder_begin_object(b);
+    json_int(b, "exec_n", opt_exec_n);
+    json_int(b, "exec_warmup", opt_exec_warmup);
+    json_int(b, "create_n", opt_create_n);
+    json_int(b, "file_mib", opt_file_mib);
+    json_int(b, "peer_file_mib", opt_peer_file_mib);
+    json_int(b, "peer_write_chunk_bytes", (gint64)bench_qga_write_chunk());
+    json_int(b, "peer_read_chunk_bytes", QGA_READ_CHUNK);
+    json_int(b, "reps", opt_reps);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "raw");
+    json_builder_begin_object(b);
+    json_arr(b, "ours_exec_true_ms", res->ours_exec_ms);
+    json_arr(b, "ours_exec_true_sh_ms", res->ours_exec_sh_ms);
+    json_arr(b, "peer_exec_true_ms", res->peer_exec_ms);
+    json_arr(b, "ours_write_mibs", res->ours_write_mibs);
+    json_arr(b, "ours_read_mibs", res->ours_read_mibs);
+    json_arr(b, "floor_raw_h2g_mibs", res->raw_h2g_mibs);
+    json_arr(b, "floor_raw_g2h_mibs", res->raw_g2h_mibs);
+    json_num(b, "peer_write_mibs", res->peer_write_mibs);
+    json_num(b, "peer_read_mibs", res->peer_read_mibs);
+    json_arr(b, "ours_create_first_exec_s", res->ours_create_s);
+    json_arr(b, "floor_create_first_byte_s", res->floor_create_s);
+    json_arr(b, "floor_createxml_s", res->floor_createxml_s);
+    json_arr(b, "floor_overlay_s", res->floor_overlay_s);
+    json_arr(b, "ours_kill_s", res->ours_kill_s);
+    json_str(b, "floor_raw_h2g_dd", res->raw_h2g_dd);
+    json_str(b, "floor_raw_g2h_dd", res->raw_g2h_dd);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "summary");
+    json_builder_begin_object(b);
+    json_num(b, "ours_exec_p50_ms", ex_o);
+    json_num(b, "ours_exec_p90_ms", bench_pct(res->ours_exec_ms, 0.9));
+    json_num(b, "ours_exec_min_ms", bench_min(res->ours_exec_ms));
+    json_num(b, "ours_exec_sh_p50_ms", bench_median(res->ours_exec_sh_ms));
+    json_num(b, "peer_exec_p50_ms", ex_p);
+    json_num(b, "peer_exec_p90_ms", bench_pct(res->peer_exec_ms, 0.9));
+    json_num(b, "peer_exec_min_ms", bench_min(res->peer_exec_ms));
+    json_num(b, "ours_write_mibs", w_o);
+    json_num(b, "ours_read_mibs", r_o);
+    json_num(b, "floor_write_mibs", w_f);
+    json_num(b, "floor_read_mibs", r_f);
+    json_num(b, "peer_write_mibs", w_p);
+    json_num(b, "peer_read_mibs", r_p);
+    json_num(b, "ours_create_s", c_o);
+    json_num(b, "floor_create_s", c_f);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "targets");
+    json_builder_begin_object(b);
+    json_str(b, "exec_peer_over_ours_ge_5", verdict(have_ex, pass_ex));
+    json_str(b, "write_ge_half_floor", verdict(have_w, pass_w));
+    json_str(b, "read_ge_half_floor", verdict(have_r, pass_r));
+    json_str(b, "write_ge_30x_peer", verdict(have_wp, pass_wp));
+    json_str(b, "read_ge_30x_peer", verdict(have_rp, pass_rp));
+    json_str(b, "create_le_1_25_floor", verdict(have_c, pass_c));
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "status");
+    json_builder_begin_object(b);
+    json_str(b, "ours", res->ours_status);
+    json_str(b, "floor", res->floor_status);
+    json_str(b, "peer", res->peer_status);
+    json_str(b, "create", res->create_status);
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    JsonNode *root = json_builder_get_root(b);
+    char *js = json_to_string(root, FALSE);
+    if (opt_json && !g_file_set_contents(opt_json, js, -1, &err)) {
+        bench_note("cannot write %s: %s", opt_json, err->message);
+        g_clear_error(&err);
+    }
+    printf("JSON %s\n", js);
+    g_free(js);
+    json_node_unref(root);
+    g_object_unref(b);
+}

@@ -1,0 +1,95 @@
+/* bench.h: what oc-bench's files share: options, the results, the helpers. */
+#ifndef OC_BENCH_H
+#define OC_BENCH_H
+
+#include <glib.h>
+#include <libvirt/libvirt.h>
+
+#include "agent/agent.h"
+#include "opencomputer.h"
+
+#define MIB (1024.0 * 1024.0)
+#define RAW_PORT "oc.raw"
+#define QGA_PORT "org.qemu.guest_agent.0"
+#define GUEST_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define QGA_READ_CHUNK (1u << 20)
+
+/* ---- options (bench.c) ---- */
+
+extern char *opt_uri;
+extern char *opt_json;
+extern int opt_exec_n;
+extern int opt_exec_warmup;
+extern int opt_create_n;
+extern int opt_file_mib;
+extern int opt_peer_file_mib;
+extern int opt_reps;
+
+/* ---- results (bench.c) ---- */
+
+typedef struct {
+    GArray *ours_exec_ms;      /* argv form, no shell */
+    GArray *ours_exec_sh_ms;   /* /bin/sh -c form */
+    GArray *peer_exec_ms;
+    GArray *ours_write_mibs, *ours_read_mibs;
+    GArray *raw_h2g_mibs, *raw_g2h_mibs;
+    double peer_write_mibs, peer_read_mibs; /* < 0: not measured */
+    GArray *ours_create_s, *floor_create_s;
+    GArray *floor_createxml_s; /* virDomainCreateXML alone */
+    GArray *floor_overlay_s;   /* qemu-img overlay, made before the clock starts */
+    GArray *ours_kill_s;
+    char *peer_status;         /* NULL if measured, else why not */
+    char *floor_status;        /* same, for the raw floor */
+    char *create_status;
+    char *ours_status;
+    char *raw_h2g_dd, *raw_g2h_dd; /* dd's own summary line */
+    char *accelerator;
+} BenchResults;
+
+extern BenchResults bench_results;
+
+typedef struct {
+    const char *domain_type;
+    char *kernel, *initrd, *template_disk;
+} BenchBootFiles;
+
+extern BenchBootFiles bench_boot;
+
+extern char *bench_tmpdir;
+extern char *bench_tag; /* "oc_bench_pid=PID" metadata on our sandboxes */
+
+/* ---- helpers (bench.c) ---- */
+
+void bench_push(GArray *a, double v);
+double bench_pct(GArray *a, double p);
+double bench_min(GArray *a);
+double bench_median(GArray *a);
+double bench_now(void);
+void bench_note(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+void bench_report_oc(const char *what, int rc, oc_error *e);
+guint8 *bench_pattern(gsize len, guint32 seed);
+const char *bench_virt_msg(void);
+void bench_track_domain(const char *name);
+void bench_untrack_domain(virConnectPtr conn, const char *name);
+
+/* ---- the measurements ---- */
+
+/* bench-ours.c */
+gboolean bench_ours(oc_context *ctx);
+double bench_ours_create_once(oc_context *ctx);
+
+/* bench-domain.c */
+gboolean bench_guest_sh(AgentConn *conn, const char *cmd, guint timeout_ms, AgentExecResult *res,
+                        GError **error);
+char *bench_res_text(GByteArray *b);
+gboolean bench_domain(virConnectPtr vc, GMainContext *loop_ctx);
+double bench_floor_create_once(virConnectPtr vc, int i);
+
+/* bench-qga.c */
+gsize bench_qga_write_chunk(void);
+void bench_qga_peer(virDomainPtr dom, AgentConn *conn, const char *qga_dev);
+
+/* bench-report.c */
+void bench_report(void);
+
+#endif
