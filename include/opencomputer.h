@@ -243,6 +243,10 @@ typedef enum {
 /* flags for oc_files_remove() */
 #define OC_FILES_RECURSIVE (1u << 0)
 
+/* oc_files_read() holds at most this much in memory; a larger file is
+ * OC_ELIMIT: stream it with oc_files_read_to_fd(). */
+#define OC_FILES_READ_MAX (1024u * 1024u * 1024u)
+
 /* Reads a whole file; free *data with oc_free().  *data is NUL-terminated
  * (not counted in *len). */
 OC_API int oc_files_read(oc_sandbox *sb, const char *path, void **data, size_t *len,

@@ -49,13 +49,6 @@ typedef struct {
     int fd;
 } ReadOp;
 
-static gboolean sink_to_buffer(const void *data, gsize len, gpointer user_data, GError **error)
-{
-    ReadOp *r = user_data;
-    g_byte_array_append(r->buf, data, len);
-    return TRUE;
-}
-
 static gboolean sink_to_fd(const void *data, gsize len, gpointer user_data, GError **error)
 {
     ReadOp *r = user_data;
@@ -79,24 +72,22 @@ static gboolean sink_to_fd(const void *data, gsize len, gpointer user_data, GErr
 static gboolean op_read(AgentConn *conn, gpointer data, GError **error)
 {
     ReadOp *r = data;
-    return agent_file_read(conn, r->path, r->buf ? sink_to_buffer : sink_to_fd, r, NULL, error);
+
+    if (r->fd < 0)
+        return agent_file_read_all(conn, r->path, OC_FILES_READ_MAX, &r->buf, error);
+    return agent_file_read(conn, r->path, sink_to_fd, r, NULL, error);
 }
 
 OC_API int oc_files_read(oc_sandbox *sb, const char *path, void **data, size_t *len,
                          uint32_t flags, oc_error **error)
 {
-    ReadOp r = { .path = path, .buf = g_byte_array_new(), .fd = -1 };
+    ReadOp r = { .path = path, .fd = -1 };
     int rc;
 
-    if (!data) {
-        g_byte_array_unref(r.buf);
-        CHECK_ARG(FALSE, "oc_files_read: data must not be NULL");
-    }
+    CHECK_ARG(data, "oc_files_read: data must not be NULL");
     rc = run_op(sb, path, flags, 0, "oc_files_read", op_read, &r, error);
-    if (rc != OC_OK) {
-        g_byte_array_unref(r.buf);
+    if (rc != OC_OK)
         return rc;
-    }
     if (len)
         *len = r.buf->len;
     g_byte_array_append(r.buf, (const guint8 *)"", 1);

@@ -306,6 +306,59 @@ gboolean agent_file_read(AgentConn *conn, const char *path, AgentSink sink, gpoi
     return TRUE;
 }
 
+gboolean agent_file_read_all(AgentConn *conn, const char *path, gsize max, GByteArray **out,
+                             GError **error)
+{
+    guint8 buf[OC_PROTO_MAX_PATH + 32];
+    oc_proto_writer w;
+    GError *local = NULL;
+    guint64 size = 0;
+    gboolean ok = FALSE;
+
+    g_return_val_if_fail(conn != NULL && out != NULL && max > 0, FALSE);
+    if (!check_path(path, "read", error))
+        return FALSE;
+    g_autofree char *what = g_strdup_printf("cannot read %s", path);
+    oc_proto_writer_init(&w, buf, sizeof buf);
+    oc_proto_put_u32(&w, OC_F_OP, OC_OP_FILE_READ);
+    oc_proto_put_str(&w, OC_F_PATH, path);
+
+    /* An EXEC-kind stream: the event thread appends the bytes to the result
+     * as they arrive, up to the cap, and returns credit at once.  That is
+     * one copy and no hand-off per chunk, against two and one for the
+     * sink form; the cap bounds what a guest can make us hold. */
+    AgentStream *s = agent_stream_new(conn, AGENT_STREAM_EXEC, &local);
+    if (s == NULL) {
+        g_set_error(error, OC_ERROR, local->code, "%s: %s", what, local->message);
+        g_error_free(local);
+        return FALSE;
+    }
+    s->max_output = max;
+    if (!agent_stream_send(conn, s, OC_T_OPEN, 0, w.buf, w.len, 0, &local)) {
+        g_set_error(error, OC_ERROR, local->code, "%s: %s", what, local->message);
+        g_error_free(local);
+        agent_stream_free(conn, s, TRUE);
+        return FALSE;
+    }
+    agent_stream_wait(conn, s, 0);
+    if (s->conn_error || s->perr) {
+        stream_error(s, error, what, NULL);
+    } else if (s->truncated[OC_CHAN_OUT]) {
+        g_set_error(error, OC_ERROR, OC_ELIMIT,
+                    "%s: the file is larger than %" G_GSIZE_FORMAT " bytes, the limit for "
+                    "reading into memory; read it to a file descriptor instead", what, max);
+    } else if (result_size(s, &size) && size != s->buf[OC_CHAN_OUT]->len) {
+        g_set_error(error, OC_ERROR, OC_EAGENT,
+                    "%s: the sandbox agent reported %" G_GUINT64_FORMAT " bytes but sent %u",
+                    what, size, s->buf[OC_CHAN_OUT]->len);
+    } else {
+        *out = g_steal_pointer(&s->buf[OC_CHAN_OUT]);
+        ok = TRUE;
+    }
+    agent_stream_free(conn, s, FALSE);
+    return ok;
+}
+
 gboolean agent_file_write(AgentConn *conn, const char *path, guint32 mode, AgentSource source,
                           gpointer user_data, guint64 *size_out, GError **error)
 {

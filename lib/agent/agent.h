@@ -76,6 +76,9 @@ typedef gssize (*AgentSource)(void *buf, gsize cap, gpointer user_data, GError *
 
 gboolean agent_file_read(AgentConn *conn, const char *path, AgentSink sink, gpointer user_data,
                          guint64 *size_out, GError **error);
+/* Reads a whole file into *out.  OC_ELIMIT if it is larger than max. */
+gboolean agent_file_read_all(AgentConn *conn, const char *path, gsize max, GByteArray **out,
+                             GError **error);
 gboolean agent_file_write(AgentConn *conn, const char *path, guint32 mode, AgentSource source,
                           gpointer user_data, guint64 *size_out, GError **error);
 

@@ -390,6 +390,24 @@ START_TEST(test_file_roundtrip)
     b = read_bytes(path, &err);
     ck_assert_uint_eq(b->len, 0);
     g_byte_array_unref(b);
+
+    /* The whole-file form: same bytes, and a cap that refuses larger files. */
+    ck_assert(write_bytes(path, 6 * MIB + 3, 9, &err));
+    b = NULL;
+    ck_assert_msg(agent_file_read_all(conn, path, 8 * MIB, &b, &err), "%s", err ? err->message : "");
+    ck_assert_uint_eq(b->len, 6 * MIB + 3);
+    ck_assert(check_gen(b->data, b->len, 9));
+    g_byte_array_unref(b);
+    b = NULL;
+    ck_assert(!agent_file_read_all(conn, path, MIB, &b, &err));
+    ck_assert_ptr_null(b);
+    ck_assert_int_eq(err->code, OC_ELIMIT);
+    ck_assert_ptr_nonnull(strstr(err->message, "read it to a file descriptor"));
+    g_clear_error(&err);
+    g_autofree char *missing = g_build_filename(tmpdir, "nope", NULL);
+    ck_assert(!agent_file_read_all(conn, missing, MIB, &b, &err));
+    ck_assert_int_eq(err->code, OC_ENOTFOUND);
+    g_clear_error(&err);
 }
 END_TEST
 
