@@ -24,27 +24,6 @@ void virt_record_free(VirtRecord *rec)
     g_free(rec);
 }
 
-static void copy_kv(GPtrArray *dst, GPtrArray *src)
-{
-    for (guint i = 0; i < src->len; i++)
-        g_ptr_array_add(dst, g_strdup(src->pdata[i]));
-}
-
-VirtRecord *virt_record_copy(const VirtRecord *rec)
-{
-    VirtRecord *c = virt_record_new();
-    c->id = g_strdup(rec->id);
-    c->template_name = g_strdup(rec->template_name);
-    c->created = rec->created;
-    c->timeout_s = rec->timeout_s;
-    c->cpu_count = rec->cpu_count;
-    c->memory_mb = rec->memory_mb;
-    c->creating = rec->creating;
-    copy_kv(c->envs, rec->envs);
-    copy_kv(c->metadata, rec->metadata);
-    return c;
-}
-
 const char *virt_kv_lookup(GPtrArray *kv, const char *key)
 {
     size_t klen = strlen(key);

@@ -23,7 +23,6 @@ typedef struct {
 
 VirtRecord *virt_record_new(void);
 void virt_record_free(VirtRecord *rec);
-VirtRecord *virt_record_copy(const VirtRecord *rec);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VirtRecord, virt_record_free)
 
 /* The <sandbox> element, without a namespace: virDomainSetMetadata puts it
