@@ -225,6 +225,13 @@ static gboolean ctrl_flush_blocking(AgentConn *conn, gint64 deadline, GError **e
     g_mutex_unlock(&conn->ctrl_lock);
     struct iovec iov = { pending->data, pending->len };
     gboolean ok = write_all(conn, &iov, 1, deadline, error);
+    if (!ok && conn_alive(conn)) {
+        /* Nothing went out (a partial write kills the connection): keep
+         * the frames, or a lost WINDOW would stall its stream for good. */
+        g_mutex_lock(&conn->ctrl_lock);
+        g_byte_array_prepend(conn->ctrl_out, pending->data, pending->len);
+        g_mutex_unlock(&conn->ctrl_lock);
+    }
     g_byte_array_unref(pending);
     return ok;
 }
@@ -327,7 +334,11 @@ gboolean conn_write_frame(AgentConn *conn, guint8 type, guint8 chan, guint32 str
     guint8 hdr[OC_PROTO_HEADER_SIZE];
     oc_proto_header h = { .type = type, .chan = chan, .stream = stream, .length = (guint32)len };
 
-    g_return_val_if_fail(len <= OC_PROTO_MAX_PAYLOAD, FALSE);
+    if (len > OC_PROTO_MAX_PAYLOAD) {
+        g_set_error(error, OC_ERROR, OC_EINTERNAL, "a %s frame of %" G_GSIZE_FORMAT
+                    " bytes is over the protocol's bound", oc_proto_type_name(type), len);
+        return FALSE;
+    }
     if (!wl_acquire(conn, deadline)) {
         if (!conn_alive(conn))
             set_dead_error(conn, error);

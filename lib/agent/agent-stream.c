@@ -138,32 +138,9 @@ gboolean agent_stream_peek(AgentConn *conn, AgentStream *s, const guint8 **data,
     return ok;
 }
 
-void agent_stream_consumed(AgentConn *conn, AgentStream *s, gsize len)
-{
-    guint32 give = 0;
-
-    g_mutex_lock(&conn->lock);
-    s->ring_head = (s->ring_head + len) % OC_PROTO_INITIAL_WINDOW;
-    s->ring_len -= len;
-    s->unreturned[OC_CHAN_OUT] += len;
-    if (s->unreturned[OC_CHAN_OUT] >= OC_PROTO_INITIAL_WINDOW / 2 && !s->done) {
-        give = (guint32)s->unreturned[OC_CHAN_OUT];
-        s->recv_credit[OC_CHAN_OUT] += give;
-        s->unreturned[OC_CHAN_OUT] = 0;
-    }
-    g_mutex_unlock(&conn->lock);
-    if (give) {
-        guint8 p[4];
-        put_u32_le(p, give);
-        /* A failure shows up as the stream failing. */
-        conn_write_frame(conn, OC_T_WINDOW, OC_CHAN_OUT, s->id, p, 4, 0, NULL);
-    }
-}
-
-/* ---- frames from the guest ---- */
-
-/* Event thread: the WINDOW goes through the control queue because this
- * thread must not block on a guest that is not reading. */
+/* Counts consumed bytes and returns credit once half the window is
+ * consumed.  The WINDOW goes through the control queue: neither the event
+ * thread nor a caller may block on a guest that is not reading. */
 static void return_credit_locked(AgentConn *conn, AgentStream *s, guint8 chan, gsize len)
 {
     s->unreturned[chan] += len;
@@ -176,6 +153,18 @@ static void return_credit_locked(AgentConn *conn, AgentStream *s, guint8 chan, g
         conn->ctrl_dirty = TRUE;
     }
 }
+
+void agent_stream_consumed(AgentConn *conn, AgentStream *s, gsize len)
+{
+    g_mutex_lock(&conn->lock);
+    s->ring_head = (s->ring_head + len) % OC_PROTO_INITIAL_WINDOW;
+    s->ring_len -= len;
+    return_credit_locked(conn, s, OC_CHAN_OUT, len);
+    g_mutex_unlock(&conn->lock);
+    conn_ctrl_kick(conn);
+}
+
+/* ---- frames from the guest ---- */
 
 static void stream_take_error(AgentStream *s, const guint8 *payload, guint32 len)
 {
