@@ -76,9 +76,13 @@ START_TEST(test_domain_xml)
     ck_assert_ptr_nonnull(strstr(xml, "<sandbox xmlns='" VIRT_META_URI "'>"));
     ck_assert_ptr_nonnull(strstr(xml, "<memory unit='MiB'>1024</memory>"));
     ck_assert_ptr_nonnull(strstr(xml, "<vcpu>2</vcpu>"));
-    ck_assert_ptr_nonnull(strstr(xml, "oc.id=sb-0123456789ab"));
+    ck_assert_ptr_nonnull(strstr(xml, "oc.id=sb-0123456789ab norandmaps</cmdline>"));
     ck_assert_ptr_nonnull(strstr(xml, "name='" VIRT_AGENT_PORT "'"));
     ck_assert_ptr_nonnull(strstr(xml, "&lt;my &amp; &quot;app&quot;&gt;"));
+
+    spec.domain_type = "kvm";
+    g_autofree char *kvm_xml = virt_domain_xml(&spec);
+    ck_assert_ptr_nonnull(strstr(kvm_xml, "oc.id=sb-0123456789ab</cmdline>"));
 
     const char *live =
         "<domain><devices>"
