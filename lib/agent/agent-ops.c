@@ -79,13 +79,16 @@ static gboolean check_path(const char *path, const char *verb, GError **error)
 }
 
 /* Opens a stream and sends OPEN with payload; with wait, also waits for the
- * end.  Returns the stream, or NULL with error set. */
+ * end.  max_output caps what an EXEC-kind stream keeps (set before OPEN, so
+ * before any DATA).  Returns the stream, or NULL with error set. */
 static AgentStream *open_stream(AgentConn *conn, AgentStreamKind kind, const oc_proto_writer *w,
-                                gboolean wait, const char *what, GError **error)
+                                gsize max_output, gboolean wait, const char *what, GError **error)
 {
     GError *local = NULL;
 
     AgentStream *s = agent_stream_new(conn, kind, &local);
+    if (s != NULL)
+        s->max_output = max_output;
     if (s == NULL || !agent_stream_send(conn, s, OC_T_OPEN, 0, w->buf, w->len, 0, &local)) {
         agent_stream_free(conn, s, FALSE);
         g_set_error(error, OC_ERROR, local->code, "%s: %s", what, local->message);
@@ -255,22 +258,49 @@ static gboolean result_size(AgentStream *s, guint64 *size)
     return FALSE;
 }
 
-gboolean agent_file_read(AgentConn *conn, const char *path, AgentSink sink, gpointer user_data,
-                         guint64 *size_out, GError **error)
+/* Both read forms: OPEN a FILE_READ stream of the given kind. */
+static AgentStream *open_read(AgentConn *conn, const char *path, AgentStreamKind kind,
+                              gsize max_output, const char *what, GError **error)
 {
     guint8 buf[OC_PROTO_MAX_PATH + 32];
     oc_proto_writer w;
-    guint64 received = 0, size = 0;
+
+    oc_proto_writer_init(&w, buf, sizeof buf);
+    oc_proto_put_u32(&w, OC_F_OP, OC_OP_FILE_READ);
+    oc_proto_put_str(&w, OC_F_PATH, path);
+    return open_stream(conn, kind, &w, max_output, FALSE, what, error);
+}
+
+/* The end of a read: the agent's error, or a size that does not match what
+ * it sent.  FALSE with error set. */
+static gboolean read_ended_well(AgentStream *s, guint64 received, const char *what,
+                                GError **error)
+{
+    guint64 size = 0;
+
+    if (s->conn_error || s->perr) {
+        stream_error(s, error, what, NULL);
+        return FALSE;
+    }
+    if (result_size(s, &size) && size != received) {
+        g_set_error(error, OC_ERROR, OC_EAGENT,
+                    "%s: the sandbox agent reported %" G_GUINT64_FORMAT " bytes but sent %"
+                    G_GUINT64_FORMAT, what, size, received);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean agent_file_read(AgentConn *conn, const char *path, AgentSink sink, gpointer user_data,
+                         guint64 *size_out, GError **error)
+{
+    guint64 received = 0;
 
     g_return_val_if_fail(conn != NULL && sink != NULL, FALSE);
     if (!check_path(path, "read", error))
         return FALSE;
     g_autofree char *what = g_strdup_printf("cannot read %s", path);
-    oc_proto_writer_init(&w, buf, sizeof buf);
-    oc_proto_put_u32(&w, OC_F_OP, OC_OP_FILE_READ);
-    oc_proto_put_str(&w, OC_F_PATH, path);
-
-    AgentStream *s = open_stream(conn, AGENT_STREAM_INBOX, &w, FALSE, what, error);
+    AgentStream *s = open_read(conn, path, AGENT_STREAM_INBOX, 0, what, error);
     if (s == NULL)
         return FALSE;
     const guint8 *data;
@@ -288,70 +318,35 @@ gboolean agent_file_read(AgentConn *conn, const char *path, AgentSink sink, gpoi
         received += len;
         agent_stream_consumed(conn, s, len);
     }
-    if (s->conn_error || s->perr) {
-        stream_error(s, error, what, NULL);
-        agent_stream_free(conn, s, FALSE);
-        return FALSE;
-    }
-    if (result_size(s, &size) && size != received) {
-        g_set_error(error, OC_ERROR, OC_EAGENT,
-                    "%s: the sandbox agent reported %" G_GUINT64_FORMAT " bytes but sent %"
-                    G_GUINT64_FORMAT, what, size, received);
-        agent_stream_free(conn, s, FALSE);
-        return FALSE;
-    }
+    gboolean ok = read_ended_well(s, received, what, error);
     agent_stream_free(conn, s, FALSE);
-    if (size_out)
+    if (ok && size_out)
         *size_out = received;
-    return TRUE;
+    return ok;
 }
 
 gboolean agent_file_read_all(AgentConn *conn, const char *path, gsize max, GByteArray **out,
                              GError **error)
 {
-    guint8 buf[OC_PROTO_MAX_PATH + 32];
-    oc_proto_writer w;
-    GError *local = NULL;
-    guint64 size = 0;
     gboolean ok = FALSE;
 
     g_return_val_if_fail(conn != NULL && out != NULL && max > 0, FALSE);
     if (!check_path(path, "read", error))
         return FALSE;
     g_autofree char *what = g_strdup_printf("cannot read %s", path);
-    oc_proto_writer_init(&w, buf, sizeof buf);
-    oc_proto_put_u32(&w, OC_F_OP, OC_OP_FILE_READ);
-    oc_proto_put_str(&w, OC_F_PATH, path);
-
     /* An EXEC-kind stream: the event thread appends the bytes to the result
      * as they arrive, up to the cap, and returns credit at once.  That is
      * one copy and no hand-off per chunk, against two and one for the
      * sink form; the cap bounds what a guest can make us hold. */
-    AgentStream *s = agent_stream_new(conn, AGENT_STREAM_EXEC, &local);
-    if (s == NULL) {
-        g_set_error(error, OC_ERROR, local->code, "%s: %s", what, local->message);
-        g_error_free(local);
+    AgentStream *s = open_read(conn, path, AGENT_STREAM_EXEC, max, what, error);
+    if (s == NULL)
         return FALSE;
-    }
-    s->max_output = max;
-    if (!agent_stream_send(conn, s, OC_T_OPEN, 0, w.buf, w.len, 0, &local)) {
-        g_set_error(error, OC_ERROR, local->code, "%s: %s", what, local->message);
-        g_error_free(local);
-        agent_stream_free(conn, s, TRUE);
-        return FALSE;
-    }
     agent_stream_wait(conn, s, 0);
-    if (s->conn_error || s->perr) {
-        stream_error(s, error, what, NULL);
-    } else if (s->truncated[OC_CHAN_OUT]) {
+    if (s->truncated[OC_CHAN_OUT] && !s->conn_error && !s->perr) {
         g_set_error(error, OC_ERROR, OC_ELIMIT,
                     "%s: the file is larger than %" G_GSIZE_FORMAT " bytes, the limit for "
                     "reading into memory; read it to a file descriptor instead", what, max);
-    } else if (result_size(s, &size) && size != s->buf[OC_CHAN_OUT]->len) {
-        g_set_error(error, OC_ERROR, OC_EAGENT,
-                    "%s: the sandbox agent reported %" G_GUINT64_FORMAT " bytes but sent %u",
-                    what, size, s->buf[OC_CHAN_OUT]->len);
-    } else {
+    } else if (read_ended_well(s, s->buf[OC_CHAN_OUT]->len, what, error)) {
         *out = g_steal_pointer(&s->buf[OC_CHAN_OUT]);
         ok = TRUE;
     }
@@ -378,7 +373,7 @@ gboolean agent_file_write(AgentConn *conn, const char *path, guint32 mode, Agent
     oc_proto_put_str(&w, OC_F_PATH, path);
     oc_proto_put_u32(&w, OC_F_MODE, mode ? mode : 0644);
 
-    AgentStream *s = open_stream(conn, AGENT_STREAM_SIMPLE, &w, FALSE, what, error);
+    AgentStream *s = open_stream(conn, AGENT_STREAM_SIMPLE, &w, 0, FALSE, what, error);
     if (s == NULL)
         return FALSE;
     g_autofree guint8 *buf = g_malloc(OC_PROTO_MAX_PAYLOAD);
@@ -501,7 +496,7 @@ gboolean agent_file_stat(AgentConn *conn, const char *path, AgentFileInfo **out,
     oc_proto_writer_init(&w, buf, sizeof buf);
     oc_proto_put_u32(&w, OC_F_OP, OC_OP_FILE_STAT);
     oc_proto_put_str(&w, OC_F_PATH, path);
-    AgentStream *s = open_stream(conn, AGENT_STREAM_SIMPLE, &w, TRUE, what, error);
+    AgentStream *s = open_stream(conn, AGENT_STREAM_SIMPLE, &w, 0, TRUE, what, error);
     if (s == NULL)
         return FALSE;
     gboolean ok = FALSE;
@@ -533,7 +528,7 @@ gboolean agent_file_list(AgentConn *conn, const char *path, GPtrArray **out, GEr
     oc_proto_writer_init(&w, buf, sizeof buf);
     oc_proto_put_u32(&w, OC_F_OP, OC_OP_FILE_LIST);
     oc_proto_put_str(&w, OC_F_PATH, path);
-    AgentStream *s = open_stream(conn, AGENT_STREAM_INBOX, &w, FALSE, what, error);
+    AgentStream *s = open_stream(conn, AGENT_STREAM_INBOX, &w, 0, FALSE, what, error);
     if (s == NULL)
         return FALSE;
 
@@ -588,7 +583,7 @@ static gboolean simple_op(AgentConn *conn, const oc_proto_writer *w, const char 
         g_set_error(error, OC_ERROR, OC_ELIMIT, "%s: the paths are too long", what);
         return FALSE;
     }
-    AgentStream *s = open_stream(conn, AGENT_STREAM_SIMPLE, w, TRUE, what, error);
+    AgentStream *s = open_stream(conn, AGENT_STREAM_SIMPLE, w, 0, TRUE, what, error);
     if (s == NULL)
         return FALSE;
     gboolean ok = !(s->conn_error || s->perr);
