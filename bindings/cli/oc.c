@@ -17,9 +17,19 @@ static const struct {
     { "kill", cmd_kill, "stop and delete sandboxes" },
 };
 
+/* Library log lines go to stderr: warnings and errors always (they tell of
+ * something the command worked around), the rest with --verbose. */
+static void log_to_stderr(int level, const char *message, void *user_data)
+{
+    int max_level = GPOINTER_TO_INT(user_data);
+
+    if (level <= max_level)
+        fprintf(stderr, "oc: %s%s\n", level <= OC_LOG_WARNING ? "warning: " : "", message);
+}
+
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: oc [--json] VERB [OPTIONS] [ARGS]\n\nverbs:\n");
+    fprintf(f, "usage: oc [--json] [--verbose] VERB [OPTIONS] [ARGS]\n\nverbs:\n");
     for (size_t i = 0; i < G_N_ELEMENTS(verbs); i++)
         fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].help);
     fprintf(f, "\n`oc VERB --help` tells more.  OC_STATE_DIR sets the state directory.\n");
@@ -30,11 +40,13 @@ int main(int argc, char **argv)
 {
     Cli cli = { 0 };
     oc_error *err = NULL;
-    int i = 1, rc;
+    int i = 1, rc, log_level = OC_LOG_WARNING;
 
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--json") == 0)
             cli.json = TRUE;
+        else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0)
+            log_level = OC_LOG_DEBUG;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return usage(stdout);
         else if (strcmp(argv[i], "--version") == 0) {
@@ -47,6 +59,7 @@ int main(int argc, char **argv)
     }
     if (i >= argc)
         return usage(stderr);
+    oc_set_log_handler(log_to_stderr, GINT_TO_POINTER(log_level), NULL);
     for (size_t v = 0; v < G_N_ELEMENTS(verbs); v++) {
         if (strcmp(argv[i], verbs[v].name) != 0)
             continue;
