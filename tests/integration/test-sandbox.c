@@ -400,7 +400,9 @@ START_TEST(test_create_interrupted)
 
     ck_assert_msg(oc != NULL, "OC (path of the oc CLI) is not set");
     ck_assert_msg(c != NULL, "cannot connect to libvirt");
-    ck_assert_msg(g_spawn_async(NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+    ck_assert_msg(g_spawn_async(NULL, argv, NULL,
+                                G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
+                                    G_SPAWN_STDERR_TO_DEV_NULL,
                                 NULL, NULL, &pid, &gerr), "spawn oc: %s", gerr ? gerr->message : "");
     /* wait for its domain to appear, then kill the creator mid-boot */
     for (int i = 0; i < 600 && !id; i++) {
