@@ -160,6 +160,68 @@ OC_API int oc_sandbox_is_running(oc_sandbox *sb, int *out, oc_error **error);
 /* Sets the idle timeout in seconds (0: never) and restarts the idle clock. */
 OC_API int oc_sandbox_set_timeout(oc_sandbox *sb, uint32_t timeout_s, uint32_t flags, oc_error **error);
 
+/* ---- hibernate and wake ----
+ *
+ * A hibernated sandbox has no QEMU process: its memory is in a libvirt
+ * managed save image, its disk stays as it was.  exec, files and pty calls
+ * on a hibernated sandbox wake it first; connect, status and info do not. */
+
+/* How a wake brought the sandbox back. */
+typedef enum {
+    OC_WAKE_NONE = 0,      /* it was already running */
+    OC_WAKE_RESTORED = 1,  /* from the save image: processes and memory as they were */
+    OC_WAKE_COLD_BOOT = 2, /* booted from its disk: the image was missing, damaged or
+                            * unusable, or the sandbox was stopped; synced files remain */
+} oc_wake_kind;
+
+/* "running" (none), "restored" or "cold-boot". */
+OC_API const char *oc_wake_kind_name(int kind);
+
+/* Saves the sandbox's memory and stops its VM.  Returns once the save image
+ * and its directory are on disk (fsync).  Calls in flight on the sandbox
+ * fail; the idle reaper instead skips sandboxes with calls in flight.
+ * OC_ESTATE if the sandbox is not running. */
+OC_API int oc_sandbox_hibernate(oc_sandbox *sb, uint32_t flags, oc_error **error);
+
+#define OC_TIMEOUT_KEEP (-1)
+
+typedef struct {
+    uint32_t version;
+    int64_t timeout_s; /* new idle timeout; OC_TIMEOUT_KEEP: unchanged; 0: never */
+} oc_wake_options;
+
+#define OC_WAKE_OPTIONS_VERSION 1
+#define OC_WAKE_OPTIONS_INIT { OC_WAKE_OPTIONS_VERSION, OC_TIMEOUT_KEEP }
+OC_API int oc_wake_options_init(oc_wake_options *opts, uint32_t version);
+
+/* Brings a hibernated (or stopped) sandbox back and returns once its agent
+ * answers, with the guest clock set from the host.  *kind (may be NULL)
+ * says how; a running sandbox is left alone (OC_WAKE_NONE).  opts may be
+ * NULL.  The idle clock restarts. */
+OC_API int oc_sandbox_wake(oc_sandbox *sb, const oc_wake_options *opts, int *kind,
+                           oc_error **error);
+
+/* ---- the idle reaper ----
+ *
+ * Every call through the library on a sandbox (exec, files, pty) restarts
+ * its idle clock.  When a sandbox has been idle for its timeout, the reaper
+ * hibernates it (or stops it if hibernating fails).  One reaper per host does
+ * the work: others started meanwhile wait on a lock and take over when it
+ * goes.  A reaper that starts late handles overdue sandboxes at once.  It
+ * looks every OC_REAPER_INTERVAL_MS, so a sandbox hibernates at most that
+ * much (plus the time hibernating takes) after its deadline. */
+
+#define OC_REAPER_INTERVAL_MS 1000
+
+typedef struct oc_reaper oc_reaper;
+
+/* Starts a reaper thread in this process. */
+OC_API int oc_reaper_start(oc_reaper **out, oc_context *ctx, uint32_t flags, oc_error **error);
+/* 1 if this reaper holds the host's reaper lock (it is the one working). */
+OC_API int oc_reaper_is_active(oc_reaper *reaper);
+/* Stops the thread (waiting for a hibernate in progress) and frees it. */
+OC_API void oc_reaper_stop(oc_reaper *reaper);
+
 /* A snapshot of a sandbox's fields. */
 typedef struct oc_sandbox_info oc_sandbox_info;
 
@@ -173,6 +235,11 @@ OC_API const char *oc_sandbox_info_accelerator(const oc_sandbox_info *info); /* 
 OC_API uint32_t oc_sandbox_info_cpu_count(const oc_sandbox_info *info);
 OC_API uint32_t oc_sandbox_info_memory_mb(const oc_sandbox_info *info);
 OC_API uint32_t oc_sandbox_info_timeout(const oc_sandbox_info *info);
+/* oc_wake_kind of the last wake (OC_WAKE_NONE if never woken). */
+OC_API int oc_sandbox_info_last_wake(const oc_sandbox_info *info);
+/* When the idle timeout expires if nothing happens (unix seconds); 0 if the
+ * timeout is 0 or the sandbox is not running. */
+OC_API int64_t oc_sandbox_info_idle_deadline(const oc_sandbox_info *info);
 OC_API size_t oc_sandbox_info_metadata_count(const oc_sandbox_info *info);
 /* Returns the key; *value receives the value. */
 OC_API const char *oc_sandbox_info_metadata_at(const oc_sandbox_info *info, size_t i, const char **value);

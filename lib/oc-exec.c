@@ -36,7 +36,7 @@ OC_API int oc_exec_run(oc_exec_result **out, oc_sandbox *sb, const char *command
     g_autoptr(GPtrArray) argv = NULL;
     AgentExecRequest req = { 0 };
     AgentExecResult res = { 0 };
-    AgentConn *conn;
+    CoreCall call;
     gboolean ok;
 
     CHECK_ARG(out && sb, "oc_exec_run: out and sb must not be NULL");
@@ -72,11 +72,10 @@ OC_API int oc_exec_run(oc_exec_result **out, oc_sandbox *sb, const char *command
     req.stdin_len = opts->stdin_len;
     req.max_output = opts->max_output ? opts->max_output : OC_EXEC_DEFAULT_MAX_OUTPUT;
 
-    conn = core_sandbox_agent(sb, &err);
-    if (!conn)
+    if (!core_call_begin(sb, &call, &err))
         return oc_error_propagate(error, err);
-    ok = agent_exec_run(conn, &req, &res, &err);
-    core_sandbox_release_agent(sb, conn);
+    ok = agent_exec_run(call.conn, &req, &res, &err);
+    core_call_end(sb, &call);
     if (!ok) {
         g_prefix_error(&err, "sandbox %s: ", sb->id);
         return oc_error_propagate(error, err);

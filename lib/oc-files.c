@@ -22,18 +22,17 @@ static int run_op(oc_sandbox *sb, const char *path, uint32_t flags, uint32_t all
                   const char *func, FilesOp op, gpointer data, oc_error **error)
 {
     GError *err = NULL;
-    AgentConn *conn;
+    CoreCall call;
     gboolean ok;
 
     CHECK_ARG(sb && path, "%s: sb and path must not be NULL", func);
     CHECK_ARG(path[0] == '/', "%s: path '%s' is relative; sandbox paths must be absolute", func, path);
     if (!oc_check_flags(flags, allowed, func, &err))
         return oc_error_propagate(error, err);
-    conn = core_sandbox_agent(sb, &err);
-    if (!conn)
+    if (!core_call_begin(sb, &call, &err))
         return oc_error_propagate(error, err);
-    ok = op(conn, data, &err);
-    core_sandbox_release_agent(sb, conn);
+    ok = op(call.conn, data, &err);
+    core_call_end(sb, &call);
     if (!ok) {
         g_prefix_error(&err, "sandbox %s: ", sb->id);
         return oc_error_propagate(error, err);

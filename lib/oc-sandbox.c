@@ -1,4 +1,5 @@
 /* oc-sandbox.c: public entry points of sandboxes: lifecycle and info. */
+#include "core/power.h"
 #include "core/sandbox.h"
 #include "oc-private.h"
 #include "util/error.h"
@@ -128,6 +129,55 @@ OC_API int oc_sandbox_set_timeout(oc_sandbox *sb, uint32_t timeout_s, uint32_t f
     return OC_OK;
 }
 
+OC_API const char *oc_wake_kind_name(int kind)
+{
+    switch (kind) {
+    case OC_WAKE_NONE: return "running";
+    case OC_WAKE_RESTORED: return "restored";
+    case OC_WAKE_COLD_BOOT: return "cold-boot";
+    default: return "unknown";
+    }
+}
+
+OC_API int oc_sandbox_hibernate(oc_sandbox *sb, uint32_t flags, oc_error **error)
+{
+    GError *err = NULL;
+
+    CHECK_ARG(sb, "oc_sandbox_hibernate: sb must not be NULL");
+    if (!oc_check_flags(flags, 0, "oc_sandbox_hibernate", &err) ||
+        !core_sandbox_hibernate(sb, &err))
+        return oc_error_propagate(error, err);
+    return OC_OK;
+}
+
+OC_API int oc_wake_options_init(oc_wake_options *opts, uint32_t version)
+{
+    if (!opts || version != OC_WAKE_OPTIONS_VERSION)
+        return OC_EINVAL;
+    *opts = (oc_wake_options)OC_WAKE_OPTIONS_INIT;
+    return OC_OK;
+}
+
+OC_API int oc_sandbox_wake(oc_sandbox *sb, const oc_wake_options *opts, int *kind,
+                           oc_error **error)
+{
+    static const oc_wake_options defaults = OC_WAKE_OPTIONS_INIT;
+    GError *err = NULL;
+
+    CHECK_ARG(sb, "oc_sandbox_wake: sb must not be NULL");
+    if (!opts)
+        opts = &defaults;
+    CHECK_ARG(opts->version >= 1 && opts->version <= OC_WAKE_OPTIONS_VERSION,
+              "oc_wake_options version %u is not supported; use OC_WAKE_OPTIONS_INIT",
+              opts->version);
+    CHECK_ARG(opts->timeout_s >= OC_TIMEOUT_KEEP && opts->timeout_s <= G_MAXUINT32,
+              "oc_sandbox_wake: timeout %" G_GINT64_FORMAT " is out of range: use seconds >= 0 "
+              "(0: never) or OC_TIMEOUT_KEEP", opts->timeout_s);
+    if (!core_sandbox_wake(sb, opts->timeout_s, kind, &err))
+        return oc_error_propagate(error, err);
+    return OC_OK;
+}
+
 OC_API int oc_sandbox_info_get(oc_sandbox_info **out, oc_sandbox *sb, oc_error **error)
 {
     GError *err = NULL;
@@ -154,6 +204,8 @@ OC_API const char *oc_sandbox_info_accelerator(const oc_sandbox_info *i) { retur
 OC_API uint32_t oc_sandbox_info_cpu_count(const oc_sandbox_info *i) { return i->record->cpu_count; }
 OC_API uint32_t oc_sandbox_info_memory_mb(const oc_sandbox_info *i) { return i->record->memory_mb; }
 OC_API uint32_t oc_sandbox_info_timeout(const oc_sandbox_info *i) { return i->record->timeout_s; }
+OC_API int oc_sandbox_info_last_wake(const oc_sandbox_info *i) { return i->record->last_wake; }
+OC_API int64_t oc_sandbox_info_idle_deadline(const oc_sandbox_info *i) { return i->idle_deadline; }
 
 static const char *kv_at(GPtrArray *kv, char **keys, size_t i, const char **value)
 {

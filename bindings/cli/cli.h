@@ -23,6 +23,15 @@ int cmd_info(Cli *cli, int argc, char **argv);
 int cmd_kill(Cli *cli, int argc, char **argv);
 int cmd_exec(Cli *cli, int argc, char **argv);
 int cmd_files(Cli *cli, int argc, char **argv);
+int cmd_hibernate(Cli *cli, int argc, char **argv);
+int cmd_wake(Cli *cli, int argc, char **argv);
+int cmd_set_timeout(Cli *cli, int argc, char **argv);
+int cmd_daemon(Cli *cli, int argc, char **argv);
+
+#define CLI_JSON_ENTRY(cli) { "json", 0, 0, G_OPTION_ARG_NONE, &(cli)->json, "Print JSON", NULL }
+
+/* Library log lines up to this oc_log_level go to stderr. */
+void cli_log_level_at_least(int level);
 
 /* Prints "oc: <message>" to stderr, frees err, returns CLI_EXIT_FAILURE. */
 int cli_fail(oc_error *err);

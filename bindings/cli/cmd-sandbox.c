@@ -3,8 +3,6 @@
 
 #include "cli.h"
 
-#define JSON_ENTRY(cli) { "json", 0, 0, G_OPTION_ARG_NONE, &(cli)->json, "Print JSON", NULL }
-
 int cmd_create(Cli *cli, int argc, char **argv)
 {
     oc_sandbox_options opts = OC_SANDBOX_OPTIONS_INIT;
@@ -19,7 +17,7 @@ int cmd_create(Cli *cli, int argc, char **argv)
         { "memory", 0, 0, G_OPTION_ARG_INT, &memory, "Memory in MB, 128-2048 (default 512)", "MB" },
         { "env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &envs, "Environment variable for every exec", "K=V" },
         { "meta", 'm', 0, G_OPTION_ARG_STRING_ARRAY, &meta, "Metadata stored with the sandbox", "K=V" },
-        JSON_ENTRY(cli),
+        CLI_JSON_ENTRY(cli),
         { NULL },
     };
     g_autoptr(GOptionContext) oc = g_option_context_new("- create a sandbox");
@@ -62,7 +60,7 @@ int cmd_ls(Cli *cli, int argc, char **argv)
     g_auto(GStrv) meta = NULL;
     GOptionEntry entries[] = {
         { "meta", 'm', 0, G_OPTION_ARG_STRING_ARRAY, &meta, "Only sandboxes with this metadata", "K=V" },
-        JSON_ENTRY(cli),
+        CLI_JSON_ENTRY(cli),
         { NULL },
     };
     g_autoptr(GOptionContext) oc = g_option_context_new("- list sandboxes");
@@ -96,7 +94,7 @@ int cmd_ls(Cli *cli, int argc, char **argv)
 
 int cmd_info(Cli *cli, int argc, char **argv)
 {
-    GOptionEntry entries[] = { JSON_ENTRY(cli), { NULL } };
+    GOptionEntry entries[] = { CLI_JSON_ENTRY(cli), { NULL } };
     g_autoptr(GOptionContext) oc = g_option_context_new("ID - show a sandbox");
     oc_sandbox *sb;
     oc_sandbox_info *info = NULL;
@@ -128,7 +126,7 @@ int cmd_info(Cli *cli, int argc, char **argv)
 
 int cmd_kill(Cli *cli, int argc, char **argv)
 {
-    GOptionEntry entries[] = { JSON_ENTRY(cli), { NULL } };
+    GOptionEntry entries[] = { CLI_JSON_ENTRY(cli), { NULL } };
     g_autoptr(GOptionContext) oc = g_option_context_new("ID... - stop and delete sandboxes");
     int rc = 0;
 

@@ -15,15 +15,24 @@ static const struct {
     { "exec", cmd_exec, "run a command in a sandbox: oc exec ID -- CMD [ARGS...]" },
     { "files", cmd_files, "files in a sandbox: oc files cat|put|ls ID ..." },
     { "kill", cmd_kill, "stop and delete sandboxes" },
+    { "hibernate", cmd_hibernate, "save sandboxes to disk and stop their VMs" },
+    { "wake", cmd_wake, "bring hibernated sandboxes back" },
+    { "set-timeout", cmd_set_timeout, "set a sandbox's idle timeout: oc set-timeout ID SECONDS" },
+    { "daemon", cmd_daemon, "run the idle reaper in the foreground" },
 };
 
 /* Library log lines go to stderr: warnings and errors always (they tell of
  * something the command worked around), the rest with --verbose. */
+static int log_level = OC_LOG_WARNING;
+
+void cli_log_level_at_least(int level)
+{
+    log_level = MAX(log_level, level);
+}
+
 static void log_to_stderr(int level, const char *message, void *user_data)
 {
-    int max_level = GPOINTER_TO_INT(user_data);
-
-    if (level <= max_level)
+    if (level <= log_level)
         fprintf(stderr, "oc: %s%s\n", level <= OC_LOG_WARNING ? "warning: " : "", message);
 }
 
@@ -31,7 +40,7 @@ static int usage(FILE *f)
 {
     fprintf(f, "usage: oc [--json] [--verbose] VERB [OPTIONS] [ARGS]\n\nverbs:\n");
     for (size_t i = 0; i < G_N_ELEMENTS(verbs); i++)
-        fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].help);
+        fprintf(f, "  %-12s %s\n", verbs[i].name, verbs[i].help);
     fprintf(f, "\n`oc VERB --help` tells more.  OC_STATE_DIR sets the state directory.\n");
     return f == stdout ? 0 : CLI_EXIT_USAGE;
 }
@@ -40,7 +49,7 @@ int main(int argc, char **argv)
 {
     Cli cli = { 0 };
     oc_error *err = NULL;
-    int i = 1, rc, log_level = OC_LOG_WARNING;
+    int i = 1, rc;
 
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--json") == 0)
@@ -59,7 +68,7 @@ int main(int argc, char **argv)
     }
     if (i >= argc)
         return usage(stderr);
-    oc_set_log_handler(log_to_stderr, GINT_TO_POINTER(log_level), NULL);
+    oc_set_log_handler(log_to_stderr, NULL, NULL);
     for (size_t v = 0; v < G_N_ELEMENTS(verbs); v++) {
         if (strcmp(argv[i], verbs[v].name) != 0)
             continue;

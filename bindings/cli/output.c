@@ -102,6 +102,13 @@ JsonNode *cli_info_json(const oc_sandbox_info *info)
     json_object_set_int_member(o, "cpuCount", oc_sandbox_info_cpu_count(info));
     json_object_set_int_member(o, "memoryMB", oc_sandbox_info_memory_mb(info));
     json_object_set_int_member(o, "timeout", oc_sandbox_info_timeout(info));
+    if (oc_sandbox_info_idle_deadline(info)) {
+        g_autofree char *deadline = iso_time(oc_sandbox_info_idle_deadline(info));
+        json_object_set_string_member(o, "endAt", deadline);
+    }
+    if (oc_sandbox_info_last_wake(info))
+        json_object_set_string_member(o, "lastWake",
+                                      oc_wake_kind_name(oc_sandbox_info_last_wake(info)));
     json_object_set_string_member(o, "accelerator", oc_sandbox_info_accelerator(info));
     json_object_set_member(o, "metadata", pairs_json(oc_sandbox_info_metadata_count(info), info,
                                                      oc_sandbox_info_metadata_at));

@@ -12,13 +12,14 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "core/activity.h"
+#include "core/power.h"
 #include "image/store.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "virt/domain.h"
 #include "virt/overlay.h"
-
-#define CREATE_AGENT_TIMEOUT_MS 120000 /* a cold boot under TCG on a loaded host */
+#include "virt/power.h"
 
 static char *new_sandbox_id(void)
 {
@@ -185,7 +186,7 @@ oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GEr
     if (!dom || !virt_start(dom, error))
         goto fail;
 
-    conn = core_agent_acquire(ctx, rec->id, dom, CREATE_AGENT_TIMEOUT_MS, error);
+    conn = core_agent_acquire(ctx, rec->id, dom, CORE_BOOT_AGENT_TIMEOUT_MS, error);
     if (!conn) {
         g_prefix_error(error, "the sandbox did not come up (console log: %s): ", log);
         goto fail;
@@ -201,6 +202,7 @@ oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GEr
         unlink(lock_path);
         close(lock_fd);
     }
+    core_activity_touch(ctx->state_dir, rec->id);
     log_info("%s: created from template %s", rec->id, rec->template_name);
     return sandbox_new(ctx, dom, g_steal_pointer(&rec));
 
@@ -253,7 +255,7 @@ oc_sandbox *core_sandbox_connect(oc_context *ctx, const char *id, GError **error
     return dom ? sandbox_new(ctx, dom, rec) : NULL;
 }
 
-static gboolean check_not_killed(oc_sandbox *sb, GError **error)
+gboolean core_sandbox_check_alive(oc_sandbox *sb, GError **error)
 {
     gboolean killed;
 
@@ -270,7 +272,7 @@ gboolean core_sandbox_kill(oc_sandbox *sb, GError **error)
 {
     GError *err = NULL;
 
-    if (!check_not_killed(sb, error))
+    if (!core_sandbox_check_alive(sb, error))
         return FALSE;
     /* The domain may have been killed by another process since we looked. */
     if (virt_get_state(sb->dom, &err) < 0) {
@@ -291,29 +293,40 @@ gboolean core_sandbox_kill(oc_sandbox *sb, GError **error)
 
 int core_sandbox_state(oc_sandbox *sb, GError **error)
 {
-    if (!check_not_killed(sb, error))
+    if (!core_sandbox_check_alive(sb, error))
         return -1;
     return virt_get_state(sb->dom, error);
 }
 
-gboolean core_sandbox_set_timeout(oc_sandbox *sb, guint32 timeout_s, GError **error)
+gboolean core_sandbox_update_record(oc_sandbox *sb, int last_wake, gint64 timeout_s,
+                                    GError **error)
 {
     g_autoptr(VirtRecord) rec = NULL;
 
-    if (!check_not_killed(sb, error))
-        return FALSE;
     /* Read-modify-write of the stored record, so fields other processes
      * changed are kept. */
     rec = virt_get_record(sb->dom, error);
     if (!rec)
         return FALSE;
-    rec->timeout_s = timeout_s;
+    if (last_wake != OC_WAKE_NONE)
+        rec->last_wake = last_wake;
+    if (timeout_s >= 0)
+        rec->timeout_s = (guint32)timeout_s;
     if (!virt_set_record(sb->dom, rec, error))
         return FALSE;
     g_mutex_lock(&sb->lock);
     virt_record_free(sb->record);
     sb->record = g_steal_pointer(&rec);
     g_mutex_unlock(&sb->lock);
+    return TRUE;
+}
+
+gboolean core_sandbox_set_timeout(oc_sandbox *sb, guint32 timeout_s, GError **error)
+{
+    if (!core_sandbox_check_alive(sb, error) ||
+        !core_sandbox_update_record(sb, OC_WAKE_NONE, timeout_s, error))
+        return FALSE;
+    core_activity_touch(sb->ctx->state_dir, sb->id);
     return TRUE;
 }
 
@@ -327,12 +340,15 @@ static char **kv_keys(GPtrArray *kv)
     return keys;
 }
 
-static oc_sandbox_info *info_new(VirtRecord *rec, int state, const char *accel)
+static oc_sandbox_info *info_new(oc_context *ctx, VirtRecord *rec, int state)
 {
     oc_sandbox_info *info = g_new0(oc_sandbox_info, 1);
     info->record = rec;
     info->state = state;
-    info->accelerator = accel;
+    info->accelerator = ctx->accelerator;
+    if (state == OC_STATE_RUNNING && rec->timeout_s > 0)
+        info->idle_deadline = core_activity_last(ctx->state_dir, rec->id, rec->created) +
+                              rec->timeout_s;
     info->meta_keys = kv_keys(rec->metadata);
     info->env_keys = kv_keys(rec->envs);
     return info;
@@ -356,7 +372,7 @@ oc_sandbox_info *core_sandbox_info(oc_sandbox *sb, GError **error)
     if (state < 0)
         return NULL;
     rec = virt_get_record(sb->dom, error);
-    return rec ? info_new(rec, state, sb->ctx->accelerator) : NULL;
+    return rec ? info_new(sb->ctx, rec, state) : NULL;
 }
 
 static gboolean matches(VirtRecord *rec, const char *const *filter)
@@ -382,50 +398,84 @@ GPtrArray *core_sandbox_list(oc_context *ctx, const char *const *filter, GError 
     for (guint i = 0; i < doms->len; i++) {
         const char *id = virDomainGetName(doms->pdata[i]);
         VirtRecord *rec = NULL;
-        virDomainPtr dom = lookup_ready(ctx, id, &rec, NULL);
+        g_autoptr(GError) why = NULL;
+        virDomainPtr dom = lookup_ready(ctx, id, &rec, &why);
         int state;
 
-        if (!dom)
-            continue; /* gone, half-made, being created, or not ours */
+        if (!dom) {
+            /* gone, half-made, being created, or not ours */
+            log_debug("list: skipping %s: %s", id, why->message);
+            continue;
+        }
         state = virt_get_state(dom, NULL);
         virDomainFree(dom);
         if (state < 0 || !matches(rec, filter)) {
             virt_record_free(rec);
             continue;
         }
-        g_ptr_array_add(out, info_new(rec, state, ctx->accelerator));
+        g_ptr_array_add(out, info_new(ctx, rec, state));
     }
     return out;
 }
 
-AgentConn *core_sandbox_agent(oc_sandbox *sb, GError **error)
+gboolean core_call_begin(oc_sandbox *sb, CoreCall *call, GError **error)
 {
-    AgentConn *conn;
+    gboolean waited, marked;
     int state;
 
+    call->conn = NULL;
+    call->activity_fd = -1;
+    if (!core_sandbox_check_alive(sb, error))
+        return FALSE;
+    call->activity_fd = core_activity_begin(sb->ctx->state_dir, sb->id, &waited);
     /* A live agent connection means a running domain: skip the libvirt
      * round trip on the hot path.  If the domain goes away, the socket
-     * hangs up and the next call takes the slow path. */
-    if (!check_not_killed(sb, error))
-        return NULL;
-    conn = core_agent_acquire_live(sb->ctx, sb->id);
-    if (conn)
-        return conn;
+     * hangs up and the next call takes the slow path.  But while a
+     * hibernate is under way (or after waiting for one) the connection may
+     * not have seen its hang-up yet. */
+    marked = core_power_hibernating(sb->ctx, sb->id);
+    if (waited || marked)
+        core_agent_forget(sb->ctx, sb->id);
+    else if ((call->conn = core_agent_acquire_live(sb->ctx, sb->id)))
+        return TRUE;
+    /* A hibernate or wake that another process began (and may have died
+     * in) runs on in libvirt: let it finish, then look. */
+    if (!virt_wait_no_job(sb->dom, CORE_JOB_WAIT_MS, error))
+        goto fail;
     state = core_sandbox_state(sb, error);
-    if (state < 0)
-        return NULL;
-    if (state != OC_STATE_RUNNING) {
-        g_set_error(error, OC_ERROR, OC_ESTATE, "sandbox %s is %s, not running%s", sb->id,
-                    oc_sandbox_state_name(state),
-                    state == OC_STATE_HIBERNATED ? "; wake it first" : "; create a new sandbox");
-        return NULL;
+    if (marked && state == OC_STATE_RUNNING)
+        core_power_clear_mark(sb->ctx, sb->id); /* that hibernate failed */
+    if (state == OC_STATE_HIBERNATED) {
+        /* Auto-wake: hibernation is invisible to calls, except in time. */
+        if (!core_sandbox_wake(sb, -1, NULL, error))
+            goto fail;
+        state = OC_STATE_RUNNING;
     }
-    return core_agent_acquire(sb->ctx, sb->id, sb->dom, CORE_AGENT_CONNECT_TIMEOUT_MS, error);
+    if (state < 0)
+        goto fail;
+    if (state != OC_STATE_RUNNING) {
+        g_set_error(error, OC_ERROR, OC_ESTATE, "sandbox %s is %s, not running; %s", sb->id,
+                    oc_sandbox_state_name(state),
+                    state == OC_STATE_STOPPED ? "wake it to boot it again from its disk"
+                                              : "kill it and create a new sandbox");
+        goto fail;
+    }
+    call->conn = core_agent_acquire(sb->ctx, sb->id, sb->dom, CORE_AGENT_CONNECT_TIMEOUT_MS, error);
+    if (call->conn)
+        return TRUE;
+fail:
+    core_activity_end(call->activity_fd);
+    call->activity_fd = -1;
+    return FALSE;
 }
 
-void core_sandbox_release_agent(oc_sandbox *sb, AgentConn *conn)
+void core_call_end(oc_sandbox *sb, CoreCall *call)
 {
-    core_agent_release(sb->ctx, sb->id, conn);
+    if (call->conn)
+        core_agent_release(sb->ctx, sb->id, call->conn);
+    core_activity_end(call->activity_fd);
+    call->conn = NULL;
+    call->activity_fd = -1;
 }
 
 static const char *const guest_default_env[] = {

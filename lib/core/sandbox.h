@@ -22,6 +22,7 @@ struct oc_sandbox_info {
     VirtRecord *record;
     int state;
     const char *accelerator;
+    gint64 idle_deadline; /* unix seconds; 0: none */
     char **meta_keys; /* keys of record->metadata, for the public getters */
     char **env_keys;
 };
@@ -35,22 +36,44 @@ typedef struct {
     const char *const *metadata;
 } CoreCreateSpec;
 
+/* How long a cold boot may take to reach the agent: under TCG on a loaded
+ * host, boots slow down many times over. */
+#define CORE_BOOT_AGENT_TIMEOUT_MS 120000
+/* How long a call waits for a libvirt job (a hibernate or wake) that
+ * another process began. */
+#define CORE_JOB_WAIT_MS 300000
+
 oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GError **error);
 oc_sandbox *core_sandbox_connect(oc_context *ctx, const char *id, GError **error);
 void core_sandbox_free(oc_sandbox *sb);
 gboolean core_sandbox_kill(oc_sandbox *sb, GError **error);
 int core_sandbox_state(oc_sandbox *sb, GError **error);
+/* OC_ENOTFOUND if the sandbox was killed through this handle. */
+gboolean core_sandbox_check_alive(oc_sandbox *sb, GError **error);
+/* Sets the idle timeout and restarts the idle clock. */
 gboolean core_sandbox_set_timeout(oc_sandbox *sb, guint32 timeout_s, GError **error);
+/* Stores the last wake kind (unless OC_WAKE_NONE) and the idle timeout
+ * (unless < 0) in the sandbox's record. */
+gboolean core_sandbox_update_record(oc_sandbox *sb, int last_wake, gint64 timeout_s,
+                                    GError **error);
 oc_sandbox_info *core_sandbox_info(oc_sandbox *sb, GError **error);
 void core_sandbox_info_free(oc_sandbox_info *info);
 /* GPtrArray of oc_sandbox_info*.  Removes, on the way, sandboxes whose
  * creating process died before they were ready. */
 GPtrArray *core_sandbox_list(oc_context *ctx, const char *const *filter, GError **error);
 
-/* The agent connection for an operation; fails with a clear message when
- * the sandbox is not running.  Pair with core_sandbox_release_agent(). */
-AgentConn *core_sandbox_agent(oc_sandbox *sb, GError **error);
-void core_sandbox_release_agent(oc_sandbox *sb, AgentConn *conn);
+/* One call through the library on a sandbox (exec, files, pty): it holds
+ * the agent connection and marks the sandbox busy, so its idle clock does
+ * not run out meanwhile. */
+typedef struct {
+    AgentConn *conn;
+    int activity_fd;
+} CoreCall;
+
+/* Starts a call: wakes a hibernated sandbox, and fails with a clear message
+ * when the sandbox cannot run.  Pair with core_call_end(). */
+gboolean core_call_begin(oc_sandbox *sb, CoreCall *call, GError **error);
+void core_call_end(oc_sandbox *sb, CoreCall *call);
 /* The sandbox's envs followed by extra ("K=V" each, later wins), on top of
  * the guest defaults: a NULL-terminated array for the agent. */
 char **core_sandbox_exec_env(oc_sandbox *sb, const char *const *extra);

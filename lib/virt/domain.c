@@ -8,6 +8,7 @@
 
 #include "opencomputer.h"
 #include "util/error.h"
+#include "virt/power.h"
 
 /* How long removal waits for a domain that a concurrent start brings up. */
 #define VIRT_REMOVE_WAIT_MS 30000
@@ -150,7 +151,14 @@ int virt_get_state(virDomainPtr dom, GError **error)
         return OC_STATE_RUNNING;
     case VIR_DOMAIN_SHUTOFF:
     case VIR_DOMAIN_SHUTDOWN:
-        return virDomainHasManagedSaveImage(dom, 0) == 1 ? OC_STATE_HIBERNATED : OC_STATE_STOPPED;
+        if (virDomainHasManagedSaveImage(dom, 0) != 1)
+            return OC_STATE_STOPPED;
+        /* Hibernated only once the image is durable, even if the process
+         * that hibernated died before it could sync: syncing a synced file
+         * costs next to nothing. */
+        if (!virt_sync_save_image(dom, error))
+            return -1;
+        return OC_STATE_HIBERNATED;
     default:
         return OC_STATE_ERROR;
     }

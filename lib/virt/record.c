@@ -61,6 +61,8 @@ char *virt_record_to_xml(const VirtRecord *rec)
     g_string_append_printf(s, "  <memory>%u</memory>\n", rec->memory_mb);
     if (rec->creating)
         g_string_append(s, "  <creating/>\n");
+    if (rec->last_wake)
+        g_string_append_printf(s, "  <wake>%d</wake>\n", rec->last_wake);
     append_kv(s, "env", rec->envs);
     append_kv(s, "meta", rec->metadata);
     g_string_append(s, "</sandbox>\n");
@@ -135,6 +137,8 @@ static void on_end(GMarkupParseContext *pc, const char *element, gpointer data, 
         rec->cpu_count = parse_u32(t);
     } else if (g_str_equal(ln, "memory")) {
         rec->memory_mb = parse_u32(t);
+    } else if (g_str_equal(ln, "wake")) {
+        rec->last_wake = (int)parse_u32(t);
     } else if ((g_str_equal(ln, "env") || g_str_equal(ln, "meta")) && st->name_attr) {
         GPtrArray *kv = g_str_equal(ln, "env") ? rec->envs : rec->metadata;
         g_ptr_array_add(kv, g_strdup_printf("%s=%s", st->name_attr, t));

@@ -19,6 +19,7 @@ typedef struct {
     GPtrArray *envs;      /* "K=V" strings */
     GPtrArray *metadata;  /* "K=V" strings */
     gboolean creating;    /* set until the first agent handshake succeeded */
+    int last_wake;        /* oc_wake_kind of the last wake; 0 if never woken */
 } VirtRecord;
 
 VirtRecord *virt_record_new(void);

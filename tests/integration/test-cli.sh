@@ -8,7 +8,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-echo "1..14"
+echo "1..20"
 tmp=$(mktemp -d)
 id=""
 cleanup() { [ -n "$id" ] && "$oc" kill "$id" >/dev/null 2>&1; rm -rf "$tmp"; }
@@ -47,6 +47,26 @@ check "oc files cat of a missing file fails and names it" \
     bash -c "[ $rc -eq 1 ] && grep -q '/root/missing' '$tmp/err'"
 "$oc" exec "$id" 2>/dev/null
 check "oc exec without -- is a usage error" test $? -eq 2
+
+out=$("$oc" hibernate "$id")
+check "oc hibernate says so" test "$out" = "$id hibernated"
+check "oc ls shows it hibernated" bash -c "'$oc' ls | grep -q '^$id .*hibernated'"
+"$oc" wake --json --timeout 900 "$id" >"$tmp/wake.json"
+check "oc wake --json --timeout restores it with the new timeout" python3 -c '
+import json,sys; w=json.load(open(sys.argv[1]))
+assert (w["status"], w["wake"], w["timeout"], w["lastWake"]) == ("running", "restored", 900, "restored"), w
+' "$tmp/wake.json"
+"$oc" set-timeout "$id" soon 2>"$tmp/err"
+rc=$?
+check "oc set-timeout with a bad number is a usage error that names it" \
+    bash -c "[ $rc -eq 2 ] && grep -q \"'soon' is not a number of seconds\" '$tmp/err'"
+"$oc" set-timeout "$id" 0 && "$oc" info --json "$id" >"$tmp/info.json"
+check "oc set-timeout 0 disables the idle timeout" python3 -c '
+import json,sys; i=json.load(open(sys.argv[1])); assert i["timeout"] == 0 and "endAt" not in i, i' "$tmp/info.json"
+"$oc" hibernate sb-000000000000 2>"$tmp/err"
+rc=$?
+check "oc hibernate of an unknown id fails and names it" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'sb-000000000000' '$tmp/err'"
 
 "$oc" kill "$id" >/dev/null
 check "oc kill removes it" bash -c "! '$oc' ls | grep -q '^$id '"

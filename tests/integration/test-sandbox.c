@@ -12,31 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "itest.h"
 #include "opencomputer.h"
 
 static oc_context *ctx;
 static oc_sandbox *sb;
-
-#define OK(expr)                                                                   \
-    do {                                                                           \
-        oc_error *e_ = NULL;                                                       \
-        int rc_ = (expr);                                                          \
-        ck_assert_msg(rc_ == OC_OK, "%s failed: %d %s", #expr, rc_, oc_error_message(e_)); \
-    } while (0)
-
-/* Runs expr (which must use `err`) and checks it fails with code. */
-#define FAILS(code, expr, needle)                                                  \
-    do {                                                                           \
-        oc_error *err = NULL;                                                      \
-        int rc_ = (expr);                                                          \
-        ck_assert_msg(rc_ == (code), "%s: expected %d, got %d (%s)", #expr, (code), \
-                      rc_, err ? oc_error_message(err) : "no error");              \
-        ck_assert_ptr_nonnull(err);                                                \
-        ck_assert_int_eq(oc_error_code_of(err), (code));                           \
-        ck_assert_msg(strstr(oc_error_message(err), (needle)) != NULL,             \
-                      "message '%s' does not name '%s'", oc_error_message(err), (needle)); \
-        oc_error_free(err);                                                        \
-    } while (0)
 
 static oc_exec_result *run(const char *cmd, const oc_exec_options *opts)
 {
@@ -441,29 +421,19 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("sandbox");
-    TCase *tc = tcase_create("vm");
-    SRunner *sr;
-    int failed;
+    const TTest *const tests[] = {
+        test_hello,
+        test_exec_argv_env_cwd,
+        test_exec_not_found,
+        test_exec_timeout,
+        test_exec_big_output,
+        test_files_roundtrip,
+        test_files_errors,
+        test_info_list_timeout,
+        test_create_bad_input,
+        test_kill,
+        test_create_interrupted,
+    };
 
-    tcase_set_timeout(tc, 600);
-    tcase_add_unchecked_fixture(tc, setup_all, teardown_all);
-    tcase_add_test(tc, test_hello);
-    tcase_add_test(tc, test_exec_argv_env_cwd);
-    tcase_add_test(tc, test_exec_not_found);
-    tcase_add_test(tc, test_exec_timeout);
-    tcase_add_test(tc, test_exec_big_output);
-    tcase_add_test(tc, test_files_roundtrip);
-    tcase_add_test(tc, test_files_errors);
-    tcase_add_test(tc, test_info_list_timeout);
-    tcase_add_test(tc, test_create_bad_input);
-    tcase_add_test(tc, test_kill);
-    tcase_add_test(tc, test_create_interrupted);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_SILENT); /* TAP goes to stdout (CK_TAP_LOG_FILE_NAME=-) */
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return itest_main("sandbox", 600, setup_all, teardown_all, tests, G_N_ELEMENTS(tests));
 }

@@ -1,0 +1,169 @@
+/* cmd-power.c: oc hibernate, wake, set-timeout, daemon. */
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Runs fn on each sandbox id in argv[1..]; the exit code is the worst. */
+typedef int (*PerSandbox)(Cli *cli, oc_sandbox *sb, gpointer data);
+
+static int for_each_id(Cli *cli, int argc, char **argv, PerSandbox fn, gpointer data)
+{
+    int rc = 0;
+
+    for (int i = 1; i < argc; i++) {
+        oc_sandbox *sb = cli_connect(cli, argv[i]);
+        int r = sb ? fn(cli, sb, data) : CLI_EXIT_FAILURE;
+        if (r)
+            rc = r;
+        oc_sandbox_unref(sb);
+    }
+    return rc;
+}
+
+static int print_state(Cli *cli, oc_sandbox *sb, const char *wake)
+{
+    oc_sandbox_info *info = NULL;
+    oc_error *err = NULL;
+
+    if (!cli->json) {
+        printf("%s %s\n", oc_sandbox_id(sb), wake);
+        return 0;
+    }
+    if (oc_sandbox_info_get(&info, sb, &err) < 0)
+        return cli_fail(err);
+    JsonNode *node = cli_info_json(info);
+    if (strcmp(wake, "hibernated") != 0)
+        json_object_set_string_member(json_node_get_object(node), "wake", wake);
+    cli_print_json(node);
+    oc_sandbox_info_free(info);
+    return 0;
+}
+
+static int hibernate_one(Cli *cli, oc_sandbox *sb, gpointer data)
+{
+    oc_error *err = NULL;
+
+    if (oc_sandbox_hibernate(sb, 0, &err) < 0)
+        return cli_fail(err);
+    return print_state(cli, sb, "hibernated");
+}
+
+int cmd_hibernate(Cli *cli, int argc, char **argv)
+{
+    GOptionEntry entries[] = { CLI_JSON_ENTRY(cli), { NULL } };
+    g_autoptr(GOptionContext) oc =
+        g_option_context_new("ID... - save sandboxes' memory to disk and stop their VMs");
+
+    g_option_context_add_main_entries(oc, entries, NULL);
+    if (!cli_parse(oc, &argc, &argv))
+        return CLI_EXIT_USAGE;
+    if (argc < 2)
+        return cli_usage(oc, "expected at least one sandbox id");
+    return for_each_id(cli, argc, argv, hibernate_one, NULL);
+}
+
+static int wake_one(Cli *cli, oc_sandbox *sb, gpointer data)
+{
+    oc_wake_options *opts = data;
+    oc_error *err = NULL;
+    int kind = OC_WAKE_NONE;
+
+    if (oc_sandbox_wake(sb, opts, &kind, &err) < 0)
+        return cli_fail(err);
+    return print_state(cli, sb, oc_wake_kind_name(kind));
+}
+
+int cmd_wake(Cli *cli, int argc, char **argv)
+{
+    oc_wake_options opts = OC_WAKE_OPTIONS_INIT;
+    GOptionEntry entries[] = {
+        { "timeout", 0, 0, G_OPTION_ARG_INT64, &opts.timeout_s,
+          "New idle timeout in seconds, 0: never (default: unchanged)", "S" },
+        CLI_JSON_ENTRY(cli),
+        { NULL },
+    };
+    g_autoptr(GOptionContext) oc = g_option_context_new(
+        "ID... - bring hibernated sandboxes back; prints ID and restored, cold-boot or running");
+
+    g_option_context_add_main_entries(oc, entries, NULL);
+    if (!cli_parse(oc, &argc, &argv))
+        return CLI_EXIT_USAGE;
+    if (argc < 2)
+        return cli_usage(oc, "expected at least one sandbox id");
+    if (opts.timeout_s < OC_TIMEOUT_KEEP)
+        return cli_usage(oc, "--timeout takes seconds >= 0");
+    cli_warn_if_tcg(cli);
+    return for_each_id(cli, argc, argv, wake_one, &opts);
+}
+
+int cmd_set_timeout(Cli *cli, int argc, char **argv)
+{
+    g_autoptr(GOptionContext) oc = g_option_context_new(
+        "ID SECONDS - set the idle timeout (0: never) and restart the idle clock");
+    oc_sandbox *sb;
+    oc_error *err = NULL;
+    guint64 seconds;
+    int rc = 0;
+
+    if (!cli_parse(oc, &argc, &argv))
+        return CLI_EXIT_USAGE;
+    if (argc != 3)
+        return cli_usage(oc, "expected a sandbox id and a number of seconds");
+    if (!g_ascii_string_to_unsigned(argv[2], 10, 0, G_MAXUINT32, &seconds, NULL))
+        return cli_usage(oc, "'%s' is not a number of seconds (0 to %u)", argv[2], G_MAXUINT32);
+    sb = cli_connect(cli, argv[1]);
+    if (!sb)
+        return CLI_EXIT_FAILURE;
+    if (oc_sandbox_set_timeout(sb, (uint32_t)seconds, 0, &err) < 0)
+        rc = cli_fail(err);
+    oc_sandbox_unref(sb);
+    return rc;
+}
+
+static gboolean quit_loop(gpointer loop)
+{
+    g_main_loop_quit(loop);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean report_active(gpointer data)
+{
+    oc_reaper *reaper = data;
+
+    if (oc_reaper_is_active(reaper)) {
+        fprintf(stderr, "oc daemon: this is the active reaper now\n");
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+int cmd_daemon(Cli *cli, int argc, char **argv)
+{
+    g_autoptr(GOptionContext) oc = g_option_context_new(
+        "- run the idle reaper until SIGINT or SIGTERM: hibernate sandboxes idle past their "
+        "timeout");
+    g_autoptr(GMainLoop) loop = NULL;
+    oc_reaper *reaper = NULL;
+    oc_error *err = NULL;
+
+    if (!cli_parse(oc, &argc, &argv))
+        return CLI_EXIT_USAGE;
+    if (argc > 1)
+        return cli_usage(oc, "unexpected argument '%s'", argv[1]);
+    cli_log_level_at_least(OC_LOG_INFO); /* a daemon tells what it does */
+    if (oc_reaper_start(&reaper, cli->ctx, 0, &err) < 0)
+        return cli_fail(err);
+    loop = g_main_loop_new(NULL, FALSE);
+    g_unix_signal_add(SIGINT, quit_loop, loop);
+    g_unix_signal_add(SIGTERM, quit_loop, loop);
+    if (!oc_reaper_is_active(reaper)) {
+        fprintf(stderr, "oc daemon: another reaper is active on this host; waiting to take over\n");
+        g_timeout_add(OC_REAPER_INTERVAL_MS, report_active, reaper);
+    }
+    g_main_loop_run(loop);
+    oc_reaper_stop(reaper);
+    return 0;
+}

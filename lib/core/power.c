@@ -1,0 +1,229 @@
+/* power.c: hibernate and wake of a sandbox, and the idle reaper's action.
+ *
+ * Transitions of one sandbox are serialised across processes by an flock on
+ * sandboxes/ID/power.lock.  A process that dies holding it loses it, and
+ * libvirt finishes (or undoes) the save or restore it had begun, so the
+ * sandbox ends up hibernated or running; whoever comes next waits for
+ * libvirt's job to end before looking at the state. */
+#include "core/power.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <libvirt/virterror.h>
+#include <unistd.h>
+
+#include "core/activity.h"
+#include "image/store.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "virt/domain.h"
+#include "virt/power.h"
+
+/* A restored guest answers at once; one that does not within this long is
+ * taken as damaged by a bad image, and the sandbox is cold-booted. */
+#define RESTORE_AGENT_TIMEOUT_MS 20000
+
+static int take_power_lock(oc_sandbox *sb, GError **error)
+{
+    g_autofree char *dir = image_sandbox_dir(sb->ctx->state_dir, sb->id);
+    g_autofree char *path = g_build_filename(dir, "power.lock", NULL);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        g_set_error(error, OC_ERROR, errno == ENOENT ? OC_ENOTFOUND : OC_EIO,
+                    "sandbox %s: cannot open %s: %s", sb->id, path, g_strerror(errno));
+        return -1;
+    }
+    while (flock(fd, LOCK_EX) < 0) {
+        if (errno != EINTR) {
+            g_set_error(error, OC_ERROR, OC_EIO, "sandbox %s: cannot lock %s: %s", sb->id, path,
+                        g_strerror(errno));
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+/* sandboxes/ID/hibernating exists from just before a save starts until it
+ * has ended: a process that dies meanwhile leaves it (and libvirt goes on
+ * with the save), so calls look at it before trusting a live connection. */
+static char *hibernating_mark(oc_context *ctx, const char *id)
+{
+    g_autofree char *dir = image_sandbox_dir(ctx->state_dir, id);
+    return g_build_filename(dir, "hibernating", NULL);
+}
+
+gboolean core_power_hibernating(oc_context *ctx, const char *id)
+{
+    g_autofree char *path = hibernating_mark(ctx, id);
+    return access(path, F_OK) == 0;
+}
+
+void core_power_clear_mark(oc_context *ctx, const char *id)
+{
+    g_autofree char *path = hibernating_mark(ctx, id);
+    unlink(path);
+}
+
+static void set_mark(oc_context *ctx, const char *id)
+{
+    g_autofree char *path = hibernating_mark(ctx, id);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+    if (fd >= 0)
+        close(fd);
+    else
+        log_warning("%s: cannot create %s: %s", id, path, g_strerror(errno));
+}
+
+/* Starts a hibernate or wake: the power lock's descriptor, or -1. */
+static int begin_transition(oc_sandbox *sb, GError **error)
+{
+    if (!core_sandbox_check_alive(sb, error))
+        return -1;
+    return take_power_lock(sb, error);
+}
+
+/* The state once no libvirt job runs on the domain. */
+static int settled_state(oc_sandbox *sb, GError **error)
+{
+    if (!virt_wait_no_job(sb->dom, CORE_JOB_WAIT_MS, error))
+        return -1;
+    return core_sandbox_state(sb, error);
+}
+
+/* Hibernates sb.  With idle_timeout_s > 0 (the reaper), only if no call is
+ * in flight and none ended in the last idle_timeout_s seconds: otherwise
+ * *skipped is set and nothing happens. */
+static gboolean hibernate(oc_sandbox *sb, guint32 idle_timeout_s, gboolean *skipped,
+                          GError **error)
+{
+    int lock_fd, idle_fd, state;
+    gboolean ok = FALSE;
+
+    lock_fd = begin_transition(sb, error);
+    if (lock_fd < 0)
+        return FALSE;
+    /* With the busy lock, calls that begin meanwhile wait and then wake the
+     * sandbox; without it (a call is in flight), they fail as it goes. */
+    idle_fd = core_activity_lock_idle(sb->ctx->state_dir, sb->id);
+    if (idle_timeout_s > 0 &&
+        (idle_fd < 0 || g_get_real_time() / G_USEC_PER_SEC <
+                            core_activity_last(sb->ctx->state_dir, sb->id, 0) + idle_timeout_s)) {
+        *skipped = TRUE;
+        ok = TRUE;
+        goto out;
+    }
+    state = settled_state(sb, error);
+    if (state == OC_STATE_HIBERNATED) {
+        ok = TRUE; /* already: nothing to do */
+    } else if (state == OC_STATE_RUNNING) {
+        gint64 t0 = g_get_monotonic_time();
+        set_mark(sb->ctx, sb->id);
+        core_agent_forget(sb->ctx, sb->id); /* its socket goes with QEMU */
+        ok = virt_hibernate(sb->dom, error);
+        core_power_clear_mark(sb->ctx, sb->id);
+        if (ok)
+            log_info("%s: hibernated in %.2f s", sb->id, (g_get_monotonic_time() - t0) / 1e6);
+    } else if (state > 0) {
+        g_set_error(error, OC_ERROR, OC_ESTATE, "sandbox %s is %s: only a running sandbox can "
+                    "hibernate", sb->id, oc_sandbox_state_name(state));
+    }
+out:
+    if (idle_fd >= 0)
+        close(idle_fd);
+    close(lock_fd);
+    return ok;
+}
+
+gboolean core_sandbox_hibernate(oc_sandbox *sb, GError **error)
+{
+    return hibernate(sb, 0, NULL, error);
+}
+
+/* Connects to the agent of a sandbox just started, which sets the guest
+ * clock and reseeds its RNG; a restored guest that does not answer is
+ * booted again from its disk. */
+static gboolean bring_up_agent(oc_sandbox *sb, int *kind, GError **error)
+{
+    guint timeout = *kind == OC_WAKE_RESTORED ? RESTORE_AGENT_TIMEOUT_MS : CORE_BOOT_AGENT_TIMEOUT_MS;
+    GError *err = NULL;
+    AgentConn *conn = core_agent_acquire(sb->ctx, sb->id, sb->dom, timeout, &err);
+
+    if (!conn && *kind == OC_WAKE_RESTORED) {
+        log_warning("%s: the restored sandbox does not answer (%s); booting it from its disk",
+                    sb->id, err->message);
+        g_clear_error(&err);
+        core_agent_forget(sb->ctx, sb->id);
+        virDomainDestroy(sb->dom);
+        *kind = OC_WAKE_COLD_BOOT;
+        if (!virt_cold_boot(sb->dom, error))
+            return FALSE;
+        conn = core_agent_acquire(sb->ctx, sb->id, sb->dom, CORE_BOOT_AGENT_TIMEOUT_MS, &err);
+    }
+    if (!conn) {
+        g_propagate_prefixed_error(error, err, "sandbox %s did not come back: ", sb->id);
+        return FALSE;
+    }
+    core_agent_release(sb->ctx, sb->id, conn);
+    return TRUE;
+}
+
+gboolean core_sandbox_wake(oc_sandbox *sb, gint64 timeout_s, int *kind_out, GError **error)
+{
+    int lock_fd, state, kind = OC_WAKE_NONE;
+    gboolean ok = FALSE;
+
+    lock_fd = begin_transition(sb, error);
+    if (lock_fd < 0)
+        return FALSE;
+    state = settled_state(sb, error);
+    if (state == OC_STATE_RUNNING) {
+        ok = TRUE;
+    } else if (state == OC_STATE_HIBERNATED || state == OC_STATE_STOPPED) {
+        gint64 t0 = g_get_monotonic_time();
+        ok = virt_restore_or_boot(sb->dom, &kind, error) && bring_up_agent(sb, &kind, error);
+        if (ok)
+            log_info("%s: woken (%s) in %.2f s", sb->id, oc_wake_kind_name(kind),
+                     (g_get_monotonic_time() - t0) / 1e6);
+    } else if (state > 0) {
+        g_set_error(error, OC_ERROR, OC_ESTATE, "sandbox %s is in state %s and cannot be woken; "
+                    "kill it and create a new one", sb->id, oc_sandbox_state_name(state));
+    }
+    if (ok && (kind != OC_WAKE_NONE || timeout_s >= 0))
+        ok = core_sandbox_update_record(sb, kind, timeout_s, error);
+    if (ok) {
+        core_power_clear_mark(sb->ctx, sb->id); /* of a hibernate that died */
+        core_activity_touch(sb->ctx->state_dir, sb->id);
+    }
+    close(lock_fd);
+    if (ok && kind_out)
+        *kind_out = kind;
+    return ok;
+}
+
+gboolean core_sandbox_reap(oc_context *ctx, const char *id, guint32 timeout_s)
+{
+    g_autoptr(GError) err = NULL;
+    gboolean skipped = FALSE, done = FALSE;
+    oc_sandbox *sb = core_sandbox_connect(ctx, id, &err);
+
+    if (!sb)
+        return FALSE;
+    if (hibernate(sb, timeout_s, &skipped, &err)) {
+        done = !skipped;
+        if (done)
+            log_info("%s: hibernated after %u s idle", id, timeout_s);
+    } else if (core_sandbox_state(sb, NULL) == OC_STATE_RUNNING) {
+        log_warning("%s: idle for %u s but cannot hibernate (%s); stopping it", id, timeout_s,
+                    err->message);
+        core_agent_forget(ctx, id);
+        done = virDomainDestroy(sb->dom) == 0;
+        if (!done)
+            log_warning("%s: cannot stop it either: %s", id, virGetLastErrorMessage());
+    }
+    oc_sandbox_unref(sb);
+    return done;
+}

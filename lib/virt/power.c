@@ -1,0 +1,113 @@
+/* power.c: hibernate and wake through libvirt managed save.
+ *
+ * libvirt keeps the managed save image in its own directory and restores
+ * from it on the next start of the domain; the image and libvirt's flag that
+ * it exists are the only record that a sandbox is hibernated, so there is
+ * nothing of ours to get out of step with them if a process dies midway. */
+#include "virt/power.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libvirt/virterror.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "opencomputer.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "virt/domain.h"
+
+char *virt_save_image_path(virDomainPtr dom)
+{
+    g_autofree char *uri = virConnectGetURI(virDomainGetConnect(dom));
+    g_autofree char *file = g_strdup_printf("%s.save", virDomainGetName(dom));
+
+    /* Where libvirt's QEMU driver keeps managed save images: fixed per
+     * driver instance, not configurable in qemu.conf. */
+    if (uri && g_str_has_suffix(uri, "/session"))
+        return g_build_filename(g_get_user_config_dir(), "libvirt", "qemu", "save", file, NULL);
+    return g_build_filename("/var/lib/libvirt/qemu/save", file, NULL);
+}
+
+static gboolean fsync_path(const char *path, int flags, GError **error)
+{
+    int fd = open(path, flags | O_CLOEXEC);
+
+    if (fd < 0 || fsync(fd) < 0) {
+        int e = errno;
+        g_set_error(error, OC_ERROR, e == ENOENT ? OC_ENOTFOUND : OC_EIO, "cannot sync %s: %s",
+                    path, g_strerror(e));
+        if (fd >= 0)
+            close(fd);
+        return FALSE;
+    }
+    close(fd);
+    return TRUE;
+}
+
+gboolean virt_sync_save_image(virDomainPtr dom, GError **error)
+{
+    g_autofree char *path = virt_save_image_path(dom);
+    g_autofree char *dir = g_path_get_dirname(path);
+
+    return fsync_path(path, O_RDONLY, error) && fsync_path(dir, O_RDONLY | O_DIRECTORY, error);
+}
+
+gboolean virt_hibernate(virDomainPtr dom, GError **error)
+{
+    if (virDomainManagedSave(dom, 0) < 0) {
+        virt_set_error(error, OC_EVIRT, "cannot hibernate sandbox %s", virDomainGetName(dom));
+        return FALSE;
+    }
+    if (!virt_sync_save_image(dom, error)) {
+        g_prefix_error(error, "sandbox %s was saved but its image is not durable: ",
+                       virDomainGetName(dom));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean virt_cold_boot(virDomainPtr dom, GError **error)
+{
+    if (virDomainCreateWithFlags(dom, VIR_DOMAIN_START_FORCE_BOOT) < 0) {
+        virt_set_error(error, OC_EVIRT, "cannot boot sandbox %s", virDomainGetName(dom));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean virt_restore_or_boot(virDomainPtr dom, int *kind, GError **error)
+{
+    const char *name = virDomainGetName(dom);
+
+    if (virDomainHasManagedSaveImage(dom, 0) == 1) {
+        if (virDomainCreateWithFlags(dom, 0) == 0) {
+            *kind = OC_WAKE_RESTORED;
+            return TRUE;
+        }
+        log_warning("%s: cannot restore from the save image (%s); booting from its disk", name,
+                    virGetLastErrorMessage());
+        if (virDomainManagedSaveRemove(dom, 0) < 0)
+            log_warning("%s: cannot remove the save image: %s", name, virGetLastErrorMessage());
+    }
+    *kind = OC_WAKE_COLD_BOOT;
+    return virt_cold_boot(dom, error);
+}
+
+gboolean virt_wait_no_job(virDomainPtr dom, guint timeout_ms, GError **error)
+{
+    gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    virDomainJobInfo job;
+
+    for (;;) {
+        if (virDomainGetJobInfo(dom, &job) < 0 || job.type == VIR_DOMAIN_JOB_NONE)
+            return TRUE;
+        if (g_get_monotonic_time() >= end)
+            break;
+        g_usleep(50 * 1000);
+    }
+    g_set_error(error, OC_ERROR, OC_ETIMEOUT,
+                "sandbox %s is still busy with a libvirt job (a hibernate another process "
+                "began?) after %u s; try again later", virDomainGetName(dom), timeout_ms / 1000);
+    return FALSE;
+}

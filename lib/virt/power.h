@@ -1,0 +1,32 @@
+/* power.h: hibernate and wake through libvirt managed save (DESIGN.md #5). */
+#ifndef OC_VIRT_POWER_H
+#define OC_VIRT_POWER_H
+
+#include <glib.h>
+#include <libvirt/libvirt.h>
+
+/* Managed-saves the domain (libvirt pauses it, writes its memory and device
+ * state, and stops QEMU), then makes the image durable. */
+gboolean virt_hibernate(virDomainPtr dom, GError **error);
+
+/* fsyncs the domain's managed save image and its directory.  FALSE with
+ * OC_ENOTFOUND if there is no image. */
+gboolean virt_sync_save_image(virDomainPtr dom, GError **error);
+
+/* Path of the domain's managed save image (it may not exist). */
+char *virt_save_image_path(virDomainPtr dom);
+
+/* Starts the domain from its managed save image if it has one.  If it has
+ * none, or libvirt or QEMU cannot restore it, the image is discarded and the
+ * domain boots from its disk.  *kind receives OC_WAKE_RESTORED or
+ * OC_WAKE_COLD_BOOT. */
+gboolean virt_restore_or_boot(virDomainPtr dom, int *kind, GError **error);
+
+/* Boots the domain from its disk, discarding any save image. */
+gboolean virt_cold_boot(virDomainPtr dom, GError **error);
+
+/* Waits up to timeout_ms while a libvirt job (a save another process began)
+ * runs on the domain.  FALSE with OC_ETIMEOUT if it is still running. */
+gboolean virt_wait_no_job(virDomainPtr dom, guint timeout_ms, GError **error);
+
+#endif
