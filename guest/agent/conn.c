@@ -312,12 +312,16 @@ static void on_hello(const uint8_t *p, size_t len)
         send_error(0, OC_PERR_PROTOCOL, "HELLO: malformed field list");
         return;
     }
-    if (vmin > OC_PROTO_VERSION || vmax < OC_PROTO_VERSION) {
+    /* The newest version both ends know. */
+    uint64_t version = vmax < OC_PROTO_VERSION ? vmax : OC_PROTO_VERSION;
+    if (version < vmin || version < OC_PROTO_VERSION_MIN) {
         send_error(0, OC_PERR_UNSUPPORTED,
-                   "no shared protocol version: host %llu..%llu, agent %u",
-                   (unsigned long long)vmin, (unsigned long long)vmax, OC_PROTO_VERSION);
+                   "no shared protocol version: host %llu..%llu, agent %u..%u",
+                   (unsigned long long)vmin, (unsigned long long)vmax, OC_PROTO_VERSION_MIN,
+                   OC_PROTO_VERSION);
         return;
     }
+    agent.version = (uint32_t)version;
     if (time_ns && agent.pid1)
         set_clock(time_ns);
     if (entropy_len)
@@ -326,7 +330,7 @@ static void on_hello(const uint8_t *p, size_t len)
     uint8_t buf[256];
     oc_proto_writer w;
     oc_proto_writer_init(&w, buf, sizeof buf);
-    oc_proto_put_u32(&w, OC_F_VERSION, OC_PROTO_VERSION);
+    oc_proto_put_u32(&w, OC_F_VERSION, agent.version);
     oc_proto_put_u64(&w, OC_F_NONCE, nonce);
     oc_proto_put_str(&w, OC_F_AGENT, AGENT_NAME);
     oc_proto_put_str(&w, OC_F_BOOT_ID, agent.boot_id);

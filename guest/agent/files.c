@@ -16,13 +16,19 @@
 /* Largest record: NAME (255) + LINK_TARGET (4096) + fixed fields. */
 #define REC_MAX (OC_PROTO_MAX_PATH + 512)
 
-static void send_size_result(agent_stream *s)
+/* A frame whose payload is one SIZE field (RESULT, INFO). */
+static void send_size(uint8_t type, uint32_t stream, uint64_t size)
 {
     uint8_t buf[32];
     oc_proto_writer w;
     oc_proto_writer_init(&w, buf, sizeof buf);
-    oc_proto_put_u64(&w, OC_F_SIZE, s->size);
-    send_frame(OC_T_RESULT, 0, s->id, buf, (uint32_t)w.len);
+    oc_proto_put_u64(&w, OC_F_SIZE, size);
+    send_frame(type, 0, stream, buf, (uint32_t)w.len);
+}
+
+static void send_size_result(agent_stream *s)
+{
+    send_size(OC_T_RESULT, s->id, s->size);
 }
 
 /* ---- FILE_READ ---- */
@@ -48,6 +54,9 @@ void file_read_open(agent_stream *s, const uint8_t *p, size_t len)
         return;
     }
     s->fd = fd;
+    /* v2: the size up front lets the host size its buffer once. */
+    if (agent.version >= 2)
+        send_size(OC_T_INFO, s->id, (uint64_t)st.st_size);
 }
 
 static int read_pump(agent_stream *s)

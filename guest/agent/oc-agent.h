@@ -90,6 +90,7 @@ typedef struct {
     agent_stream *streams[AGENT_MAX_STREAMS];
     char **default_env;
     char boot_id[64];
+    uint32_t version;       /* protocol version agreed with the host */
 } agent_state;
 
 extern agent_state agent;

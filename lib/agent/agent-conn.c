@@ -382,15 +382,16 @@ static void hs_accept_ack(AgentConn *conn, const guint8 *payload, guint32 len, g
     if (rc < 0 || !have_nonce || nonce != conn->nonce)
         return;
     *matched = TRUE;
-    if (version != OC_PROTO_VERSION) {
+    if (version < OC_PROTO_VERSION_MIN || version > OC_PROTO_VERSION) {
         char *msg = g_strdup_printf("the sandbox agent speaks protocol version %u; this library "
-                                    "needs version %u (update the sandbox image)",
-                                    version, OC_PROTO_VERSION);
+                                    "speaks versions %u to %u (update the sandbox image)",
+                                    version, OC_PROTO_VERSION_MIN, OC_PROTO_VERSION);
         conn_fail_locked(conn, OC_EAGENT, msg);
         g_free(msg);
         return;
     }
     conn->agent_version = g_utf8_make_valid(agent, -1);
+    conn->version = version;
     conn->hs_state = 1;
     g_cond_broadcast(&conn->hs_cond);
 }
@@ -497,6 +498,7 @@ static gboolean handle_frame(AgentConn *conn, const oc_proto_header *h, const gu
     case OC_T_WINDOW:
     case OC_T_RESULT:
     case OC_T_ERROR:
+    case OC_T_INFO:
         return agent_stream_handle_frame(conn, h, payload);
     default:
         return conn_proto_violation(conn, "unexpected frame type 0x%02x (%s)", h->type,
@@ -689,7 +691,7 @@ AgentConn *agent_conn_open(const char *socket_path, GMainContext *ctx, guint tim
         memcpy(entropy + i, &v, 4);
     }
     oc_proto_writer_init(&w, hello, sizeof hello);
-    oc_proto_put_u32(&w, OC_F_VERSION_MIN, OC_PROTO_VERSION);
+    oc_proto_put_u32(&w, OC_F_VERSION_MIN, OC_PROTO_VERSION_MIN);
     oc_proto_put_u32(&w, OC_F_VERSION_MAX, OC_PROTO_VERSION);
     oc_proto_put_u64(&w, OC_F_NONCE, conn->nonce);
     oc_proto_put_u64(&w, OC_F_TIME_NS, (guint64)g_get_real_time() * 1000);

@@ -28,6 +28,7 @@ struct _AgentConn {
     int hs_state; /* 0 waiting for HELLO_ACK, 1 done, -1 failed */
     guint64 nonce;
     char *agent_version;
+    guint32 version;        /* the protocol version agreed in the handshake */
     int dead_code;
     char *dead_msg;
     GHashTable *streams; /* id -> AgentStream* */

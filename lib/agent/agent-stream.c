@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "util/bigbuf.h"
 #include "util/log.h"
 
 static void put_u32_le(guint8 out[4], guint32 v)
@@ -190,6 +191,24 @@ static void stream_take_error(AgentStream *s, const guint8 *payload, guint32 len
     s->pmsg = g_utf8_make_valid(text, -1);
 }
 
+/* INFO: a whole-file read announces the file's size; size the buffer for
+ * it once.  Only a hint: the data may still end up shorter or longer (the
+ * file changed), and the cap holds either way. */
+static void take_info(AgentStream *s, const guint8 *payload, guint32 len)
+{
+    oc_proto_reader r;
+    oc_proto_field f;
+    guint64 size;
+
+    if (s->kind != AGENT_STREAM_EXEC || s->buf[OC_CHAN_OUT]->len != 0)
+        return;
+    oc_proto_reader_init(&r, payload, len);
+    while (oc_proto_next(&r, &f) == 1)
+        if (f.tag == OC_F_SIZE && oc_proto_field_u64(&f, &size) == 0 && size <= s->max_output)
+            /* + 1: the NUL oc_files_read() adds must not reallocate it */
+            bigbuf_reserve(s->buf[OC_CHAN_OUT], (gsize)size + 1);
+}
+
 gboolean agent_stream_handle_frame(AgentConn *conn, const oc_proto_header *h,
                                    const guint8 *payload)
 {
@@ -271,6 +290,9 @@ gboolean agent_stream_handle_frame(AgentConn *conn, const oc_proto_header *h,
         stream_take_error(s, payload, h->length);
         s->done = TRUE;
         g_cond_broadcast(&s->cond);
+        return TRUE;
+    case OC_T_INFO:
+        take_info(s, payload, h->length);
         return TRUE;
     default:
         g_assert_not_reached();

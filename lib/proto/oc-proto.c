@@ -173,6 +173,7 @@ const char *oc_proto_type_name(uint8_t type)
     case OC_T_ERROR: return "ERROR";
     case OC_T_CANCEL: return "CANCEL";
     case OC_T_SIGNAL: return "SIGNAL";
+    case OC_T_INFO: return "INFO";
     default: return "unknown";
     }
 }

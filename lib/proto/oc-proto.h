@@ -24,7 +24,11 @@
 #include <stdint.h>
 
 #define OC_PROTO_MAGIC        0x434fu /* "OC" on the wire */
-#define OC_PROTO_VERSION      1u
+/* The newest protocol version this build speaks, and the oldest it still
+ * accepts; the HELLO exchange settles on the newest both ends know.
+ * 2 added INFO (FILE_READ announces the file's size before its data). */
+#define OC_PROTO_VERSION      2u
+#define OC_PROTO_VERSION_MIN  1u
 #define OC_PROTO_HEADER_SIZE  12u
 /* Every frame is bounded, in both directions, so that neither side can be
  * made to allocate more than this for one frame. */
@@ -52,7 +56,9 @@ enum oc_proto_type {
     OC_T_ERROR     = 0x15, /* operation (or, on stream 0, connection) failed */
     OC_T_CANCEL    = 0x16, /* host -> guest: abandon the operation */
     OC_T_SIGNAL    = 0x17, /* host -> guest: OC_F_SIGNAL to the process */
-    /* 0x18..0x3f are reserved for PTY resize, session attach, file watch and
+    OC_T_INFO      = 0x18, /* guest -> host, v2: what an operation knows before its
+                            * data (FILE_READ: OC_F_SIZE) */
+    /* 0x19..0x3f are reserved for PTY resize, session attach, file watch and
      * port forwarding; an end that does not know a type answers ERROR. */
 };
 

@@ -44,13 +44,16 @@ def handshake(ctx):
     """handshake: version, nonce echoed, agent name, boot id"""
     c = ctx.fresh(hello=False)
     f = c.hello(nonce=0xDEADBEEFCAFEF00D, vmin=1, vmax=7, extra=fld(0x0777, b'future'))
-    assert f.int(F_VERSION) == 1, f.list
+    assert f.int(F_VERSION) == 2, f.list
     assert f.int(F_NONCE) == 0xDEADBEEFCAFEF00D, f.list
     assert f.str(F_AGENT).startswith('oc-agent '), f.list
     assert f.get(F_BOOT_ID), f.list
     f = c.hello(vmin=2, vmax=3)
+    assert f.int(F_VERSION) == 2, f.list
+    f = c.hello(vmin=3, vmax=4)
     assert f.int(F_ERRCODE) == E_UNSUPPORTED, f.list
-    c.hello()
+    f = c.hello()
+    assert f.int(F_VERSION) == 1, f.list
 
 
 @test
@@ -198,6 +201,24 @@ def file_roundtrip(ctx):
     r = write_file(ctx.c, path, b'small')
     assert r.result and open(path, 'rb').read() == b'small', r
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
+@test
+def file_read_info(ctx):
+    """version 2: FILE_READ announces the size in INFO before any DATA; version 1 does not"""
+    path = os.path.join(ctx.tmp, 'info.bin')
+    data = os.urandom(300 * 1024)
+    open(path, 'wb').write(data)
+    c = ctx.fresh(hello=False)
+    assert c.hello(vmax=2).int(F_VERSION) == 2
+    r = c.op(OP_READ, fld(F_PATH, path))
+    assert r.first == INFO and r.info.int(F_SIZE) == len(data), r
+    assert bytes(r.out) == data and r.result.int(F_SIZE) == len(data), r
+    r = c.op(OP_READ, fld(F_PATH, os.path.join(ctx.tmp, 'missing')))
+    assert r.errcode() == E_NOENT and r.info is None, r
+    c = ctx.fresh()  # version 1
+    r = c.op(OP_READ, fld(F_PATH, path))
+    assert r.info is None and r.first == DATA and bytes(r.out) == data, r
 
 
 @test

@@ -20,7 +20,7 @@ MAX_PAYLOAD = 256 * 1024
 WINDOW = 4 * 1024 * 1024
 
 HELLO, HELLO_ACK, PING, PONG = 0x01, 0x02, 0x03, 0x04
-OPEN, DATA, EOF, WINDOW_T, RESULT, ERROR, CANCEL, SIGNAL = range(0x10, 0x18)
+OPEN, DATA, EOF, WINDOW_T, RESULT, ERROR, CANCEL, SIGNAL, INFO = range(0x10, 0x19)
 
 F_VERSION_MIN, F_VERSION_MAX, F_VERSION, F_TIME_NS = 1, 2, 3, 4
 F_AGENT, F_BOOT_ID, F_ENTROPY, F_NONCE = 5, 6, 7, 8
@@ -89,8 +89,9 @@ class Fields:
 class Reply:
     def __init__(self):
         self.out, self.err = bytearray(), bytearray()
-        self.result = self.error = None
+        self.result = self.error = self.info = None
         self.eofs = set()
+        self.first = None  # type of the first frame on the stream
 
     @property
     def code(self):
@@ -229,7 +230,12 @@ class Conn:
                     self.send(EOF, 0, sid)
                     stdin = None
             t, c, st, p = self.recv(timeout, sid)
-            if t == DATA:
+            if r.first is None:
+                r.first = t
+            if t == INFO:
+                assert r.info is None and not r.out, 'INFO twice, or after DATA'
+                r.info = Fields(p)
+            elif t == DATA:
                 assert c in (1, 2), 'DATA on chan %d' % c
                 assert c not in r.eofs, 'DATA after EOF'
                 got[c] += len(p)
