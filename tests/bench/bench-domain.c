@@ -1,5 +1,6 @@
 /* bench-domain.c: the bench domain, made with raw libvirt: its XML, the raw
- * virtio-serial floor inside it, and the create floor. */
+ * virtio-serial floor inside it, the agent's first byte, and the create
+ * floor. */
 #include "config.h"
 
 #include <errno.h>
@@ -40,7 +41,7 @@ char *bench_res_text(GByteArray *b)
 
 /* ---- domain XML ---- */
 
-static char *channel_path(virDomainPtr dom, const char *name)
+char *bench_channel_path(virDomainPtr dom, const char *name)
 {
     char *xml = virDomainGetXMLDesc(dom, 0);
     char *path;
@@ -54,7 +55,7 @@ static char *channel_path(virDomainPtr dom, const char *name)
 
 /* The library's own domain XML (lib/virt/domain-xml.c), under a name that
  * does not look like a sandbox id, optionally with the peer's channels. */
-static char *bench_xml(const char *name, const char *disk, const char *log, gboolean extra)
+char *bench_domain_xml(const char *name, const char *disk, const char *log, gboolean extra)
 {
     g_autoptr(VirtRecord) rec = virt_record_new();
     rec->id = g_strdup(name);
@@ -62,7 +63,7 @@ static char *bench_xml(const char *name, const char *disk, const char *log, gboo
     rec->created = g_get_real_time() / G_USEC_PER_SEC;
     rec->timeout_s = 0;
     rec->cpu_count = OC_DEFAULT_CPU_COUNT;
-    rec->memory_mb = OC_DEFAULT_MEMORY_MB;
+    rec->memory_mb = BENCH_MEMORY_MB;
     VirtDomainSpec ds = {
         .domain_type = bench_boot.domain_type, .kernel = bench_boot.kernel, .initrd = bench_boot.initrd,
         .disk = disk, .console_log = log, .record = rec,
@@ -255,7 +256,7 @@ gboolean bench_domain(virConnectPtr vc, GMainContext *loop_ctx)
         bench_results.floor_status = g_strdup("overlay creation failed");
         goto out;
     }
-    xml = bench_xml(name, disk, log, TRUE);
+    xml = bench_domain_xml(name, disk, log, TRUE);
     bench_track_domain(name);
     bench_note("bench domain: starting %s", name);
     double t0 = bench_now();
@@ -265,8 +266,8 @@ gboolean bench_domain(virConnectPtr vc, GMainContext *loop_ctx)
         bench_results.floor_status = g_strdup("virDomainCreateXML failed");
         goto out;
     }
-    agent_sock = channel_path(dom, VIRT_AGENT_PORT);
-    raw_sock = channel_path(dom, RAW_PORT);
+    agent_sock = bench_channel_path(dom, VIRT_AGENT_PORT);
+    raw_sock = bench_channel_path(dom, RAW_PORT);
     if (!agent_sock || !raw_sock) {
         bench_note("bench domain: no socket path for %s or %s in the live XML", VIRT_AGENT_PORT, RAW_PORT);
         bench_results.floor_status = g_strdup("channel sockets missing from the live XML");
@@ -360,6 +361,60 @@ out:
     return TRUE;
 }
 
+/* ---- the agent's first byte ---- */
+
+/* Sends a HELLO frame (built with the protocol's own writer) to the agent
+ * socket of the running domain every 50 ms until a byte comes back.
+ * Returns when it came (bench_now()), or <0 if none came by deadline. */
+double bench_agent_first_byte(virDomainPtr dom, double deadline, const char *log)
+{
+    g_autofree char *sock = bench_channel_path(dom, VIRT_AGENT_PORT);
+    guint8 fields[128], frame[OC_PROTO_HEADER_SIZE + 128];
+    oc_proto_writer w;
+    double result = -1;
+    int fd;
+
+    if (!sock) {
+        bench_note("floor: no agent socket in the live XML");
+        return -1;
+    }
+    oc_proto_writer_init(&w, fields, sizeof fields);
+    oc_proto_put_u32(&w, OC_F_VERSION_MIN, OC_PROTO_VERSION);
+    oc_proto_put_u32(&w, OC_F_VERSION_MAX, OC_PROTO_VERSION);
+    oc_proto_put_u64(&w, OC_F_NONCE, ((guint64)g_random_int() << 32) | g_random_int());
+    oc_proto_put_u64(&w, OC_F_TIME_NS, (guint64)g_get_real_time() * 1000);
+    g_assert(!w.overflow);
+    size_t flen = oc_proto_frame(frame, OC_T_HELLO, 0, 0, fields, (uint32_t)w.len);
+
+    fd = unix_connect(sock, 30);
+    if (fd < 0) {
+        bench_note("floor: connect %s: %s", sock, g_strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        if (write(fd, frame, flen) != (ssize_t)flen) {
+            bench_note("floor: write HELLO: %s", g_strerror(errno));
+            break;
+        }
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, 50) == 1) {
+            guint8 b;
+            double t = bench_now();
+            if (read(fd, &b, 1) != 1)
+                bench_note("floor: the agent socket closed");
+            else
+                result = t;
+            break;
+        }
+        if (bench_now() > deadline) {
+            bench_note("floor: no byte from the agent in time (console: %s)", log);
+            break;
+        }
+    }
+    close(fd);
+    return result;
+}
+
 /* ---- 3 (floor): create to the agent's first byte ---- */
 
 /* Returns seconds from virDomainCreateXML to the agent's first byte, <0 on failure. */
@@ -370,9 +425,7 @@ double bench_floor_create_once(virConnectPtr vc, int i)
     g_autofree char *log = g_strdup_printf("%s/floor-%d-console.log", bench_tmpdir, i);
     GError *err = NULL;
     double result = -1;
-    int fd = -1;
     virDomainPtr dom = NULL;
-    g_autofree char *sock = NULL;
 
     double o0 = bench_now();
     if (!virt_overlay_create(disk, bench_boot.template_disk, &err)) {
@@ -381,18 +434,7 @@ double bench_floor_create_once(virConnectPtr vc, int i)
         return -1;
     }
     bench_push(bench_results.floor_overlay_s, bench_now() - o0);
-    g_autofree char *xml = bench_xml(name, disk, log, FALSE);
-
-    /* the HELLO frame, built with the protocol's own writer */
-    guint8 fields[128], frame[OC_PROTO_HEADER_SIZE + 128];
-    oc_proto_writer w;
-    oc_proto_writer_init(&w, fields, sizeof fields);
-    oc_proto_put_u32(&w, OC_F_VERSION_MIN, OC_PROTO_VERSION);
-    oc_proto_put_u32(&w, OC_F_VERSION_MAX, OC_PROTO_VERSION);
-    oc_proto_put_u64(&w, OC_F_NONCE, ((guint64)g_random_int() << 32) | g_random_int());
-    oc_proto_put_u64(&w, OC_F_TIME_NS, (guint64)g_get_real_time() * 1000);
-    g_assert(!w.overflow);
-    size_t flen = oc_proto_frame(frame, OC_T_HELLO, 0, 0, fields, (uint32_t)w.len);
+    g_autofree char *xml = bench_domain_xml(name, disk, log, FALSE);
 
     bench_track_domain(name);
     double t0 = bench_now();
@@ -402,42 +444,10 @@ double bench_floor_create_once(virConnectPtr vc, int i)
         goto out;
     }
     bench_push(bench_results.floor_createxml_s, bench_now() - t0);
-    sock = channel_path(dom, VIRT_AGENT_PORT);
-    if (!sock) {
-        bench_note("floor: no agent socket in the live XML");
-        goto out;
-    }
-    fd = unix_connect(sock, 30);
-    if (fd < 0) {
-        bench_note("floor: connect %s: %s", sock, g_strerror(errno));
-        goto out;
-    }
-    double deadline = t0 + 180;
-    for (;;) {
-        if (write(fd, frame, flen) != (ssize_t)flen) {
-            bench_note("floor: write HELLO: %s", g_strerror(errno));
-            goto out;
-        }
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        int r = poll(&p, 1, 50);
-        if (r == 1) {
-            guint8 b;
-            double t1 = bench_now();
-            if (read(fd, &b, 1) != 1) {
-                bench_note("floor: the agent socket closed");
-                goto out;
-            }
-            result = t1 - t0;
-            break;
-        }
-        if (bench_now() > deadline) {
-            bench_note("floor: no byte from the agent in 180 s (console: %s)", log);
-            goto out;
-        }
-    }
+    double t1 = bench_agent_first_byte(dom, t0 + 180, log);
+    if (t1 >= 0)
+        result = t1 - t0;
 out:
-    if (fd >= 0)
-        close(fd);
     if (dom)
         virDomainFree(dom);
     bench_untrack_domain(vc, name);

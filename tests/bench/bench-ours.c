@@ -1,4 +1,5 @@
-/* bench-ours.c: the library side: exec, files and create on library sandboxes. */
+/* bench-ours.c: the library side: exec, hibernate and wake, files and create
+ * on library sandboxes. */
 #include "config.h"
 
 #include <string.h>
@@ -63,9 +64,76 @@ static gboolean watchdog_disarm(Watchdog *w)
     return fired;
 }
 
+/* ---- 4 (ours): hibernate and wake ---- */
+
+/* A wake that waits for a cold boot still ends well inside this. */
+#define POWER_LIMIT_S 300
+
+static void power_failed(const char *what, int rc, oc_error *e, gboolean stuck)
+{
+    bench_report_oc(what, rc, e);
+    bench_results.ours_power_status =
+        g_strdup_printf("%s %s", what, stuck ? "hung (killed by the watchdog)" : "failed");
+}
+
+/* N rounds of hibernate then wake, on the sandbox just exec'd in (so its
+ * guest has touched about as much memory as the floor's fresh one).
+ * Returns FALSE if the sandbox may be unusable afterwards. */
+static gboolean ours_power(oc_sandbox *sb, virConnectPtr vc)
+{
+    BenchPower *p = bench_results.ours_power;
+    oc_sandbox_info *info = NULL;
+    oc_error *e = NULL;
+    Watchdog wd;
+    int rc;
+
+    if (oc_sandbox_info_get(&info, sb, NULL) == 0) {
+        bench_results.ours_memory_mb = oc_sandbox_info_memory_mb(info);
+        oc_sandbox_info_free(info);
+    }
+    virDomainPtr dom = virDomainLookupByName(vc, oc_sandbox_id(sb));
+    for (int i = 0; i < opt_power_n; i++) {
+        int kind = OC_WAKE_NONE;
+        double a = bench_now();
+        watchdog_arm(&wd, sb, POWER_LIMIT_S, "oc_sandbox_hibernate");
+        rc = oc_sandbox_hibernate(sb, 0, &e);
+        double b = bench_now();
+        gboolean stuck = watchdog_disarm(&wd);
+        if (rc != 0 || stuck) {
+            power_failed("oc_sandbox_hibernate", rc, e, stuck);
+            break;
+        }
+        bench_push(p->save_s, b - a);
+        double image = dom ? bench_save_image_bytes(dom) : -1;
+        if (image >= 0)
+            bench_push(p->image_bytes, image);
+        a = bench_now();
+        watchdog_arm(&wd, sb, POWER_LIMIT_S, "oc_sandbox_wake");
+        rc = oc_sandbox_wake(sb, NULL, &kind, &e);
+        b = bench_now();
+        stuck = watchdog_disarm(&wd);
+        if (rc != 0 || stuck) {
+            power_failed("oc_sandbox_wake", rc, e, stuck);
+            break;
+        }
+        bench_push(p->restore_s, b - a);
+        if (kind != OC_WAKE_RESTORED) {
+            g_autofree char *old = bench_results.ours_wake_note;
+            bench_results.ours_wake_note = g_strdup_printf("%s%swake #%d was %s", old ? old : "", old ? "; " : "",
+                                                           i + 1, oc_wake_kind_name(kind));
+            bench_note("ours: wake #%d was %s, not restored", i + 1, oc_wake_kind_name(kind));
+        }
+        bench_note("ours: hibernate #%d %.2f s (image %.1f MiB), wake %.2f s", i + 1,
+                   g_array_index(p->save_s, double, i), image / MIB, b - a);
+    }
+    if (dom)
+        virDomainFree(dom);
+    return bench_results.ours_power_status == NULL;
+}
+
 /* ---- 1+2 (ours): exec and files on a library sandbox ---- */
 
-gboolean bench_ours(oc_context *ctx)
+gboolean bench_ours(oc_context *ctx, virConnectPtr vc)
 {
     const char *meta[] = { bench_tag, NULL };
     oc_sandbox_options so = OC_SANDBOX_OPTIONS_INIT;
@@ -75,6 +143,7 @@ gboolean bench_ours(oc_context *ctx)
     int rc;
 
     so.metadata = meta;
+    so.memory_mb = BENCH_MEMORY_MB;
     bench_note("ours: creating a sandbox");
     double t0 = bench_now();
     if ((rc = oc_sandbox_create(&sb, ctx, &so, &e)) != 0) {
@@ -115,6 +184,14 @@ gboolean bench_ours(oc_context *ctx)
     }
     bench_note("ours: exec true p50 %.2f ms (sh -c: %.2f ms)", bench_median(bench_results.ours_exec_ms),
                bench_median(bench_results.ours_exec_sh_ms));
+
+    /* Before the files: 64 MiB through tmpfs would grow the save image. */
+    if (opt_skip_power) {
+        bench_results.ours_power_status = g_strdup("skipped");
+    } else if (!ours_power(sb, vc)) {
+        bench_results.ours_status = g_strdup_printf("files not measured: %s", bench_results.ours_power_status);
+        goto out;
+    }
 
     gsize len = (gsize)opt_file_mib << 20;
     data = bench_pattern(len, 1);

@@ -88,6 +88,55 @@ static double ratio(double a, double b)
     return a / b;
 }
 
+static void json_power(JsonBuilder *b, const char *name, const BenchPower *p)
+{
+    if (name)
+        json_builder_set_member_name(b, name);
+    const struct {
+        const char *key;
+        GArray *values;
+    } arrays[] = {
+        { "save_s", p->save_s }, { "save_job_s", p->save_job_s }, { "sync_s", p->sync_s },
+        { "guest_cmd_s", p->prep_s }, { "restore_s", p->restore_s },
+        { "restore_first_byte_s", p->first_byte_s }, { "image_bytes", p->image_bytes },
+    };
+    json_builder_begin_object(b);
+    json_str(b, "variant", p->name);
+    for (gsize i = 0; i < G_N_ELEMENTS(arrays); i++)
+        json_arr(b, arrays[i].key, arrays[i].values);
+    json_builder_end_object(b);
+}
+
+/* The --power-levers table: one row a variant, medians. */
+static void print_levers(const BenchResults *res)
+{
+    if (res->power_levers->len == 0)
+        return;
+    printf("\npower levers: raw libvirt on floor domains, p50 of N=%d each (s, MiB)\n", opt_power_n);
+    printf("%-36s %7s %7s %7s %8s %10s %9s %9s\n", "variant", "save", "job", "fsync", "restore",
+           "1st byte", "image", "guest cmd");
+    for (guint i = 0; i < res->power_levers->len; i++) {
+        const BenchPower *p = res->power_levers->pdata[i];
+        char v[7][32];
+        fmt_num(v[0], sizeof v[0], bench_median(p->save_s), 2, "");
+        fmt_num(v[1], sizeof v[1], bench_median(p->save_job_s), 2, "");
+        fmt_num(v[2], sizeof v[2], bench_median(p->sync_s), 3, "");
+        fmt_num(v[3], sizeof v[3], bench_median(p->restore_s), 2, "");
+        fmt_num(v[4], sizeof v[4], bench_median(p->first_byte_s), 2, "");
+        fmt_num(v[5], sizeof v[5], bench_median(p->image_bytes) / MIB, 1, "");
+        fmt_num(v[6], sizeof v[6], bench_median(p->prep_s), 2, "");
+        printf("%-36s %7s %7s %7s %8s %10s %9s %9s\n", p->name, v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+    }
+    printf("start paused, no image: p50 %.2f s; destroy: p50 %.2f s (N=%u); an orphaned process is "
+           "reaped by init after p50 %.2f s (min %.2f, max %.2f, N=%u); boot to first byte:",
+           bench_median(res->start_paused_s), bench_median(res->destroy_s), res->destroy_s->len,
+           bench_median(res->orphan_reap_s), bench_min(res->orphan_reap_s), bench_pct(res->orphan_reap_s, 1.0),
+           res->orphan_reap_s->len);
+    for (guint i = 0; i < res->power_boot_s->len; i++)
+        printf(" %.2f s", g_array_index(res->power_boot_s, double, i));
+    printf(" (plain, then init_on_free=1)\n");
+}
+
 void bench_report(void)
 {
     const BenchResults *res = &bench_results;
@@ -99,6 +148,10 @@ void bench_report(void)
     double w_f = bench_median(res->raw_h2g_mibs), r_f = bench_median(res->raw_g2h_mibs);
     double w_p = res->peer_write_mibs, r_p = res->peer_read_mibs;
     double c_o = bench_median(res->ours_create_s), c_f = bench_median(res->floor_create_s);
+    const BenchPower *po = res->ours_power, *pf = res->floor_power;
+    double h_o = bench_median(po->save_s), h_f = bench_median(pf->save_s);
+    double k_o = bench_median(po->restore_s), k_f = bench_median(pf->restore_s);
+    double k_fb = bench_median(pf->first_byte_s);
     char wname[64], rname[64], ttw[64], ttr[64];
     g_snprintf(wname, sizeof wname, "file write %dMiB (MiB/s)", opt_file_mib);
     g_snprintf(rname, sizeof rname, "file read %dMiB (MiB/s)", opt_file_mib);
@@ -113,6 +166,8 @@ void bench_report(void)
     gboolean pass_w = have_w && w_o >= 0.5 * w_f, pass_wp = have_wp && w_o >= 30 * w_p;
     gboolean pass_r = have_r && r_o >= 0.5 * r_f, pass_rp = have_rp && r_o >= 30 * r_p;
     gboolean pass_c = have_c && c_o <= 1.25 * c_f;
+    gboolean have_h = !isnan(h_o) && !isnan(h_f), have_k = !isnan(k_o) && !isnan(k_f);
+    gboolean pass_h = have_h && h_o <= 1.25 * h_f, pass_k = have_k && k_o <= 1.25 * k_f;
     char res_w[32], res_r[32];
     g_snprintf(res_w, sizeof res_w, "%s/%s", verdict(have_w, pass_w), verdict(have_wp, pass_wp));
     g_snprintf(res_r, sizeof res_r, "%s/%s", verdict(have_r, pass_r), verdict(have_rp, pass_rp));
@@ -124,6 +179,8 @@ void bench_report(void)
         { rname, r_o, r_f, r_p, 1, ratio(r_o, r_f), ratio(r_o, r_p), ttr, res_r },
         { "create->first exec (s)", c_o, c_f, NAN, 2, ratio(c_o, c_f), NAN,
           "ours/floor <= 1.25", verdict(have_c, pass_c) },
+        { "hibernate p50 (s)", h_o, h_f, NAN, 2, ratio(h_o, h_f), NAN, "ours/floor <= 1.25", verdict(have_h, pass_h) },
+        { "wake p50 (s)", k_o, k_f, NAN, 2, ratio(k_o, k_f), NAN, "ours/floor <= 1.25", verdict(have_k, pass_k) },
     };
     print_table(rows, G_N_ELEMENTS(rows));
     printf("\n");
@@ -142,15 +199,31 @@ void bench_report(void)
            "before the clock, median %.3f s; CreateXML alone median %.2f s); ours = "
            "oc_sandbox_create + oc_exec_run(true)\n",
            res->ours_create_s->len, bench_median(res->floor_overlay_s), bench_median(res->floor_createxml_s));
-    if (res->ours_status)
-        printf("ours:         NOT MEASURED: %s\n", res->ours_status);
-    if (res->floor_status)
-        printf("raw floor:    NOT MEASURED: %s\n", res->floor_status);
-    if (res->peer_status)
-        printf("peer (qga):   NOT MEASURED: %s\n", res->peer_status);
-    if (res->create_status)
-        printf("create:       NOT MEASURED: %s\n", res->create_status);
+    printf("power:        N=%u ours, %u floor; memory %u MiB ours, %u MiB floor; floor = virDomainManagedSave "
+           "and virDomainCreate (restore) of a persistent domain of the library's XML; floor restore->agent's "
+           "first byte p50 %.2f s (ours wake / that %.2f); floor save job (migration) p50 %.2f s, fsync of "
+           "its image %.3f s; image p50 ours %.1f MiB, floor %.1f MiB\n",
+           po->save_s->len, pf->save_s->len, res->ours_memory_mb, res->floor_memory_mb, k_fb, ratio(k_o, k_fb),
+           bench_median(pf->save_job_s), bench_median(pf->sync_s), bench_median(po->image_bytes) / MIB,
+           bench_median(pf->image_bytes) / MIB);
+    const struct {
+        const char *label;
+        const char *status;
+    } unmeasured[] = {
+        { "ours:", res->ours_status }, { "raw floor:", res->floor_status }, { "peer (qga):", res->peer_status },
+        { "create:", res->create_status }, { "power, ours:", res->ours_power_status },
+        { "power, floor:", res->floor_power_status },
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(unmeasured); i++)
+        if (unmeasured[i].status)
+            printf("%-13s NOT MEASURED: %s\n", unmeasured[i].label, unmeasured[i].status);
+    if (res->ours_wake_note)
+        printf("wake, ours:   NOT ALL RESTORED: %s\n", res->ours_wake_note);
+    if (res->ours_memory_mb && res->floor_memory_mb && res->ours_memory_mb != res->floor_memory_mb)
+        printf("power:        MEMORY DIFFERS: ours %u MiB, floor %u MiB\n", res->ours_memory_mb,
+               res->floor_memory_mb);
     printf("accelerator:  %s; targets are informational, not assertions\n", res->accelerator);
+    print_levers(res);
 
     /* ---- JSON ---- */
     JsonBuilder *b = json_builder_new();
@@ -167,6 +240,8 @@ void bench_report(void)
     json_int(b, "peer_write_chunk_bytes", (gint64)bench_qga_write_chunk());
     json_int(b, "peer_read_chunk_bytes", QGA_READ_CHUNK);
     json_int(b, "reps", opt_reps);
+    json_int(b, "power_n", opt_power_n);
+    json_int(b, "memory_mb", BENCH_MEMORY_MB);
     json_builder_end_object(b);
     json_builder_set_member_name(b, "raw");
     json_builder_begin_object(b);
@@ -186,6 +261,19 @@ void bench_report(void)
     json_arr(b, "ours_kill_s", res->ours_kill_s);
     json_str(b, "floor_raw_h2g_dd", res->raw_h2g_dd);
     json_str(b, "floor_raw_g2h_dd", res->raw_g2h_dd);
+    json_power(b, "ours_power", po);
+    json_power(b, "floor_power", pf);
+    json_int(b, "ours_memory_mb", res->ours_memory_mb);
+    json_int(b, "floor_memory_mb", res->floor_memory_mb);
+    json_builder_set_member_name(b, "power_levers");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < res->power_levers->len; i++)
+        json_power(b, NULL, res->power_levers->pdata[i]);
+    json_builder_end_array(b);
+    json_arr(b, "start_paused_s", res->start_paused_s);
+    json_arr(b, "destroy_s", res->destroy_s);
+    json_arr(b, "orphan_reap_s", res->orphan_reap_s);
+    json_arr(b, "power_boot_s", res->power_boot_s);
     json_builder_end_object(b);
     json_builder_set_member_name(b, "summary");
     json_builder_begin_object(b);
@@ -204,6 +292,13 @@ void bench_report(void)
     json_num(b, "peer_read_mibs", r_p);
     json_num(b, "ours_create_s", c_o);
     json_num(b, "floor_create_s", c_f);
+    json_num(b, "ours_hibernate_s", h_o);
+    json_num(b, "floor_managedsave_s", h_f);
+    json_num(b, "ours_wake_s", k_o);
+    json_num(b, "floor_restore_s", k_f);
+    json_num(b, "floor_restore_first_byte_s", k_fb);
+    json_num(b, "ours_image_mib", bench_median(po->image_bytes) / MIB);
+    json_num(b, "floor_image_mib", bench_median(pf->image_bytes) / MIB);
     json_builder_end_object(b);
     json_builder_set_member_name(b, "targets");
     json_builder_begin_object(b);
@@ -213,6 +308,8 @@ void bench_report(void)
     json_str(b, "write_ge_30x_peer", verdict(have_wp, pass_wp));
     json_str(b, "read_ge_30x_peer", verdict(have_rp, pass_rp));
     json_str(b, "create_le_1_25_floor", verdict(have_c, pass_c));
+    json_str(b, "hibernate_le_1_25_floor", verdict(have_h, pass_h));
+    json_str(b, "wake_le_1_25_floor", verdict(have_k, pass_k));
     json_builder_end_object(b);
     json_builder_set_member_name(b, "status");
     json_builder_begin_object(b);
@@ -220,6 +317,9 @@ void bench_report(void)
     json_str(b, "floor", res->floor_status);
     json_str(b, "peer", res->peer_status);
     json_str(b, "create", res->create_status);
+    json_str(b, "ours_power", res->ours_power_status);
+    json_str(b, "floor_power", res->floor_power_status);
+    json_str(b, "ours_wake", res->ours_wake_note);
     json_builder_end_object(b);
     json_builder_end_object(b);
     JsonNode *root = json_builder_get_root(b);

@@ -1,6 +1,6 @@
 /* bench.c: oc-bench, libopencomputer against its floors and its peer.
  *
- * One run, one host, one template image, three comparisons:
+ * One run, one host, one template image, four comparisons:
  *
  *  1. exec "true":       ours (oc_exec_run on a library sandbox) against
  *                        qemu-guest-agent through libvirt (guest-exec, then
@@ -11,6 +11,9 @@
  *  3. create->first exec: ours (oc_sandbox_create + oc_exec_run) against a
  *                        transient libvirt domain of the same XML, timed
  *                        until the agent's first byte on its socket.
+ *  4. hibernate, wake:   ours (oc_sandbox_hibernate, oc_sandbox_wake) against
+ *                        virDomainManagedSave and virDomainCreate of a
+ *                        persistent domain of the same XML and memory.
  *
  * The floor and the peer run in a "bench domain" that this program creates
  * with raw libvirt (the library's own XML plus two channels), since the
@@ -40,6 +43,7 @@
 
 #include "bench.h"
 #include "image/store.h"
+#include "virt/power.h"
 
 /* ---- options ---- */
 
@@ -52,6 +56,9 @@ int opt_create_n = 3;
 int opt_file_mib = 64;
 int opt_peer_file_mib = 8;
 int opt_reps = 3;
+int opt_power_n = 3;
+gboolean opt_skip_power = FALSE;
+gboolean opt_power_levers = FALSE;
 static gboolean opt_skip_create = FALSE;
 static gboolean opt_skip_peer_domain = FALSE;
 
@@ -67,6 +74,10 @@ static GOptionEntry entries[] = {
       "qemu-guest-agent file transfer size in MiB (8)", "MIB" },
     { "reps", 0, 0, G_OPTION_ARG_INT, &opt_reps, "Repetitions of each 64 MiB transfer; median reported (3)", "N" },
     { "skip-create", 0, 0, G_OPTION_ARG_NONE, &opt_skip_create, "Skip the create benchmark", NULL },
+    { "power-n", 0, 0, G_OPTION_ARG_INT, &opt_power_n, "Hibernate+wake rounds per side (3)", "N" },
+    { "skip-power", 0, 0, G_OPTION_ARG_NONE, &opt_skip_power, "Skip the hibernate/wake benchmark", NULL },
+    { "power-levers", 0, 0, G_OPTION_ARG_NONE, &opt_power_levers,
+      "Also measure save/restore variants on floor domains (a few minutes more)", NULL },
     { "skip-peer", 0, 0, G_OPTION_ARG_NONE, &opt_skip_peer_domain,
       "Skip the bench domain (raw floor and qemu-guest-agent peer)", NULL },
     { NULL }
@@ -80,6 +91,20 @@ BenchBootFiles bench_boot;
 static GArray *darray(void)
 {
     return g_array_new(FALSE, FALSE, sizeof(double));
+}
+
+BenchPower *bench_power_new(const char *name)
+{
+    BenchPower *p = g_new0(BenchPower, 1);
+    p->name = g_strdup(name);
+    p->save_s = darray();
+    p->save_job_s = darray();
+    p->sync_s = darray();
+    p->prep_s = darray();
+    p->restore_s = darray();
+    p->first_byte_s = darray();
+    p->image_bytes = darray();
+    return p;
 }
 
 void bench_push(GArray *a, double v)
@@ -158,6 +183,15 @@ guint8 *bench_pattern(gsize len, guint32 seed)
     return buf;
 }
 
+/* Size of dom's managed save image, where the library looks for it; -1 if
+ * there is none. */
+double bench_save_image_bytes(virDomainPtr dom)
+{
+    g_autofree char *path = virt_save_image_path(dom);
+    struct stat st;
+    return stat(path, &st) == 0 ? (double)st.st_size : -1;
+}
+
 void bench_report_oc(const char *what, int rc, oc_error *e)
 {
     bench_note("%s failed: %s (%s)", what, e ? oc_error_message(e) : "no message", oc_strerror(rc));
@@ -167,7 +201,7 @@ void bench_report_oc(const char *what, int rc, oc_error *e)
 /* ---- cleanup: every domain, sandbox and file this run made ---- */
 
 static GMutex cleanup_lock;
-static GPtrArray *cleanup_domains; /* names of transient bench domains */
+static GPtrArray *cleanup_domains; /* names of bench domains */
 char *bench_tmpdir;
 static char *state_dir;
 char *bench_tag;
@@ -185,8 +219,10 @@ static void destroy_domain_by_name(virConnectPtr conn, const char *name)
     virDomainPtr d = virDomainLookupByName(conn, name);
     if (!d)
         return;
-    virDomainDestroy(d);   /* transient: gone once destroyed */
-    virDomainUndefine(d);  /* in case it was ever made persistent */
+    virDomainDestroy(d); /* a transient one is gone once destroyed */
+    /* A persistent one (the power floor) may hold a managed save image. */
+    if (virDomainIsPersistent(d) == 1 && virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE) < 0)
+        bench_note("cleanup: cannot undefine %s: %s", name, bench_virt_msg());
     virDomainFree(d);
 }
 
@@ -315,7 +351,8 @@ int main(int argc, char **argv)
         return 2;
     }
     g_option_context_free(oc);
-    if (opt_exec_n < 1 || opt_create_n < 0 || opt_file_mib < 1 || opt_peer_file_mib < 1 || opt_reps < 1) {
+    if (opt_exec_n < 1 || opt_create_n < 0 || opt_file_mib < 1 || opt_peer_file_mib < 1 || opt_reps < 1 ||
+        opt_power_n < 1) {
         fprintf(stderr, "oc-bench: counts and sizes must be positive\n");
         return 2;
     }
@@ -349,6 +386,13 @@ int main(int argc, char **argv)
     bench_results.floor_overlay_s = darray();
     bench_results.ours_kill_s = darray();
     bench_results.peer_write_mibs = bench_results.peer_read_mibs = -1;
+    bench_results.ours_power = bench_power_new("ours");
+    bench_results.floor_power = bench_power_new("floor");
+    bench_results.power_levers = g_ptr_array_new();
+    bench_results.start_paused_s = darray();
+    bench_results.destroy_s = darray();
+    bench_results.orphan_reap_s = darray();
+    bench_results.power_boot_s = darray();
 
     state_dir = g_strdup(opt_state_dir ? opt_state_dir
                          : g_getenv("OC_STATE_DIR") ? g_getenv("OC_STATE_DIR") : OC_DEFAULT_STATE_DIR);
@@ -394,13 +438,17 @@ int main(int argc, char **argv)
                bench_boot.template_disk);
 
     /* One VM at a time, so that nothing competes for the host's CPUs. */
-    bench_ours(ctx);
+    bench_ours(ctx, vc);
     if (opt_skip_peer_domain) {
         bench_results.floor_status = g_strdup("skipped");
         bench_results.peer_status = g_strdup("skipped");
     } else {
         bench_domain(vc, bench_ctx);
     }
+    if (opt_skip_power)
+        bench_results.floor_power_status = g_strdup("skipped");
+    else
+        bench_power_floor(vc, bench_ctx);
     if (opt_skip_create)
         bench_results.create_status = g_strdup("skipped");
     else

@@ -13,6 +13,9 @@
 #define QGA_PORT "org.qemu.guest_agent.0"
 #define GUEST_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define QGA_READ_CHUNK (1u << 20)
+/* Ours and every floor domain get the same memory: the save image and the
+ * hibernate/wake times depend on it. */
+#define BENCH_MEMORY_MB OC_DEFAULT_MEMORY_MB
 
 /* ---- options (bench.c) ---- */
 
@@ -24,8 +27,26 @@ extern int opt_create_n;
 extern int opt_file_mib;
 extern int opt_peer_file_mib;
 extern int opt_reps;
+extern int opt_power_n;
+extern gboolean opt_skip_power;
+extern gboolean opt_power_levers;
 
 /* ---- results (bench.c) ---- */
+
+/* Rounds of save then restore on one domain (hibernate then wake for ours);
+ * arrays a side does not measure stay empty. */
+typedef struct {
+    char *name;
+    GArray *save_s;       /* virDomainManagedSave, or oc_sandbox_hibernate */
+    GArray *save_job_s;   /* libvirt's completed save job: the migration to the file */
+    GArray *sync_s;       /* fsync of the image and its directory, after the save */
+    GArray *prep_s;       /* a guest command run just before each save */
+    GArray *restore_s;    /* virDomainCreateWithFlags, or oc_sandbox_wake */
+    GArray *first_byte_s; /* from the restore call to the agent's first byte */
+    GArray *image_bytes;  /* the managed save image, right after the save */
+} BenchPower;
+
+BenchPower *bench_power_new(const char *name);
 
 typedef struct {
     GArray *ours_exec_ms;      /* argv form, no shell */
@@ -44,6 +65,16 @@ typedef struct {
     char *ours_status;
     char *raw_h2g_dd, *raw_g2h_dd; /* dd's own summary line */
     char *accelerator;
+    BenchPower *ours_power, *floor_power;
+    GPtrArray *power_levers;   /* BenchPower *, with --power-levers */
+    GArray *start_paused_s;    /* cold start without the guest running, no image */
+    GArray *destroy_s;
+    GArray *orphan_reap_s;     /* an orphaned process's exit until it is reaped */
+    GArray *power_boot_s;      /* floor domains' boot to the agent's first byte */
+    guint ours_memory_mb, floor_memory_mb;
+    char *ours_power_status;   /* NULL if measured, else why not */
+    char *floor_power_status;
+    char *ours_wake_note;      /* set if a wake was not OC_WAKE_RESTORED */
 } BenchResults;
 
 extern BenchResults bench_results;
@@ -71,19 +102,26 @@ guint8 *bench_pattern(gsize len, guint32 seed);
 const char *bench_virt_msg(void);
 void bench_track_domain(const char *name);
 void bench_untrack_domain(virConnectPtr conn, const char *name);
+double bench_save_image_bytes(virDomainPtr dom);
 
 /* ---- the measurements ---- */
 
 /* bench-ours.c */
-gboolean bench_ours(oc_context *ctx);
+gboolean bench_ours(oc_context *ctx, virConnectPtr vc);
 double bench_ours_create_once(oc_context *ctx);
 
 /* bench-domain.c */
 gboolean bench_guest_sh(AgentConn *conn, const char *cmd, guint timeout_ms, AgentExecResult *res,
                         GError **error);
 char *bench_res_text(GByteArray *b);
+char *bench_domain_xml(const char *name, const char *disk, const char *log, gboolean extra);
+char *bench_channel_path(virDomainPtr dom, const char *name);
+double bench_agent_first_byte(virDomainPtr dom, double deadline, const char *log);
 gboolean bench_domain(virConnectPtr vc, GMainContext *loop_ctx);
 double bench_floor_create_once(virConnectPtr vc, int i);
+
+/* bench-power.c */
+void bench_power_floor(virConnectPtr vc, GMainContext *loop_ctx);
 
 /* bench-qga.c */
 gsize bench_qga_write_chunk(void);
