@@ -16,7 +16,7 @@ OC_PACKAGES=(
     libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
     qemu-system-x86 qemu-utils qemu-guest-agent
     meson ninja-build pkg-config gcc libglib2.0-dev libjson-glib-dev libsoup-3.0-dev check
-    musl-tools mmdebstrap e2fsprogs cpio python3
+    musl-tools mmdebstrap e2fsprogs cpio python3 tini
 )
 
 # Repository root (this file is scripts/lib/setup.sh).
@@ -65,18 +65,29 @@ oc_install_packages() {
 }
 
 oc_libvirt_answers() { virsh -c qemu:///system version >/dev/null 2>&1; }
+# The pid of a live (not zombie) process of that name, or nothing.
+oc_live_pid() { ps -C "$1" -o pid=,stat= | awk '$2 !~ /^Z/ { print $1; exit }'; }
 
 oc_start_daemons() {
     if [ -d /run/systemd/system ] && [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
         systemctl start virtlogd libvirtd >&2 || oc_die "systemctl start virtlogd libvirtd failed"
     else
-        if ! pgrep -x virtlogd >/dev/null; then
+        if [ -z "$(oc_live_pid virtlogd)" ]; then
             oc_log "    starting virtlogd"
             virtlogd -d || oc_die "virtlogd -d failed"
         fi
-        if ! pgrep -x libvirtd >/dev/null; then
-            oc_log "    starting libvirtd"
-            libvirtd -d || oc_die "libvirtd -d failed"
+        if [ -z "$(oc_live_pid libvirtd)" ]; then
+            # libvirt daemonizes QEMU, so a QEMU that exits is reaped by the
+            # nearest subreaper or PID 1, and libvirt waits until it is: every
+            # hibernate and kill.  Some container inits reap late (measured
+            # 1.7-1.9 s here), so libvirtd runs under tini -s, which reaps at
+            # once.  With systemd none of this is needed.
+            oc_log "    starting libvirtd (under tini -s, a prompt reaper for QEMU)"
+            mkdir -p /var/log/libvirt
+            setsid tini -s -- libvirtd </dev/null >>/var/log/libvirt/libvirtd-oc.log 2>&1 &
+        elif [ "$(ps -o ppid= -p "$(oc_live_pid libvirtd)" | tr -d ' ')" = 1 ]; then
+            oc_log "    note: libvirtd runs under PID 1 ($(cat /proc/1/comm)); if PID 1 reaps late," \
+                   "every hibernate and kill waits for it (stop libvirtd and run this again)"
         fi
     fi
     local i
