@@ -27,6 +27,8 @@
 static oc_context *ctx;
 static oc_sandbox *sb;
 static const char *sb_id;
+/* an `oc daemon` a failed test left running; teardown stops it */
+static GPid daemon_pid;
 
 static void setup_all(void)
 {
@@ -50,6 +52,10 @@ static void setup_all(void)
 
 static void teardown_all(void)
 {
+    if (daemon_pid > 0) {
+        kill(daemon_pid, SIGTERM);
+        waitpid(daemon_pid, NULL, 0);
+    }
     if (sb)
         oc_sandbox_kill(sb, 0, NULL);
     oc_sandbox_unref(sb);
@@ -291,11 +297,10 @@ static double wait_state(int state, double max_s)
 START_TEST(test_idle_timeout)
 {
     const char *daemon_args[] = { "daemon", NULL };
-    GPid daemon;
     double took;
 
     OK(oc_sandbox_set_timeout(sb, 5, 0, &e_));
-    daemon = spawn_oc(daemon_args);
+    daemon_pid = spawn_oc(daemon_args);
     /* an exec every 2 s keeps it running */
     for (int i = 0; i < 6; i++) {
         ck_assert_msg(itest_state(sb) == OC_STATE_RUNNING, "hibernated while in use (round %d)", i);
@@ -307,7 +312,8 @@ START_TEST(test_idle_timeout)
     took = wait_state(OC_STATE_HIBERNATED, 5 + REAPER_SLACK_S);
     ck_assert_msg(took >= 0, "not hibernated %d s after the idle timeout", REAPER_SLACK_S);
     ck_assert_msg(took >= 2.5, "hibernated after only %.1f s idle (timeout 5 s)", took);
-    end_process(daemon, SIGTERM);
+    end_process(daemon_pid, SIGTERM);
+    daemon_pid = 0;
 
     /* wake sets a new timeout; with no reaper running the deadline passes */
     oc_wake_options wo = OC_WAKE_OPTIONS_INIT;
@@ -320,9 +326,10 @@ START_TEST(test_idle_timeout)
     oc_sandbox_info_free(info);
     g_usleep(5 * G_USEC_PER_SEC);
     ck_assert_int_eq(itest_state(sb), OC_STATE_RUNNING);
-    daemon = spawn_oc(daemon_args);
+    daemon_pid = spawn_oc(daemon_args);
     took = wait_state(OC_STATE_HIBERNATED, REAPER_SLACK_S);
-    end_process(daemon, SIGTERM);
+    end_process(daemon_pid, SIGTERM);
+    daemon_pid = 0;
     ck_assert_msg(took >= 0, "a late reaper left an overdue sandbox running");
 
     OK(oc_sandbox_set_timeout(sb, 0, 0, &e_));
