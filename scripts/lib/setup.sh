@@ -17,6 +17,7 @@ OC_PACKAGES=(
     qemu-system-x86 qemu-utils qemu-guest-agent
     meson ninja-build pkg-config gcc libglib2.0-dev libjson-glib-dev libsoup-3.0-dev check
     musl-tools mmdebstrap e2fsprogs cpio python3 tini
+    python3-dev python3-cffi python3-pytest
 )
 
 # Repository root (this file is scripts/lib/setup.sh).

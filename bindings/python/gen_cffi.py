@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""gen_cffi.py OUT.c: writes the C source of the cffi extension module
+opencomputer._oc (API mode: compiled against <opencomputer.h>, so a
+mismatch between these declarations and the header is a compile error).
+
+meson compiles the output as a Python extension; this script only needs
+python3-cffi, not setuptools.
+"""
+import sys
+
+import cffi
+
+CDEF = r"""
+typedef struct oc_error oc_error;
+typedef struct oc_context oc_context;
+typedef struct oc_sandbox oc_sandbox;
+typedef struct oc_sandbox_info oc_sandbox_info;
+typedef struct oc_sandbox_list oc_sandbox_list;
+typedef struct oc_exec_result oc_exec_result;
+typedef struct oc_file_info oc_file_info;
+typedef struct oc_file_list oc_file_list;
+
+int oc_error_code_of(const oc_error *error);
+const char *oc_error_message(const oc_error *error);
+void oc_error_free(oc_error *error);
+const char *oc_strerror(int code);
+void oc_free(void *ptr);
+
+typedef struct {
+    uint32_t version;
+    const char *uri;
+    const char *state_dir;
+} oc_context_options;
+#define OC_CONTEXT_OPTIONS_VERSION ...
+int oc_context_new(oc_context **out, const oc_context_options *opts, oc_error **error);
+oc_context *oc_context_unref(oc_context *ctx);
+const char *oc_context_accelerator(oc_context *ctx);
+
+typedef struct {
+    uint32_t version;
+    const char *template_name;
+    int64_t timeout_s;
+    uint32_t cpu_count;
+    uint32_t memory_mb;
+    const char *const *envs;
+    const char *const *metadata;
+} oc_sandbox_options;
+#define OC_SANDBOX_OPTIONS_VERSION ...
+#define OC_TIMEOUT_DEFAULT ...
+#define OC_TIMEOUT_KEEP ...
+#define OC_DEFAULT_CPU_COUNT ...
+#define OC_DEFAULT_MEMORY_MB ...
+int oc_sandbox_create(oc_sandbox **out, oc_context *ctx, const oc_sandbox_options *opts,
+                      oc_error **error);
+int oc_sandbox_connect(oc_sandbox **out, oc_context *ctx, const char *id, oc_error **error);
+oc_sandbox *oc_sandbox_unref(oc_sandbox *sb);
+const char *oc_sandbox_id(const oc_sandbox *sb);
+int oc_sandbox_kill(oc_sandbox *sb, uint32_t flags, oc_error **error);
+int oc_sandbox_status(oc_sandbox *sb, int *out, oc_error **error);
+int oc_sandbox_is_running(oc_sandbox *sb, int *out, oc_error **error);
+int oc_sandbox_set_timeout(oc_sandbox *sb, uint32_t timeout_s, uint32_t flags, oc_error **error);
+const char *oc_sandbox_state_name(int state);
+int oc_sandbox_hibernate(oc_sandbox *sb, uint32_t flags, oc_error **error);
+typedef struct {
+    uint32_t version;
+    int64_t timeout_s;
+} oc_wake_options;
+#define OC_WAKE_OPTIONS_VERSION ...
+int oc_sandbox_wake(oc_sandbox *sb, const oc_wake_options *opts, int *kind, oc_error **error);
+const char *oc_wake_kind_name(int kind);
+
+int oc_sandbox_info_get(oc_sandbox_info **out, oc_sandbox *sb, oc_error **error);
+void oc_sandbox_info_free(oc_sandbox_info *info);
+const char *oc_sandbox_info_id(const oc_sandbox_info *info);
+const char *oc_sandbox_info_template(const oc_sandbox_info *info);
+int oc_sandbox_info_state(const oc_sandbox_info *info);
+int64_t oc_sandbox_info_created(const oc_sandbox_info *info);
+const char *oc_sandbox_info_accelerator(const oc_sandbox_info *info);
+uint32_t oc_sandbox_info_cpu_count(const oc_sandbox_info *info);
+uint32_t oc_sandbox_info_memory_mb(const oc_sandbox_info *info);
+uint32_t oc_sandbox_info_timeout(const oc_sandbox_info *info);
+int oc_sandbox_info_last_wake(const oc_sandbox_info *info);
+int64_t oc_sandbox_info_idle_deadline(const oc_sandbox_info *info);
+size_t oc_sandbox_info_metadata_count(const oc_sandbox_info *info);
+const char *oc_sandbox_info_metadata_at(const oc_sandbox_info *info, size_t i, const char **value);
+size_t oc_sandbox_info_env_count(const oc_sandbox_info *info);
+const char *oc_sandbox_info_env_at(const oc_sandbox_info *info, size_t i, const char **value);
+int oc_sandbox_list_get(oc_sandbox_list **out, oc_context *ctx,
+                        const char *const *metadata_filter, uint32_t flags, oc_error **error);
+size_t oc_sandbox_list_count(const oc_sandbox_list *list);
+const oc_sandbox_info *oc_sandbox_list_at(const oc_sandbox_list *list, size_t i);
+void oc_sandbox_list_free(oc_sandbox_list *list);
+
+typedef struct {
+    uint32_t version;
+    const char *const *args;
+    const char *const *envs;
+    const char *cwd;
+    int64_t timeout_ms;
+    const void *stdin_data;
+    size_t stdin_len;
+    size_t max_output;
+} oc_exec_options;
+#define OC_EXEC_OPTIONS_VERSION ...
+int oc_exec_run(oc_exec_result **out, oc_sandbox *sb, const char *command,
+                const oc_exec_options *opts, oc_error **error);
+int oc_exec_result_exit_code(const oc_exec_result *r);
+int oc_exec_result_signal(const oc_exec_result *r);
+int oc_exec_result_timed_out(const oc_exec_result *r);
+const char *oc_exec_result_stdout(const oc_exec_result *r, size_t *len);
+const char *oc_exec_result_stderr(const oc_exec_result *r, size_t *len);
+int oc_exec_result_stdout_truncated(const oc_exec_result *r);
+int oc_exec_result_stderr_truncated(const oc_exec_result *r);
+uint64_t oc_exec_result_duration_us(const oc_exec_result *r);
+void oc_exec_result_free(oc_exec_result *r);
+
+#define OC_FILES_RECURSIVE ...
+int oc_files_read(oc_sandbox *sb, const char *path, void **data, size_t *len,
+                  uint32_t flags, oc_error **error);
+int oc_files_write(oc_sandbox *sb, const char *path, const void *data, size_t len,
+                   uint32_t flags, oc_error **error);
+const char *oc_file_info_name(const oc_file_info *fi);
+int oc_file_info_type(const oc_file_info *fi);
+uint64_t oc_file_info_size(const oc_file_info *fi);
+uint32_t oc_file_info_mode(const oc_file_info *fi);
+int64_t oc_file_info_mtime_ns(const oc_file_info *fi);
+const char *oc_file_info_link_target(const oc_file_info *fi);
+int oc_files_stat(oc_file_info **out, oc_sandbox *sb, const char *path, uint32_t flags,
+                  oc_error **error);
+void oc_file_info_free(oc_file_info *fi);
+int oc_files_exists(oc_sandbox *sb, const char *path, int *out, uint32_t flags, oc_error **error);
+int oc_files_list(oc_file_list **out, oc_sandbox *sb, const char *path, uint32_t flags,
+                  oc_error **error);
+size_t oc_file_list_count(const oc_file_list *list);
+const oc_file_info *oc_file_list_at(const oc_file_list *list, size_t i);
+void oc_file_list_free(oc_file_list *list);
+int oc_files_mkdir(oc_sandbox *sb, const char *path, uint32_t flags, oc_error **error);
+int oc_files_remove(oc_sandbox *sb, const char *path, uint32_t flags, oc_error **error);
+int oc_files_rename(oc_sandbox *sb, const char *from, const char *to, uint32_t flags,
+                    oc_error **error);
+"""
+
+
+def main():
+    if len(sys.argv) != 2:
+        print('usage: gen_cffi.py OUT.c', file=sys.stderr)
+        return 2
+    ffi = cffi.FFI()
+    ffi.cdef(CDEF)
+    ffi.set_source('opencomputer._oc', '#include <opencomputer.h>')
+    ffi.emit_c_code(sys.argv[1])
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
