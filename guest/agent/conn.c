@@ -207,6 +207,8 @@ void stream_free(agent_stream *s, int kill_group)
 {
     if (s->op == OC_OP_EXEC)
         exec_release(s, kill_group);
+    else if (s->op == OC_OP_SESSION_ATTACH)
+        session_release(s); /* sessions outlive their streams */
     else
         file_release(s);
     for (int i = 0; i < AGENT_MAX_STREAMS; i++)
@@ -222,7 +224,8 @@ void streams_cancel_all(void)
             stream_free(agent.streams[i], 1);
 }
 
-/* A new connection (hang-up, HELLO): nothing of the old one survives. */
+/* A new connection (hang-up, HELLO): nothing of the old one survives.
+ * Sessions are not the connection's: only their attach streams end. */
 void conn_reset(void)
 {
     streams_cancel_all();
@@ -366,7 +369,7 @@ static void on_open(uint32_t id, const uint8_t *p, size_t len)
         send_error(id, OC_PERR_INVAL, "OPEN: missing or bad OP field");
         return;
     }
-    if (op < OC_OP_EXEC || op > OC_OP_FILE_RENAME) {
+    if (op < OC_OP_EXEC || op > OC_OP_SESSION_KILL) {
         send_error(id, OC_PERR_UNSUPPORTED, "OPEN: unknown operation %u", op);
         return;
     }
@@ -384,12 +387,17 @@ static void on_open(uint32_t id, const uint8_t *p, size_t len)
     case OC_OP_FILE_MKDIR: fileop_mkdir(s, p, len); break;
     case OC_OP_FILE_REMOVE: fileop_remove(s, p, len); break;
     case OC_OP_FILE_RENAME: fileop_rename(s, p, len); break;
+    case OC_OP_SESSION_START: session_start(s, p, len); break;
+    case OC_OP_SESSION_ATTACH: session_attach(s, p, len); break;
+    case OC_OP_SESSION_LIST: session_list(s, p, len); break;
+    case OC_OP_SESSION_KILL: session_kill(s, p, len); break;
     }
 }
 
 static void on_data(agent_stream *s, uint8_t chan, const uint8_t *p, size_t len)
 {
-    int takes_input = (s->op == OC_OP_EXEC && s->has_stdin) || s->op == OC_OP_FILE_WRITE;
+    int takes_input = (s->op == OC_OP_EXEC && s->has_stdin) || s->op == OC_OP_FILE_WRITE ||
+                      s->op == OC_OP_SESSION_ATTACH;
     if (chan != OC_CHAN_IN || !takes_input || s->in_eof) {
         send_error(0, OC_PERR_PROTOCOL, "DATA on stream %u chan %u, which takes no input",
                    s->id, chan);
@@ -406,6 +414,8 @@ static void on_data(agent_stream *s, uint8_t chan, const uint8_t *p, size_t len)
     }
     if (s->op == OC_OP_EXEC)
         exec_input(s, p, len);
+    else if (s->op == OC_OP_SESSION_ATTACH)
+        session_input(s, p, len);
     else
         file_write_data(s, p, len);
 }
@@ -424,6 +434,8 @@ static void on_stream_frame(const oc_proto_header *h, const uint8_t *p)
             break;
         if (s->op == OC_OP_EXEC)
             exec_input_eof(s);
+        else if (s->op == OC_OP_SESSION_ATTACH)
+            session_input_eof(s);
         else if (s->op == OC_OP_FILE_WRITE)
             file_write_eof(s);
         break;
@@ -440,6 +452,8 @@ static void on_stream_frame(const oc_proto_header *h, const uint8_t *p)
     case OC_T_CANCEL:
         if (s->op == OC_OP_EXEC)
             exec_cancel(s);
+        else if (s->op == OC_OP_SESSION_ATTACH)
+            session_detach(s);
         else
             file_cancel(s);
         break;
@@ -461,6 +475,8 @@ static void on_stream_frame(const oc_proto_header *h, const uint8_t *p)
         }
         if (s->op == OC_OP_EXEC)
             exec_signal(s, (int)sig);
+        else if (s->op == OC_OP_SESSION_ATTACH)
+            session_signal(s, (int)sig);
         break;
     }
     }

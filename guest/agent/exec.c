@@ -1,4 +1,5 @@
-/* exec.c: EXEC streams: request parsing, spawning, pipes, exit and RESULT. */
+/* exec.c: EXEC streams: request parsing, spawning, pipes, exit and RESULT.
+ * The parsing and spawning are shared with SESSION_START (sessions.c). */
 #define _GNU_SOURCE
 #include "oc-agent.h"
 
@@ -14,9 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* After the process exits, a background child may still hold its pipes;
- * this long after the exit the agent stops waiting for them. */
-#define DRAIN_MS 1000
 #define PIPE_SIZE (1024 * 1024)
 
 typedef struct {
@@ -31,6 +29,7 @@ typedef struct {
     int want_stdin;
     char *strings; /* backing store of every string above */
     char *words;   /* a copy of command split into argv, if it was simple */
+    const char *what; /* the operation, for messages */
 } exec_req;
 
 static void req_free(exec_req *q)
@@ -51,6 +50,7 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
     int rc;
     size_t nstr = 0;
     memset(q, 0, sizeof *q);
+    q->what = s->op == OC_OP_EXEC ? "EXEC" : "SESSION_START";
     oc_proto_reader_init(&r, p, len);
     while ((rc = oc_proto_next(&r, &f)) == 1) {
         switch (f.tag) {
@@ -59,16 +59,17 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
         case OC_F_COMMAND: case OC_F_CWD: nstr++; break;
         case OC_F_OP: case OC_F_TIMEOUT_MS: case OC_F_STDIN: break;
         default:
-            send_error(s->id, OC_PERR_UNSUPPORTED, "EXEC: unknown field 0x%04x", f.tag);
+            send_error(s->id, OC_PERR_UNSUPPORTED, "%s: unknown field 0x%04x", q->what, f.tag);
             return -1;
         }
     }
     if (rc < 0) {
-        send_error(s->id, OC_PERR_PROTOCOL, "EXEC: malformed field list");
+        send_error(s->id, OC_PERR_PROTOCOL, "%s: malformed field list", q->what);
         return -1;
     }
     if (q->argc > OC_PROTO_MAX_ARGS || q->envc > OC_PROTO_MAX_ARGS) {
-        send_error(s->id, OC_PERR_LIMIT, "EXEC: more than %u ARG or ENV fields", OC_PROTO_MAX_ARGS);
+        send_error(s->id, OC_PERR_LIMIT, "%s: more than %u ARG or ENV fields", q->what,
+                   OC_PROTO_MAX_ARGS);
         return -1;
     }
     /* +4 covers "/bin/sh -c CMD"; a command split into words has at most
@@ -77,7 +78,7 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
     q->envp = calloc(q->envc + 1, sizeof *q->envp);
     q->strings = malloc(len + nstr + 1);
     if (!q->argv || !q->envp || !q->strings) {
-        send_error(s->id, OC_PERR_LIMIT, "EXEC: out of memory");
+        send_error(s->id, OC_PERR_LIMIT, "%s: out of memory", q->what);
         return -1;
     }
     char *sp = q->strings;
@@ -87,8 +88,8 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
         char *str = NULL;
         if (f.tag == OC_F_ARG || f.tag == OC_F_ENV || f.tag == OC_F_COMMAND || f.tag == OC_F_CWD) {
             if (memchr(f.data, 0, f.len)) {
-                send_error(s->id, OC_PERR_INVAL, "EXEC: string field 0x%04x contains a NUL byte",
-                           f.tag);
+                send_error(s->id, OC_PERR_INVAL, "%s: string field 0x%04x contains a NUL byte",
+                           q->what, f.tag);
                 return -1;
             }
             memcpy(sp, f.data, f.len);
@@ -101,21 +102,22 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
         case OC_F_ARG: q->argv[ai++] = str; break;
         case OC_F_ENV:
             if (!strchr(str, '=')) {
-                send_error(s->id, OC_PERR_INVAL, "EXEC: ENV entry '%.200s' is not K=V", str);
+                send_error(s->id, OC_PERR_INVAL, "%s: ENV entry '%.200s' is not K=V", q->what, str);
                 return -1;
             }
             q->envp[ei++] = str;
             break;
         case OC_F_COMMAND:
             if (q->command) {
-                send_error(s->id, OC_PERR_INVAL, "EXEC: more than one COMMAND");
+                send_error(s->id, OC_PERR_INVAL, "%s: more than one COMMAND", q->what);
                 return -1;
             }
             q->command = str;
             break;
         case OC_F_CWD:
             if (f.len >= OC_PROTO_MAX_PATH) {
-                send_error(s->id, OC_PERR_LIMIT, "EXEC: CWD longer than %u bytes", OC_PROTO_MAX_PATH);
+                send_error(s->id, OC_PERR_LIMIT, "%s: CWD longer than %u bytes", q->what,
+                           OC_PROTO_MAX_PATH);
                 return -1;
             }
             q->cwd = str;
@@ -123,8 +125,8 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
         case OC_F_TIMEOUT_MS:
         case OC_F_STDIN:
             if (oc_proto_field_u32(&f, &v) < 0) {
-                send_error(s->id, OC_PERR_INVAL, "EXEC: integer field 0x%04x has size %u",
-                           f.tag, f.len);
+                send_error(s->id, OC_PERR_INVAL, "%s: integer field 0x%04x has size %u",
+                           q->what, f.tag, f.len);
                 return -1;
             }
             if (f.tag == OC_F_TIMEOUT_MS)
@@ -135,7 +137,8 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
         }
     }
     if ((q->argc > 0) == (q->command != NULL)) {
-        send_error(s->id, OC_PERR_INVAL, "EXEC: exactly one of ARG and COMMAND is required");
+        send_error(s->id, OC_PERR_INVAL, "%s: exactly one of ARG and COMMAND is required",
+                   q->what);
         return -1;
     }
     return 0;
@@ -220,23 +223,33 @@ static int resolve(const char *name, char *const envp[], char *out, size_t cap)
     return found_noexec ? 126 : 127;
 }
 
-static void send_result(agent_stream *s)
+void exec_put_exit(oc_proto_writer *w, int status)
+{
+    int code = 0, sig = 0;
+    if (WIFEXITED(status)) {
+        code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        sig = WTERMSIG(status);
+        code = 128 + sig;
+    }
+    oc_proto_put_i32(w, OC_F_EXIT_CODE, code);
+    oc_proto_put_u32(w, OC_F_EXIT_SIGNAL, (uint32_t)sig);
+}
+
+void exec_send_result(uint32_t stream, int status, int timed_out, int64_t duration_us)
 {
     uint8_t buf[128];
     oc_proto_writer w;
-    int code = 0, sig = 0;
-    if (WIFEXITED(s->status)) {
-        code = WEXITSTATUS(s->status);
-    } else if (WIFSIGNALED(s->status)) {
-        sig = WTERMSIG(s->status);
-        code = 128 + sig;
-    }
     oc_proto_writer_init(&w, buf, sizeof buf);
-    oc_proto_put_i32(&w, OC_F_EXIT_CODE, code);
-    oc_proto_put_u32(&w, OC_F_EXIT_SIGNAL, (uint32_t)sig);
-    oc_proto_put_u8(&w, OC_F_TIMED_OUT, (uint8_t)(s->timed_out != 0));
-    oc_proto_put_u64(&w, OC_F_DURATION_US, (uint64_t)(s->t_exit_us - s->t_start_us));
-    send_frame(OC_T_RESULT, 0, s->id, buf, (uint32_t)w.len);
+    exec_put_exit(&w, status);
+    oc_proto_put_u8(&w, OC_F_TIMED_OUT, (uint8_t)(timed_out != 0));
+    oc_proto_put_u64(&w, OC_F_DURATION_US, (uint64_t)duration_us);
+    send_frame(OC_T_RESULT, 0, stream, buf, (uint32_t)w.len);
+}
+
+static void send_result(agent_stream *s)
+{
+    exec_send_result(s->id, s->status, s->timed_out, s->t_exit_us - s->t_start_us);
 }
 
 static void maybe_finish(agent_stream *s)
@@ -256,11 +269,60 @@ static void close_out(agent_stream *s, int chan)
     send_frame(OC_T_EOF, (uint8_t)chan, s->id, NULL, 0);
 }
 
-static void close_stdin(agent_stream *s)
+/* ---- host input buffered for a pipe (EXEC stdin, SESSION_ATTACH) ---- */
+
+int input_append(agent_stream *s, int fd, const uint8_t *p, size_t len)
 {
-    if (s->in_fd >= 0)
-        close(s->in_fd);
-    s->in_fd = -1;
+    if (fd < 0) {
+        stream_consumed(s, len);
+        return 0;
+    }
+    if (s->in_len - s->in_off + len > s->in_cap - s->in_off) {
+        /* Compact, then grow: on_data already bounds the total by the
+         * window, so this never exceeds OC_PROTO_INITIAL_WINDOW. */
+        memmove(s->in_buf, s->in_buf + s->in_off, s->in_len - s->in_off);
+        s->in_len -= s->in_off;
+        s->in_off = 0;
+        if (s->in_len + len > s->in_cap) {
+            size_t cap = s->in_len + len;
+            if (cap < 64 * 1024)
+                cap = 64 * 1024;
+            uint8_t *b = realloc(s->in_buf, cap);
+            if (!b) {
+                send_error(s->id, OC_PERR_LIMIT, "%s: out of memory for stdin",
+                           s->op == OC_OP_EXEC ? "EXEC" : "SESSION_ATTACH");
+                stream_free(s, 1);
+                return -1;
+            }
+            s->in_buf = b;
+            s->in_cap = cap;
+        }
+    }
+    memcpy(s->in_buf + s->in_len, p, len);
+    s->in_len += len;
+    return 1;
+}
+
+int input_flush(agent_stream *s, int fd)
+{
+    while (s->in_off < s->in_len) {
+        ssize_t n = write(fd, s->in_buf + s->in_off, s->in_len - s->in_off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return 0;
+            return -1; /* EPIPE: the process closed its stdin */
+        }
+        s->in_off += (size_t)n;
+        stream_consumed(s, (size_t)n);
+    }
+    s->in_off = s->in_len = 0;
+    return 0;
+}
+
+void input_drop(agent_stream *s)
+{
     /* What the process never read still counts as consumed for credit. */
     if (s->in_len > s->in_off)
         stream_consumed(s, s->in_len - s->in_off);
@@ -269,21 +331,32 @@ static void close_stdin(agent_stream *s)
     s->in_len = s->in_off = s->in_cap = 0;
 }
 
+static void close_stdin(agent_stream *s)
+{
+    if (s->in_fd >= 0)
+        close(s->in_fd);
+    s->in_fd = -1;
+    input_drop(s);
+}
+
 /* A program that cannot be run finishes like a shell would report it: a
  * message on stderr and exit code 127 or 126, with no process at all. */
-static void finish_unrunnable(agent_stream *s, int code, const char *name, const char *why)
+static void finish_unrunnable(agent_stream *s, int code, const char *msg)
 {
-    char msg[512];
-    int n = snprintf(msg, sizeof msg, "oc-agent: %.400s: %s\n", name, why);
     s->t_start_us = s->t_exit_us = agent_now_us();
     s->exited = 1;
     s->status = code << 8;
-    if (n > 0)
-        send_data(s, OC_CHAN_ERR, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    send_data(s, OC_CHAN_ERR, msg, strlen(msg));
     send_frame(OC_T_EOF, OC_CHAN_OUT, s->id, NULL, 0);
     send_frame(OC_T_EOF, OC_CHAN_ERR, s->id, NULL, 0);
     send_result(s);
     stream_free(s, 0);
+}
+
+static int unrunnable(int code, const char *name, const char *why, char *msg, size_t cap)
+{
+    snprintf(msg, cap, "oc-agent: %.400s: %s\n", name, why);
+    return code;
 }
 
 static int make_pipe(int fds[2], int parent_end)
@@ -296,14 +369,24 @@ static int make_pipe(int fds[2], int parent_end)
     return 0;
 }
 
-void exec_open(agent_stream *s, const uint8_t *p, size_t len)
+static int spawn_fail(agent_stream *s, exec_req *q)
+{
+    req_free(q);
+    stream_free(s, 1);
+    return -1;
+}
+
+int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, exec_child *c,
+               char *msg, size_t msg_cap)
 {
     exec_req q;
-    if (req_parse(s, p, len, &q) < 0) {
-        req_free(&q);
-        stream_free(s, 1);
-        return;
-    }
+    memset(c, 0, sizeof *c);
+    c->out_fd[0] = c->out_fd[1] = c->out_fd[2] = c->in_fd = -1;
+    c->t_start_us = agent_now_us();
+    if (req_parse(s, p, len, &q) < 0)
+        return spawn_fail(s, &q);
+    if (force_stdin)
+        q.want_stdin = 1;
     char *const *envp = q.has_env ? q.envp : agent.default_env;
 
     const char *cwd = q.cwd;
@@ -319,11 +402,9 @@ void exec_open(agent_stream *s, const uint8_t *p, size_t len)
         else if (access(cwd, X_OK) < 0)
             err = errno;
         if (err) {
-            send_error(s->id, agent_errno_code(err), "EXEC: working directory %.1000s: %s", cwd,
-                       strerror(err));
-            req_free(&q);
-            stream_free(s, 1);
-            return;
+            send_error(s->id, agent_errno_code(err), "%s: working directory %.1000s: %s", q.what,
+                       cwd, strerror(err));
+            return spawn_fail(s, &q);
         }
     } else {
         cwd = access("/root", X_OK) == 0 ? "/root" : "/";
@@ -342,9 +423,10 @@ void exec_open(agent_stream *s, const uint8_t *p, size_t len)
     }
     rc = resolve(q.argv[0], envp, prog, sizeof prog);
     if (rc) {
-        finish_unrunnable(s, rc, q.argv[0], rc == 127 ? "command not found" : "Permission denied");
+        rc = unrunnable(rc, q.argv[0], rc == 127 ? "command not found" : "Permission denied", msg,
+                        msg_cap);
         req_free(&q);
-        return;
+        return rc;
     }
 
     int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, inp[2] = { -1, -1 };
@@ -356,10 +438,9 @@ void exec_open(agent_stream *s, const uint8_t *p, size_t len)
             if (errp[i] >= 0) close(errp[i]);
             if (inp[i] >= 0) close(inp[i]);
         }
-        send_error(s->id, agent_errno_code(err), "EXEC: cannot create pipes: %s", strerror(err));
-        req_free(&q);
-        stream_free(s, 1);
-        return;
+        send_error(s->id, agent_errno_code(err), "%s: cannot create pipes: %s", q.what,
+                   strerror(err));
+        return spawn_fail(s, &q);
     }
     fcntl(outp[0], F_SETPIPE_SZ, PIPE_SIZE);
 
@@ -386,7 +467,7 @@ void exec_open(agent_stream *s, const uint8_t *p, size_t len)
     posix_spawnattr_setsigdefault(&at, &all);
 
     pid_t pid;
-    s->t_start_us = agent_now_us();
+    c->t_start_us = agent_now_us();
     rc = posix_spawn(&pid, prog, &fa, &at, q.argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
@@ -399,75 +480,58 @@ void exec_open(agent_stream *s, const uint8_t *p, size_t len)
         close(errp[0]);
         if (inp[1] >= 0)
             close(inp[1]);
-        if (rc == ENOENT)
-            finish_unrunnable(s, 127, q.argv[0], "command not found");
-        else
-            finish_unrunnable(s, 126, q.argv[0], strerror(rc));
+        rc = rc == ENOENT ? unrunnable(127, q.argv[0], "command not found", msg, msg_cap)
+                          : unrunnable(126, q.argv[0], strerror(rc), msg, msg_cap);
         req_free(&q);
+        return rc;
+    }
+    c->pid = pid;
+    c->out_fd[1] = outp[0];
+    c->out_fd[2] = errp[0];
+    c->in_fd = inp[1];
+    c->has_stdin = q.want_stdin;
+    c->timeout_ms = q.timeout_ms;
+    req_free(&q);
+    return 0;
+}
+
+void exec_open(agent_stream *s, const uint8_t *p, size_t len)
+{
+    exec_child c;
+    char msg[512];
+    int rc = exec_spawn(s, p, len, 0, &c, msg, sizeof msg);
+    if (rc < 0)
+        return;
+    if (rc > 0) {
+        finish_unrunnable(s, rc, msg);
         return;
     }
-    s->pid = pid;
-    s->out_fd[1] = outp[0];
-    s->out_fd[2] = errp[0];
-    s->in_fd = inp[1];
-    s->has_stdin = q.want_stdin;
-    if (q.timeout_ms)
-        s->kill_at_ms = agent_now_ms() + q.timeout_ms;
-    req_free(&q);
+    s->t_start_us = c.t_start_us;
+    s->pid = c.pid;
+    s->out_fd[1] = c.out_fd[1];
+    s->out_fd[2] = c.out_fd[2];
+    s->in_fd = c.in_fd;
+    s->has_stdin = c.has_stdin;
+    if (c.timeout_ms)
+        s->kill_at_ms = agent_now_ms() + c.timeout_ms;
 }
 
 /* Writes buffered stdin to the pipe, and closes it once the host's EOF has
  * been reached or the process stopped reading. */
 static void flush_stdin(agent_stream *s)
 {
-    while (s->in_fd >= 0 && s->in_off < s->in_len) {
-        ssize_t n = write(s->in_fd, s->in_buf + s->in_off, s->in_len - s->in_off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                return;
-            close_stdin(s); /* EPIPE: the process closed its stdin */
-            return;
-        }
-        s->in_off += (size_t)n;
-        stream_consumed(s, (size_t)n);
+    if (s->in_fd >= 0 && input_flush(s, s->in_fd) < 0) {
+        close_stdin(s);
+        return;
     }
-    if (s->in_off == s->in_len)
-        s->in_off = s->in_len = 0;
     if (s->in_eof && s->in_len == 0 && s->in_fd >= 0)
         close_stdin(s);
 }
 
 void exec_input(agent_stream *s, const uint8_t *p, size_t len)
 {
-    if (s->in_fd < 0) {
-        stream_consumed(s, len);
-        return;
-    }
-    if (s->in_len - s->in_off + len > s->in_cap - s->in_off) {
-        /* Compact, then grow: on_data already bounds the total by the
-         * window, so this never exceeds OC_PROTO_INITIAL_WINDOW. */
-        memmove(s->in_buf, s->in_buf + s->in_off, s->in_len - s->in_off);
-        s->in_len -= s->in_off;
-        s->in_off = 0;
-        if (s->in_len + len > s->in_cap) {
-            size_t cap = s->in_len + len;
-            if (cap < 64 * 1024)
-                cap = 64 * 1024;
-            uint8_t *b = realloc(s->in_buf, cap);
-            if (!b) {
-                send_error(s->id, OC_PERR_LIMIT, "EXEC: out of memory for stdin");
-                stream_free(s, 1);
-                return;
-            }
-            s->in_buf = b;
-            s->in_cap = cap;
-        }
-    }
-    memcpy(s->in_buf + s->in_len, p, len);
-    s->in_len += len;
-    flush_stdin(s);
+    if (input_append(s, s->in_fd, p, len) > 0)
+        flush_stdin(s);
 }
 
 void exec_input_eof(agent_stream *s)
@@ -495,7 +559,7 @@ void exec_exited(agent_stream *s, int status)
     s->status = status;
     s->t_exit_us = agent_now_us();
     s->kill_at_ms = 0;
-    s->drain_at_ms = agent_now_ms() + DRAIN_MS;
+    s->drain_at_ms = agent_now_ms() + AGENT_DRAIN_MS;
     close_stdin(s);
     maybe_finish(s);
 }

@@ -252,7 +252,8 @@ int file_pump(agent_stream *s)
 {
     if (s->op == OC_OP_FILE_READ && s->fd >= 0)
         return read_pump(s);
-    if (s->op == OC_OP_FILE_LIST && s->rec)
+    /* SESSION_LIST builds all its records at once and sends them here. */
+    if ((s->op == OC_OP_FILE_LIST || s->op == OC_OP_SESSION_LIST) && s->rec)
         return list_pump(s);
     return 0;
 }

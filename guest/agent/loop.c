@@ -16,7 +16,7 @@
  * is rechecked at this interval instead of polled. */
 #define HUP_RECHECK_MS 50
 
-static struct pollfd pfd[4 + AGENT_MAX_STREAMS * 3];
+static struct pollfd pfd[4 + AGENT_MAX_STREAMS * 3 + OC_PROTO_MAX_SESSIONS * 2];
 
 static agent_stream *exec_by_pid(pid_t pid)
 {
@@ -38,6 +38,8 @@ static void reap(void)
         agent_stream *s = exec_by_pid(pid);
         if (s)
             exec_exited(s, st);
+        else
+            session_exited(pid, st);
     }
 }
 
@@ -51,6 +53,7 @@ static void on_signals(void)
             pid1_shutdown();
         /* Test mode: leave no process groups behind. */
         streams_cancel_all();
+        sessions_kill_all();
         if (agent.listen_fd >= 0)
             close(agent.listen_fd);
         exit(0);
@@ -121,6 +124,7 @@ void loop_run(void)
             if (s && s->op == OC_OP_EXEC)
                 deadline = min_deadline(deadline, exec_timers(s, now));
         }
+        deadline = min_deadline(deadline, sessions_timers(now));
         /* Twice: input held back and pumps stopped for want of output room
          * can go on once the flush has made room, and nothing else would
          * wake the poll below for them. */
@@ -129,7 +133,9 @@ void loop_run(void)
                 conn_process_held_input();
             for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
                 agent_stream *s = agent.streams[i];
-                if (s && s->op != OC_OP_EXEC && file_pump(s))
+                if (s && s->op == OC_OP_SESSION_ATTACH)
+                    session_pump(s);
+                else if (s && s->op != OC_OP_EXEC && file_pump(s))
                     busy = 1;
             }
             if (agent.fd >= 0 && !agent.hup && conn_wants_write() && conn_flush() < 0)
@@ -151,7 +157,11 @@ void loop_run(void)
             agent_stream *s = agent.streams[i];
             if (s && s->op == OC_OP_EXEC)
                 exec_poll_setup(s, pfd, &n);
+            else if (s && s->op == OC_OP_SESSION_ATTACH)
+                attach_poll_setup(s, pfd, &n);
         }
+        /* Always, attached or not: session output never waits for a host. */
+        sessions_poll_setup(pfd, &n);
         if (agent.mode == MODE_PORT && agent.hup)
             deadline = min_deadline(deadline, agent.hup_until_ms);
 
@@ -170,7 +180,10 @@ void loop_run(void)
             agent_stream *s = agent.streams[i];
             if (s && s->op == OC_OP_EXEC)
                 exec_poll_events(s, pfd);
+            else if (s && s->op == OC_OP_SESSION_ATTACH)
+                attach_poll_events(s, pfd);
         }
+        sessions_poll_events(pfd);
         if (pfd[0].revents)
             on_signals();
         if (listen_i >= 0 && pfd[listen_i].revents)

@@ -36,6 +36,9 @@
 /* Credit for host data is returned in steps of this size, so the host keeps
  * its pipe full without a WINDOW per frame. */
 #define AGENT_CREDIT_STEP (OC_PROTO_INITIAL_WINDOW / 4u)
+/* After a process exits, a background child may still hold its pipes; this
+ * long after the exit the agent stops waiting for them. */
+#define AGENT_DRAIN_MS 1000
 
 enum agent_mode { MODE_LISTEN, MODE_PORT };
 
@@ -67,9 +70,28 @@ typedef struct agent_stream {
     char *tmp_path;         /* FILE_WRITE temp file, NULL once renamed */
     uint32_t mode;
     DIR *dir;               /* FILE_LIST */
-    uint8_t *rec;           /* FILE_LIST records not yet sent */
+    uint8_t *rec;           /* FILE_LIST, SESSION_LIST records not yet sent */
     size_t rec_len, rec_off;
+
+    /* SESSION_ATTACH: the session by id (it may be gone), and per output
+     * channel the absolute offset of the next byte to send and where the
+     * scrollback ended when the attach began. */
+    uint32_t session;
+    uint64_t cursor[3];
+    uint64_t replay_end[3];
+    int replayed;           /* INFO REPLAY_END sent */
 } agent_stream;
+
+/* A byte ring with absolute offsets: `total` bytes were ever written, the
+ * last `len` of them are held.  The buffer grows on demand up to `max`;
+ * past that the oldest bytes are dropped. */
+typedef struct {
+    uint8_t *buf;
+    size_t cap, max;
+    size_t head;            /* index of the oldest byte held */
+    size_t len;
+    uint64_t total;
+} agent_ring;
 
 typedef struct {
     enum agent_mode mode;
@@ -127,6 +149,31 @@ void stream_free(agent_stream *s, int kill_group);
 void streams_cancel_all(void);
 
 /* exec.c */
+/* A spawned process, as exec_spawn leaves it. */
+typedef struct {
+    pid_t pid;
+    int out_fd[3];          /* [1] stdout, [2] stderr read ends */
+    int in_fd;              /* stdin write end, -1 without STDIN */
+    int has_stdin;
+    uint32_t timeout_ms;
+    int64_t t_start_us;
+} exec_child;
+/* Parses an EXEC-shaped OPEN (EXEC, SESSION_START) and spawns it; with
+ * force_stdin stdin is always a pipe.  Returns 0 with *c filled; -1 after
+ * an ERROR (the stream is freed); or the shell's exit code (127, 126) for a
+ * program that cannot be run, with the shell-like message in msg. */
+int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, exec_child *c,
+               char *msg, size_t msg_cap);
+/* EXIT_CODE and EXIT_SIGNAL of a wait status. */
+void exec_put_exit(oc_proto_writer *w, int status);
+/* RESULT with EXIT_CODE, EXIT_SIGNAL, TIMED_OUT, DURATION_US. */
+void exec_send_result(uint32_t stream, int status, int timed_out, int64_t duration_us);
+/* Host input held for a pipe: append (1; 0 when fd is closed and the bytes
+ * are dropped; -1 after failing the stream for want of memory), write what
+ * the pipe takes (-1: the reader is gone), drop the rest (returning credit). */
+int input_append(agent_stream *s, int fd, const uint8_t *p, size_t len);
+int input_flush(agent_stream *s, int fd);
+void input_drop(agent_stream *s);
 void exec_open(agent_stream *s, const uint8_t *p, size_t len);
 void exec_input(agent_stream *s, const uint8_t *p, size_t len);
 void exec_input_eof(agent_stream *s);
@@ -137,6 +184,37 @@ void exec_poll_events(agent_stream *s, const struct pollfd *pfd);
 void exec_poll_setup(agent_stream *s, struct pollfd *pfd, int *n);
 int64_t exec_timers(agent_stream *s, int64_t now);  /* next deadline or 0 */
 void exec_release(agent_stream *s, int kill_group);
+
+/* ring.c */
+void ring_init(agent_ring *r, size_t max);
+void ring_free(agent_ring *r);
+/* Appends n bytes, dropping the oldest past r->max (or past what it could
+ * allocate: memory is never the reason to stop draining a pipe). */
+void ring_write(agent_ring *r, const uint8_t *p, size_t n);
+/* Offset of the oldest byte held. */
+uint64_t ring_start(const agent_ring *r);
+/* The contiguous bytes held from absolute offset `off` (>= ring_start),
+ * at most max; returns their count and sets *p. */
+size_t ring_peek(const agent_ring *r, uint64_t off, size_t max, const uint8_t **p);
+
+/* sessions.c: SESSION_START, SESSION_ATTACH, SESSION_LIST, SESSION_KILL */
+void session_start(agent_stream *s, const uint8_t *p, size_t len);
+void session_attach(agent_stream *s, const uint8_t *p, size_t len);
+void session_list(agent_stream *s, const uint8_t *p, size_t len);
+void session_kill(agent_stream *s, const uint8_t *p, size_t len);
+void session_pump(agent_stream *s);
+void session_input(agent_stream *s, const uint8_t *p, size_t len);
+void session_input_eof(agent_stream *s);
+void session_detach(agent_stream *s);       /* CANCEL: RESULT, the process lives on */
+void session_signal(agent_stream *s, int sig);
+void session_release(agent_stream *s);      /* stream_free of an attach stream */
+int session_exited(pid_t pid, int status);  /* 1 if pid was a session's */
+void sessions_poll_setup(struct pollfd *pfd, int *n);
+void sessions_poll_events(const struct pollfd *pfd);
+void attach_poll_setup(agent_stream *s, struct pollfd *pfd, int *n);
+void attach_poll_events(agent_stream *s, const struct pollfd *pfd);
+int64_t sessions_timers(int64_t now);       /* next deadline or 0 */
+void sessions_kill_all(void);               /* test mode exit */
 
 /* files.c: FILE_READ, FILE_WRITE, FILE_LIST (streaming) */
 void file_read_open(agent_stream *s, const uint8_t *p, size_t len);

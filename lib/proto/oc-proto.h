@@ -58,7 +58,7 @@ enum oc_proto_type {
     OC_T_SIGNAL    = 0x17, /* host -> guest: OC_F_SIGNAL to the process */
     OC_T_INFO      = 0x18, /* guest -> host, v2: what an operation knows before its
                             * data (FILE_READ: OC_F_SIZE) */
-    /* 0x19..0x3f are reserved for PTY resize, session attach, file watch and
+    /* 0x19..0x3f are reserved for PTY resize, file watch and
      * port forwarding; an end that does not know a type answers ERROR. */
 };
 
@@ -79,7 +79,21 @@ enum oc_proto_op {
     OC_OP_FILE_MKDIR = 6,
     OC_OP_FILE_REMOVE = 7,
     OC_OP_FILE_RENAME = 8,
+    /* Background sessions: a process that outlives streams and connections
+     * (docs/protocol.md, "Sessions").  An agent that predates them answers
+     * ERROR UNSUPPORTED, so they need no version of their own. */
+    OC_OP_SESSION_START  = 9,
+    OC_OP_SESSION_ATTACH = 10,
+    OC_OP_SESSION_LIST   = 11,
+    OC_OP_SESSION_KILL   = 12,
 };
+
+/* Output of a session kept by the agent for replay, per channel (stdout,
+ * stderr); allocated as output comes, up to this.  When full, the oldest
+ * bytes are dropped. */
+#define OC_PROTO_SESSION_RING   (1024u * 1024u)
+/* Sessions an agent keeps at once, running or exited. */
+#define OC_PROTO_MAX_SESSIONS   64u
 
 /* Field tags.  Grouped by use; a tag keeps its number forever. */
 enum oc_proto_field {
@@ -117,6 +131,12 @@ enum oc_proto_field {
     OC_F_FTYPE        = 0x0031, /* u8 enum oc_proto_ftype */
     OC_F_MTIME_NS     = 0x0032, /* u64 */
     OC_F_LINK_TARGET  = 0x0033, /* string */
+    /* sessions */
+    OC_F_SESSION      = 0x0050, /* u32 session id, > 0 */
+    OC_F_PID          = 0x0051, /* u32 */
+    OC_F_RUNNING      = 0x0052, /* u8 */
+    OC_F_STARTED_MS   = 0x0053, /* u64, unix ms */
+    OC_F_REPLAY_END   = 0x0054, /* u8 1 in INFO: the scrollback has been sent */
     /* ERROR */
     OC_F_ERRCODE      = 0x0040, /* u32 enum oc_proto_err */
     OC_F_MESSAGE      = 0x0041, /* string */

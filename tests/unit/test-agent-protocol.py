@@ -472,6 +472,289 @@ def credit_overrun(ctx):
     assert r.code == 0, r
 
 
+# ---- sessions ----
+
+def session_start(c, command=None, argv=None, extra=b''):
+    p = b''.join(fld(F_ARG, a) for a in argv or [])
+    if command is not None:
+        p += fld(F_COMMAND, command)
+    r = c.op(OP_SESSION_START, p + extra)
+    assert r.result and r.result.int(F_SESSION), r
+    return r.result.int(F_SESSION)
+
+
+def session_kill(c, sess, sig=None):
+    return c.op(OP_SESSION_KILL, u32(F_SESSION, sess) + (u32(F_SIGNAL, sig) if sig else b''))
+
+
+def session_list(c):
+    r = c.op(OP_SESSION_LIST, b'')
+    assert r.result and r.eofs == {1}, r
+    return parse_records(r.out, key=F_SESSION)
+
+
+class Attach:
+    """One SESSION_ATTACH stream: scrollback before REPLAY_END, live after;
+    returns credit like a good host and checks the agent keeps to it."""
+
+    def __init__(self, c, sess):
+        self.c = c
+        self.sid = c.open(OP_SESSION_ATTACH, u32(F_SESSION, sess))
+        self.replay, self.live, self.err = bytearray(), bytearray(), bytearray()
+        self.replayed = False
+        self.result = self.error = None
+        self.eofs = set()
+        self.got = {1: 0, 2: 0}
+        self.granted = {1: WINDOW, 2: WINDOW}
+
+    @property
+    def out(self):
+        return self.replay + self.live
+
+    def done(self):
+        return self.result is not None or self.error is not None
+
+    def step(self, timeout=10.0):
+        t, ch, st, p = self.c.recv(timeout, self.sid)
+        if t == DATA:
+            assert ch in (1, 2) and ch not in self.eofs, (ch, self.eofs)
+            self.got[ch] += len(p)
+            assert self.got[ch] <= self.granted[ch], 'agent exceeded credit'
+            if ch == 2:
+                self.err += p
+            else:
+                (self.live if self.replayed else self.replay).extend(p)
+            if self.granted[ch] - self.got[ch] < WINDOW // 2:
+                self.c.window(self.sid, ch, WINDOW // 2)
+                self.granted[ch] += WINDOW // 2
+        elif t == INFO:
+            assert not self.replayed and Fields(p).int(F_REPLAY_END) == 1, Fields(p).list
+            self.replayed = True
+        elif t == EOF:
+            self.eofs.add(ch)
+        elif t == WINDOW_T:
+            assert ch == 0 and len(p) == 4, (ch, p)  # stdin credit returned
+        elif t == RESULT:
+            self.result = Fields(p)
+        elif t == ERROR:
+            self.error = Fields(p)
+        else:
+            raise AssertionError('unexpected frame %#x' % t)
+        return t
+
+    def until(self, pred, timeout=10.0):
+        end = time.monotonic() + timeout
+        while not pred():
+            assert not self.done(), (self.result and self.result.list, self.error and self.error.list)
+            self.step(max(0.01, end - time.monotonic()))
+
+    def finish(self, timeout=15.0):
+        end = time.monotonic() + timeout
+        while not self.done():
+            self.step(max(0.01, end - time.monotonic()))
+        return self
+
+
+def lines(b):
+    return [int(x) for x in bytes(b).split()]
+
+
+def agent_rss_kib(ctx):
+    for line in open('/proc/%d/status' % ctx.agent.proc.pid):
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1])
+
+
+@test
+def session_output(ctx):
+    """session: 1000 lines come through an attach in order, then exit 0"""
+    c = ctx.c
+    sess = session_start(c, 'for i in $(seq 1 1000); do echo $i; sleep 0.001; done')
+    a = Attach(c, sess).finish(30)
+    assert a.result and a.result.int(F_EXIT_CODE) == 0, a.result and a.result.list
+    assert a.replayed and a.eofs == {1, 2}, (a.replayed, a.eofs)
+    assert lines(a.out) == list(range(1, 1001)), bytes(a.out[-100:])
+
+
+@test
+def session_reattach(ctx):
+    """session: detach, reattach replays the missed lines, no gap or duplicate at the seam"""
+    c = ctx.c
+    sess = session_start(c, 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done')
+    a = Attach(c, sess)
+    a.until(lambda: len(lines(a.out)) >= 3)
+    c.send(CANCEL, 0, a.sid)
+    a.finish()
+    assert a.result is not None and a.result.get(F_EXIT_CODE) is None, 'detach is an empty RESULT'
+    seen = len(lines(a.out))
+    time.sleep(1.0)
+    assert session_list(c)[sess].int(F_RUNNING) == 1, 'detaching stopped the session'
+    b = Attach(c, sess)
+    b.until(lambda: b.replayed and len(lines(b.live)) >= 3)
+    replay = lines(b.replay)
+    assert replay[:1] == [1] and len(replay) >= seen + 5, (seen, replay)
+    r = session_kill(c, sess)
+    assert r.result, r
+    b.finish()
+    assert b.result.int(F_EXIT_SIGNAL) == 9 and b.eofs == {1, 2}, b.result.list
+    got = lines(b.out)
+    assert got == list(range(1, len(got) + 1)), got
+    assert bytes(b.out).endswith(b'\n'), bytes(b.out[-20:])
+    assert session_list(c)[sess].int(F_RUNNING) == 0
+
+
+@test
+def session_stdin(ctx):
+    """session: 1 MiB on chan 0 through cat comes back whole; host EOF ends it"""
+    c = ctx.c
+    sess = session_start(c, argv=['cat'])
+    data = os.urandom(1 << 20)
+    a = Attach(c, sess)
+    for i in range(0, len(data), MAX_PAYLOAD):
+        c.send(DATA, 0, a.sid, data[i:i + MAX_PAYLOAD])
+    c.send(EOF, 0, a.sid)
+    a.finish(30)
+    assert a.result and a.result.int(F_EXIT_CODE) == 0, a.result and a.result.list
+    assert hashlib.sha256(a.out).digest() == hashlib.sha256(data).digest(), len(a.out)
+
+
+@test
+def session_survives(ctx):
+    """session: outlives a hang-up and a new HELLO; attach works after"""
+    c = ctx.c
+    sess = session_start(c, 'echo hi; exec sleep 30')
+    a = Attach(c, sess)
+    a.until(lambda: a.replayed and a.out == b'hi\n')
+    c = ctx.fresh()  # hang-up with an attach stream open
+    time.sleep(0.2)
+    f = session_list(c)[sess]
+    assert f.int(F_RUNNING) == 1 and f.str(F_COMMAND) == 'echo hi; exec sleep 30', f.list
+    c.hello()
+    a = Attach(c, sess)
+    a.until(lambda: a.replayed)
+    assert a.replay == b'hi\n' and not a.live, a.replay
+    c.send(SIGNAL, 0, a.sid, u32(F_SIGNAL, 15))
+    a.finish()
+    assert a.result.int(F_EXIT_SIGNAL) == 15, a.result.list
+
+
+@test
+def session_flood(ctx):
+    """session: unattended flood keeps the agent's RSS under rings + 16 MiB; EXEC stays prompt"""
+    c = ctx.c
+    rss0 = agent_rss_kib(ctx)
+    sess = session_start(c, argv=['yes'])
+    bound = (2 * 1024) + 16 * 1024  # KiB: two 1 MiB rings + 16 MiB
+    worst = 0
+    end = time.monotonic() + 2.0
+    while time.monotonic() < end:
+        t0 = time.monotonic()
+        r = c.exec(['echo', 'ok'])
+        dt = time.monotonic() - t0
+        assert r.out == b'ok\n' and dt < 1.0, (r, dt)
+        worst = max(worst, agent_rss_kib(ctx))
+        time.sleep(0.1)
+    print('# agent VmRSS during the flood: %d KiB at most (%d KiB before)' % (worst, rss0))
+    assert worst < bound, 'agent RSS %d KiB (was %d before the flood)' % (worst, rss0)
+    a = Attach(c, sess)
+    a.until(lambda: a.replayed)
+    assert len(a.replay) == 1 << 20 and set(bytes(a.replay)) <= {ord('y'), ord('\n')}, len(a.replay)
+    assert session_kill(c, sess).result
+    a.finish()
+    assert a.result.int(F_EXIT_SIGNAL) == 9, a.result.list
+
+
+@test
+def session_slow_attacher(ctx):
+    """session: an attacher that stops granting credit skips what the ring dropped, nothing else"""
+    c = ctx.c
+    n = 3000000
+    expected = ''.join('%d\n' % i for i in range(1, n + 1)).encode()
+    # the pause lets the attach begin before the first byte
+    sess = session_start(c, 'sleep 0.3; exec seq 1 %d' % n)
+    sid = c.open(OP_SESSION_ATTACH, u32(F_SESSION, sess))
+    data, granted, stall = bytearray(), WINDOW, None
+    while True:
+        t, ch, st, p = c.recv(15, sid)
+        if t == DATA:
+            assert ch == 1, ch
+            data += p
+            assert len(data) <= granted, 'agent exceeded credit'
+            if len(data) == WINDOW:
+                time.sleep(1.0)  # seq finishes meanwhile; the ring drops
+                stall = len(data)
+                c.window(sid, 1, 64 * 1024 * 1024)
+                granted += 64 * 1024 * 1024
+        elif t == RESULT:
+            assert Fields(p).int(F_EXIT_CODE) == 0, Fields(p).list
+            break
+        else:
+            assert t in (INFO, EOF), t
+    assert len(data) < len(expected) and data.endswith(b'%d\n' % n), len(data)
+    if stall is not None:
+        # after the stall, exactly the ring: the newest 1 MiB
+        rest = bytes(data[stall:])
+        assert len(rest) == 1 << 20 and expected.endswith(rest), len(rest)
+    # A live attacher slower than the process may also skip (the process
+    # never waits), so the whole is runs of consecutive lines, in order,
+    # joined where bytes were skipped (the joins may cut lines).
+    runs, prev = [], None
+    for tok in bytes(data).split(b'\n')[:-1]:
+        v = int(tok) if tok.isdigit() else None
+        if v is not None and prev is not None and v == prev + 1:
+            runs[-1][1] = v
+        elif v is not None:
+            runs.append([v, v])
+        prev = v
+    runs = [r for r in runs if r[1] > r[0]]
+    assert runs and runs[-1][1] == n, runs[-3:]
+    assert all(b[0] > a[1] for a, b in zip(runs, runs[1:])), runs
+
+
+@test
+def session_list_kill_limit(ctx):
+    """session: list fields, NOENT, unrunnable program, 64 running is LIMIT"""
+    c = ctx.c
+    t0 = int(time.time() * 1000)
+    sess = session_start(c, argv=['sleep', '1000'])
+    f = session_list(c)[sess]
+    assert f.int(F_RUNNING) == 1 and f.int(F_PID) > 0, f.list
+    assert [v.decode() for t, v in f.list if t == F_ARG] == ['sleep', '1000'], f.list
+    assert abs(f.int(F_STARTED_MS) - t0) < 5000 and f.get(F_EXIT_CODE) is None, f.list
+    assert session_kill(c, sess, 15).result
+    a = Attach(c, sess).finish()
+    assert a.result.int(F_EXIT_SIGNAL) == 15
+    f = session_list(c)[sess]
+    assert f.int(F_RUNNING) == 0 and f.int(F_EXIT_CODE) == 143 and f.int(F_EXIT_SIGNAL) == 15, f.list
+    assert session_kill(c, 999999).errcode() == E_NOENT
+    assert c.op(OP_SESSION_ATTACH, u32(F_SESSION, 999999)).errcode() == E_NOENT
+    assert c.op(OP_SESSION_KILL, b'').errcode() == E_INVAL
+    assert c.op(OP_SESSION_LIST, fld(F_PATH, '/')).errcode() == E_UNSUPPORTED
+
+    timed = session_start(c, argv=['sleep', '1000'], extra=u32(F_TIMEOUT_MS, 200))
+    a = Attach(c, timed).finish()
+    assert a.result.int(F_TIMED_OUT) == 1 and a.result.int(F_EXIT_SIGNAL) == 9, a.result.list
+
+    bad = session_start(c, argv=['oc-no-such-command-xyz'])
+    assert bad > sess
+    a = Attach(c, bad).finish()
+    assert a.result.int(F_EXIT_CODE) == 127 and b'command not found' in a.err, a.err
+
+    ids = [session_start(c, argv=['sleep', '1000']) for _ in range(64)]
+    assert len(set(ids)) == 64 and min(ids) > bad
+    r = c.op(OP_SESSION_START, fld(F_ARG, 'true'))
+    assert r.errcode() == E_LIMIT, r
+    listed = session_list(c)
+    assert set(listed) == set(ids), sorted(listed)  # the exited ones were evicted
+    for i in ids:
+        assert session_kill(c, i).result
+    end = time.monotonic() + 10
+    while any(f.int(F_RUNNING) for f in session_list(c).values()):
+        assert time.monotonic() < end, 'sessions did not exit'
+        time.sleep(0.05)
+    assert session_start(c, argv=['true']) > max(ids)
+
+
 @test
 def still_alive(ctx):
     """the agent is still running, leaks no fds or zombies, exits on SIGTERM"""

@@ -29,8 +29,10 @@ F_PATH, F_NEW_PATH, F_MODE, F_PARENTS, F_RECURSIVE, F_SIGNAL = 0x17, 0x18, 0x19,
 F_EXIT_CODE, F_EXIT_SIGNAL, F_TIMED_OUT, F_SIZE, F_DURATION_US = 0x20, 0x21, 0x22, 0x23, 0x24
 F_NAME, F_FTYPE, F_MTIME_NS, F_LINK_TARGET = 0x30, 0x31, 0x32, 0x33
 F_ERRCODE, F_MESSAGE = 0x40, 0x41
+F_SESSION, F_PID, F_RUNNING, F_STARTED_MS, F_REPLAY_END = 0x50, 0x51, 0x52, 0x53, 0x54
 
 OP_EXEC, OP_READ, OP_WRITE, OP_LIST, OP_STAT, OP_MKDIR, OP_REMOVE, OP_RENAME = range(1, 9)
+OP_SESSION_START, OP_SESSION_ATTACH, OP_SESSION_LIST, OP_SESSION_KILL = range(9, 13)
 E_PROTOCOL, E_UNSUPPORTED, E_NOENT, E_EXIST, E_NOTDIR, E_ISDIR, E_ACCES = 1, 2, 3, 4, 5, 6, 7
 E_INVAL, E_NOTEMPTY, E_LIMIT = 9, 10, 12
 FT_FILE, FT_DIR, FT_SYMLINK = 1, 2, 3
@@ -90,6 +92,7 @@ class Reply:
     def __init__(self):
         self.out, self.err = bytearray(), bytearray()
         self.result = self.error = self.info = None
+        self.replay_end = None  # (stdout, stderr) lengths at INFO REPLAY_END
         self.eofs = set()
         self.first = None  # type of the first frame on the stream
 
@@ -232,7 +235,11 @@ class Conn:
             t, c, st, p = self.recv(timeout, sid)
             if r.first is None:
                 r.first = t
-            if t == INFO:
+            if t == INFO and Fields(p).get(F_REPLAY_END) is not None:
+                # a session attach: the scrollback ends here
+                assert r.replay_end is None, 'REPLAY_END twice'
+                r.replay_end = (len(r.out), len(r.err))
+            elif t == INFO:
                 assert r.info is None and not r.out, 'INFO twice, or after DATA'
                 r.info = Fields(p)
             elif t == DATA:
@@ -337,14 +344,14 @@ def entry(fields_list):
     return f
 
 
-def parse_records(b):
+def parse_records(b, key=F_NAME):
     out, pos = {}, 0
     while pos < len(b):
         (ln,) = struct.unpack_from('<I', b, pos)
         pos += 4
         f = entry(parse_fields(b[pos:pos + ln]))
         pos += ln
-        out[f.str(F_NAME)] = f
+        out[f.str(key) if key == F_NAME else f.int(key)] = f
     return out
 
 
