@@ -1,0 +1,550 @@
+/* oc_native.c: the Node binding's native half (N-API, NAPI_VERSION 8).
+ *
+ * Thin on purpose: each export copies its JS arguments into a plain C job,
+ * runs the blocking C call on libuv's thread pool (napi_async_work) and
+ * settles a Promise with the converted result on the main thread.  index.mjs
+ * builds the @opencomputer/sdk shape and the error classes on top.
+ *
+ * A sandbox handle is a napi external owning one oc_sandbox reference; a job
+ * takes its own reference, so a handle collected mid-call stays valid.
+ */
+#include "convert.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One context per process, opened on first use by a worker thread (opening
+ * it talks to libvirt, so it must not run on the main thread).  It is never
+ * released: sandboxes handed to JS may outlive any environment. */
+static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static oc_context *ctx;
+
+static int context_get(oc_context **out, oc_error **error)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&ctx_lock);
+    if (!ctx)
+        rc = oc_context_new(&ctx, NULL, error);
+    *out = ctx;
+    pthread_mutex_unlock(&ctx_lock);
+    return rc;
+}
+
+typedef struct job job;
+typedef int (*job_run_fn)(job *j, oc_error **error);
+typedef napi_status (*job_done_fn)(napi_env env, job *j, napi_value *result);
+
+/* Inputs (copied from JS on the main thread) and outputs (owned until the
+ * complete callback converts them) of every kind of call; each call uses a
+ * few of them. */
+struct job {
+    napi_async_work work;
+    napi_deferred deferred;
+    job_run_fn run;
+    job_done_fn done;
+    oc_sandbox *sb;
+    int rc;
+    oc_error *error;
+
+    char *str1, *str2;
+    char **strv1, **strv2;
+    int64_t num;
+    uint32_t flags;
+    void *data;
+    size_t len;
+    bool has_num;
+    bool has_cpu_count, has_memory_mb;
+    uint32_t cpu_count, memory_mb;
+
+    oc_sandbox *out_sb;
+    int out_int;
+    oc_exec_result *result;
+    oc_sandbox_info *info;
+    oc_sandbox_list *list;
+    oc_file_info *file;
+    oc_file_list *files;
+};
+
+static void job_free(job *j)
+{
+    oc_sandbox_unref(j->sb);
+    oc_error_free(j->error);
+    free(j->str1);
+    free(j->str2);
+    strv_free(j->strv1);
+    strv_free(j->strv2);
+    free(j->data);
+    oc_sandbox_unref(j->out_sb);
+    oc_exec_result_free(j->result);
+    oc_sandbox_info_free(j->info);
+    oc_sandbox_list_free(j->list);
+    oc_file_info_free(j->file);
+    oc_file_list_free(j->files);
+    free(j);
+}
+
+/* ---- the async machinery ---- */
+
+static void job_execute(napi_env env, void *data)
+{
+    job *j = data;
+    j->rc = j->run(j, &j->error);
+}
+
+/* Rejects with an Error carrying `code` (the OC_E* value); index.mjs turns
+ * it into the matching SandboxError subclass. */
+static napi_status error_value(napi_env env, job *j, napi_value *out)
+{
+    int code = j->error ? oc_error_code_of(j->error) : j->rc;
+    const char *msg = j->error ? oc_error_message(j->error) : oc_strerror(j->rc);
+    napi_value m, c;
+    napi_status s;
+
+    if ((s = napi_create_string_utf8(env, msg ? msg : "error", NAPI_AUTO_LENGTH, &m)) != napi_ok ||
+        (s = napi_create_error(env, NULL, m, out)) != napi_ok ||
+        (s = napi_create_int32(env, code ? code : OC_EINTERNAL, &c)) != napi_ok)
+        return s;
+    return set_value(env, *out, "code", c);
+}
+
+static void job_complete(napi_env env, napi_status status, void *data)
+{
+    job *j = data;
+    napi_value v = NULL;
+    napi_status s;
+
+    if (status != napi_ok)
+        j->rc = OC_ECANCELLED;
+    if (j->rc < 0) {
+        s = error_value(env, j, &v);
+        if (s == napi_ok)
+            napi_reject_deferred(env, j->deferred, v);
+    } else {
+        s = j->done ? j->done(env, j, &v) : napi_get_undefined(env, &v);
+        if (s == napi_ok) {
+            napi_resolve_deferred(env, j->deferred, v);
+        } else {
+            /* a conversion failed (out of memory, a pending exception) */
+            napi_value exc;
+            bool pending = false;
+            napi_is_exception_pending(env, &pending);
+            if (pending && napi_get_and_clear_last_exception(env, &exc) == napi_ok)
+                napi_reject_deferred(env, j->deferred, exc);
+            else if (napi_create_string_utf8(env, "conversion failed", NAPI_AUTO_LENGTH, &v) ==
+                         napi_ok &&
+                     napi_create_error(env, NULL, v, &exc) == napi_ok)
+                napi_reject_deferred(env, j->deferred, exc);
+        }
+    }
+    napi_delete_async_work(env, j->work);
+    job_free(j);
+}
+
+/* Queues j and returns its Promise; on failure frees j and leaves the
+ * exception pending (the export then returns NULL, i.e. throws). */
+static napi_value job_start(napi_env env, job *j, napi_status prep)
+{
+    napi_value promise = NULL, name;
+
+    if (prep == napi_ok &&
+        napi_create_promise(env, &j->deferred, &promise) == napi_ok &&
+        napi_create_string_utf8(env, "opencomputer", NAPI_AUTO_LENGTH, &name) == napi_ok &&
+        napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work) ==
+            napi_ok &&
+        napi_queue_async_work(env, j->work) == napi_ok)
+        return promise;
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending)
+        napi_throw_error(env, NULL, "could not start the call");
+    if (j->work)
+        napi_delete_async_work(env, j->work);
+    /* a created promise is left pending; nothing awaits it since we throw */
+    job_free(j);
+    return NULL;
+}
+
+static job *job_new(napi_env env, job_run_fn run, job_done_fn done)
+{
+    job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        napi_throw_error(env, NULL, "out of memory");
+        return NULL;
+    }
+    j->run = run;
+    j->done = done;
+    return j;
+}
+
+/* ---- sandboxes ---- */
+
+static int run_create(job *j, oc_error **error)
+{
+    oc_sandbox_options opts = OC_SANDBOX_OPTIONS_INIT;
+    oc_context *c;
+    int rc = context_get(&c, error);
+
+    if (rc < 0)
+        return rc;
+    opts.template_name = j->str1;
+    if (j->has_num)
+        opts.timeout_s = j->num;
+    if (j->has_cpu_count)
+        opts.cpu_count = j->cpu_count;
+    if (j->has_memory_mb)
+        opts.memory_mb = j->memory_mb;
+    opts.envs = (const char *const *)j->strv1;
+    opts.metadata = (const char *const *)j->strv2;
+    return oc_sandbox_create(&j->out_sb, c, &opts, error);
+}
+
+static napi_status done_sandbox(napi_env env, job *j, napi_value *out)
+{
+    napi_status s = sandbox_value(env, j->out_sb, out);
+    if (s == napi_ok)
+        j->out_sb = NULL; /* the external owns it now */
+    return s;
+}
+
+/* create({template, timeout, cpuCount, memoryMB, envs, metadata}) */
+static napi_value js_create(napi_env env, napi_callback_info info)
+{
+    napi_value v;
+    int64_t n = 0;
+    bool has;
+    napi_value argv[1];
+    napi_status s;
+    job *j;
+
+    if (get_args(env, info, 1, argv, NULL) != napi_ok ||
+        !(j = job_new(env, run_create, done_sandbox)))
+        return NULL;
+
+    if ((s = get_field(env, argv[0], "template", &v)) == napi_ok &&
+        (s = get_opt_string(env, v, &j->str1)) == napi_ok &&
+        (s = get_field(env, argv[0], "timeout", &v)) == napi_ok &&
+        (s = get_opt_int(env, v, &j->num, &j->has_num)) == napi_ok &&
+        (s = get_field(env, argv[0], "cpuCount", &v)) == napi_ok &&
+        (s = get_opt_int(env, v, &n, &has)) == napi_ok) {
+        /* out of range values reach the C library, which says what is wrong;
+         * UINT32_MAX stands for anything that does not fit */
+        j->has_cpu_count = has;
+        j->cpu_count = n < 0 || n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+        if ((s = get_field(env, argv[0], "memoryMB", &v)) == napi_ok &&
+            (s = get_opt_int(env, v, &n, &j->has_memory_mb)) == napi_ok)
+            j->memory_mb = n < 0 || n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    }
+    if (s == napi_ok && (s = get_field(env, argv[0], "envs", &v)) == napi_ok &&
+        (s = get_strv(env, v, true, &j->strv1)) == napi_ok &&
+        (s = get_field(env, argv[0], "metadata", &v)) == napi_ok)
+        s = get_strv(env, v, true, &j->strv2);
+    return job_start(env, j, s);
+}
+
+static int run_connect(job *j, oc_error **error)
+{
+    oc_context *c;
+    int rc = context_get(&c, error);
+    return rc < 0 ? rc : oc_sandbox_connect(&j->out_sb, c, j->str1, error);
+}
+
+static int run_list(job *j, oc_error **error)
+{
+    oc_context *c;
+    int rc = context_get(&c, error);
+    return rc < 0 ? rc
+                  : oc_sandbox_list_get(&j->list, c, (const char *const *)j->strv1, 0, error);
+}
+
+static napi_status sandbox_item(napi_env env, const void *list, size_t i, napi_value *out)
+{
+    return info_value(env, oc_sandbox_list_at(list, i), out);
+}
+
+static napi_status done_list(napi_env env, job *j, napi_value *out)
+{
+    return array_value(env, j->list, oc_sandbox_list_count(j->list), sandbox_item, out);
+}
+
+static napi_value js_sandbox_id(napi_env env, napi_callback_info info)
+{
+    oc_sandbox *sb;
+    napi_value argv[1], out;
+
+    if (get_args(env, info, 1, argv, NULL) != napi_ok || get_sandbox(env, argv[0], &sb) != napi_ok)
+        return NULL;
+    napi_create_string_utf8(env, oc_sandbox_id(sb), NAPI_AUTO_LENGTH, &out);
+    oc_sandbox_unref(sb);
+    return out;
+}
+
+static int run_status(job *j, oc_error **error) { return oc_sandbox_status(j->sb, &j->out_int, error); }
+static int run_is_running(job *j, oc_error **error) { return oc_sandbox_is_running(j->sb, &j->out_int, error); }
+static int run_info(job *j, oc_error **error) { return oc_sandbox_info_get(&j->info, j->sb, error); }
+static int run_kill(job *j, oc_error **error) { return oc_sandbox_kill(j->sb, 0, error); }
+static int run_hibernate(job *j, oc_error **error) { return oc_sandbox_hibernate(j->sb, 0, error); }
+
+static int run_set_timeout(job *j, oc_error **error)
+{
+    return oc_sandbox_set_timeout(j->sb, (uint32_t)j->num, 0, error);
+}
+
+static int run_wake(job *j, oc_error **error)
+{
+    oc_wake_options opts = OC_WAKE_OPTIONS_INIT;
+    if (j->has_num)
+        opts.timeout_s = j->num;
+    return oc_sandbox_wake(j->sb, &opts, &j->out_int, error);
+}
+
+static napi_status done_state(napi_env env, job *j, napi_value *out)
+{
+    return napi_create_string_utf8(env, oc_sandbox_state_name(j->out_int), NAPI_AUTO_LENGTH, out);
+}
+
+static napi_status done_bool(napi_env env, job *j, napi_value *out)
+{
+    return napi_get_boolean(env, j->out_int != 0, out);
+}
+
+static napi_status done_info(napi_env env, job *j, napi_value *out)
+{
+    return info_value(env, j->info, out);
+}
+
+static napi_status done_wake(napi_env env, job *j, napi_value *out)
+{
+    return napi_create_string_utf8(env, oc_wake_kind_name(j->out_int), NAPI_AUTO_LENGTH, out);
+}
+
+/* ---- exec ---- */
+
+static int run_exec(job *j, oc_error **error)
+{
+    oc_exec_options opts = OC_EXEC_OPTIONS_INIT;
+
+    opts.args = (const char *const *)j->strv1;
+    opts.envs = (const char *const *)j->strv2;
+    opts.cwd = j->str2;
+    if (j->has_num)
+        opts.timeout_ms = j->num;
+    opts.stdin_data = j->data;
+    opts.stdin_len = j->len;
+    return oc_exec_run(&j->result, j->sb, j->str1, &opts, error);
+}
+
+static napi_status set_output(napi_env env, napi_value obj, const char *key,
+                              const char *data, size_t len)
+{
+    napi_value v;
+    napi_status s = napi_create_string_utf8(env, data, len, &v);
+    return s == napi_ok ? set_value(env, obj, key, v) : s;
+}
+
+static napi_status done_exec(napi_env env, job *j, napi_value *out)
+{
+    const oc_exec_result *r = j->result;
+    size_t olen, elen;
+    const char *o = oc_exec_result_stdout(r, &olen), *e = oc_exec_result_stderr(r, &elen);
+    napi_status s;
+
+    if ((s = napi_create_object(env, out)) != napi_ok ||
+        (s = set_output(env, *out, "stdout", o, olen)) != napi_ok ||
+        (s = set_output(env, *out, "stderr", e, elen)) != napi_ok ||
+        (s = set_num(env, *out, "exitCode", oc_exec_result_exit_code(r))) != napi_ok ||
+        (s = set_num(env, *out, "signal", oc_exec_result_signal(r))) != napi_ok ||
+        (s = set_bool(env, *out, "timedOut", oc_exec_result_timed_out(r))) != napi_ok ||
+        (s = set_bool(env, *out, "stdoutTruncated", oc_exec_result_stdout_truncated(r))) != napi_ok ||
+        (s = set_bool(env, *out, "stderrTruncated", oc_exec_result_stderr_truncated(r))) != napi_ok)
+        return s;
+    return set_num(env, *out, "durationMs", oc_exec_result_duration_us(r) / 1e3);
+}
+
+/* ---- files ---- */
+
+static int run_read(job *j, oc_error **error)
+{
+    return oc_files_read(j->sb, j->str1, &j->data, &j->len, 0, error);
+}
+
+static int run_write(job *j, oc_error **error)
+{
+    return oc_files_write(j->sb, j->str1, j->data, j->len, 0, error);
+}
+
+static int run_stat(job *j, oc_error **error) { return oc_files_stat(&j->file, j->sb, j->str1, 0, error); }
+static int run_exists(job *j, oc_error **error) { return oc_files_exists(j->sb, j->str1, &j->out_int, 0, error); }
+static int run_list_dir(job *j, oc_error **error) { return oc_files_list(&j->files, j->sb, j->str1, 0, error); }
+static int run_mkdir(job *j, oc_error **error) { return oc_files_mkdir(j->sb, j->str1, 0, error); }
+static int run_remove(job *j, oc_error **error) { return oc_files_remove(j->sb, j->str1, j->flags, error); }
+static int run_rename(job *j, oc_error **error) { return oc_files_rename(j->sb, j->str1, j->str2, 0, error); }
+
+static void free_read_data(napi_env env, void *data, void *hint)
+{
+    oc_free(data);
+}
+
+static napi_status done_read(napi_env env, job *j, napi_value *out)
+{
+    /* hand the library's memory to the Buffer instead of copying it */
+    napi_status s = napi_create_external_buffer(env, j->len, j->data, free_read_data, NULL, out);
+    if (s == napi_ok) {
+        j->data = NULL;
+        return s;
+    }
+    s = napi_create_buffer_copy(env, j->len, j->data, NULL, out);
+    oc_free(j->data);
+    j->data = NULL;
+    return s;
+}
+
+static napi_status done_stat(napi_env env, job *j, napi_value *out)
+{
+    return file_value(env, j->file, out);
+}
+
+static napi_status file_item(napi_env env, const void *list, size_t i, napi_value *out)
+{
+    return file_value(env, oc_file_list_at(list, i), out);
+}
+
+static napi_status done_list_dir(napi_env env, job *j, napi_value *out)
+{
+    return array_value(env, j->files, oc_file_list_count(j->files), file_item, out);
+}
+
+/* ---- the exports ----
+ *
+ * Every export but create and sandboxId is a row: its JS arguments, in
+ * order, and the job functions.  Strings fill str1 then str2, vectors strv1
+ * then strv2, in the order they come. */
+
+typedef enum {
+    ARG_END,
+    ARG_SANDBOX,   /* a handle */
+    ARG_STRING,
+    ARG_OPT_STRING,
+    ARG_ARRAY,     /* of strings, or nullish */
+    ARG_PAIRS,     /* an object of "KEY=VALUE", or nullish */
+    ARG_OPT_INT,
+    ARG_SECONDS,   /* a required 0..UINT32_MAX */
+    ARG_BYTES,
+    ARG_OPT_BYTES,
+    ARG_RECURSIVE, /* a nullish or boolean OC_FILES_RECURSIVE */
+} arg_kind;
+
+#define MAX_ARGS 7
+
+typedef struct {
+    const char *name;
+    job_run_fn run;
+    job_done_fn done;
+    arg_kind args[MAX_ARGS];
+} export_spec;
+
+static const export_spec exports_table[] = {
+    { "connect", run_connect, done_sandbox, { ARG_STRING } },
+    { "list", run_list, done_list, { ARG_PAIRS } },
+    { "status", run_status, done_state, { ARG_SANDBOX } },
+    { "isRunning", run_is_running, done_bool, { ARG_SANDBOX } },
+    { "info", run_info, done_info, { ARG_SANDBOX } },
+    { "setTimeout", run_set_timeout, NULL, { ARG_SANDBOX, ARG_SECONDS } },
+    { "hibernate", run_hibernate, NULL, { ARG_SANDBOX } },
+    { "wake", run_wake, done_wake, { ARG_SANDBOX, ARG_OPT_INT } },
+    { "kill", run_kill, NULL, { ARG_SANDBOX } },
+    /* (handle, command, args, env, cwd, timeoutMs, stdin) */
+    { "execRun", run_exec, done_exec,
+      { ARG_SANDBOX, ARG_STRING, ARG_ARRAY, ARG_PAIRS, ARG_OPT_STRING, ARG_OPT_INT, ARG_OPT_BYTES } },
+    { "filesRead", run_read, done_read, { ARG_SANDBOX, ARG_STRING } },
+    { "filesWrite", run_write, NULL, { ARG_SANDBOX, ARG_STRING, ARG_BYTES } },
+    { "filesStat", run_stat, done_stat, { ARG_SANDBOX, ARG_STRING } },
+    { "filesExists", run_exists, done_bool, { ARG_SANDBOX, ARG_STRING } },
+    { "filesList", run_list_dir, done_list_dir, { ARG_SANDBOX, ARG_STRING } },
+    { "filesMkdir", run_mkdir, NULL, { ARG_SANDBOX, ARG_STRING } },
+    { "filesRemove", run_remove, NULL, { ARG_SANDBOX, ARG_STRING, ARG_RECURSIVE } },
+    { "filesRename", run_rename, NULL, { ARG_SANDBOX, ARG_STRING, ARG_STRING } },
+};
+
+typedef struct {
+    int str, strv; /* how many of each are taken */
+} slots;
+
+static napi_status get_arg(napi_env env, job *j, arg_kind kind, napi_value v, slots *n)
+{
+    bool b = false;
+    napi_status s;
+
+    switch (kind) {
+    case ARG_SANDBOX:
+        return get_sandbox(env, v, &j->sb);
+    case ARG_STRING:
+        return get_string(env, v, n->str++ ? &j->str2 : &j->str1);
+    case ARG_OPT_STRING:
+        return get_opt_string(env, v, n->str++ ? &j->str2 : &j->str1);
+    case ARG_ARRAY:
+    case ARG_PAIRS:
+        return get_strv(env, v, kind == ARG_PAIRS, n->strv++ ? &j->strv2 : &j->strv1);
+    case ARG_OPT_INT:
+        return get_opt_int(env, v, &j->num, &j->has_num);
+    case ARG_SECONDS:
+        if ((s = get_opt_int(env, v, &j->num, &j->has_num)) == napi_ok &&
+            (!j->has_num || j->num < 0 || j->num > UINT32_MAX))
+            s = throw_type(env, "timeout must be a number of seconds (0: never)");
+        return s;
+    case ARG_OPT_BYTES:
+        if (is_nullish(env, v))
+            return napi_ok;
+        /* fall through */
+    case ARG_BYTES:
+        return get_bytes(env, v, &j->data, &j->len);
+    case ARG_RECURSIVE:
+        s = is_nullish(env, v) ? napi_ok : napi_get_value_bool(env, v, &b);
+        if (s == napi_boolean_expected)
+            return throw_type(env, "expected a boolean");
+        j->flags = b ? OC_FILES_RECURSIVE : 0;
+        return s;
+    case ARG_END:
+        break;
+    }
+    return napi_ok;
+}
+
+static napi_value js_call(napi_env env, napi_callback_info info)
+{
+    napi_value argv[MAX_ARGS];
+    void *data;
+    napi_status s = napi_ok;
+    slots n = { 0, 0 };
+    job *j;
+
+    if (get_args(env, info, MAX_ARGS, argv, &data) != napi_ok)
+        return NULL;
+    const export_spec *spec = data;
+    if (!(j = job_new(env, spec->run, spec->done)))
+        return NULL;
+    for (size_t i = 0; s == napi_ok && i < MAX_ARGS && spec->args[i] != ARG_END; i++)
+        s = get_arg(env, j, spec->args[i], argv[i], &n);
+    return job_start(env, j, s);
+}
+
+static napi_value init(napi_env env, napi_value exports)
+{
+    enum { N = sizeof(exports_table) / sizeof(exports_table[0]) };
+    napi_property_descriptor props[N + 2] = {
+        { "create", NULL, js_create, NULL, NULL, NULL, napi_enumerable, NULL },
+        { "sandboxId", NULL, js_sandbox_id, NULL, NULL, NULL, napi_enumerable, NULL },
+    };
+
+    for (size_t i = 0; i < N; i++)
+        props[i + 2] = (napi_property_descriptor){ exports_table[i].name, NULL, js_call, NULL,
+                                                   NULL, NULL, napi_enumerable,
+                                                   (void *)&exports_table[i] };
+    if (napi_define_properties(env, exports, N + 2, props) != napi_ok)
+        return NULL;
+    return exports;
+}
+
+NAPI_MODULE(oc_native, init)
