@@ -69,12 +69,16 @@ void core_activity_touch(const char *state_dir, const char *id)
     }
 }
 
-gint64 core_activity_last(const char *state_dir, const char *id, gint64 fallback)
+gint64 core_activity_deadline_us(const char *state_dir, const char *id, gint64 fallback_s,
+                                 guint32 timeout_s)
 {
     g_autofree char *path = activity_path(state_dir, id);
     struct stat st;
+    gint64 last_us = fallback_s * G_USEC_PER_SEC;
 
-    return stat(path, &st) == 0 ? (gint64)st.st_mtim.tv_sec : fallback;
+    if (stat(path, &st) == 0)
+        last_us = (gint64)st.st_mtim.tv_sec * G_USEC_PER_SEC + st.st_mtim.tv_nsec / 1000;
+    return last_us + (gint64)timeout_s * G_USEC_PER_SEC;
 }
 
 int core_activity_lock_idle(const char *state_dir, const char *id)

@@ -14,8 +14,12 @@ int core_activity_begin(const char *state_dir, const char *id, gboolean *waited)
 void core_activity_end(int fd);
 /* Restarts the idle clock (create, wake, set-timeout). */
 void core_activity_touch(const char *state_dir, const char *id);
-/* When the sandbox was last active (unix seconds); fallback if unknown. */
-gint64 core_activity_last(const char *state_dir, const char *id, gint64 fallback);
+/* When the idle clock runs out (unix microseconds, as g_get_real_time()):
+ * timeout_s after the last activity, or after fallback_s (unix seconds) if
+ * there has been none.  Sub-second: whole seconds would let a sandbox go up
+ * to a second early. */
+gint64 core_activity_deadline_us(const char *state_dir, const char *id, gint64 fallback_s,
+                                 guint32 timeout_s);
 /* Takes the sandbox's busy lock exclusively, without waiting: a descriptor
  * to close when done, or -1 if a call is in flight (or the file is gone).
  * While held, calls that begin wait for it. */

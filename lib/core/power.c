@@ -110,8 +110,8 @@ static gboolean hibernate(oc_sandbox *sb, guint32 idle_timeout_s, gboolean *skip
      * sandbox; without it (a call is in flight), they fail as it goes. */
     idle_fd = core_activity_lock_idle(sb->ctx->state_dir, sb->id);
     if (idle_timeout_s > 0 &&
-        (idle_fd < 0 || g_get_real_time() / G_USEC_PER_SEC <
-                            core_activity_last(sb->ctx->state_dir, sb->id, 0) + idle_timeout_s)) {
+        (idle_fd < 0 || g_get_real_time() < core_activity_deadline_us(sb->ctx->state_dir, sb->id,
+                                                                     0, idle_timeout_s))) {
         *skipped = TRUE;
         ok = TRUE;
         goto out;

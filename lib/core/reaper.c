@@ -59,7 +59,7 @@ static gboolean sandbox_is_ours(oc_reaper *r, const char *id)
 static void reap_round(oc_reaper *r)
 {
     g_autoptr(GPtrArray) doms = virt_list_sandboxes(r->ctx->conn, NULL);
-    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    gint64 now = g_get_real_time();
 
     for (guint i = 0; doms && i < doms->len && !stopping(r); i++) {
         virDomainPtr dom = doms->pdata[i];
@@ -72,7 +72,8 @@ static void reap_round(oc_reaper *r)
         rec = virt_get_record(dom, NULL);
         if (!rec || rec->creating || rec->timeout_s == 0)
             continue;
-        if (now < core_activity_last(r->ctx->state_dir, rec->id, rec->created) + rec->timeout_s)
+        if (now < core_activity_deadline_us(r->ctx->state_dir, rec->id, rec->created,
+                                            rec->timeout_s))
             continue;
         core_sandbox_reap(r->ctx, rec->id, rec->timeout_s);
     }

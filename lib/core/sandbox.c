@@ -347,8 +347,9 @@ static oc_sandbox_info *info_new(oc_context *ctx, VirtRecord *rec, int state)
     info->state = state;
     info->accelerator = ctx->accelerator;
     if (state == OC_STATE_RUNNING && rec->timeout_s > 0)
-        info->idle_deadline = core_activity_last(ctx->state_dir, rec->id, rec->created) +
-                              rec->timeout_s;
+        info->idle_deadline =
+            (core_activity_deadline_us(ctx->state_dir, rec->id, rec->created, rec->timeout_s) +
+             G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
     info->meta_keys = kv_keys(rec->metadata);
     info->env_keys = kv_keys(rec->envs);
     return info;
