@@ -298,6 +298,50 @@ OC_API int oc_exec_result_stderr_truncated(const oc_exec_result *r);
 OC_API uint64_t oc_exec_result_duration_us(const oc_exec_result *r);
 OC_API void oc_exec_result_free(oc_exec_result *r);
 
+/* ---- background exec sessions ----
+ *
+ * A session runs a command in the background: it keeps running when the
+ * process that started it goes away, and across hibernate and wake.  The
+ * agent keeps the last OC_EXEC_SESSION_SCROLLBACK bytes of its stdout and of
+ * its stderr (older output is dropped; the process never blocks on output).
+ * Attaching to read and follow that output comes with the streaming API.  A
+ * sandbox has at most OC_EXEC_MAX_SESSIONS; exited ones are forgotten,
+ * oldest first, when room is needed. */
+
+#define OC_EXEC_SESSION_SCROLLBACK (1024u * 1024u)
+#define OC_EXEC_MAX_SESSIONS 64
+
+/* Starts command (or opts->args, as for oc_exec_run()) as a session and
+ * returns at once; *session_id receives its id.  opts->timeout_ms defaults
+ * to none here; stdin_data and max_output must be unset. */
+OC_API int oc_exec_start(uint32_t *session_id, oc_sandbox *sb, const char *command,
+                         const oc_exec_options *opts, oc_error **error);
+
+typedef struct oc_exec_session_info oc_exec_session_info;
+typedef struct oc_exec_session_list oc_exec_session_list;
+
+/* Lists the sandbox's sessions, running and exited. */
+OC_API int oc_exec_list(oc_exec_session_list **out, oc_sandbox *sb, uint32_t flags,
+                        oc_error **error);
+OC_API size_t oc_exec_session_list_count(const oc_exec_session_list *list);
+OC_API const oc_exec_session_info *oc_exec_session_list_at(const oc_exec_session_list *list,
+                                                           size_t i);
+OC_API void oc_exec_session_list_free(oc_exec_session_list *list);
+OC_API uint32_t oc_exec_session_info_id(const oc_exec_session_info *si);
+OC_API uint32_t oc_exec_session_info_pid(const oc_exec_session_info *si); /* 0: not runnable */
+OC_API int oc_exec_session_info_running(const oc_exec_session_info *si);
+/* Once it is not running: the exit status (128+signal if killed), and the
+ * signal that ended it (0 if none). */
+OC_API int oc_exec_session_info_exit_code(const oc_exec_session_info *si);
+OC_API int oc_exec_session_info_signal(const oc_exec_session_info *si);
+OC_API int64_t oc_exec_session_info_started_at_ms(const oc_exec_session_info *si);
+/* The command line, or the argv joined by spaces. */
+OC_API const char *oc_exec_session_info_command(const oc_exec_session_info *si);
+
+/* Sends signal (0: SIGKILL) to the session's process group.  OC_ENOTFOUND
+ * if the sandbox has no such session. */
+OC_API int oc_exec_kill(oc_sandbox *sb, uint32_t session_id, int signal, oc_error **error);
+
 /* ---- files ---- */
 
 typedef enum {

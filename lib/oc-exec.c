@@ -27,66 +27,135 @@ static gboolean check_env(const char *const *envs, GError **error)
     return TRUE;
 }
 
+/* A request built from the public arguments, and what it points into. */
+typedef struct {
+    AgentExecRequest req;
+    GPtrArray *argv;
+    char **env;
+} ExecPrep;
+
+static void exec_prep_clear(ExecPrep *p)
+{
+    if (p->argv)
+        g_ptr_array_unref(p->argv);
+    g_strfreev(p->env);
+}
+
+/* Checks the arguments common to oc_exec_run() and oc_exec_start() and
+ * builds the agent request.  default_timeout_ms: for OC_TIMEOUT_DEFAULT. */
+static gboolean exec_prepare(ExecPrep *p, const char *func, oc_sandbox *sb, const char *command,
+                             const oc_exec_options *opts, guint default_timeout_ms,
+                             GError **error)
+{
+    static const oc_exec_options defaults = OC_EXEC_OPTIONS_INIT;
+
+#define CHECK(cond, ...)                                                   \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            g_set_error(error, OC_ERROR, OC_EINVAL, __VA_ARGS__);          \
+            return FALSE;                                                  \
+        }                                                                  \
+    } while (0)
+    CHECK(sb != NULL, "%s: sb must not be NULL", func);
+    CHECK(command && *command, "%s: the command is empty; pass a command line", func);
+    if (!opts)
+        opts = &defaults;
+    CHECK(opts->version >= 1 && opts->version <= OC_EXEC_OPTIONS_VERSION,
+          "oc_exec_options version %u is not supported; use OC_EXEC_OPTIONS_INIT", opts->version);
+    CHECK(opts->timeout_ms >= OC_TIMEOUT_DEFAULT && opts->timeout_ms <= G_MAXUINT32,
+          "exec timeout %" G_GINT64_FORMAT " ms is out of range: use 0 (none) to %u ms",
+          (gint64)opts->timeout_ms, G_MAXUINT32);
+    CHECK(opts->max_output <= OC_EXEC_MAX_OUTPUT_LIMIT,
+          "max_output %zu is over the limit of %u bytes", opts->max_output,
+          OC_EXEC_MAX_OUTPUT_LIMIT);
+#undef CHECK
+    if (!check_env(opts->envs, error))
+        return FALSE;
+
+    if (opts->args) {
+        p->argv = g_ptr_array_new();
+        g_ptr_array_add(p->argv, (gpointer)command);
+        for (size_t i = 0; opts->args[i]; i++)
+            g_ptr_array_add(p->argv, (gpointer)opts->args[i]);
+        g_ptr_array_add(p->argv, NULL);
+        p->req.argv = (const char *const *)p->argv->pdata;
+    } else {
+        p->req.command = command;
+    }
+    p->env = core_sandbox_exec_env(sb, opts->envs);
+    p->req.env = (const char *const *)p->env;
+    p->req.cwd = opts->cwd;
+    p->req.timeout_ms = opts->timeout_ms == OC_TIMEOUT_DEFAULT ? default_timeout_ms
+                                                                : (guint)opts->timeout_ms;
+    p->req.stdin_data = opts->stdin_data;
+    p->req.stdin_len = opts->stdin_len;
+    p->req.max_output = opts->max_output ? opts->max_output : OC_EXEC_DEFAULT_MAX_OUTPUT;
+    return TRUE;
+}
+
+/* Runs one agent operation as a call on the sandbox (auto-wake, idle
+ * clock); errors name the sandbox. */
+typedef gboolean (*ExecOp)(AgentConn *conn, gpointer data, GError **error);
+
+static gboolean exec_call(oc_sandbox *sb, ExecOp op, gpointer data, GError **error)
+{
+    CoreCall call;
+    gboolean ok = core_call_begin(sb, &call, error);
+
+    if (ok) {
+        ok = op(call.conn, data, error);
+        core_call_end(sb, &call);
+        if (!ok)
+            g_prefix_error(error, "sandbox %s: ", sb->id);
+    }
+    return ok;
+}
+
+static int session_call(oc_sandbox *sb, ExecOp op, gpointer data, oc_error **error)
+{
+    GError *err = NULL;
+    return exec_call(sb, op, data, &err) ? OC_OK : oc_error_propagate(error, err);
+}
+
+typedef struct {
+    ExecPrep prep;
+    AgentExecResult res;
+    guint32 id, pid;
+} RunOp;
+
+static gboolean op_run(AgentConn *conn, gpointer data, GError **error)
+{
+    RunOp *r = data;
+    return agent_exec_run(conn, &r->prep.req, &r->res, error);
+}
+
+static gboolean op_start(AgentConn *conn, gpointer data, GError **error)
+{
+    RunOp *r = data;
+    return agent_session_start(conn, &r->prep.req, &r->id, &r->pid, error);
+}
+
 OC_API int oc_exec_run(oc_exec_result **out, oc_sandbox *sb, const char *command,
                        const oc_exec_options *opts, oc_error **error)
 {
-    static const oc_exec_options defaults = OC_EXEC_OPTIONS_INIT;
     GError *err = NULL;
-    g_auto(GStrv) env = NULL;
-    g_autoptr(GPtrArray) argv = NULL;
-    AgentExecRequest req = { 0 };
-    AgentExecResult res = { 0 };
-    CoreCall call;
+    RunOp r = { 0 };
     gboolean ok;
 
-    CHECK_ARG(out && sb, "oc_exec_run: out and sb must not be NULL");
-    CHECK_ARG(command && *command, "oc_exec_run: the command is empty; pass a command line");
-    if (!opts)
-        opts = &defaults;
-    CHECK_ARG(opts->version >= 1 && opts->version <= OC_EXEC_OPTIONS_VERSION,
-              "oc_exec_options version %u is not supported; use OC_EXEC_OPTIONS_INIT", opts->version);
-    CHECK_ARG(opts->timeout_ms >= OC_TIMEOUT_DEFAULT && opts->timeout_ms <= G_MAXUINT32,
-              "exec timeout %" G_GINT64_FORMAT " ms is out of range: use 0 (none) to %u ms",
-              (gint64)opts->timeout_ms, G_MAXUINT32);
-    CHECK_ARG(opts->max_output <= OC_EXEC_MAX_OUTPUT_LIMIT,
-              "max_output %zu is over the limit of %u bytes", opts->max_output, OC_EXEC_MAX_OUTPUT_LIMIT);
-    if (!check_env(opts->envs, &err))
+    CHECK_ARG(out, "oc_exec_run: out must not be NULL");
+    ok = exec_prepare(&r.prep, "oc_exec_run", sb, command, opts, OC_EXEC_DEFAULT_TIMEOUT_MS,
+                      &err) &&
+         exec_call(sb, op_run, &r, &err);
+    exec_prep_clear(&r.prep);
+    if (!ok)
         return oc_error_propagate(error, err);
-
-    if (opts->args) {
-        argv = g_ptr_array_new();
-        g_ptr_array_add(argv, (gpointer)command);
-        for (size_t i = 0; opts->args[i]; i++)
-            g_ptr_array_add(argv, (gpointer)opts->args[i]);
-        g_ptr_array_add(argv, NULL);
-        req.argv = (const char *const *)argv->pdata;
-    } else {
-        req.command = command;
-    }
-    env = core_sandbox_exec_env(sb, opts->envs);
-    req.env = (const char *const *)env;
-    req.cwd = opts->cwd;
-    req.timeout_ms = opts->timeout_ms == OC_TIMEOUT_DEFAULT ? OC_EXEC_DEFAULT_TIMEOUT_MS
-                                                             : (guint)opts->timeout_ms;
-    req.stdin_data = opts->stdin_data;
-    req.stdin_len = opts->stdin_len;
-    req.max_output = opts->max_output ? opts->max_output : OC_EXEC_DEFAULT_MAX_OUTPUT;
-
-    if (!core_call_begin(sb, &call, &err))
-        return oc_error_propagate(error, err);
-    ok = agent_exec_run(call.conn, &req, &res, &err);
-    core_call_end(sb, &call);
-    if (!ok) {
-        g_prefix_error(&err, "sandbox %s: ", sb->id);
-        return oc_error_propagate(error, err);
-    }
     /* NUL-terminate for C callers; the terminator is not counted. */
-    g_byte_array_append(res.out, (const guint8 *)"", 1);
-    g_byte_array_set_size(res.out, res.out->len - 1);
-    g_byte_array_append(res.err, (const guint8 *)"", 1);
-    g_byte_array_set_size(res.err, res.err->len - 1);
+    g_byte_array_append(r.res.out, (const guint8 *)"", 1);
+    g_byte_array_set_size(r.res.out, r.res.out->len - 1);
+    g_byte_array_append(r.res.err, (const guint8 *)"", 1);
+    g_byte_array_set_size(r.res.err, r.res.err->len - 1);
     *out = g_new0(oc_exec_result, 1);
-    (*out)->r = res;
+    (*out)->r = r.res;
     return OC_OK;
 }
 
@@ -117,4 +186,121 @@ OC_API void oc_exec_result_free(oc_exec_result *r)
         return;
     agent_exec_result_clear(&r->r);
     g_free(r);
+}
+
+/* ---- background sessions ---- */
+
+struct oc_exec_session_info {
+    AgentSessionInfo *si;
+    char *command; /* the command line, or argv joined by spaces */
+};
+
+struct oc_exec_session_list {
+    GArray *items; /* of oc_exec_session_info */
+};
+
+OC_API int oc_exec_start(uint32_t *session_id, oc_sandbox *sb, const char *command,
+                         const oc_exec_options *opts, oc_error **error)
+{
+    GError *err = NULL;
+    RunOp r = { 0 };
+    gboolean ok;
+
+    CHECK_ARG(session_id, "oc_exec_start: session_id must not be NULL");
+    CHECK_ARG(!opts || (!opts->stdin_data && !opts->max_output),
+              "oc_exec_start: stdin_data and max_output do not apply to a session (its output "
+              "is kept in a %u-byte ring per stream); leave them unset",
+              OC_EXEC_SESSION_SCROLLBACK);
+    ok = exec_prepare(&r.prep, "oc_exec_start", sb, command, opts, 0, &err) &&
+         exec_call(sb, op_start, &r, &err);
+    exec_prep_clear(&r.prep);
+    if (!ok)
+        return oc_error_propagate(error, err);
+    *session_id = r.id;
+    return OC_OK;
+}
+
+static gboolean op_list(AgentConn *conn, gpointer data, GError **error)
+{
+    return agent_session_list(conn, data, error);
+}
+
+static void session_info_clear(gpointer p)
+{
+    oc_exec_session_info *i = p;
+    agent_session_info_free(i->si);
+    g_free(i->command);
+}
+
+OC_API int oc_exec_list(oc_exec_session_list **out, oc_sandbox *sb, uint32_t flags,
+                        oc_error **error)
+{
+    GError *err = NULL;
+    g_autoptr(GPtrArray) items = NULL;
+    int rc;
+
+    CHECK_ARG(out && sb, "oc_exec_list: out and sb must not be NULL");
+    if (!oc_check_flags(flags, 0, "oc_exec_list", &err))
+        return oc_error_propagate(error, err);
+    rc = session_call(sb, op_list, &items, error);
+    if (rc != OC_OK)
+        return rc;
+    *out = g_new0(oc_exec_session_list, 1);
+    (*out)->items = g_array_sized_new(FALSE, TRUE, sizeof(oc_exec_session_info), items->len);
+    g_array_set_clear_func((*out)->items, session_info_clear);
+    g_ptr_array_set_free_func(items, NULL); /* the list takes them */
+    for (guint i = 0; i < items->len; i++) {
+        AgentSessionInfo *si = items->pdata[i];
+        oc_exec_session_info info = {
+            .si = si,
+            .command = si->argv ? g_strjoinv(" ", si->argv) : g_strdup(si->command ? si->command : ""),
+        };
+        g_array_append_val((*out)->items, info);
+    }
+    return OC_OK;
+}
+
+OC_API size_t oc_exec_session_list_count(const oc_exec_session_list *l) { return l->items->len; }
+
+OC_API const oc_exec_session_info *oc_exec_session_list_at(const oc_exec_session_list *l, size_t i)
+{
+    return i < l->items->len ? &g_array_index(l->items, oc_exec_session_info, i) : NULL;
+}
+
+OC_API void oc_exec_session_list_free(oc_exec_session_list *l)
+{
+    if (!l)
+        return;
+    g_array_unref(l->items);
+    g_free(l);
+}
+
+OC_API uint32_t oc_exec_session_info_id(const oc_exec_session_info *i) { return i->si->id; }
+OC_API uint32_t oc_exec_session_info_pid(const oc_exec_session_info *i) { return i->si->pid; }
+OC_API int oc_exec_session_info_running(const oc_exec_session_info *i) { return i->si->running; }
+OC_API int oc_exec_session_info_exit_code(const oc_exec_session_info *i) { return i->si->exit_code; }
+OC_API int oc_exec_session_info_signal(const oc_exec_session_info *i) { return i->si->signal; }
+OC_API int64_t oc_exec_session_info_started_at_ms(const oc_exec_session_info *i) { return i->si->started_ms; }
+OC_API const char *oc_exec_session_info_command(const oc_exec_session_info *i) { return i->command; }
+
+typedef struct {
+    guint32 id;
+    int sig;
+} KillOp;
+
+static gboolean op_kill(AgentConn *conn, gpointer data, GError **error)
+{
+    KillOp *k = data;
+    return agent_session_kill(conn, k->id, k->sig, error);
+}
+
+OC_API int oc_exec_kill(oc_sandbox *sb, uint32_t session_id, int signal, oc_error **error)
+{
+    KillOp k = { session_id, signal };
+
+    CHECK_ARG(sb, "oc_exec_kill: sb must not be NULL");
+    CHECK_ARG(session_id > 0, "oc_exec_kill: session id 0 does not exist; ids start at 1");
+    CHECK_ARG(signal >= 0 && signal <= 64,
+              "oc_exec_kill: %d is not a signal number (0 for SIGKILL)", signal);
+    return session_call(sb, op_kill, &k, error);
 }

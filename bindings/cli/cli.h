@@ -22,6 +22,8 @@ int cmd_ls(Cli *cli, int argc, char **argv);
 int cmd_info(Cli *cli, int argc, char **argv);
 int cmd_kill(Cli *cli, int argc, char **argv);
 int cmd_exec(Cli *cli, int argc, char **argv);
+int cmd_exec_list(Cli *cli, int argc, char **argv);
+int cmd_exec_kill(Cli *cli, int argc, char **argv);
 int cmd_files(Cli *cli, int argc, char **argv);
 int cmd_hibernate(Cli *cli, int argc, char **argv);
 int cmd_wake(Cli *cli, int argc, char **argv);
@@ -40,6 +42,9 @@ int cli_usage(GOptionContext *oc, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 gboolean cli_parse(GOptionContext *oc, int *argc, char ***argv);
 /* Connects to a sandbox by id or prints the error. */
 oc_sandbox *cli_connect(Cli *cli, const char *id);
+/* For verbs that take options and one sandbox id: parses, connects, and
+ * returns the sandbox, or NULL with *rc set to the exit code. */
+oc_sandbox *cli_parse_one_id(Cli *cli, GOptionContext *oc, int argc, char **argv, int *rc);
 void cli_warn_if_tcg(Cli *cli);
 
 /* Output: a JSON document on stdout, or a table. */

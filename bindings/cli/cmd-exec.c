@@ -46,14 +46,43 @@ static JsonNode *result_json(const oc_exec_result *r)
     return node;
 }
 
+/* oc exec --detach: start a session, print its id. */
+static int exec_detached(Cli *cli, const char *id, const char *command, oc_exec_options *opts)
+{
+    oc_sandbox *sb = cli_connect(cli, id);
+    oc_error *err = NULL;
+    uint32_t session = 0;
+    int rc;
+
+    if (!sb)
+        return CLI_EXIT_FAILURE;
+    if (opts->timeout_ms == OC_TIMEOUT_DEFAULT)
+        opts->timeout_ms = 0; /* a session runs until it ends, unless told */
+    rc = oc_exec_start(&session, sb, command, opts, &err);
+    oc_sandbox_unref(sb);
+    if (rc < 0)
+        return cli_fail(err);
+    if (cli->json) {
+        JsonObject *o = json_object_new();
+        JsonNode *node = json_node_new(JSON_NODE_OBJECT);
+        json_object_set_int_member(o, "sessionId", session);
+        json_node_take_object(node, o);
+        cli_print_json(node);
+    } else {
+        printf("%u\n", session);
+    }
+    return 0;
+}
+
 int cmd_exec(Cli *cli, int argc, char **argv)
 {
     oc_exec_options opts = OC_EXEC_OPTIONS_INIT;
     g_auto(GStrv) envs = NULL;
     g_autofree char *cwd = NULL;
     gint64 timeout_s = -1;
-    gboolean use_stdin = FALSE;
+    gboolean use_stdin = FALSE, detach = FALSE;
     GOptionEntry entries[] = {
+        { "detach", 'd', 0, G_OPTION_ARG_NONE, &detach, "Run it as a background session and print its id", NULL },
         { "env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &envs, "Environment variable", "K=V" },
         { "cwd", 'w', 0, G_OPTION_ARG_STRING, &cwd, "Working directory (default /root)", "DIR" },
         { "timeout", 0, 0, G_OPTION_ARG_INT64, &timeout_s, "Seconds before the command is killed, 0: never (default 60)", "S" },
@@ -69,6 +98,10 @@ int cmd_exec(Cli *cli, int argc, char **argv)
     oc_exec_result *r = NULL;
     oc_error *err = NULL;
 
+    if (argc >= 2 && strcmp(argv[1], "list") == 0)
+        return cmd_exec_list(cli, argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "kill") == 0)
+        return cmd_exec_kill(cli, argc - 1, argv + 1);
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--") == 0) {
             dash = i;
@@ -91,6 +124,11 @@ int cmd_exec(Cli *cli, int argc, char **argv)
         opts.args = (const char *const *)cmd + 1;
     opts.envs = (const char *const *)envs;
     opts.cwd = cwd;
+    if (detach && use_stdin)
+        return cli_usage(oc, "--detach and --stdin do not go together (yet): a session's stdin "
+                             "comes with attach");
+    if (detach)
+        return exec_detached(cli, argv[1], cmd[0], &opts);
     if (use_stdin) {
         in = g_byte_array_new();
         if (!read_all(STDIN_FILENO, in)) {

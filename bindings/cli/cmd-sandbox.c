@@ -102,13 +102,9 @@ int cmd_info(Cli *cli, int argc, char **argv)
     int rc;
 
     g_option_context_add_main_entries(oc, entries, NULL);
-    if (!cli_parse(oc, &argc, &argv))
-        return CLI_EXIT_USAGE;
-    if (argc != 2)
-        return cli_usage(oc, "expected one sandbox id");
-    sb = cli_connect(cli, argv[1]);
+    sb = cli_parse_one_id(cli, oc, argc, argv, &rc);
     if (!sb)
-        return CLI_EXIT_FAILURE;
+        return rc;
     rc = oc_sandbox_info_get(&info, sb, &err);
     oc_sandbox_unref(sb);
     if (rc < 0)

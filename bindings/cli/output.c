@@ -49,6 +49,22 @@ oc_sandbox *cli_connect(Cli *cli, const char *id)
     return sb;
 }
 
+oc_sandbox *cli_parse_one_id(Cli *cli, GOptionContext *oc, int argc, char **argv, int *rc)
+{
+    oc_sandbox *sb;
+
+    *rc = CLI_EXIT_USAGE;
+    if (!cli_parse(oc, &argc, &argv))
+        return NULL;
+    if (argc != 2) {
+        cli_usage(oc, "expected one sandbox id");
+        return NULL;
+    }
+    sb = cli_connect(cli, argv[1]);
+    *rc = sb ? 0 : CLI_EXIT_FAILURE;
+    return sb;
+}
+
 void cli_warn_if_tcg(Cli *cli)
 {
     if (g_strcmp0(oc_context_accelerator(cli->ctx), "tcg") == 0)

@@ -34,7 +34,7 @@ static char *parent_dir(const char *path)
 
 /* Sets *error from a stream that ended badly.  what: "cannot read /x".
  * noent_dir: for NOENT, the directory that must be missing (or NULL). */
-static void stream_error(AgentStream *s, GError **error, const char *what, const char *noent_dir)
+void ops_stream_error(AgentStream *s, GError **error, const char *what, const char *noent_dir)
 {
     if (s->conn_error) {
         g_set_error(error, OC_ERROR, s->conn_error->code, "%s: %s", what, s->conn_error->message);
@@ -81,7 +81,7 @@ static gboolean check_path(const char *path, const char *verb, GError **error)
 /* Opens a stream and sends OPEN with payload; with wait, also waits for the
  * end.  max_output caps what an EXEC-kind stream keeps (set before OPEN, so
  * before any DATA).  Returns the stream, or NULL with error set. */
-static AgentStream *open_stream(AgentConn *conn, AgentStreamKind kind, const oc_proto_writer *w,
+AgentStream *ops_open_stream(AgentConn *conn, AgentStreamKind kind, const oc_proto_writer *w,
                                 gsize max_output, gboolean wait, const char *what, GError **error)
 {
     GError *local = NULL;
@@ -101,6 +101,35 @@ static AgentStream *open_stream(AgentConn *conn, AgentStreamKind kind, const oc_
 }
 
 /* ---- exec ---- */
+
+gboolean ops_put_exec_request(oc_proto_writer *w, guint8 *buf, guint32 op,
+                              const AgentExecRequest *req, const char *what, GError **error)
+{
+    oc_proto_writer_init(w, buf, OC_PROTO_MAX_PAYLOAD);
+    oc_proto_put_u32(w, OC_F_OP, op);
+    if (req->argv) {
+        for (gsize i = 0; req->argv[i]; i++)
+            oc_proto_put_str(w, OC_F_ARG, req->argv[i]);
+    } else {
+        oc_proto_put_str(w, OC_F_COMMAND, req->command);
+    }
+    if (req->env)
+        for (gsize i = 0; req->env[i]; i++)
+            oc_proto_put_str(w, OC_F_ENV, req->env[i]);
+    if (req->cwd)
+        oc_proto_put_str(w, OC_F_CWD, req->cwd);
+    if (req->timeout_ms)
+        oc_proto_put_u32(w, OC_F_TIMEOUT_MS, req->timeout_ms);
+    if (req->stdin_data)
+        oc_proto_put_u8(w, OC_F_STDIN, 1);
+    if (w->overflow) {
+        g_set_error(error, OC_ERROR, OC_ELIMIT,
+                    "%s: the arguments and environment take more than %u KiB", what,
+                    OC_PROTO_MAX_PAYLOAD / 1024);
+        return FALSE;
+    }
+    return TRUE;
+}
 
 static void exec_parse_result(AgentStream *s, AgentExecResult *out)
 {
@@ -156,29 +185,8 @@ gboolean agent_exec_run(AgentConn *conn, const AgentExecRequest *req, AgentExecR
         what = g_strdup("cannot run the command");
 
     buf = g_malloc(OC_PROTO_MAX_PAYLOAD);
-    oc_proto_writer_init(&w, buf, OC_PROTO_MAX_PAYLOAD);
-    oc_proto_put_u32(&w, OC_F_OP, OC_OP_EXEC);
-    if (req->argv) {
-        for (gsize i = 0; req->argv[i]; i++)
-            oc_proto_put_str(&w, OC_F_ARG, req->argv[i]);
-    } else {
-        oc_proto_put_str(&w, OC_F_COMMAND, req->command);
-    }
-    if (req->env)
-        for (gsize i = 0; req->env[i]; i++)
-            oc_proto_put_str(&w, OC_F_ENV, req->env[i]);
-    if (req->cwd)
-        oc_proto_put_str(&w, OC_F_CWD, req->cwd);
-    if (req->timeout_ms)
-        oc_proto_put_u32(&w, OC_F_TIMEOUT_MS, req->timeout_ms);
-    if (req->stdin_data)
-        oc_proto_put_u8(&w, OC_F_STDIN, 1);
-    if (w.overflow) {
-        g_set_error(error, OC_ERROR, OC_ELIMIT,
-                    "%s: the arguments and environment take more than %u KiB", what,
-                    OC_PROTO_MAX_PAYLOAD / 1024);
+    if (!ops_put_exec_request(&w, buf, OC_OP_EXEC, req, what, error))
         return FALSE;
-    }
 
     gint64 deadline = 0;
     if (req->timeout_ms)
@@ -213,7 +221,7 @@ gboolean agent_exec_run(AgentConn *conn, const AgentExecRequest *req, AgentExecR
             g_set_error(error, OC_ERROR, OC_ENOTFOUND,
                         "%s: the working directory %s does not exist", what, req->cwd);
         } else {
-            stream_error(s, error, what, NULL);
+            ops_stream_error(s, error, what, NULL);
         }
         agent_stream_free(conn, s, FALSE);
         return FALSE;
@@ -268,7 +276,7 @@ static AgentStream *open_read(AgentConn *conn, const char *path, AgentStreamKind
     oc_proto_writer_init(&w, buf, sizeof buf);
     oc_proto_put_u32(&w, OC_F_OP, OC_OP_FILE_READ);
     oc_proto_put_str(&w, OC_F_PATH, path);
-    return open_stream(conn, kind, &w, max_output, FALSE, what, error);
+    return ops_open_stream(conn, kind, &w, max_output, FALSE, what, error);
 }
 
 /* The end of a read: the agent's error, or a size that does not match what
@@ -279,7 +287,7 @@ static gboolean read_ended_well(AgentStream *s, guint64 received, const char *wh
     guint64 size = 0;
 
     if (s->conn_error || s->perr) {
-        stream_error(s, error, what, NULL);
+        ops_stream_error(s, error, what, NULL);
         return FALSE;
     }
     if (result_size(s, &size) && size != received) {
@@ -373,7 +381,7 @@ gboolean agent_file_write(AgentConn *conn, const char *path, guint32 mode, Agent
     oc_proto_put_str(&w, OC_F_PATH, path);
     oc_proto_put_u32(&w, OC_F_MODE, mode ? mode : 0644);
 
-    AgentStream *s = open_stream(conn, AGENT_STREAM_SIMPLE, &w, 0, FALSE, what, error);
+    AgentStream *s = ops_open_stream(conn, AGENT_STREAM_SIMPLE, &w, 0, FALSE, what, error);
     if (s == NULL)
         return FALSE;
     g_autofree guint8 *buf = g_malloc(OC_PROTO_MAX_PAYLOAD);
@@ -402,7 +410,7 @@ gboolean agent_file_write(AgentConn *conn, const char *path, guint32 mode, Agent
         goto fail;
     agent_stream_wait(conn, s, 0);
     if (s->conn_error || s->perr) {
-        stream_error(s, error, what, dir);
+        ops_stream_error(s, error, what, dir);
         agent_stream_free(conn, s, FALSE);
         return FALSE;
     }
@@ -496,12 +504,12 @@ gboolean agent_file_stat(AgentConn *conn, const char *path, AgentFileInfo **out,
     oc_proto_writer_init(&w, buf, sizeof buf);
     oc_proto_put_u32(&w, OC_F_OP, OC_OP_FILE_STAT);
     oc_proto_put_str(&w, OC_F_PATH, path);
-    AgentStream *s = open_stream(conn, AGENT_STREAM_SIMPLE, &w, 0, TRUE, what, error);
+    AgentStream *s = ops_open_stream(conn, AGENT_STREAM_SIMPLE, &w, 0, TRUE, what, error);
     if (s == NULL)
         return FALSE;
     gboolean ok = FALSE;
     if (s->conn_error || s->perr) {
-        stream_error(s, error, what, NULL);
+        ops_stream_error(s, error, what, NULL);
     } else {
         AgentFileInfo *fi = parse_entry(s->result, s->result_len);
         if (fi == NULL)
@@ -519,7 +527,6 @@ gboolean agent_file_list(AgentConn *conn, const char *path, GPtrArray **out, GEr
 {
     guint8 buf[OC_PROTO_MAX_PATH + 32];
     oc_proto_writer w;
-    const char *bad = NULL;
 
     g_return_val_if_fail(conn != NULL && out != NULL, FALSE);
     if (!check_path(path, "list", error))
@@ -528,11 +535,19 @@ gboolean agent_file_list(AgentConn *conn, const char *path, GPtrArray **out, GEr
     oc_proto_writer_init(&w, buf, sizeof buf);
     oc_proto_put_u32(&w, OC_F_OP, OC_OP_FILE_LIST);
     oc_proto_put_str(&w, OC_F_PATH, path);
-    AgentStream *s = open_stream(conn, AGENT_STREAM_INBOX, &w, 0, FALSE, what, error);
+    AgentStream *s = ops_open_stream(conn, AGENT_STREAM_INBOX, &w, 0, FALSE, what, error);
     if (s == NULL)
         return FALSE;
+    return ops_read_records(conn, s, (OpsRecordParse)parse_entry,
+                            (GDestroyNotify)agent_file_info_free, "entry", what, out, error);
+}
 
-    g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func((GDestroyNotify)agent_file_info_free);
+gboolean ops_read_records(AgentConn *conn, AgentStream *s, OpsRecordParse parse,
+                          GDestroyNotify free_item, const char *kind, const char *what,
+                          GPtrArray **out, GError **error)
+{
+    const char *bad = NULL;
+    g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(free_item);
     g_autoptr(GByteArray) pending = g_byte_array_new();
     const guint8 *data;
     gsize len;
@@ -544,17 +559,17 @@ gboolean agent_file_list(AgentConn *conn, const char *path, GPtrArray **out, GEr
             memcpy(&rec, pending->data + pos, 4);
             rec = GUINT32_FROM_LE(rec);
             if (rec > MAX_RECORD) {
-                bad = "an oversized entry record";
+                bad = "an oversized record";
                 break;
             }
             if (pending->len - pos - 4 < rec)
                 break;
-            AgentFileInfo *fi = parse_entry(pending->data + pos + 4, rec);
-            if (fi == NULL) {
-                bad = "a malformed entry record";
+            gpointer item = parse(pending->data + pos + 4, rec);
+            if (item == NULL) {
+                bad = "a malformed record";
                 break;
             }
-            g_ptr_array_add(entries, fi);
+            g_ptr_array_add(items, item);
             pos += 4 + rec;
         }
         g_byte_array_remove_range(pending, 0, (guint)pos);
@@ -562,9 +577,10 @@ gboolean agent_file_list(AgentConn *conn, const char *path, GPtrArray **out, GEr
     }
     gboolean ok = FALSE;
     if (bad)
-        g_set_error(error, OC_ERROR, OC_EAGENT, "%s: the sandbox agent sent %s", what, bad);
+        g_set_error(error, OC_ERROR, OC_EAGENT, "%s: the sandbox agent sent %s (%s)", what, bad,
+                    kind);
     else if (s->conn_error || s->perr)
-        stream_error(s, error, what, NULL);
+        ops_stream_error(s, error, what, NULL);
     else if (pending->len)
         g_set_error(error, OC_ERROR, OC_EAGENT, "%s: the sandbox agent sent a truncated listing",
                     what);
@@ -572,23 +588,23 @@ gboolean agent_file_list(AgentConn *conn, const char *path, GPtrArray **out, GEr
         ok = TRUE;
     agent_stream_free(conn, s, bad != NULL);
     if (ok)
-        *out = g_steal_pointer(&entries);
+        *out = g_steal_pointer(&items);
     return ok;
 }
 
-static gboolean simple_op(AgentConn *conn, const oc_proto_writer *w, const char *what,
+gboolean ops_simple_op(AgentConn *conn, const oc_proto_writer *w, const char *what,
                           const char *noent_dir, GError **error)
 {
     if (w->overflow) {
         g_set_error(error, OC_ERROR, OC_ELIMIT, "%s: the paths are too long", what);
         return FALSE;
     }
-    AgentStream *s = open_stream(conn, AGENT_STREAM_SIMPLE, w, 0, TRUE, what, error);
+    AgentStream *s = ops_open_stream(conn, AGENT_STREAM_SIMPLE, w, 0, TRUE, what, error);
     if (s == NULL)
         return FALSE;
     gboolean ok = !(s->conn_error || s->perr);
     if (!ok)
-        stream_error(s, error, what, noent_dir);
+        ops_stream_error(s, error, what, noent_dir);
     agent_stream_free(conn, s, FALSE);
     return ok;
 }
@@ -609,7 +625,7 @@ gboolean agent_file_mkdir(AgentConn *conn, const char *path, guint32 mode, gbool
     oc_proto_put_str(&w, OC_F_PATH, path);
     oc_proto_put_u32(&w, OC_F_MODE, mode ? mode : 0755);
     oc_proto_put_u8(&w, OC_F_PARENTS, parents ? 1 : 0);
-    return simple_op(conn, &w, what, dir, error);
+    return ops_simple_op(conn, &w, what, dir, error);
 }
 
 gboolean agent_file_remove(AgentConn *conn, const char *path, gboolean recursive, GError **error)
@@ -625,7 +641,7 @@ gboolean agent_file_remove(AgentConn *conn, const char *path, gboolean recursive
     oc_proto_put_u32(&w, OC_F_OP, OC_OP_FILE_REMOVE);
     oc_proto_put_str(&w, OC_F_PATH, path);
     oc_proto_put_u8(&w, OC_F_RECURSIVE, recursive ? 1 : 0);
-    return simple_op(conn, &w, what, NULL, error);
+    return ops_simple_op(conn, &w, what, NULL, error);
 }
 
 gboolean agent_file_rename(AgentConn *conn, const char *from, const char *to, GError **error)
@@ -641,5 +657,5 @@ gboolean agent_file_rename(AgentConn *conn, const char *from, const char *to, GE
     oc_proto_put_u32(&w, OC_F_OP, OC_OP_FILE_RENAME);
     oc_proto_put_str(&w, OC_F_PATH, from);
     oc_proto_put_str(&w, OC_F_NEW_PATH, to);
-    return simple_op(conn, &w, what, NULL, error);
+    return ops_simple_op(conn, &w, what, NULL, error);
 }

@@ -108,6 +108,29 @@ gboolean agent_stream_peek(AgentConn *conn, AgentStream *s, const guint8 **data,
  * (sends WINDOW as needed). */
 void agent_stream_consumed(AgentConn *conn, AgentStream *s, gsize len);
 
+/* Shared by the operations (agent-ops.c, agent-sessions.c). */
+
+/* Sets *error from a stream that ended badly.  what: "cannot read /x".
+ * noent_dir: for NOENT, the directory that must be missing (or NULL). */
+void ops_stream_error(AgentStream *s, GError **error, const char *what, const char *noent_dir);
+/* Opens a stream and sends OPEN with w's payload; with wait, also waits for
+ * the end.  max_output caps what an EXEC-kind stream keeps. */
+AgentStream *ops_open_stream(AgentConn *conn, AgentStreamKind kind, const oc_proto_writer *w,
+                             gsize max_output, gboolean wait, const char *what, GError **error);
+/* Runs a request that answers a bare RESULT. */
+gboolean ops_simple_op(AgentConn *conn, const oc_proto_writer *w, const char *what,
+                       const char *noent_dir, GError **error);
+/* Writes an EXEC-shaped OPEN payload (op: EXEC or SESSION_START) into buf
+ * (OC_PROTO_MAX_PAYLOAD bytes). */
+gboolean ops_put_exec_request(oc_proto_writer *w, guint8 *buf, guint32 op,
+                              const AgentExecRequest *req, const char *what, GError **error);
+/* Reads the length-prefixed records of a listing (INBOX stream) into *out,
+ * parsing each with parse (NULL: malformed), and frees the stream. */
+typedef gpointer (*OpsRecordParse)(const guint8 *data, gsize len);
+gboolean ops_read_records(AgentConn *conn, AgentStream *s, OpsRecordParse parse,
+                          GDestroyNotify free_item, const char *kind, const char *what,
+                          GPtrArray **out, GError **error);
+
 /* Between agent-conn.c and agent-stream.c. */
 
 AgentConn *conn_ref(AgentConn *conn);

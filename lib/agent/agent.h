@@ -100,4 +100,30 @@ gboolean agent_file_mkdir(AgentConn *conn, const char *path, guint32 mode, gbool
 gboolean agent_file_remove(AgentConn *conn, const char *path, gboolean recursive, GError **error);
 gboolean agent_file_rename(AgentConn *conn, const char *from, const char *to, GError **error);
 
+/* ---- background sessions (agent-sessions.c) ----
+ * A session's process belongs to the agent, not to a connection: it keeps
+ * running, its output kept in a bounded ring, until it exits or is killed. */
+
+typedef struct {
+    guint32 id;
+    guint32 pid;          /* 0 if the program could not be run */
+    gboolean running;
+    int exit_code;        /* when not running; 128+signal if killed */
+    int signal;           /* the signal that ended it, 0 if none */
+    gint64 started_ms;    /* unix milliseconds */
+    char **argv;          /* as given, or NULL */
+    char *command;        /* as given (sh -c), or NULL */
+} AgentSessionInfo;
+
+void agent_session_info_free(AgentSessionInfo *si);
+/* Starts req (stdin is a pipe for a later attach; req->stdin_data must be
+ * NULL) as a session; *id and *pid receive its ids. */
+gboolean agent_session_start(AgentConn *conn, const AgentExecRequest *req, guint32 *id,
+                             guint32 *pid, GError **error);
+/* *out: GPtrArray of AgentSessionInfo*, with its free func. */
+gboolean agent_session_list(AgentConn *conn, GPtrArray **out, GError **error);
+/* Signals the session's process group (sig 0: SIGKILL).  OC_ENOTFOUND if
+ * there is no such session. */
+gboolean agent_session_kill(AgentConn *conn, guint32 id, int sig, GError **error);
+
 #endif

@@ -8,7 +8,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-echo "1..20"
+echo "1..23"
 tmp=$(mktemp -d)
 id=""
 cleanup() { [ -n "$id" ] && "$oc" kill "$id" >/dev/null 2>&1; rm -rf "$tmp"; }
@@ -47,6 +47,13 @@ check "oc files cat of a missing file fails and names it" \
     bash -c "[ $rc -eq 1 ] && grep -q '/root/missing' '$tmp/err'"
 "$oc" exec "$id" 2>/dev/null
 check "oc exec without -- is a usage error" test $? -eq 2
+
+session=$("$oc" exec --detach "$id" -- sleep 1000)
+check "oc exec --detach prints the new session's id" bash -c "[[ '$session' =~ ^[0-9]+$ ]]"
+check "oc exec list shows it running" bash -c "'$oc' exec list '$id' | grep -q '^$session .*running.*sleep 1000'"
+"$oc" exec kill "$id" "$session" && sleep 0.5
+check "oc exec kill ends it (SIGKILL: exit 137)" bash -c \
+    "'$oc' exec list --json '$id' | python3 -c 'import json,sys; l=json.load(sys.stdin); assert any(s[\"sessionId\"] == $session and not s[\"running\"] and s[\"exitCode\"] == 137 for s in l), l'"
 
 out=$("$oc" hibernate "$id")
 check "oc hibernate says so" test "$out" = "$id hibernated"

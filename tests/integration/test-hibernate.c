@@ -140,6 +140,8 @@ START_TEST(test_round_trip)
     OK(oc_files_write(sb, "/root/ten-mb.bin", data, len, 0, &e_));
 
     sleeper = sh_long("setsid sleep 100000 >/dev/null 2>&1 </dev/null & echo $!");
+    uint32_t session = 0;
+    OK(oc_exec_start(&session, sb, "sleep 100000", NULL, &e_));
     itest_sh(sb, "setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i >> /root/counter; "
                  "sleep 0.1; done' >/dev/null 2>&1 </dev/null &");
     g_usleep(1500 * 1000);
@@ -168,6 +170,18 @@ START_TEST(test_round_trip)
     g_autofree char *check = g_strdup_printf("cat /proc/%ld/cmdline | tr '\\0' ' '", sleeper);
     g_autofree char *cmdline = itest_sh(sb, check);
     ck_assert_msg(strstr(cmdline, "sleep 100000") != NULL, "pid %ld is now '%s'", sleeper, cmdline);
+
+    /* a background session too */
+    oc_exec_session_list *sessions = NULL;
+    gboolean session_runs = FALSE;
+    OK(oc_exec_list(&sessions, sb, 0, &e_));
+    for (size_t i = 0; i < oc_exec_session_list_count(sessions); i++) {
+        const oc_exec_session_info *si = oc_exec_session_list_at(sessions, i);
+        session_runs |= oc_exec_session_info_id(si) == session && oc_exec_session_info_running(si);
+    }
+    oc_exec_session_list_free(sessions);
+    ck_assert_msg(session_runs, "session %u did not survive hibernate and wake", session);
+    OK(oc_exec_kill(sb, session, 0, &e_));
 
     ck_assert_msg(counter_is_contiguous(&count_after), "the counter restarted or skipped");
     ck_assert_int_ge(count_after, count_before);

@@ -315,6 +315,80 @@ START_TEST(test_create_bad_input)
 }
 END_TEST
 
+/* The session with this id in a fresh listing (NULL if none); *list is
+ * replaced and must be freed by the caller. */
+static const oc_exec_session_info *find_session(oc_exec_session_list **list, uint32_t id)
+{
+    oc_exec_session_list_free(*list);
+    *list = NULL;
+    OK(oc_exec_list(list, sb, 0, &e_));
+    for (size_t i = 0; i < oc_exec_session_list_count(*list); i++)
+        if (oc_exec_session_info_id(oc_exec_session_list_at(*list, i)) == id)
+            return oc_exec_session_list_at(*list, i);
+    return NULL;
+}
+
+/* Background sessions: start returns at once, list tells state and exit,
+ * kill signals; bad input is refused clearly. */
+START_TEST(test_sessions)
+{
+    const char *args[] = { "1000", NULL };
+    oc_exec_options o = OC_EXEC_OPTIONS_INIT;
+    oc_exec_session_list *list = NULL;
+    const oc_exec_session_info *si;
+    uint32_t quick = 0, sleeper = 0;
+
+    OK(oc_exec_start(&quick, sb, "sleep 0.5; exit 3", NULL, &e_));
+    o.args = args;
+    OK(oc_exec_start(&sleeper, sb, "sleep", &o, &e_));
+    ck_assert_uint_gt(quick, 0);
+    ck_assert_uint_gt(sleeper, quick);
+
+    si = find_session(&list, sleeper);
+    ck_assert_ptr_nonnull(si);
+    ck_assert_str_eq(oc_exec_session_info_command(si), "sleep 1000");
+    ck_assert_int_eq(oc_exec_session_info_running(si), 1);
+    ck_assert_uint_gt(oc_exec_session_info_pid(si), 1);
+    gint64 now_ms = g_get_real_time() / 1000;
+    ck_assert_msg(llabs(oc_exec_session_info_started_at_ms(si) - now_ms) < 60000,
+                  "started_at %" G_GINT64_FORMAT " vs now %" G_GINT64_FORMAT,
+                  (gint64)oc_exec_session_info_started_at_ms(si), now_ms);
+
+    /* the quick one ends on its own, with its exit code */
+    for (int i = 0; i < 100; i++) {
+        si = find_session(&list, quick);
+        ck_assert_ptr_nonnull(si);
+        if (!oc_exec_session_info_running(si))
+            break;
+        g_usleep(100 * 1000);
+    }
+    ck_assert_int_eq(oc_exec_session_info_running(si), 0);
+    ck_assert_int_eq(oc_exec_session_info_exit_code(si), 3);
+    ck_assert_str_eq(oc_exec_session_info_command(si), "sleep 0.5; exit 3");
+
+    /* kill: SIGKILL by default */
+    OK(oc_exec_kill(sb, sleeper, 0, &e_));
+    for (int i = 0; i < 50; i++) {
+        si = find_session(&list, sleeper);
+        if (!oc_exec_session_info_running(si))
+            break;
+        g_usleep(100 * 1000);
+    }
+    ck_assert_int_eq(oc_exec_session_info_running(si), 0);
+    ck_assert_int_eq(oc_exec_session_info_signal(si), 9);
+    ck_assert_int_eq(oc_exec_session_info_exit_code(si), 137);
+    oc_exec_session_list_free(list);
+
+    FAILS(OC_ENOTFOUND, oc_exec_kill(sb, 999999, 0, &err), "no such session");
+    FAILS(OC_EINVAL, oc_exec_kill(sb, sleeper, 99, &err), "99 is not a signal");
+    o = (oc_exec_options)OC_EXEC_OPTIONS_INIT;
+    o.stdin_data = "x";
+    o.stdin_len = 1;
+    FAILS(OC_EINVAL, oc_exec_start(&quick, sb, "cat", &o, &err), "stdin_data");
+    FAILS(OC_EINVAL, oc_exec_start(&quick, sb, "", NULL, &err), "command is empty");
+}
+END_TEST
+
 START_TEST(test_kill)
 {
     oc_sandbox *victim = NULL, *other = NULL;
@@ -431,6 +505,7 @@ int main(void)
         test_files_errors,
         test_info_list_timeout,
         test_create_bad_input,
+        test_sessions,
         test_kill,
         test_create_interrupted,
     };

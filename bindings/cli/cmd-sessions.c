@@ -1,0 +1,93 @@
+/* cmd-sessions.c: oc exec list ID, oc exec kill ID SESSION (background
+ * sessions; oc exec --detach starts them). */
+#include <stdio.h>
+
+#include "cli.h"
+
+static char *iso_ms(gint64 ms)
+{
+    g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(ms / 1000);
+    return t ? g_date_time_format(t, "%Y-%m-%dT%H:%M:%SZ") : g_strdup("?");
+}
+
+int cmd_exec_list(Cli *cli, int argc, char **argv)
+{
+    GOptionEntry entries[] = { CLI_JSON_ENTRY(cli), { NULL } };
+    g_autoptr(GOptionContext) oc = g_option_context_new("ID - list the sandbox's exec sessions");
+    oc_exec_session_list *list = NULL;
+    oc_error *err = NULL;
+    oc_sandbox *sb;
+    int rc;
+
+    g_option_context_add_main_entries(oc, entries, NULL);
+    sb = cli_parse_one_id(cli, oc, argc, argv, &rc);
+    if (!sb)
+        return rc;
+    rc = oc_exec_list(&list, sb, 0, &err);
+    oc_sandbox_unref(sb);
+    if (rc < 0)
+        return cli_fail(err);
+    JsonArray *a = cli->json ? json_array_new() : NULL;
+    if (!a)
+        printf("%-8s %-8s %-10s %-20s %s\n", "SESSION", "PID", "STATE", "STARTED", "COMMAND");
+    for (size_t i = 0; i < oc_exec_session_list_count(list); i++) {
+        const oc_exec_session_info *si = oc_exec_session_list_at(list, i);
+        g_autofree char *started = iso_ms(oc_exec_session_info_started_at_ms(si));
+        gboolean running = oc_exec_session_info_running(si);
+        if (a) {
+            /* Field names follow the OpenComputer SDK's exec.list(). */
+            JsonObject *o = json_object_new();
+            json_object_set_int_member(o, "sessionId", oc_exec_session_info_id(si));
+            json_object_set_string_member(o, "command", oc_exec_session_info_command(si));
+            json_object_set_int_member(o, "pid", oc_exec_session_info_pid(si));
+            json_object_set_boolean_member(o, "running", running);
+            if (running)
+                json_object_set_null_member(o, "exitCode");
+            else
+                json_object_set_int_member(o, "exitCode", oc_exec_session_info_exit_code(si));
+            json_object_set_string_member(o, "startedAt", started);
+            json_array_add_object_element(a, o);
+        } else {
+            g_autofree char *state = running ? g_strdup("running")
+                                             : g_strdup_printf("exit %d",
+                                                               oc_exec_session_info_exit_code(si));
+            printf("%-8u %-8u %-10s %-20s %s\n", oc_exec_session_info_id(si),
+                   oc_exec_session_info_pid(si), state, started, oc_exec_session_info_command(si));
+        }
+    }
+    if (a) {
+        JsonNode *node = json_node_new(JSON_NODE_ARRAY);
+        json_node_take_array(node, a);
+        cli_print_json(node);
+    }
+    oc_exec_session_list_free(list);
+    return 0;
+}
+
+int cmd_exec_kill(Cli *cli, int argc, char **argv)
+{
+    int sig = 0;
+    GOptionEntry entries[] = {
+        { "signal", 's', 0, G_OPTION_ARG_INT, &sig, "Signal number (default 9, SIGKILL)", "N" },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) oc = g_option_context_new("ID SESSION - signal an exec session");
+    oc_error *err = NULL;
+    oc_sandbox *sb;
+    guint64 session;
+    int rc;
+
+    g_option_context_add_main_entries(oc, entries, NULL);
+    if (!cli_parse(oc, &argc, &argv))
+        return CLI_EXIT_USAGE;
+    if (argc != 3)
+        return cli_usage(oc, "expected a sandbox id and a session id");
+    if (!g_ascii_string_to_unsigned(argv[2], 10, 1, G_MAXUINT32, &session, NULL))
+        return cli_usage(oc, "'%s' is not a session id (a number from `oc exec list`)", argv[2]);
+    sb = cli_connect(cli, argv[1]);
+    if (!sb)
+        return CLI_EXIT_FAILURE;
+    rc = oc_exec_kill(sb, (uint32_t)session, sig, &err);
+    oc_sandbox_unref(sb);
+    return rc < 0 ? cli_fail(err) : 0;
+}
