@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glib/gstdio.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -388,6 +389,40 @@ static gboolean matches(VirtRecord *rec, const char *const *filter)
     return TRUE;
 }
 
+/* A creator that died before defining its domain leaves a directory with an
+ * unheld create.lock and no domain, which nothing else would ever remove.
+ * The lock file must be a little old: a creator creates it and locks it a
+ * moment later. */
+#define ORPHAN_MIN_AGE_S 10
+
+static void sweep_orphan_dirs(oc_context *ctx)
+{
+    g_autofree char *root = g_build_filename(ctx->state_dir, "sandboxes", NULL);
+    GDir *d = g_dir_open(root, 0, NULL);
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    const char *id;
+
+    while (d && (id = g_dir_read_name(d))) {
+        g_autofree char *lock = g_build_filename(root, id, "create.lock", NULL);
+        GStatBuf st;
+        virDomainPtr dom;
+
+        if (!g_str_has_prefix(id, "sb-") || g_stat(lock, &st) < 0 ||
+            st.st_mtime > now - ORPHAN_MIN_AGE_S || !creator_is_gone(ctx, id))
+            continue;
+        dom = virDomainLookupByName(ctx->conn, id);
+        if (dom) {
+            virDomainFree(dom); /* a domain: lookup_ready() deals with it */
+            continue;
+        }
+        log_info("%s: removing the directory of a sandbox whose creator died before defining it",
+                 id);
+        remove_sandbox(ctx, NULL, id);
+    }
+    if (d)
+        g_dir_close(d);
+}
+
 GPtrArray *core_sandbox_list(oc_context *ctx, const char *const *filter, GError **error)
 {
     g_autoptr(GPtrArray) doms = virt_list_sandboxes(ctx->conn, error);
@@ -416,6 +451,7 @@ GPtrArray *core_sandbox_list(oc_context *ctx, const char *const *filter, GError 
         }
         g_ptr_array_add(out, info_new(ctx, rec, state));
     }
+    sweep_orphan_dirs(ctx);
     return out;
 }
 

@@ -5,7 +5,13 @@
  * order; the suite kills what it created. */
 #include <check.h>
 #include <glib.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+#include <utime.h>
 #include <sys/wait.h>
 #include <libvirt/libvirt.h>
 #include <stdio.h>
@@ -389,6 +395,59 @@ START_TEST(test_sessions)
 }
 END_TEST
 
+/* Makes state_dir/sandboxes/ID with a create.lock age_s old; returns the
+ * directory. */
+static char *fake_half_made(const char *id, int age_s)
+{
+    const char *state = g_getenv("OC_STATE_DIR") ? g_getenv("OC_STATE_DIR") : "/var/lib/opencomputer";
+    char *dir = g_build_filename(state, "sandboxes", id, NULL);
+    g_autofree char *lock = g_build_filename(dir, "create.lock", NULL);
+    g_autofree char *disk = g_build_filename(dir, "disk.qcow2", NULL);
+    struct utimbuf t = { time(NULL) - age_s, time(NULL) - age_s };
+
+    ck_assert_int_eq(g_mkdir_with_parents(dir, 0711), 0);
+    ck_assert(g_file_set_contents(lock, "", 0, NULL));
+    ck_assert(g_file_set_contents(disk, "not a disk", -1, NULL));
+    ck_assert_int_eq(utime(lock, &t), 0);
+    return dir;
+}
+
+static void list_all(void)
+{
+    oc_sandbox_list *l = NULL;
+    OK(oc_sandbox_list_get(&l, ctx, NULL, 0, &e_));
+    oc_sandbox_list_free(l);
+}
+
+/* A creator that died before defining its domain left only a directory:
+ * listing removes it, unless its creator still holds the lock or has only
+ * just made it. */
+START_TEST(test_orphan_dirs)
+{
+    g_autofree char *dead = fake_half_made("sb-0000000dead1", 60);
+    g_autofree char *held = fake_half_made("sb-0000000held1", 60);
+    g_autofree char *young = fake_half_made("sb-0000000young", 0);
+    g_autofree char *held_lock = g_build_filename(held, "create.lock", NULL);
+    int fd = open(held_lock, O_RDWR);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+    list_all();
+    ck_assert_msg(!g_file_test(dead, G_FILE_TEST_EXISTS), "%s is still there", dead);
+    ck_assert_msg(g_file_test(held, G_FILE_TEST_IS_DIR), "a creator's directory was removed");
+    ck_assert_msg(g_file_test(young, G_FILE_TEST_IS_DIR), "a brand new directory was removed");
+    close(fd); /* the creator dies */
+    list_all();
+    ck_assert_msg(!g_file_test(held, G_FILE_TEST_EXISTS), "%s is still there", held);
+    /* tidy up the young one by hand */
+    g_autofree char *ylock = g_build_filename(young, "create.lock", NULL);
+    g_autofree char *ydisk = g_build_filename(young, "disk.qcow2", NULL);
+    g_unlink(ylock);
+    g_unlink(ydisk);
+    g_rmdir(young);
+}
+END_TEST
+
 START_TEST(test_kill)
 {
     oc_sandbox *victim = NULL, *other = NULL;
@@ -506,6 +565,7 @@ int main(void)
         test_info_list_timeout,
         test_create_bad_input,
         test_sessions,
+        test_orphan_dirs,
         test_kill,
         test_create_interrupted,
     };
