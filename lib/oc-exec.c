@@ -93,28 +93,11 @@ static gboolean exec_prepare(ExecPrep *p, const char *func, oc_sandbox *sb, cons
     return TRUE;
 }
 
-/* Runs one agent operation as a call on the sandbox (auto-wake, idle
- * clock); errors name the sandbox. */
-typedef gboolean (*ExecOp)(AgentConn *conn, gpointer data, GError **error);
-
-static gboolean exec_call(oc_sandbox *sb, ExecOp op, gpointer data, GError **error)
-{
-    CoreCall call;
-    gboolean ok = core_call_begin(sb, &call, error);
-
-    if (ok) {
-        ok = op(call.conn, data, error);
-        core_call_end(sb, &call);
-        if (!ok)
-            g_prefix_error(error, "sandbox %s: ", sb->id);
-    }
-    return ok;
-}
-
-static int session_call(oc_sandbox *sb, ExecOp op, gpointer data, oc_error **error)
+/* A session operation as a call on the sandbox, with a public error. */
+static int session_call(oc_sandbox *sb, CoreCallOp op, gpointer data, oc_error **error)
 {
     GError *err = NULL;
-    return exec_call(sb, op, data, &err) ? OC_OK : oc_error_propagate(error, err);
+    return core_call_run(sb, op, data, &err) ? OC_OK : oc_error_propagate(error, err);
 }
 
 typedef struct {
@@ -145,7 +128,7 @@ OC_API int oc_exec_run(oc_exec_result **out, oc_sandbox *sb, const char *command
     CHECK_ARG(out, "oc_exec_run: out must not be NULL");
     ok = exec_prepare(&r.prep, "oc_exec_run", sb, command, opts, OC_EXEC_DEFAULT_TIMEOUT_MS,
                       &err) &&
-         exec_call(sb, op_run, &r, &err);
+         core_call_run(sb, op_run, &r, &err);
     exec_prep_clear(&r.prep);
     if (!ok)
         return oc_error_propagate(error, err);
@@ -212,7 +195,7 @@ OC_API int oc_exec_start(uint32_t *session_id, oc_sandbox *sb, const char *comma
               "is kept in a %u-byte ring per stream); leave them unset",
               OC_EXEC_SESSION_SCROLLBACK);
     ok = exec_prepare(&r.prep, "oc_exec_start", sb, command, opts, 0, &err) &&
-         exec_call(sb, op_start, &r, &err);
+         core_call_run(sb, op_start, &r, &err);
     exec_prep_clear(&r.prep);
     if (!ok)
         return oc_error_propagate(error, err);

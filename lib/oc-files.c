@@ -14,29 +14,17 @@ struct oc_file_list {
     oc_file_info *views; /* one oc_file_info per item */
 };
 
-/* Every call below is: check arguments, take the sandbox's agent
- * connection, run one agent operation, give it back, convert the error. */
-typedef gboolean (*FilesOp)(AgentConn *conn, gpointer data, GError **error);
-
+/* Every call below is: check arguments, run one agent operation as a call
+ * on the sandbox, convert the error. */
 static int run_op(oc_sandbox *sb, const char *path, uint32_t flags, uint32_t allowed,
-                  const char *func, FilesOp op, gpointer data, oc_error **error)
+                  const char *func, CoreCallOp op, gpointer data, oc_error **error)
 {
     GError *err = NULL;
-    CoreCall call;
-    gboolean ok;
 
     CHECK_ARG(sb && path, "%s: sb and path must not be NULL", func);
     CHECK_ARG(path[0] == '/', "%s: path '%s' is relative; sandbox paths must be absolute", func, path);
-    if (!oc_check_flags(flags, allowed, func, &err))
+    if (!oc_check_flags(flags, allowed, func, &err) || !core_call_run(sb, op, data, &err))
         return oc_error_propagate(error, err);
-    if (!core_call_begin(sb, &call, &err))
-        return oc_error_propagate(error, err);
-    ok = op(call.conn, data, &err);
-    core_call_end(sb, &call);
-    if (!ok) {
-        g_prefix_error(&err, "sandbox %s: ", sb->id);
-        return oc_error_propagate(error, err);
-    }
     return OC_OK;
 }
 

@@ -42,6 +42,11 @@ int cli_usage(GOptionContext *oc, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 gboolean cli_parse(GOptionContext *oc, int *argc, char ***argv);
 /* Connects to a sandbox by id or prints the error. */
 oc_sandbox *cli_connect(Cli *cli, const char *id);
+/* Runs fn on each sandbox id in argv[1..]; the exit code is the worst. */
+typedef int (*CliPerSandbox)(Cli *cli, oc_sandbox *sb, gpointer data);
+int cli_for_each_id(Cli *cli, int argc, char **argv, CliPerSandbox fn, gpointer data);
+/* "2026-11-26T17:29:30Z" for unix seconds t. */
+char *cli_iso_time(int64_t t);
 /* For verbs that take options and one sandbox id: parses, connects, and
  * returns the sandbox, or NULL with *rc set to the exit code. */
 oc_sandbox *cli_parse_one_id(Cli *cli, GOptionContext *oc, int argc, char **argv, int *rc);

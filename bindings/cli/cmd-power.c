@@ -2,40 +2,24 @@
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "cli.h"
 
-/* Runs fn on each sandbox id in argv[1..]; the exit code is the worst. */
-typedef int (*PerSandbox)(Cli *cli, oc_sandbox *sb, gpointer data);
-
-static int for_each_id(Cli *cli, int argc, char **argv, PerSandbox fn, gpointer data)
-{
-    int rc = 0;
-
-    for (int i = 1; i < argc; i++) {
-        oc_sandbox *sb = cli_connect(cli, argv[i]);
-        int r = sb ? fn(cli, sb, data) : CLI_EXIT_FAILURE;
-        if (r)
-            rc = r;
-        oc_sandbox_unref(sb);
-    }
-    return rc;
-}
-
-static int print_state(Cli *cli, oc_sandbox *sb, const char *wake)
+/* Prints "ID said", or with --json the sandbox's info plus "wake" (the
+ * wake kind) when wake is not NULL. */
+static int print_state(Cli *cli, oc_sandbox *sb, const char *said, const char *wake)
 {
     oc_sandbox_info *info = NULL;
     oc_error *err = NULL;
 
     if (!cli->json) {
-        printf("%s %s\n", oc_sandbox_id(sb), wake);
+        printf("%s %s\n", oc_sandbox_id(sb), said);
         return 0;
     }
     if (oc_sandbox_info_get(&info, sb, &err) < 0)
         return cli_fail(err);
     JsonNode *node = cli_info_json(info);
-    if (strcmp(wake, "hibernated") != 0)
+    if (wake)
         json_object_set_string_member(json_node_get_object(node), "wake", wake);
     cli_print_json(node);
     oc_sandbox_info_free(info);
@@ -48,7 +32,7 @@ static int hibernate_one(Cli *cli, oc_sandbox *sb, gpointer data)
 
     if (oc_sandbox_hibernate(sb, 0, &err) < 0)
         return cli_fail(err);
-    return print_state(cli, sb, "hibernated");
+    return print_state(cli, sb, "hibernated", NULL);
 }
 
 int cmd_hibernate(Cli *cli, int argc, char **argv)
@@ -62,7 +46,7 @@ int cmd_hibernate(Cli *cli, int argc, char **argv)
         return CLI_EXIT_USAGE;
     if (argc < 2)
         return cli_usage(oc, "expected at least one sandbox id");
-    return for_each_id(cli, argc, argv, hibernate_one, NULL);
+    return cli_for_each_id(cli, argc, argv, hibernate_one, NULL);
 }
 
 static int wake_one(Cli *cli, oc_sandbox *sb, gpointer data)
@@ -73,7 +57,7 @@ static int wake_one(Cli *cli, oc_sandbox *sb, gpointer data)
 
     if (oc_sandbox_wake(sb, opts, &kind, &err) < 0)
         return cli_fail(err);
-    return print_state(cli, sb, oc_wake_kind_name(kind));
+    return print_state(cli, sb, oc_wake_kind_name(kind), oc_wake_kind_name(kind));
 }
 
 int cmd_wake(Cli *cli, int argc, char **argv)
@@ -96,7 +80,7 @@ int cmd_wake(Cli *cli, int argc, char **argv)
     if (opts.timeout_s < OC_TIMEOUT_KEEP)
         return cli_usage(oc, "--timeout takes seconds >= 0");
     cli_warn_if_tcg(cli);
-    return for_each_id(cli, argc, argv, wake_one, &opts);
+    return cli_for_each_id(cli, argc, argv, wake_one, &opts);
 }
 
 int cmd_set_timeout(Cli *cli, int argc, char **argv)

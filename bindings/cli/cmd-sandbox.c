@@ -120,29 +120,26 @@ int cmd_info(Cli *cli, int argc, char **argv)
     return 0;
 }
 
+static int kill_one(Cli *cli, oc_sandbox *sb, gpointer data)
+{
+    oc_error *err = NULL;
+
+    if (oc_sandbox_kill(sb, 0, &err) < 0)
+        return cli_fail(err);
+    if (!cli->json)
+        printf("killed %s\n", oc_sandbox_id(sb));
+    return 0;
+}
+
 int cmd_kill(Cli *cli, int argc, char **argv)
 {
     GOptionEntry entries[] = { CLI_JSON_ENTRY(cli), { NULL } };
     g_autoptr(GOptionContext) oc = g_option_context_new("ID... - stop and delete sandboxes");
-    int rc = 0;
 
     g_option_context_add_main_entries(oc, entries, NULL);
     if (!cli_parse(oc, &argc, &argv))
         return CLI_EXIT_USAGE;
     if (argc < 2)
         return cli_usage(oc, "expected at least one sandbox id");
-    for (int i = 1; i < argc; i++) {
-        oc_sandbox *sb = cli_connect(cli, argv[i]);
-        oc_error *err = NULL;
-        if (!sb) {
-            rc = CLI_EXIT_FAILURE;
-            continue;
-        }
-        if (oc_sandbox_kill(sb, 0, &err) < 0)
-            rc = cli_fail(err);
-        else if (!cli->json)
-            printf("killed %s\n", argv[i]);
-        oc_sandbox_unref(sb);
-    }
-    return rc;
+    return cli_for_each_id(cli, argc, argv, kill_one, NULL);
 }

@@ -4,12 +4,6 @@
 
 #include "cli.h"
 
-static char *iso_ms(gint64 ms)
-{
-    g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(ms / 1000);
-    return t ? g_date_time_format(t, "%Y-%m-%dT%H:%M:%SZ") : g_strdup("?");
-}
-
 int cmd_exec_list(Cli *cli, int argc, char **argv)
 {
     GOptionEntry entries[] = { CLI_JSON_ENTRY(cli), { NULL } };
@@ -32,7 +26,7 @@ int cmd_exec_list(Cli *cli, int argc, char **argv)
         printf("%-8s %-8s %-10s %-20s %s\n", "SESSION", "PID", "STATE", "STARTED", "COMMAND");
     for (size_t i = 0; i < oc_exec_session_list_count(list); i++) {
         const oc_exec_session_info *si = oc_exec_session_list_at(list, i);
-        g_autofree char *started = iso_ms(oc_exec_session_info_started_at_ms(si));
+        g_autofree char *started = cli_iso_time(oc_exec_session_info_started_at_ms(si) / 1000);
         gboolean running = oc_exec_session_info_running(si);
         if (a) {
             /* Field names follow the OpenComputer SDK's exec.list(). */

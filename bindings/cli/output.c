@@ -49,6 +49,20 @@ oc_sandbox *cli_connect(Cli *cli, const char *id)
     return sb;
 }
 
+int cli_for_each_id(Cli *cli, int argc, char **argv, CliPerSandbox fn, gpointer data)
+{
+    int rc = 0;
+
+    for (int i = 1; i < argc; i++) {
+        oc_sandbox *sb = cli_connect(cli, argv[i]);
+        int r = sb ? fn(cli, sb, data) : CLI_EXIT_FAILURE;
+        if (r)
+            rc = r;
+        oc_sandbox_unref(sb);
+    }
+    return rc;
+}
+
 oc_sandbox *cli_parse_one_id(Cli *cli, GOptionContext *oc, int argc, char **argv, int *rc)
 {
     oc_sandbox *sb;
@@ -98,7 +112,7 @@ static JsonNode *pairs_json(size_t n, const oc_sandbox_info *info,
     return node;
 }
 
-static char *iso_time(int64_t t)
+char *cli_iso_time(int64_t t)
 {
     g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
     return dt ? g_date_time_format_iso8601(dt) : g_strdup("?");
@@ -108,7 +122,7 @@ JsonNode *cli_info_json(const oc_sandbox_info *info)
 {
     JsonObject *o = json_object_new();
     JsonNode *node = json_node_new(JSON_NODE_OBJECT);
-    g_autofree char *created = iso_time(oc_sandbox_info_created(info));
+    g_autofree char *created = cli_iso_time(oc_sandbox_info_created(info));
 
     /* Field names follow the OpenComputer SDK. */
     json_object_set_string_member(o, "sandboxId", oc_sandbox_info_id(info));
@@ -119,7 +133,7 @@ JsonNode *cli_info_json(const oc_sandbox_info *info)
     json_object_set_int_member(o, "memoryMB", oc_sandbox_info_memory_mb(info));
     json_object_set_int_member(o, "timeout", oc_sandbox_info_timeout(info));
     if (oc_sandbox_info_idle_deadline(info)) {
-        g_autofree char *deadline = iso_time(oc_sandbox_info_idle_deadline(info));
+        g_autofree char *deadline = cli_iso_time(oc_sandbox_info_idle_deadline(info));
         json_object_set_string_member(o, "endAt", deadline);
     }
     if (oc_sandbox_info_last_wake(info))
@@ -142,7 +156,7 @@ void cli_table_header(void)
 
 void cli_table_row(const oc_sandbox_info *info)
 {
-    g_autofree char *created = iso_time(oc_sandbox_info_created(info));
+    g_autofree char *created = cli_iso_time(oc_sandbox_info_created(info));
     GString *meta = g_string_new(NULL);
 
     for (size_t i = 0; i < oc_sandbox_info_metadata_count(info); i++) {

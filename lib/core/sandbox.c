@@ -506,6 +506,20 @@ fail:
     return FALSE;
 }
 
+gboolean core_call_run(oc_sandbox *sb, CoreCallOp op, gpointer data, GError **error)
+{
+    CoreCall call;
+    gboolean ok = core_call_begin(sb, &call, error);
+
+    if (ok) {
+        ok = op(call.conn, data, error);
+        core_call_end(sb, &call);
+        if (!ok)
+            g_prefix_error(error, "sandbox %s: ", sb->id);
+    }
+    return ok;
+}
+
 void core_call_end(oc_sandbox *sb, CoreCall *call)
 {
     if (call->conn)

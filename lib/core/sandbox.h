@@ -74,6 +74,11 @@ typedef struct {
  * when the sandbox cannot run.  Pair with core_call_end(). */
 gboolean core_call_begin(oc_sandbox *sb, CoreCall *call, GError **error);
 void core_call_end(oc_sandbox *sb, CoreCall *call);
+
+/* One agent operation as a whole call: begin, op, end; its error names the
+ * sandbox. */
+typedef gboolean (*CoreCallOp)(AgentConn *conn, gpointer data, GError **error);
+gboolean core_call_run(oc_sandbox *sb, CoreCallOp op, gpointer data, GError **error);
 /* The sandbox's envs followed by extra ("K=V" each, later wins), on top of
  * the guest defaults: a NULL-terminated array for the agent. */
 char **core_sandbox_exec_env(oc_sandbox *sb, const char *const *extra);

@@ -320,25 +320,28 @@ gboolean bench_domain(virConnectPtr vc, GMainContext *loop_ctx)
         bench_results.floor_status = g_strdup("oc.raw port not found in the guest");
     } else {
         bench_note("bench domain: raw port %s", raw_dev);
-        for (int i = 0; i < opt_reps; i++) {
-            char *dd = NULL;
-            double v = raw_h2g(conn, rawfd, raw_dev, &dd);
-            if (v < 0) {
-                bench_results.floor_status = g_strdup("raw host->guest transfer failed");
-                break;
+        const struct {
+            double (*run)(AgentConn *, int, const char *, char **);
+            const char *what;
+            GArray *mibs;
+            char **dd;
+        } dirs[] = {
+            { raw_h2g, "host->guest", bench_results.raw_h2g_mibs, &bench_results.raw_h2g_dd },
+            { raw_g2h, "guest->host", bench_results.raw_g2h_mibs, &bench_results.raw_g2h_dd },
+        };
+        for (int i = 0; i < opt_reps && !bench_results.floor_status; i++) {
+            for (size_t d = 0; d < G_N_ELEMENTS(dirs) && !bench_results.floor_status; d++) {
+                char *dd = NULL;
+                double v = dirs[d].run(conn, rawfd, raw_dev, &dd);
+                if (v < 0) {
+                    bench_results.floor_status =
+                        g_strdup_printf("raw %s transfer failed", dirs[d].what);
+                    break;
+                }
+                bench_push(dirs[d].mibs, v);
+                g_free(*dirs[d].dd);
+                *dirs[d].dd = dd;
             }
-            bench_push(bench_results.raw_h2g_mibs, v);
-            g_free(bench_results.raw_h2g_dd);
-            bench_results.raw_h2g_dd = dd;
-            dd = NULL;
-            v = raw_g2h(conn, rawfd, raw_dev, &dd);
-            if (v < 0) {
-                bench_results.floor_status = g_strdup("raw guest->host transfer failed");
-                break;
-            }
-            bench_push(bench_results.raw_g2h_mibs, v);
-            g_free(bench_results.raw_g2h_dd);
-            bench_results.raw_g2h_dd = dd;
         }
         bench_note("bench domain: raw h2g %.1f MiB/s, g2h %.1f MiB/s",
                    bench_median(bench_results.raw_h2g_mibs), bench_median(bench_results.raw_g2h_mibs));

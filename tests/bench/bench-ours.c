@@ -69,11 +69,19 @@ static gboolean watchdog_disarm(Watchdog *w)
 /* A wake that waits for a cold boot still ends well inside this. */
 #define POWER_LIMIT_S 300
 
-static void power_failed(const char *what, int rc, oc_error *e, gboolean stuck)
+/* After a library call made under the watchdog: TRUE if it returned OC_OK
+ * in time.  Otherwise reports it (which frees e) and puts why in *status. */
+static gboolean watched_ok(Watchdog *wd, const char *what, int rc, oc_error *e, char **status)
 {
-    bench_report_oc(what, rc, e);
-    bench_results.ours_power_status =
-        g_strdup_printf("%s %s", what, stuck ? "hung (killed by the watchdog)" : "failed");
+    gboolean stuck = watchdog_disarm(wd);
+
+    if (!stuck && rc == 0)
+        return TRUE;
+    g_autofree char *label = stuck ? g_strdup_printf("%s (stuck, killed by the watchdog)", what)
+                                   : g_strdup(what);
+    bench_report_oc(label, rc, e);
+    *status = g_strdup_printf("%s %s", what, stuck ? "hung (killed by the watchdog)" : "failed");
+    return FALSE;
 }
 
 /* N rounds of hibernate then wake, on the sandbox just exec'd in (so its
@@ -98,11 +106,8 @@ static gboolean ours_power(oc_sandbox *sb, virConnectPtr vc)
         watchdog_arm(&wd, sb, POWER_LIMIT_S, "oc_sandbox_hibernate");
         rc = oc_sandbox_hibernate(sb, 0, &e);
         double b = bench_now();
-        gboolean stuck = watchdog_disarm(&wd);
-        if (rc != 0 || stuck) {
-            power_failed("oc_sandbox_hibernate", rc, e, stuck);
+        if (!watched_ok(&wd, "oc_sandbox_hibernate", rc, e, &bench_results.ours_power_status))
             break;
-        }
         bench_push(p->save_s, b - a);
         double image = dom ? bench_save_image_bytes(dom) : -1;
         if (image >= 0)
@@ -111,11 +116,8 @@ static gboolean ours_power(oc_sandbox *sb, virConnectPtr vc)
         watchdog_arm(&wd, sb, POWER_LIMIT_S, "oc_sandbox_wake");
         rc = oc_sandbox_wake(sb, NULL, &kind, &e);
         b = bench_now();
-        stuck = watchdog_disarm(&wd);
-        if (rc != 0 || stuck) {
-            power_failed("oc_sandbox_wake", rc, e, stuck);
+        if (!watched_ok(&wd, "oc_sandbox_wake", rc, e, &bench_results.ours_power_status))
             break;
-        }
         bench_push(p->restore_s, b - a);
         if (kind != OC_WAKE_RESTORED) {
             g_autofree char *old = bench_results.ours_wake_note;
@@ -199,45 +201,29 @@ gboolean bench_ours(oc_context *ctx, virConnectPtr vc)
     /* generous: 1 MiB/s would still finish */
     int limit = 60 + opt_file_mib;
     Watchdog wd;
+    gboolean call_ok;
     for (int i = 0; i < opt_reps; i++) {
         double a = bench_now();
         watchdog_arm(&wd, sb, limit, "oc_files_write");
         rc = oc_files_write(sb, path, data, len, 0, &e);
-        if (watchdog_disarm(&wd)) {
-            bench_report_oc("oc_files_write (stuck, killed by the watchdog)", rc, e);
-            e = NULL;
-            bench_results.ours_status =
-                g_strdup_printf("oc_files_write of %d MiB hung (no progress for %d s)", opt_file_mib, limit);
-            goto out;
-        }
-        if (rc != 0) {
-            bench_report_oc("oc_files_write", rc, e);
-            e = NULL;
-            bench_results.ours_status = g_strdup("oc_files_write failed");
-            goto out;
-        }
         double b = bench_now();
+        call_ok = watched_ok(&wd, "oc_files_write", rc, e, &bench_results.ours_status);
+        e = NULL;
+        if (!call_ok)
+            goto out;
         bench_push(bench_results.ours_write_mibs, len / MIB / (b - a));
         void *back = NULL;
         size_t blen = 0;
         a = bench_now();
         watchdog_arm(&wd, sb, limit, "oc_files_read");
         rc = oc_files_read(sb, path, &back, &blen, 0, &e);
-        if (watchdog_disarm(&wd)) {
-            bench_report_oc("oc_files_read (stuck, killed by the watchdog)", rc, e);
-            e = NULL;
-            oc_free(back);
-            bench_results.ours_status =
-                g_strdup_printf("oc_files_read of %d MiB hung (no progress for %d s)", opt_file_mib, limit);
-            goto out;
-        }
-        if (rc != 0) {
-            bench_report_oc("oc_files_read", rc, e);
-            e = NULL;
-            bench_results.ours_status = g_strdup("oc_files_read failed");
-            goto out;
-        }
         b = bench_now();
+        call_ok = watched_ok(&wd, "oc_files_read", rc, e, &bench_results.ours_status);
+        e = NULL;
+        if (!call_ok) {
+            oc_free(back);
+            goto out;
+        }
         gboolean same = blen == len && memcmp(back, data, len) == 0;
         oc_free(back);
         if (!same) {
