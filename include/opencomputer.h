@@ -304,7 +304,7 @@ OC_API void oc_exec_result_free(oc_exec_result *r);
  * process that started it goes away, and across hibernate and wake.  The
  * agent keeps the last OC_EXEC_SESSION_SCROLLBACK bytes of its stdout and of
  * its stderr (older output is dropped; the process never blocks on output).
- * Attaching to read and follow that output comes with the streaming API.  A
+ * oc_exec_attach() follows that output (below).  A
  * sandbox has at most OC_EXEC_MAX_SESSIONS; exited ones are forgotten,
  * oldest first, when room is needed. */
 
@@ -341,6 +341,103 @@ OC_API const char *oc_exec_session_info_command(const oc_exec_session_info *si);
 /* Sends signal (0: SIGKILL) to the session's process group.  OC_ENOTFOUND
  * if the sandbox has no such session. */
 OC_API int oc_exec_kill(oc_sandbox *sb, uint32_t session_id, int signal, oc_error **error);
+
+/* ---- following a session: attach handles ----
+ *
+ * A handle follows one session: its output goes to callbacks as it comes,
+ * and it takes stdin, signals and (PTY) terminal sizes.  The callbacks run
+ * on the handle's own thread, one at a time and in order: first the
+ * scrollback (what the session's rings still hold), then on_replay_end,
+ * then live output, with nothing missed or repeated at the seam.  on_end is
+ * always the last call.  A callback must not block for long: while it runs
+ * no more output is taken from the sandbox for this handle, and a handle
+ * that falls more than OC_EXEC_SESSION_SCROLLBACK behind skips the oldest
+ * output (its own gap only; the process never waits for it).
+ *
+ * A handle holds the sandbox awake: while it is attached the idle clock
+ * does not run out.  It ends when the process exits, when it is detached,
+ * or when the connection is lost (the sandbox was hibernated or killed):
+ * the session itself goes on, so attach again after a wake. */
+
+typedef struct oc_exec_handle oc_exec_handle;
+
+typedef struct {
+    uint32_t version;
+    /* Output of the process (for a PTY: the terminal's output, all on
+     * on_stdout).  data is only valid during the call.  NULL: dropped. */
+    void (*on_stdout)(const char *data, size_t len, void *user_data);
+    void (*on_stderr)(const char *data, size_t len, void *user_data);
+    /* The scrollback has been delivered; what follows is live. */
+    void (*on_replay_end)(void *user_data);
+    /* The last call.  status: OC_OK when the process exited, with its
+     * exit_code (128+signal if a signal ended it); OC_ECANCELLED after
+     * oc_exec_detach(); another OC_E* code when the connection was lost, with
+     * exit_code -1. */
+    void (*on_end)(int status, int exit_code, void *user_data);
+    void *user_data;
+} oc_exec_callbacks;
+
+#define OC_EXEC_CALLBACKS_VERSION 1
+
+/* Attaches to a session of sb.  OC_ENOTFOUND if there is no such session.
+ * callbacks may be NULL (then only oc_exec_wait() tells the end). */
+OC_API int oc_exec_attach(oc_exec_handle **out, oc_sandbox *sb, uint32_t session_id,
+                          const oc_exec_callbacks *callbacks, oc_error **error);
+/* oc_exec_start() and oc_exec_attach() in one: the callbacks get all of the
+ * output from the first byte. */
+OC_API int oc_exec_spawn(oc_exec_handle **out, oc_sandbox *sb, const char *command,
+                         const oc_exec_options *opts, const oc_exec_callbacks *callbacks,
+                         oc_error **error);
+OC_API uint32_t oc_exec_handle_session_id(const oc_exec_handle *h);
+/* Writes to the process's stdin; blocks while the sandbox holds
+ * OC_EXEC_STDIN_WINDOW bytes the process has not read.  OC_ESTATE once the
+ * handle has ended. */
+#define OC_EXEC_STDIN_WINDOW (4u * 1024u * 1024u)
+OC_API int oc_exec_send_stdin(oc_exec_handle *h, const void *data, size_t len, oc_error **error);
+/* Closes the process's stdin (for every attacher).  For a PTY the terminal's
+ * end-of-file character (Ctrl-D) is sent instead. */
+OC_API int oc_exec_close_stdin(oc_exec_handle *h, oc_error **error);
+/* Signals the session's process group (1..64). */
+OC_API int oc_exec_signal(oc_exec_handle *h, int signal, oc_error **error);
+/* Sets a PTY session's terminal size (1..4096 each); the program gets
+ * SIGWINCH.  OC_EINVAL for a session that has no terminal. */
+OC_API int oc_exec_resize(oc_exec_handle *h, uint32_t cols, uint32_t rows, oc_error **error);
+/* Waits until the handle has ended and its on_end has returned, up to
+ * timeout_ms (-1: no limit).  OC_OK with *exit_code (nullable) when the
+ * process exited; OC_ETIMEOUT if it has not ended yet; otherwise the end
+ * status given to on_end, with its message. */
+OC_API int oc_exec_wait(oc_exec_handle *h, int64_t timeout_ms, int *exit_code,
+                        oc_error **error);
+/* Stops following: the process goes on, and may be attached again.  The
+ * handle then ends with OC_ECANCELLED (unless the exit crossed it). */
+OC_API void oc_exec_detach(oc_exec_handle *h);
+/* Detaches if need be and frees the handle.  May be called from its own
+ * callbacks: no callback comes after that one returns. */
+OC_API void oc_exec_handle_free(oc_exec_handle *h);
+
+/* ---- terminals (PTY sessions) ----
+ *
+ * A PTY session runs a program on a real pseudo-terminal (`tty` prints
+ * /dev/pts/N): its output comes to on_stdout, keystrokes go in with
+ * oc_exec_send_stdin(), oc_exec_resize() changes its size.  It is a session
+ * like any other: listed, killed and re-attached the same way. */
+
+typedef struct {
+    uint32_t version;
+    uint32_t cols, rows;      /* 0: 80 x 24 */
+    const char *shell;        /* NULL: /bin/bash, run as a login shell (-l) */
+    const char *const *envs;  /* NULL-terminated "KEY=VALUE"; TERM defaults to
+                                 xterm-256color */
+    const char *cwd;          /* NULL: /root */
+} oc_pty_options;
+
+#define OC_PTY_OPTIONS_VERSION 1
+#define OC_PTY_OPTIONS_INIT { OC_PTY_OPTIONS_VERSION, 0, 0, NULL, NULL, NULL }
+OC_API int oc_pty_options_init(oc_pty_options *opts, uint32_t version);
+
+/* Starts a terminal session and attaches to it. */
+OC_API int oc_pty_create(oc_exec_handle **out, oc_sandbox *sb, const oc_pty_options *opts,
+                         const oc_exec_callbacks *callbacks, oc_error **error);
 
 /* ---- files ---- */
 

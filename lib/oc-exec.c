@@ -27,23 +27,14 @@ static gboolean check_env(const char *const *envs, GError **error)
     return TRUE;
 }
 
-/* A request built from the public arguments, and what it points into. */
-typedef struct {
-    AgentExecRequest req;
-    GPtrArray *argv;
-    char **env;
-} ExecPrep;
-
-static void exec_prep_clear(ExecPrep *p)
+void exec_prep_clear(ExecPrep *p)
 {
     if (p->argv)
         g_ptr_array_unref(p->argv);
     g_strfreev(p->env);
 }
 
-/* Checks the arguments common to oc_exec_run() and oc_exec_start() and
- * builds the agent request.  default_timeout_ms: for OC_TIMEOUT_DEFAULT. */
-static gboolean exec_prepare(ExecPrep *p, const char *func, oc_sandbox *sb, const char *command,
+gboolean exec_prepare(ExecPrep *p, const char *func, oc_sandbox *sb, const char *command,
                              const oc_exec_options *opts, guint default_timeout_ms,
                              GError **error)
 {
@@ -182,6 +173,19 @@ struct oc_exec_session_list {
     GArray *items; /* of oc_exec_session_info */
 };
 
+gboolean exec_prepare_session(ExecPrep *p, const char *func, oc_sandbox *sb, const char *command,
+                              const oc_exec_options *opts, GError **error)
+{
+    if (opts && (opts->stdin_data || opts->max_output)) {
+        g_set_error(error, OC_ERROR, OC_EINVAL,
+                    "%s: stdin_data and max_output do not apply to a session (its output is "
+                    "kept in a %u-byte ring per stream); leave them unset", func,
+                    OC_EXEC_SESSION_SCROLLBACK);
+        return FALSE;
+    }
+    return exec_prepare(p, func, sb, command, opts, 0, error);
+}
+
 OC_API int oc_exec_start(uint32_t *session_id, oc_sandbox *sb, const char *command,
                          const oc_exec_options *opts, oc_error **error)
 {
@@ -190,11 +194,7 @@ OC_API int oc_exec_start(uint32_t *session_id, oc_sandbox *sb, const char *comma
     gboolean ok;
 
     CHECK_ARG(session_id, "oc_exec_start: session_id must not be NULL");
-    CHECK_ARG(!opts || (!opts->stdin_data && !opts->max_output),
-              "oc_exec_start: stdin_data and max_output do not apply to a session (its output "
-              "is kept in a %u-byte ring per stream); leave them unset",
-              OC_EXEC_SESSION_SCROLLBACK);
-    ok = exec_prepare(&r.prep, "oc_exec_start", sb, command, opts, 0, &err) &&
+    ok = exec_prepare_session(&r.prep, "oc_exec_start", sb, command, opts, &err) &&
          core_call_run(sb, op_start, &r, &err);
     exec_prep_clear(&r.prep);
     if (!ok)

@@ -27,4 +27,26 @@ gboolean oc_check_flags(uint32_t flags, uint32_t allowed, const char *func, GErr
         }                                                                \
     } while (0)
 
+/* ---- exec (oc-exec.c), shared with oc-exec-stream.c ---- */
+
+#include "agent/agent.h"
+
+/* A request built from the public arguments, and what it points into. */
+typedef struct {
+    AgentExecRequest req;
+    GPtrArray *argv;
+    char **env;
+} ExecPrep;
+
+/* Checks the arguments common to oc_exec_run(), oc_exec_start() and
+ * oc_exec_spawn() and builds the agent request.  default_timeout_ms: for
+ * OC_TIMEOUT_DEFAULT. */
+gboolean exec_prepare(ExecPrep *p, const char *func, oc_sandbox *sb, const char *command,
+                      const oc_exec_options *opts, guint default_timeout_ms, GError **error);
+/* exec_prepare() for a session: no stdin_data or max_output, no default
+ * timeout. */
+gboolean exec_prepare_session(ExecPrep *p, const char *func, oc_sandbox *sb, const char *command,
+                              const oc_exec_options *opts, GError **error);
+void exec_prep_clear(ExecPrep *p);
+
 #endif

@@ -420,6 +420,40 @@ static void on_data(agent_stream *s, uint8_t chan, const uint8_t *p, size_t len)
         file_write_data(s, p, len);
 }
 
+/* RESIZE: a new size for the terminal of the PTY session that s is attached
+ * to.  Complaints go on stream 0, so that a bad RESIZE never ends the attach
+ * stream. */
+static void on_resize(agent_stream *s, const uint8_t *p, size_t len)
+{
+    oc_proto_reader r;
+    oc_proto_field f;
+    uint32_t cols = 0, rows = 0;
+    int rc;
+    if (s->op != OC_OP_SESSION_ATTACH) {
+        send_error(0, OC_PERR_INVAL, "RESIZE on stream %u, which is not a session attach", s->id);
+        return;
+    }
+    oc_proto_reader_init(&r, p, len);
+    while ((rc = oc_proto_next(&r, &f)) == 1) {
+        if (f.tag != OC_F_COLS && f.tag != OC_F_ROWS) {
+            send_error(0, OC_PERR_UNSUPPORTED, "RESIZE on stream %u: unknown field 0x%04x",
+                       s->id, f.tag);
+            return;
+        }
+        if (pty_size_field(&f, &cols, &rows) < 0) {
+            send_error(0, OC_PERR_INVAL, "RESIZE on stream %u: %s must be a u32 from 1 to %u",
+                       s->id, pty_field_name(f.tag), PTY_SIZE_MAX);
+            return;
+        }
+    }
+    if (rc < 0 || !cols || !rows)
+        send_error(0, rc < 0 ? OC_PERR_PROTOCOL : OC_PERR_INVAL, "RESIZE on stream %u: %s",
+                   s->id, rc < 0 ? "malformed field list" : "COLS and ROWS are required");
+    else if (session_resize(s, cols, rows) < 0)
+        send_error(0, OC_PERR_INVAL, "RESIZE on stream %u: its session has no terminal (start "
+                   "it with COLS and ROWS)", s->id);
+}
+
 static void on_stream_frame(const oc_proto_header *h, const uint8_t *p)
 {
     agent_stream *s = stream_find(h->stream);
@@ -479,6 +513,9 @@ static void on_stream_frame(const oc_proto_header *h, const uint8_t *p)
             session_signal(s, (int)sig);
         break;
     }
+    case OC_T_RESIZE:
+        on_resize(s, p, h->length);
+        break;
     }
 }
 
@@ -505,6 +542,7 @@ static void dispatch(const oc_proto_header *h, const uint8_t *p)
     case OC_T_WINDOW:
     case OC_T_CANCEL:
     case OC_T_SIGNAL:
+    case OC_T_RESIZE:
         if (h->stream == 0)
             send_error(0, OC_PERR_PROTOCOL, "%s on stream 0", oc_proto_type_name(h->type));
         else

@@ -27,6 +27,8 @@ typedef struct {
     char *cwd;
     uint32_t timeout_ms;
     int want_stdin;
+    uint32_t cols, rows; /* both or neither: a terminal rather than pipes */
+    char **tty_env;   /* a PTY session's environment, if TERM had to be added */
     char *strings; /* backing store of every string above */
     char *words;   /* a copy of command split into argv, if it was simple */
     const char *what; /* the operation, for messages */
@@ -36,6 +38,7 @@ static void req_free(exec_req *q)
 {
     free(q->argv);
     free(q->envp);
+    free(q->tty_env);
     free(q->strings);
     free(q->words);
 }
@@ -58,6 +61,12 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
         case OC_F_ENV: q->envc++; nstr++; q->has_env = 1; break;
         case OC_F_COMMAND: case OC_F_CWD: nstr++; break;
         case OC_F_OP: case OC_F_TIMEOUT_MS: case OC_F_STDIN: break;
+        case OC_F_COLS: case OC_F_ROWS:
+            if (s->op == OC_OP_SESSION_START)
+                break;
+            send_error(s->id, OC_PERR_INVAL, "%s: COLS and ROWS (a terminal) are only for "
+                       "SESSION_START", q->what);
+            return -1;
         default:
             send_error(s->id, OC_PERR_UNSUPPORTED, "%s: unknown field 0x%04x", q->what, f.tag);
             return -1;
@@ -134,7 +143,20 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
             else
                 q->want_stdin = v != 0;
             break;
+        case OC_F_COLS:
+        case OC_F_ROWS:
+            if (pty_size_field(&f, &q->cols, &q->rows) < 0) {
+                send_error(s->id, OC_PERR_INVAL, "%s: %s must be a u32 from 1 to %u", q->what,
+                           pty_field_name(f.tag), PTY_SIZE_MAX);
+                return -1;
+            }
+            break;
         }
+    }
+    if (!q->cols != !q->rows) {
+        send_error(s->id, OC_PERR_INVAL, "%s: COLS and ROWS go together (both make a PTY "
+                   "session)", q->what);
+        return -1;
     }
     if ((q->argc > 0) == (q->command != NULL)) {
         send_error(s->id, OC_PERR_INVAL, "%s: exactly one of ARG and COMMAND is required",
@@ -369,6 +391,90 @@ static int make_pipe(int fds[2], int parent_end)
     return 0;
 }
 
+static void close_fds(int *fds, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (fds[i] >= 0)
+            close(fds[i]);
+        fds[i] = -1;
+    }
+}
+
+/* Pipes for stdout and stderr, and for stdin with want_stdin (else
+ * /dev/null).  The agent's ends go into c, the child's into child_end, to be
+ * closed once it has them.  -1 with errno. */
+static int stdio_pipes(const exec_req *q, posix_spawn_file_actions_t *fa, exec_child *c,
+                       int child_end[3])
+{
+    int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, inp[2] = { -1, -1 };
+    if (make_pipe(outp, 0) < 0 || make_pipe(errp, 0) < 0 ||
+        (q->want_stdin && make_pipe(inp, 1) < 0)) {
+        int err = errno;
+        close_fds(outp, 2);
+        close_fds(errp, 2);
+        close_fds(inp, 2);
+        errno = err;
+        return -1;
+    }
+    fcntl(outp[0], F_SETPIPE_SZ, PIPE_SIZE);
+    if (q->want_stdin)
+        posix_spawn_file_actions_adddup2(fa, inp[0], 0);
+    else
+        posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(fa, outp[1], 1);
+    posix_spawn_file_actions_adddup2(fa, errp[1], 2);
+    child_end[0] = inp[0];
+    child_end[1] = outp[1];
+    child_end[2] = errp[1];
+    c->out_fd[1] = outp[0];
+    c->out_fd[2] = errp[0];
+    c->in_fd = inp[1];
+    return 0;
+}
+
+/* A terminal for stdin, stdout and stderr alike.  Its master is read as
+ * stdout and written through a second descriptor as stdin, so that closing
+ * stdin at the exit leaves the master open until its output is drained
+ * (closing the last master descriptor hangs the terminal up).  -1 with
+ * errno. */
+static int stdio_pty(const exec_req *q, posix_spawn_file_actions_t *fa, exec_child *c)
+{
+    int m = pty_open(q->cols, q->rows, fa);
+    if (m < 0)
+        return -1;
+    int in = fcntl(m, F_DUPFD_CLOEXEC, 0);
+    if (in < 0) {
+        int err = errno;
+        close(m);
+        errno = err;
+        return -1;
+    }
+    c->out_fd[1] = m;
+    c->in_fd = in;
+    return 0;
+}
+
+/* The environment of a PTY session.  Its programs look at TERM: the host's
+ * ENV, when it names one, knows the emulator at its end; otherwise
+ * xterm-256color, which nearly every emulator handles, replaces whatever
+ * the default environment says (that describes no terminal of ours). */
+static int pty_env(exec_req *q)
+{
+    char *const *base = q->has_env ? q->envp : agent.default_env;
+    size_t n = 0, k = 0;
+    for (; base[n]; n++)
+        if (q->has_env && !strncmp(base[n], "TERM=", 5))
+            return 0;
+    q->tty_env = calloc(n + 2, sizeof *q->tty_env);
+    if (!q->tty_env)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(base[i], "TERM=", 5))
+            q->tty_env[k++] = base[i];
+    q->tty_env[k] = "TERM=" PTY_DEFAULT_TERM;
+    return 0;
+}
+
 static int spawn_fail(agent_stream *s, exec_req *q)
 {
     req_free(q);
@@ -387,7 +493,13 @@ int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, e
         return spawn_fail(s, &q);
     if (force_stdin)
         q.want_stdin = 1;
-    char *const *envp = q.has_env ? q.envp : agent.default_env;
+    c->cols = q.cols;
+    c->rows = q.rows;
+    if (q.cols && pty_env(&q) < 0) {
+        send_error(s->id, OC_PERR_LIMIT, "%s: out of memory", q.what);
+        return spawn_fail(s, &q);
+    }
+    char *const *envp = q.tty_env ? q.tty_env : q.has_env ? q.envp : agent.default_env;
 
     const char *cwd = q.cwd;
     if (cwd) {
@@ -429,34 +541,21 @@ int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, e
         return rc;
     }
 
-    int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, inp[2] = { -1, -1 };
-    if (make_pipe(outp, 0) < 0 || make_pipe(errp, 0) < 0 ||
-        (q.want_stdin && make_pipe(inp, 1) < 0)) {
-        int err = errno;
-        for (int i = 0; i < 2; i++) {
-            if (outp[i] >= 0) close(outp[i]);
-            if (errp[i] >= 0) close(errp[i]);
-            if (inp[i] >= 0) close(inp[i]);
-        }
-        send_error(s->id, agent_errno_code(err), "%s: cannot create pipes: %s", q.what,
-                   strerror(err));
-        return spawn_fail(s, &q);
-    }
-    fcntl(outp[0], F_SETPIPE_SZ, PIPE_SIZE);
-
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
+    int child_end[3] = { -1, -1, -1 };
+    posix_spawn_file_actions_init(&fa);
+    if ((q.cols ? stdio_pty(&q, &fa, c) : stdio_pipes(&q, &fa, c, child_end)) < 0) {
+        int err = errno;
+        posix_spawn_file_actions_destroy(&fa);
+        send_error(s->id, agent_errno_code(err), "%s: cannot create %s: %s", q.what,
+                   q.cols ? "a terminal" : "pipes", strerror(err));
+        return spawn_fail(s, &q);
+    }
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
-    posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
-    if (q.want_stdin)
-        posix_spawn_file_actions_adddup2(&fa, inp[0], 0);
-    else
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
     posix_spawn_file_actions_addchdir_np(&fa, cwd);
     /* Own session and process group, so that a timeout or cancel reaches the
      * whole job; default signal handling, since the agent ignores SIGPIPE
@@ -471,24 +570,16 @@ int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, e
     rc = posix_spawn(&pid, prog, &fa, &at, q.argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
-    close(outp[1]);
-    close(errp[1]);
-    if (inp[0] >= 0)
-        close(inp[0]);
+    close_fds(child_end, 3);
     if (rc != 0) {
-        close(outp[0]);
-        close(errp[0]);
-        if (inp[1] >= 0)
-            close(inp[1]);
+        close_fds(c->out_fd, 3);
+        close_fds(&c->in_fd, 1);
         rc = rc == ENOENT ? unrunnable(127, q.argv[0], "command not found", msg, msg_cap)
                           : unrunnable(126, q.argv[0], strerror(rc), msg, msg_cap);
         req_free(&q);
         return rc;
     }
     c->pid = pid;
-    c->out_fd[1] = outp[0];
-    c->out_fd[2] = errp[0];
-    c->in_fd = inp[1];
     c->has_stdin = q.want_stdin;
     c->timeout_ms = q.timeout_ms;
     req_free(&q);

@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <poll.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,10 @@
 /* After a process exits, a background child may still hold its pipes; this
  * long after the exit the agent stops waiting for them. */
 #define AGENT_DRAIN_MS 1000
+/* A PTY session's terminal: the largest COLS and ROWS, and the TERM its
+ * programs get when the host's ENV names none. */
+#define PTY_SIZE_MAX 4096u
+#define PTY_DEFAULT_TERM "xterm-256color"
 
 enum agent_mode { MODE_LISTEN, MODE_PORT };
 
@@ -155,11 +160,14 @@ typedef struct {
     int out_fd[3];          /* [1] stdout, [2] stderr read ends */
     int in_fd;              /* stdin write end, -1 without STDIN */
     int has_stdin;
+    uint32_t cols, rows;    /* a PTY session's terminal size; 0: pipes */
     uint32_t timeout_ms;
     int64_t t_start_us;
 } exec_child;
 /* Parses an EXEC-shaped OPEN (EXEC, SESSION_START) and spawns it; with
- * force_stdin stdin is always a pipe.  Returns 0 with *c filled; -1 after
+ * force_stdin stdin is always a pipe.  A SESSION_START with COLS and ROWS
+ * gets a terminal instead of pipes: out_fd[1] is its master, in_fd a second
+ * descriptor of it, out_fd[2] -1.  Returns 0 with *c filled; -1 after
  * an ERROR (the stream is freed); or the shell's exit code (127, 126) for a
  * program that cannot be run, with the shell-like message in msg. */
 int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, exec_child *c,
@@ -197,6 +205,19 @@ uint64_t ring_start(const agent_ring *r);
  * at most max; returns their count and sets *p. */
 size_t ring_peek(const agent_ring *r, uint64_t off, size_t max, const uint8_t **p);
 
+/* pty.c: the terminal of a PTY session */
+/* Stores a COLS or ROWS field in *cols or *rows.  Returns 0, or -1 when it
+ * is not a u32 from 1 to PTY_SIZE_MAX. */
+int pty_size_field(const oc_proto_field *f, uint32_t *cols, uint32_t *rows);
+const char *pty_field_name(uint16_t tag);
+/* Opens a terminal of this size and adds to fa what makes it the child's
+ * stdio and controlling terminal.  Returns the master (nonblocking,
+ * close-on-exec), or -1 with errno. */
+int pty_open(uint32_t cols, uint32_t rows, posix_spawn_file_actions_t *fa);
+int pty_resize(int master, uint32_t cols, uint32_t rows);   /* -1 with errno */
+/* The terminal's EOF character (VEOF, ^D by default); 0 if disabled. */
+uint8_t pty_eof_char(int master);
+
 /* sessions.c: SESSION_START, SESSION_ATTACH, SESSION_LIST, SESSION_KILL */
 void session_start(agent_stream *s, const uint8_t *p, size_t len);
 void session_attach(agent_stream *s, const uint8_t *p, size_t len);
@@ -207,6 +228,9 @@ void session_input(agent_stream *s, const uint8_t *p, size_t len);
 void session_input_eof(agent_stream *s);
 void session_detach(agent_stream *s);       /* CANCEL: RESULT, the process lives on */
 void session_signal(agent_stream *s, int sig);
+/* RESIZE: -1 if s is not attached to a PTY session (the caller answers);
+ * after the exit it is ignored. */
+int session_resize(agent_stream *s, uint32_t cols, uint32_t rows);
 void session_release(agent_stream *s);      /* stream_free of an attach stream */
 int session_exited(pid_t pid, int status);  /* 1 if pid was a session's */
 void sessions_poll_setup(struct pollfd *pfd, int *n);

@@ -6,6 +6,9 @@
  * agent never holds more than the rings.  Attach streams read the rings
  * through their own cursors, within their own credit; the connection going
  * away ends them and nothing else.
+ *
+ * A PTY session has a terminal instead of pipes: out_fd[1] is its master,
+ * in_fd a second descriptor of it, and chan 2 is never written.
  */
 #define _GNU_SOURCE
 #include "oc-agent.h"
@@ -27,6 +30,7 @@ typedef struct {
     pid_t pid;              /* 0: the program could not be run */
     int out_fd[3];          /* [1] stdout, [2] stderr; -1 at EOF */
     int in_fd;              /* stdin write end, -1 once closed */
+    uint32_t cols, rows;    /* a PTY session's terminal size; 0: pipes */
     int pidx[3];
     agent_ring ring[3];
     int exited, status, timed_out;
@@ -67,9 +71,10 @@ static void session_destroy(session *x)
     free(x);
 }
 
-/* A free slot, evicting the exited session that exited first if all are
- * taken; -1 if every session is running or attached. */
-static int free_slot(void)
+/* A free slot, or else that of the exited session that exited first (the
+ * caller evicts it once the new session exists, so that a request that
+ * fails loses nothing); -1 if every session is running or attached. */
+static int pick_slot(void)
 {
     int victim = -1;
     for (unsigned i = 0; i < OC_PROTO_MAX_SESSIONS; i++) {
@@ -79,10 +84,6 @@ static int free_slot(void)
         if (x->exited && !x->attachers &&
             (victim < 0 || x->t_exit_us < sessions[victim]->t_exit_us))
             victim = (int)i;
-    }
-    if (victim >= 0) {
-        session_destroy(sessions[victim]);
-        sessions[victim] = NULL;
     }
     return victim;
 }
@@ -160,7 +161,7 @@ static int keep_command(session *x, const uint8_t *p, size_t len)
 
 void session_start(agent_stream *s, const uint8_t *p, size_t len)
 {
-    int slot = free_slot();
+    int slot = pick_slot();
     if (slot < 0) {
         send_error(s->id, OC_PERR_LIMIT, "SESSION_START: %u sessions are running or attached; "
                    "kill one first", OC_PROTO_MAX_SESSIONS);
@@ -192,18 +193,27 @@ void session_start(agent_stream *s, const uint8_t *p, size_t len)
     x->out_fd[1] = c.out_fd[1];
     x->out_fd[2] = c.out_fd[2];
     x->in_fd = c.in_fd;
+    x->cols = c.cols;
+    x->rows = c.rows;
     x->pidx[0] = x->pidx[1] = x->pidx[2] = -1;
     for (int k = 1; k <= 2; k++)
         ring_init(&x->ring[k], OC_PROTO_SESSION_RING);
     if (rc > 0) {
-        /* Not runnable: an exited session whose stderr says why, as EXEC. */
+        /* Not runnable: an exited session whose output says why, as EXEC:
+         * on stderr, or a terminal's only channel with a terminal's line
+         * end. */
+        int chan = x->cols ? 1 : 2;
+        const char *eol = x->cols ? "\r\n" : "\n";
         x->exited = 1;
         x->status = rc << 8;
         x->t_exit_us = x->t_start_us;
-        ring_write(&x->ring[2], (const uint8_t *)msg, strlen(msg));
+        ring_write(&x->ring[chan], (const uint8_t *)msg, strlen(msg) - 1); /* but its "\n" */
+        ring_write(&x->ring[chan], (const uint8_t *)eol, strlen(eol));
     } else if (c.timeout_ms) {
         x->kill_at_ms = agent_now_ms() + c.timeout_ms;
     }
+    if (sessions[slot])
+        session_destroy(sessions[slot]);
     sessions[slot] = x;
 
     uint8_t buf[64];
@@ -230,7 +240,7 @@ void session_list(agent_stream *s, const uint8_t *p, size_t len)
             return;
         }
     }
-    /* The fixed fields of a record take under 80 bytes. */
+    /* The fixed fields of a record take under 100 bytes. */
     size_t total = 1;
     for (unsigned i = 0; i < OC_PROTO_MAX_SESSIONS; i++)
         if (sessions[i])
@@ -256,6 +266,10 @@ void session_list(agent_stream *s, const uint8_t *p, size_t len)
         if (x->exited)
             exec_put_exit(&w, x->status);
         oc_proto_put_u64(&w, OC_F_STARTED_MS, x->started_ms);
+        if (x->cols) {
+            oc_proto_put_u32(&w, OC_F_COLS, x->cols);
+            oc_proto_put_u32(&w, OC_F_ROWS, x->rows);
+        }
         uint8_t *lp = s->rec + s->rec_len;
         for (int k = 0; k < 4; k++)
             lp[k] = (uint8_t)(w.len >> (8 * k));
@@ -296,6 +310,16 @@ void session_attach(agent_stream *s, const uint8_t *p, size_t len)
         s->cursor[c] = ring_start(&x->ring[c]);
         s->replay_end[c] = x->ring[c].total;
     }
+    if (x->cols) {
+        /* First, so that the host knows it has a terminal before any
+         * output: it can then refuse a resize of a session without one. */
+        uint8_t buf[32];
+        oc_proto_writer w;
+        oc_proto_writer_init(&w, buf, sizeof buf);
+        oc_proto_put_u32(&w, OC_F_COLS, x->cols);
+        oc_proto_put_u32(&w, OC_F_ROWS, x->rows);
+        send_frame(OC_T_INFO, 0, s->id, buf, (uint32_t)w.len);
+    }
 }
 
 static void close_session_stdin(session *x)
@@ -304,7 +328,8 @@ static void close_session_stdin(session *x)
 }
 
 /* Writes the stream's held input to the session's stdin; closes that at the
- * host's EOF.  Input for a closed stdin is dropped, as EXEC does. */
+ * host's EOF, except a terminal's (session_input_eof).  Input for a closed
+ * stdin is dropped, as EXEC does. */
 static void attach_flush(agent_stream *s, session *x)
 {
     if (x->in_fd < 0) {
@@ -316,7 +341,7 @@ static void attach_flush(agent_stream *s, session *x)
         input_drop(s);
         return;
     }
-    if (s->in_eof && s->in_len == 0)
+    if (s->in_eof && s->in_len == 0 && !x->cols)
         close_session_stdin(x);
 }
 
@@ -331,6 +356,15 @@ void session_input_eof(agent_stream *s)
 {
     session *x = session_find(s->session);
     s->in_eof = 1;
+    if (x && x->cols && x->in_fd >= 0) {
+        /* Closing a terminal's master would hang it up, and other
+         * attachers may still type: EOF is the terminal's EOF character
+         * after this stream's input, as if typed.  Its byte came with no
+         * credit, but none is returned after EOF anyway. */
+        uint8_t eof = pty_eof_char(x->in_fd);
+        if (eof && input_append(s, x->in_fd, &eof, 1) < 0)
+            return; /* the stream is gone */
+    }
     if (x)
         attach_flush(s, x);
 }
@@ -340,6 +374,21 @@ void session_signal(agent_stream *s, int sig)
     session *x = session_find(s->session);
     if (x && x->pid > 0 && !x->exited)
         kill(-x->pid, sig);
+}
+
+int session_resize(agent_stream *s, uint32_t cols, uint32_t rows)
+{
+    session *x = session_find(s->session);
+    if (!x || !x->cols)
+        return -1;
+    /* After the exit the terminal may be gone already, and a resize that
+     * crossed the exit on the wire is no mistake of the host's. */
+    int fd = x->in_fd >= 0 ? x->in_fd : x->out_fd[1];
+    if (x->exited || fd < 0 || pty_resize(fd, cols, rows) < 0)
+        return 0;
+    x->cols = cols;
+    x->rows = rows;
+    return 0;
 }
 
 void session_detach(agent_stream *s)

@@ -122,6 +122,10 @@ gboolean ops_put_exec_request(oc_proto_writer *w, guint8 *buf, guint32 op,
         oc_proto_put_u32(w, OC_F_TIMEOUT_MS, req->timeout_ms);
     if (req->stdin_data)
         oc_proto_put_u8(w, OC_F_STDIN, 1);
+    if (req->pty_cols && req->pty_rows) {
+        oc_proto_put_u32(w, OC_F_COLS, req->pty_cols);
+        oc_proto_put_u32(w, OC_F_ROWS, req->pty_rows);
+    }
     if (w->overflow) {
         g_set_error(error, OC_ERROR, OC_ELIMIT,
                     "%s: the arguments and environment take more than %u KiB", what,
@@ -131,19 +135,22 @@ gboolean ops_put_exec_request(oc_proto_writer *w, guint8 *buf, guint32 op,
     return TRUE;
 }
 
-static void exec_parse_result(AgentStream *s, AgentExecResult *out)
+gboolean ops_parse_exit(AgentStream *s, AgentExecResult *out)
 {
     oc_proto_reader r;
     oc_proto_field f;
     guint32 v;
     guint64 v64;
+    gboolean exited = FALSE;
 
     oc_proto_reader_init(&r, s->result, s->result_len);
     while (oc_proto_next(&r, &f) == 1) {
         switch (f.tag) {
         case OC_F_EXIT_CODE:
-            if (oc_proto_field_u32(&f, &v) == 0)
+            if (oc_proto_field_u32(&f, &v) == 0) {
                 out->exit_code = (int)(gint32)v;
+                exited = TRUE;
+            }
             break;
         case OC_F_EXIT_SIGNAL:
             if (oc_proto_field_u32(&f, &v) == 0)
@@ -161,6 +168,7 @@ static void exec_parse_result(AgentStream *s, AgentExecResult *out)
             break; /* newer agents may say more */
         }
     }
+    return exited;
 }
 
 gboolean agent_exec_run(AgentConn *conn, const AgentExecRequest *req, AgentExecResult *out,
@@ -226,7 +234,7 @@ gboolean agent_exec_run(AgentConn *conn, const AgentExecRequest *req, AgentExecR
         agent_stream_free(conn, s, FALSE);
         return FALSE;
     }
-    exec_parse_result(s, out);
+    ops_parse_exit(s, out);
     out->out = g_steal_pointer(&s->buf[OC_CHAN_OUT]);
     out->err = g_steal_pointer(&s->buf[OC_CHAN_ERR]);
     out->out_truncated = s->truncated[OC_CHAN_OUT];

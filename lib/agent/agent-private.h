@@ -56,6 +56,7 @@ typedef enum {
     AGENT_STREAM_SIMPLE, /* only a RESULT/ERROR is expected */
     AGENT_STREAM_EXEC,   /* the event thread keeps stdout/stderr up to a cap */
     AGENT_STREAM_INBOX,  /* the event thread queues chan OUT data for the caller */
+    AGENT_STREAM_EVENTS, /* the event thread queues AgentEvents for the caller */
 } AgentStreamKind;
 
 typedef struct {
@@ -82,6 +83,11 @@ typedef struct {
     guint8 *ring;
     gsize ring_head;
     gsize ring_len;
+    /* AGENT_STREAM_EVENTS: AgentEvent*, oldest first.  Output is bounded by
+     * the credit, and a REPLAY_END is queued once. */
+    GQueue events;
+    gboolean replay_seen;
+    gboolean pty;           /* the attach's INFO gave the terminal size */
 } AgentStream;
 
 /* Registers a new stream on a fresh odd id; holds a connection reference. */
@@ -108,6 +114,15 @@ gboolean agent_stream_peek(AgentConn *conn, AgentStream *s, const guint8 **data,
  * (sends WINDOW as needed). */
 void agent_stream_consumed(AgentConn *conn, AgentStream *s, gsize len);
 
+/* EVENTS streams: waits until an event is queued or the stream is done
+ * (TRUE), or the deadline passes (FALSE). */
+gboolean agent_stream_wait_event(AgentConn *conn, AgentStream *s, gint64 deadline);
+/* EVENTS streams: the next event, AGENT_EVENT_END once done and drained,
+ * NULL at the deadline. */
+AgentEvent *agent_stream_next_event(AgentConn *conn, AgentStream *s, gint64 deadline);
+/* Frees an event of s, returning its credit. */
+void agent_stream_event_free(AgentConn *conn, AgentStream *s, AgentEvent *ev);
+
 /* Shared by the operations (agent-ops.c, agent-sessions.c). */
 
 /* Sets *error from a stream that ended badly.  what: "cannot read /x".
@@ -120,6 +135,12 @@ AgentStream *ops_open_stream(AgentConn *conn, AgentStreamKind kind, const oc_pro
 /* Runs a request that answers a bare RESULT. */
 gboolean ops_simple_op(AgentConn *conn, const oc_proto_writer *w, const char *what,
                        const char *noent_dir, GError **error);
+/* Fills the exit fields of out (exit code, signal, timed out, duration)
+ * from s's RESULT; FALSE if it has no EXIT_CODE. */
+gboolean ops_parse_exit(AgentStream *s, AgentExecResult *out);
+/* Sets *error from a session operation's stream that ended badly: NOENT
+ * is an unknown session. */
+void ops_session_error(AgentStream *s, GError **error, const char *what);
 /* Writes an EXEC-shaped OPEN payload (op: EXEC or SESSION_START) into buf
  * (OC_PROTO_MAX_PAYLOAD bytes). */
 gboolean ops_put_exec_request(oc_proto_writer *w, guint8 *buf, guint32 op,

@@ -1,5 +1,5 @@
 /* agent-sessions.c: background sessions (docs/protocol.md, "Sessions"):
- * start, list and kill.  Attaching to one comes with the streaming layer. */
+ * start, list and kill.  Attaching to one is agent-attach.c. */
 #include "agent-private.h"
 
 #include <signal.h>
@@ -132,6 +132,16 @@ gboolean agent_session_list(AgentConn *conn, GPtrArray **out, GError **error)
                             "session", what, out, error);
 }
 
+void ops_session_error(AgentStream *s, GError **error, const char *what)
+{
+    if (s->perr == OC_PERR_NOENT)
+        g_set_error(error, OC_ERROR, OC_ENOTFOUND,
+                    "%s: there is no such session (it never existed, or it ended long ago and "
+                    "was forgotten); `oc exec list` shows them", what);
+    else
+        ops_stream_error(s, error, what, NULL);
+}
+
 gboolean agent_session_kill(AgentConn *conn, guint32 id, int sig, GError **error)
 {
     guint8 buf[64];
@@ -151,12 +161,8 @@ gboolean agent_session_kill(AgentConn *conn, guint32 id, int sig, GError **error
     if (s == NULL)
         return FALSE;
     gboolean ok = !(s->conn_error || s->perr);
-    if (s->perr == OC_PERR_NOENT)
-        g_set_error(error, OC_ERROR, OC_ENOTFOUND,
-                    "%s: there is no such session (it never existed, or it ended long ago and "
-                    "was forgotten); `oc exec list` shows them", what);
-    else if (!ok)
-        ops_stream_error(s, error, what, NULL);
+    if (!ok)
+        ops_session_error(s, error, what);
     agent_stream_free(conn, s, FALSE);
     return ok;
 }

@@ -59,6 +59,7 @@ void agent_stream_free(AgentConn *conn, AgentStream *s, gboolean cancel)
     if (cancel && conn_ctrl_queue(conn, OC_T_CANCEL, 0, s->id, NULL, 0, FALSE))
         conn_ctrl_kick(conn);
     g_free(s->ring);
+    g_queue_clear_full(&s->events, g_free);
     for (int c = 0; c < 3; c++)
         if (s->buf[c])
             g_byte_array_unref(s->buf[c]);
@@ -165,6 +166,66 @@ void agent_stream_consumed(AgentConn *conn, AgentStream *s, gsize len)
     conn_ctrl_kick(conn);
 }
 
+/* ---- EVENTS streams ---- */
+
+gboolean agent_stream_wait_event(AgentConn *conn, AgentStream *s, gint64 deadline)
+{
+    gboolean ready;
+
+    g_mutex_lock(&conn->lock);
+    while (g_queue_is_empty(&s->events) && !s->done) {
+        if (deadline == 0)
+            g_cond_wait(&s->cond, &conn->lock);
+        else if (!g_cond_wait_until(&s->cond, &conn->lock, deadline))
+            break;
+    }
+    ready = !g_queue_is_empty(&s->events) || s->done;
+    g_mutex_unlock(&conn->lock);
+    return ready;
+}
+
+AgentEvent *agent_stream_next_event(AgentConn *conn, AgentStream *s, gint64 deadline)
+{
+    AgentEvent *ev = NULL;
+
+    if (!agent_stream_wait_event(conn, s, deadline))
+        return NULL;
+    g_mutex_lock(&conn->lock);
+    ev = g_queue_pop_head(&s->events);
+    g_mutex_unlock(&conn->lock);
+    if (ev == NULL) {
+        ev = g_new0(AgentEvent, 1);
+        ev->kind = AGENT_EVENT_END;
+    }
+    return ev;
+}
+
+void agent_stream_event_free(AgentConn *conn, AgentStream *s, AgentEvent *ev)
+{
+    if (ev == NULL)
+        return;
+    if (ev->kind == AGENT_EVENT_OUTPUT) {
+        g_mutex_lock(&conn->lock);
+        return_credit_locked(conn, s, ev->chan, ev->len);
+        g_mutex_unlock(&conn->lock);
+        conn_ctrl_kick(conn);
+    }
+    g_free(ev);
+}
+
+static void queue_event(AgentStream *s, AgentEventKind kind, guint8 chan, const guint8 *data,
+                        gsize len)
+{
+    AgentEvent *ev = g_malloc(sizeof *ev + len);
+    ev->kind = kind;
+    ev->chan = chan;
+    ev->len = len;
+    if (len)
+        memcpy(ev->data, data, len);
+    g_queue_push_tail(&s->events, ev);
+    g_cond_broadcast(&s->cond);
+}
+
 /* ---- frames from the guest ---- */
 
 static void stream_take_error(AgentStream *s, const guint8 *payload, guint32 len)
@@ -199,14 +260,24 @@ static void take_info(AgentStream *s, const guint8 *payload, guint32 len)
     oc_proto_reader r;
     oc_proto_field f;
     guint64 size;
+    guint32 v;
 
-    if (s->kind != AGENT_STREAM_EXEC || s->buf[OC_CHAN_OUT]->len != 0)
-        return;
     oc_proto_reader_init(&r, payload, len);
-    while (oc_proto_next(&r, &f) == 1)
-        if (f.tag == OC_F_SIZE && oc_proto_field_u64(&f, &size) == 0 && size <= s->max_output)
+    while (oc_proto_next(&r, &f) == 1) {
+        if (f.tag == OC_F_SIZE && s->kind == AGENT_STREAM_EXEC &&
+            s->buf[OC_CHAN_OUT]->len == 0 && oc_proto_field_u64(&f, &size) == 0 &&
+            size <= s->max_output)
             /* + 1: the NUL oc_files_read() adds must not reallocate it */
             bigbuf_reserve(s->buf[OC_CHAN_OUT], (gsize)size + 1);
+        if (f.tag == OC_F_COLS && s->kind == AGENT_STREAM_EVENTS)
+            s->pty = TRUE;
+        /* Once only: INFO is not under credit, so repeats must not queue. */
+        if (f.tag == OC_F_REPLAY_END && s->kind == AGENT_STREAM_EVENTS && !s->replay_seen &&
+            oc_proto_field_u32(&f, &v) == 0 && v) {
+            s->replay_seen = TRUE;
+            queue_event(s, AGENT_EVENT_REPLAY_END, 0, NULL, 0);
+        }
+    }
 }
 
 gboolean agent_stream_handle_frame(AgentConn *conn, const oc_proto_header *h,
@@ -265,6 +336,9 @@ gboolean agent_stream_handle_frame(AgentConn *conn, const oc_proto_header *h,
             memcpy(s->ring, payload + first, h->length - first);
             s->ring_len += h->length;
             g_cond_broadcast(&s->cond);
+        } else if (s->kind == AGENT_STREAM_EVENTS) {
+            if (h->length) /* credit comes back when the consumer frees it */
+                queue_event(s, AGENT_EVENT_OUTPUT, h->chan, payload, h->length);
         } else {
             return_credit_locked(conn, s, h->chan, h->length); /* nobody wants it */
         }

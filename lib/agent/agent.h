@@ -47,6 +47,8 @@ typedef struct {
     gsize stdin_len;
     gsize max_output;        /* per stream; beyond it output is drained and dropped;
                               * 0: OC_EXEC_DEFAULT_MAX_OUTPUT */
+    guint32 pty_cols;        /* sessions: both set, a pseudo-terminal of this size */
+    guint32 pty_rows;
 } AgentExecRequest;
 
 typedef struct {
@@ -125,5 +127,66 @@ gboolean agent_session_list(AgentConn *conn, GPtrArray **out, GError **error);
 /* Signals the session's process group (sig 0: SIGKILL).  OC_ENOTFOUND if
  * there is no such session. */
 gboolean agent_session_kill(AgentConn *conn, guint32 id, int sig, GError **error);
+
+/* ---- following a session (agent-attach.c) ----
+ * An attach delivers, in order, what the guest sends for one session: its
+ * scrollback, a replay-end marker, live output, then the end.  One consumer
+ * thread pulls the events; any thread may write stdin, signal, resize or
+ * detach meanwhile.  What the event thread holds for a consumer is bounded
+ * by the protocol's credit: credit for output goes back only when the
+ * consumer frees its event, so a consumer that stops pulling stops the
+ * guest from sending to it (the guest's ring then drops the oldest output
+ * for that attacher alone; the process is never held up). */
+
+typedef enum {
+    AGENT_EVENT_OUTPUT,     /* data on chan: OC_CHAN_OUT or OC_CHAN_ERR */
+    AGENT_EVENT_REPLAY_END, /* the scrollback has been delivered */
+    AGENT_EVENT_END,        /* the attach is over: agent_attach_outcome() */
+} AgentEventKind;
+
+typedef struct {
+    AgentEventKind kind;
+    guint8 chan;
+    gsize len;
+    guint8 data[];
+} AgentEvent;
+
+typedef enum {
+    AGENT_ATTACH_EXITED,   /* the process exited; the result says how */
+    AGENT_ATTACH_DETACHED, /* agent_attach_detach(): the process goes on */
+    AGENT_ATTACH_FAILED,   /* the connection was lost, or the agent failed */
+} AgentAttachOutcome;
+
+typedef struct _AgentAttach AgentAttach;
+
+/* Attaches to session id and waits (up to timeout_ms) until the agent has
+ * accepted: OC_ENOTFOUND for an unknown session. */
+AgentAttach *agent_attach_open(AgentConn *conn, guint32 id, guint timeout_ms, GError **error);
+/* The next event, or NULL if none came before deadline (a
+ * g_get_monotonic_time() bound).  After AGENT_EVENT_END, END again. */
+AgentEvent *agent_attach_next(AgentAttach *a, gint64 deadline);
+/* Frees an event; for output, returns its credit to the guest. */
+void agent_attach_event_free(AgentAttach *a, AgentEvent *ev);
+/* Writes to the session's stdin, waiting for the guest's credit (up to
+ * deadline, 0: none).  OC_ESTATE if the attach has ended. */
+gboolean agent_attach_write(AgentAttach *a, const void *data, gsize len, gint64 deadline,
+                            GError **error);
+/* Closes the session's stdin (for every attacher).  For a PTY session the
+ * agent sends the terminal's end-of-file character instead. */
+gboolean agent_attach_close_stdin(AgentAttach *a, GError **error);
+gboolean agent_attach_signal(AgentAttach *a, int sig, GError **error);
+/* Whether the session has a terminal (as the agent said when it accepted
+ * the attach). */
+gboolean agent_attach_is_pty(AgentAttach *a);
+/* Sets a PTY session's terminal size. */
+gboolean agent_attach_resize(AgentAttach *a, guint32 cols, guint32 rows, GError **error);
+/* Asks the agent to end the attach; the process goes on.  The END event
+ * follows. */
+void agent_attach_detach(AgentAttach *a);
+/* After AGENT_EVENT_END: how it ended, with *res (exit code, signal, ...;
+ * output fields unset) for EXITED and *error for FAILED. */
+AgentAttachOutcome agent_attach_outcome(AgentAttach *a, AgentExecResult *res, GError **error);
+/* Detaches if not ended, and frees. */
+void agent_attach_free(AgentAttach *a);
 
 #endif

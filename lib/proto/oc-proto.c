@@ -174,6 +174,7 @@ const char *oc_proto_type_name(uint8_t type)
     case OC_T_CANCEL: return "CANCEL";
     case OC_T_SIGNAL: return "SIGNAL";
     case OC_T_INFO: return "INFO";
+    case OC_T_RESIZE: return "RESIZE";
     default: return "unknown";
     }
 }

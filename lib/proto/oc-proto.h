@@ -58,8 +58,10 @@ enum oc_proto_type {
     OC_T_SIGNAL    = 0x17, /* host -> guest: OC_F_SIGNAL to the process */
     OC_T_INFO      = 0x18, /* guest -> host, v2: what an operation knows before its
                             * data (FILE_READ: OC_F_SIZE) */
-    /* 0x19..0x3f are reserved for PTY resize, file watch and
-     * port forwarding; an end that does not know a type answers ERROR. */
+    OC_T_RESIZE    = 0x19, /* host -> guest: OC_F_COLS and OC_F_ROWS for a PTY
+                            * session's terminal (on an attach stream) */
+    /* 0x1a..0x3f are reserved for file watch and port forwarding; an end
+     * that does not know a type answers ERROR. */
 };
 
 /* Channels of a stream. */
@@ -137,6 +139,9 @@ enum oc_proto_field {
     OC_F_RUNNING      = 0x0052, /* u8 */
     OC_F_STARTED_MS   = 0x0053, /* u64, unix ms */
     OC_F_REPLAY_END   = 0x0054, /* u8 1 in INFO: the scrollback has been sent */
+    OC_F_COLS         = 0x0055, /* u32 terminal columns: SESSION_START (with ROWS:
+                                 * a PTY session), RESIZE, SESSION_LIST */
+    OC_F_ROWS         = 0x0056, /* u32 terminal rows */
     /* ERROR */
     OC_F_ERRCODE      = 0x0040, /* u32 enum oc_proto_err */
     OC_F_MESSAGE      = 0x0041, /* string */

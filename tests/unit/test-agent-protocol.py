@@ -9,6 +9,7 @@ Standard library only; the protocol client is in test-agent-wire.py.
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import stat
@@ -493,6 +494,13 @@ def session_list(c):
     return parse_records(r.out, key=F_SESSION)
 
 
+def kill_attached(c, sess, a):
+    """SESSION_KILL with SIGKILL, then attach stream a to its end."""
+    assert session_kill(c, sess).result
+    a.finish()
+    assert a.result.int(F_EXIT_SIGNAL) == 9 and a.eofs == {1, 2}, (a.result.list, a.eofs)
+
+
 class Attach:
     """One SESSION_ATTACH stream: scrollback before REPLAY_END, live after;
     returns credit like a good host and checks the agent keeps to it."""
@@ -502,6 +510,7 @@ class Attach:
         self.sid = c.open(OP_SESSION_ATTACH, u32(F_SESSION, sess))
         self.replay, self.live, self.err = bytearray(), bytearray(), bytearray()
         self.replayed = False
+        self.size = None  # (cols, rows) for a PTY session
         self.result = self.error = None
         self.eofs = set()
         self.got = {1: 0, 2: 0}
@@ -527,6 +536,10 @@ class Attach:
             if self.granted[ch] - self.got[ch] < WINDOW // 2:
                 self.c.window(self.sid, ch, WINDOW // 2)
                 self.granted[ch] += WINDOW // 2
+        elif t == INFO and Fields(p).get(F_COLS) is not None:
+            # a PTY session's size, before anything else
+            assert not self.got[1] and not self.got[2] and not self.replayed and self.size is None
+            self.size = (Fields(p).int(F_COLS), Fields(p).int(F_ROWS))
         elif t == INFO:
             assert not self.replayed and Fields(p).int(F_REPLAY_END) == 1, Fields(p).list
             self.replayed = True
@@ -659,9 +672,7 @@ def session_flood(ctx):
     a = Attach(c, sess)
     a.until(lambda: a.replayed)
     assert len(a.replay) == 1 << 20 and set(bytes(a.replay)) <= {ord('y'), ord('\n')}, len(a.replay)
-    assert session_kill(c, sess).result
-    a.finish()
-    assert a.result.int(F_EXIT_SIGNAL) == 9, a.result.list
+    kill_attached(c, sess, a)
 
 
 @test
@@ -753,6 +764,243 @@ def session_list_kill_limit(ctx):
         assert time.monotonic() < end, 'sessions did not exit'
         time.sleep(0.05)
     assert session_start(c, argv=['true']) > max(ids)
+
+
+# ---- PTY sessions ----
+
+def pty(cols=80, rows=24):
+    return u32(F_COLS, cols) + u32(F_ROWS, rows)
+
+
+def agent_fds(ctx):
+    return sorted(os.listdir('/proc/%d/fd' % ctx.agent.proc.pid))
+
+
+def conn_error(c):
+    """The next ERROR on stream 0 (RESIZE complaints come there)."""
+    t, ch, st, p = c.recv(stream=0)
+    assert t == ERROR, (t, p)
+    return Fields(p)
+
+
+@test
+def pty_tty(ctx):
+    """pty session: a controlling terminal on 0, 1 and 2, TERM set, chan 2 empty"""
+    c = ctx.c
+    sess = session_start(c, 'tty; echo via-ctty >/dev/tty; echo to-stderr >&2; echo "TERM=$TERM"',
+                         extra=pty())
+    a = Attach(c, sess).finish()
+    out = bytes(a.out)
+    assert a.result.int(F_EXIT_CODE) == 0, (a.result.list, out)
+    assert re.match(rb'/dev/pts/\d+\r\nvia-ctty\r\nto-stderr\r\nTERM=xterm-256color\r\n$', out), out
+    assert a.err == b'' and a.eofs == {1, 2}, (a.err, a.eofs)
+    # ENV is the whole environment: TERM is added to it, unless it has one
+    sess = session_start(c, argv=['env'], extra=pty() + fld(F_ENV, 'A=1'))
+    a = Attach(c, sess).finish()
+    assert bytes(a.out) == b'A=1\r\nTERM=xterm-256color\r\n', bytes(a.out)
+    sess = session_start(c, argv=['env'], extra=pty() + fld(F_ENV, 'TERM=vt100') + fld(F_ENV, 'B=2'))
+    a = Attach(c, sess).finish()
+    assert bytes(a.out) == b'TERM=vt100\r\nB=2\r\n', bytes(a.out)
+    # a program that cannot run says so on the terminal, not on chan 2
+    sess = session_start(c, argv=['oc-no-such-command-xyz'], extra=pty())
+    a = Attach(c, sess).finish()
+    assert a.result.int(F_EXIT_CODE) == 127 and a.err == b'', (a.result.list, a.err)
+    assert bytes(a.out).endswith(b'command not found\r\n'), bytes(a.out)
+
+
+@test
+def pty_size_resize(ctx):
+    """pty session: stty size is the start size; RESIZE changes it, signals WINCH, shows in LIST"""
+    c = ctx.c
+    sess = session_start(c, 'stty size', extra=pty(120, 50))
+    a = Attach(c, sess).finish()
+    assert bytes(a.out) == b'50 120\r\n', bytes(a.out)
+    sess = session_start(c, 'stty size', extra=pty(4096, 1))
+    a = Attach(c, sess).finish()
+    assert bytes(a.out) == b'1 4096\r\n', bytes(a.out)
+
+    sess = session_start(c, argv=['sh'], extra=pty(80, 24))
+    f = session_list(c)[sess]
+    assert (f.int(F_COLS), f.int(F_ROWS)) == (80, 24), f.list
+    a = Attach(c, sess)
+    c.send(RESIZE, 0, a.sid, pty(100, 40))
+    c.send(DATA, 0, a.sid, b'stty size\n')
+    a.until(lambda: b'40 100\r\n' in a.out)  # after the echo, and the prompt maybe
+    f = session_list(c)[sess]
+    assert (f.int(F_COLS), f.int(F_ROWS)) == (100, 40), f.list
+    c.send(DATA, 0, a.sid, b'exit 3\n')
+    a.finish()
+    assert a.result.int(F_EXIT_CODE) == 3, (a.result.list, bytes(a.out))
+    assert a.err == b'' and a.eofs == {1, 2}, (a.err, a.eofs)
+    f = session_list(c)[sess]
+    assert f.int(F_RUNNING) == 0 and f.int(F_EXIT_CODE) == 3 and f.int(F_COLS) == 100, f.list
+
+    # the kernel signals the terminal's foreground group
+    sess = session_start(c, "trap 'stty size' WINCH; echo ready; while :; do sleep 0.05; done",
+                         extra=pty())
+    a = Attach(c, sess)
+    a.until(lambda: b'ready' in a.out)
+    c.send(RESIZE, 0, a.sid, pty(33, 11))
+    a.until(lambda: b'11 33\r\n' in a.out)
+    kill_attached(c, sess, a)
+
+
+@test
+def pty_stdin_eof(ctx):
+    """pty session: host EOF is the terminal's EOF character; the terminal stays open for others"""
+    c = ctx.c
+    sess = session_start(c, argv=['cat'], extra=pty())
+    a = Attach(c, sess)
+    c.send(DATA, 0, a.sid, b'hello\n')
+    c.send(EOF, 0, a.sid)
+    a.finish()
+    assert a.result.int(F_EXIT_CODE) == 0, a.result.list
+    assert bytes(a.out) == b'hello\r\nhello\r\n', bytes(a.out)  # the echo, then cat's copy
+    # one attacher's EOF ends the first cat; the second still reads another's input
+    sess = session_start(c, 'cat; echo second; cat', extra=pty())
+    a = Attach(c, sess)
+    c.send(DATA, 0, a.sid, b'one\n')
+    c.send(EOF, 0, a.sid)
+    a.until(lambda: b'second\r\n' in a.out)
+    b = Attach(c, sess)
+    c.send(DATA, 0, b.sid, b'two\n')
+    c.send(EOF, 0, b.sid)
+    b.finish()
+    a.finish()
+    assert b.result.int(F_EXIT_CODE) == 0, b.result.list
+    assert bytes(a.out) == b'one\r\none\r\nsecond\r\ntwo\r\ntwo\r\n', bytes(a.out)
+
+
+@test
+def pty_kill_signal(ctx):
+    """pty session: SESSION_KILL and SIGNAL end a PTY shell and its foreground job"""
+    c = ctx.c
+    sess = session_start(c, argv=['sh'], extra=pty())
+    a = Attach(c, sess)
+    a.until(lambda: a.out)  # the prompt
+    kill_attached(c, sess, a)
+    # an interactive shell ignores TERM and INT, not HUP; its foreground job,
+    # in a group of its own, gets the hang-up when the shell dies
+    sess = session_start(c, argv=['sh'], extra=pty())
+    a = Attach(c, sess)
+    c.send(DATA, 0, a.sid, b'sleep 30; echo not-killed\n')
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    c.send(SIGNAL, 0, a.sid, u32(F_SIGNAL, signal.SIGHUP))
+    a.finish()
+    assert a.result.int(F_EXIT_SIGNAL) == signal.SIGHUP, a.result.list
+    assert time.monotonic() - t0 < 5 and b'\nnot-killed' not in a.out, bytes(a.out)
+
+
+@test
+def pty_reattach(ctx):
+    """pty session: a reattach replays the scrollback"""
+    c = ctx.c
+    sess = session_start(c, 'echo hello; exec sleep 30', extra=pty())
+    a = Attach(c, sess)
+    a.until(lambda: b'hello\r\n' in a.out)
+    c.send(CANCEL, 0, a.sid)
+    a.finish()
+    assert a.result.get(F_EXIT_CODE) is None, a.result.list
+    b = Attach(c, sess)
+    b.until(lambda: b.replayed)
+    assert b.replay == b'hello\r\n' and b.err == b'', (b.replay, b.err)
+    assert b.size == (80, 24), b.size
+    assert session_list(c)[sess].int(F_RUNNING) == 1
+    kill_attached(c, sess, b)
+
+
+@test
+def pty_bad_sizes(ctx):
+    """pty session: COLS/ROWS out of 1..4096, malformed or alone are ERROR INVAL; EXEC takes none"""
+    c = ctx.c
+    before = set(session_list(c))
+    cases = [(u32(F_COLS, 0) + u32(F_ROWS, 24), 'COLS'),
+             (u32(F_COLS, 80) + u32(F_ROWS, 4097), 'ROWS'),
+             (u32(F_COLS, 0xFFFFFFFF) + u32(F_ROWS, 24), 'COLS'),
+             (u64(F_COLS, 1 << 40) + u32(F_ROWS, 24), 'COLS'),
+             (fld(F_COLS, b'\x50\x00') + u32(F_ROWS, 24), 'COLS'),
+             (u32(F_COLS, 80), 'ROWS'),
+             (u32(F_ROWS, 24), 'COLS')]
+    for extra, name in cases:
+        r = c.op(OP_SESSION_START, fld(F_ARG, 'true') + extra)
+        assert r.errcode() == E_INVAL and name in r.error.str(F_MESSAGE), (extra, r)
+    r = c.exec(['true'], extra=pty())
+    assert r.errcode() == E_INVAL and 'COLS' in r.error.str(F_MESSAGE), r
+    assert set(session_list(c)) == before
+    assert c.ping() == b'ping'
+
+
+@test
+def pty_resize_errors(ctx):
+    """RESIZE: bad ones (pipe session, other stream, out of range) are ERROR on stream 0; exited: ignored"""
+    c = ctx.c
+    ps = session_start(c, argv=['cat'])
+    a = Attach(c, ps)
+    c.send(RESIZE, 0, a.sid, pty(100, 40))
+    f = conn_error(c)
+    assert f.int(F_ERRCODE) == E_INVAL and 'terminal' in f.str(F_MESSAGE), f.list
+    ts = session_start(c, argv=['cat'], extra=pty())
+    b = Attach(c, ts)
+    for payload, code in [(b'', E_INVAL), (u32(F_COLS, 100), E_INVAL), (pty(0, 40), E_INVAL),
+                          (pty(100, 4097), E_INVAL), (pty(0xFFFFFFFF, 40), E_INVAL),
+                          (u64(F_COLS, 1 << 33) + u32(F_ROWS, 5), E_INVAL),
+                          (pty(10, 10) + fld(F_PATH, '/'), E_UNSUPPORTED),
+                          (b'\x55\x00\xff', E_PROTOCOL)]:
+        c.send(RESIZE, 0, b.sid, payload)
+        f = conn_error(c)
+        assert f.int(F_ERRCODE) == code, (payload, f.list)
+    c.send(RESIZE, 0, 0, pty())
+    assert conn_error(c).int(F_ERRCODE) == E_PROTOCOL
+    sid = c.open(OP_EXEC, fld(F_ARG, 'cat') + u8(F_STDIN, 1))
+    c.send(RESIZE, 0, sid, pty())
+    assert conn_error(c).int(F_ERRCODE) == E_INVAL
+    c.send(RESIZE, 0, 12345, pty())  # no such stream: ignored like any frame
+    c.send(DATA, 0, sid, b'exec')
+    c.send(EOF, 0, sid)
+    r = c.collect(sid)
+    assert r.out == b'exec' and r.code == 0, r
+    # none of that ended the attach streams, nor changed the size
+    f = session_list(c)[ts]
+    assert (f.int(F_COLS), f.int(F_ROWS)) == (80, 24), f.list
+    c.send(DATA, 0, a.sid, b'pipe\n')
+    a.until(lambda: a.out == b'pipe\n')
+    c.send(RESIZE, 0, b.sid, pty(4096, 4096))
+    c.send(DATA, 0, b.sid, b'tty\n')
+    b.until(lambda: b.out == b'tty\r\ntty\r\n')
+    f = session_list(c)[ts]
+    assert (f.int(F_COLS), f.int(F_ROWS)) == (4096, 4096), f.list
+    kill_attached(c, ps, a)
+    kill_attached(c, ts, b)
+    # a resize of an exited session is no error
+    c.send(RESIZE, 0, b.sid, pty(5, 5))  # the stream has ended: ignored
+    b = Attach(c, ts)
+    c.send(RESIZE, 0, b.sid, pty(5, 5))
+    b.finish()
+    assert b.result.int(F_EXIT_SIGNAL) == 9, b.result.list
+    assert not c.quiet(0.3, stream=0)
+    assert session_list(c)[ts].int(F_COLS) == 4096
+    assert c.ping() == b'ping'
+
+
+@test
+def pty_no_fd_leak(ctx):
+    """pty session: the agent's fds are the same after 20 PTY sessions, ended or killed"""
+    c = ctx.c
+    before = agent_fds(ctx)
+    for i in range(20):
+        if i % 2:
+            sess = session_start(c, argv=['sh'], extra=pty())
+            a = Attach(c, sess)
+            a.until(lambda: a.out)
+            assert session_kill(c, sess).result
+        else:
+            sess = session_start(c, 'tty; echo $((%d * 2))' % i, extra=pty())
+            a = Attach(c, sess)
+        a.finish()
+        assert a.result.get(F_EXIT_CODE) is not None, a.result.list
+    after = agent_fds(ctx)
+    assert after == before, (before, after)
 
 
 @test

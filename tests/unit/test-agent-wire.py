@@ -20,7 +20,7 @@ MAX_PAYLOAD = 256 * 1024
 WINDOW = 4 * 1024 * 1024
 
 HELLO, HELLO_ACK, PING, PONG = 0x01, 0x02, 0x03, 0x04
-OPEN, DATA, EOF, WINDOW_T, RESULT, ERROR, CANCEL, SIGNAL, INFO = range(0x10, 0x19)
+OPEN, DATA, EOF, WINDOW_T, RESULT, ERROR, CANCEL, SIGNAL, INFO, RESIZE = range(0x10, 0x1A)
 
 F_VERSION_MIN, F_VERSION_MAX, F_VERSION, F_TIME_NS = 1, 2, 3, 4
 F_AGENT, F_BOOT_ID, F_ENTROPY, F_NONCE = 5, 6, 7, 8
@@ -30,6 +30,7 @@ F_EXIT_CODE, F_EXIT_SIGNAL, F_TIMED_OUT, F_SIZE, F_DURATION_US = 0x20, 0x21, 0x2
 F_NAME, F_FTYPE, F_MTIME_NS, F_LINK_TARGET = 0x30, 0x31, 0x32, 0x33
 F_ERRCODE, F_MESSAGE = 0x40, 0x41
 F_SESSION, F_PID, F_RUNNING, F_STARTED_MS, F_REPLAY_END = 0x50, 0x51, 0x52, 0x53, 0x54
+F_COLS, F_ROWS = 0x55, 0x56
 
 OP_EXEC, OP_READ, OP_WRITE, OP_LIST, OP_STAT, OP_MKDIR, OP_REMOVE, OP_RENAME = range(1, 9)
 OP_SESSION_START, OP_SESSION_ATTACH, OP_SESSION_LIST, OP_SESSION_KILL = range(9, 13)
@@ -308,7 +309,15 @@ class Agent:
             time.sleep(0.01)
 
     def connect(self, hello=True):
-        return Conn(self.sock, hello)
+        # the socket exists from bind(), a moment before listen()
+        end = time.monotonic() + 10
+        while True:
+            try:
+                return Conn(self.sock, hello)
+            except ConnectionRefusedError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.01)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)

@@ -1,0 +1,196 @@
+/* agent-attach.c: following a session (docs/protocol.md, SESSION_ATTACH):
+ * its output as events, its stdin, signals and terminal size. */
+#include "agent-private.h"
+
+#include <string.h>
+
+struct _AgentAttach {
+    AgentConn *conn;
+    AgentStream *s;
+    guint32 session;
+    gboolean detached; /* agent_attach_detach() was called */
+};
+
+AgentAttach *agent_attach_open(AgentConn *conn, guint32 id, guint timeout_ms, GError **error)
+{
+    guint8 buf[32];
+    oc_proto_writer w;
+    g_autofree char *what = g_strdup_printf("cannot attach to session %u", id);
+    AgentStream *s;
+
+    g_return_val_if_fail(conn != NULL, NULL);
+    oc_proto_writer_init(&w, buf, sizeof buf);
+    oc_proto_put_u32(&w, OC_F_OP, OC_OP_SESSION_ATTACH);
+    oc_proto_put_u32(&w, OC_F_SESSION, id);
+    s = ops_open_stream(conn, AGENT_STREAM_EVENTS, &w, 0, FALSE, what, error);
+    if (s == NULL)
+        return NULL;
+    /* Every attach begins with output or the replay-end INFO, so the first
+     * event tells an accepted attach from an ERROR. */
+    if (!agent_stream_wait_event(conn, s,
+                                 g_get_monotonic_time() + timeout_ms * G_TIME_SPAN_MILLISECOND)) {
+        g_set_error(error, OC_ERROR, OC_ETIMEOUT,
+                    "%s: the sandbox agent did not answer in %u ms", what, timeout_ms);
+        agent_stream_free(conn, s, TRUE);
+        return NULL;
+    }
+    g_mutex_lock(&conn->lock);
+    gboolean failed = s->done && (s->conn_error || s->perr);
+    g_mutex_unlock(&conn->lock);
+    if (failed) {
+        ops_session_error(s, error, what);
+        agent_stream_free(conn, s, FALSE);
+        return NULL;
+    }
+    AgentAttach *a = g_new0(AgentAttach, 1);
+    a->conn = conn;
+    a->s = s;
+    a->session = id;
+    return a;
+}
+
+AgentEvent *agent_attach_next(AgentAttach *a, gint64 deadline)
+{
+    return agent_stream_next_event(a->conn, a->s, deadline);
+}
+
+void agent_attach_event_free(AgentAttach *a, AgentEvent *ev)
+{
+    agent_stream_event_free(a->conn, a->s, ev);
+}
+
+/* Fails with OC_ESTATE once the attach has ended: a write then would go to
+ * a stream the agent has forgotten. */
+static gboolean check_open(AgentAttach *a, const char *what, GError **error)
+{
+    g_mutex_lock(&a->conn->lock);
+    gboolean done = a->s->done;
+    g_mutex_unlock(&a->conn->lock);
+    if (done)
+        g_set_error(error, OC_ERROR, OC_ESTATE,
+                    "cannot %s session %u: this attach has ended (the process exited, the "
+                    "attach was detached, or the connection was lost)", what, a->session);
+    return !done;
+}
+
+/* Sends one small frame on the attach stream. */
+static gboolean send_frame(AgentAttach *a, guint8 type, guint8 chan, const oc_proto_writer *w,
+                           const char *what, GError **error)
+{
+    GError *local = NULL;
+
+    if (!check_open(a, what, error))
+        return FALSE;
+    if (!agent_stream_send(a->conn, a->s, type, chan, w ? w->buf : NULL, w ? w->len : 0, 0,
+                           &local)) {
+        g_set_error(error, OC_ERROR, local->code, "cannot %s session %u: %s", what, a->session,
+                    local->message);
+        g_error_free(local);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean agent_attach_write(AgentAttach *a, const void *data, gsize len, gint64 deadline,
+                            GError **error)
+{
+    gboolean stopped = FALSE;
+    GError *local = NULL;
+
+    if (!check_open(a, "write to", error))
+        return FALSE;
+    if (!agent_stream_send_data(a->conn, a->s, data, len, deadline, &stopped, &local)) {
+        g_set_error(error, OC_ERROR, local->code, "cannot write to session %u: %s", a->session,
+                    local->message);
+        g_error_free(local);
+        return FALSE;
+    }
+    return !stopped || check_open(a, "write to", error);
+}
+
+gboolean agent_attach_close_stdin(AgentAttach *a, GError **error)
+{
+    return send_frame(a, OC_T_EOF, OC_CHAN_IN, NULL, "close the stdin of", error);
+}
+
+gboolean agent_attach_signal(AgentAttach *a, int sig, GError **error)
+{
+    guint8 buf[16];
+    oc_proto_writer w;
+
+    if (sig <= 0 || sig > 64) {
+        g_set_error(error, OC_ERROR, OC_EINVAL, "cannot signal session %u: %d is not a signal "
+                    "number", a->session, sig);
+        return FALSE;
+    }
+    oc_proto_writer_init(&w, buf, sizeof buf);
+    oc_proto_put_u32(&w, OC_F_SIGNAL, (guint32)sig);
+    return send_frame(a, OC_T_SIGNAL, 0, &w, "signal", error);
+}
+
+gboolean agent_attach_is_pty(AgentAttach *a)
+{
+    g_mutex_lock(&a->conn->lock);
+    gboolean pty = a->s->pty;
+    g_mutex_unlock(&a->conn->lock);
+    return pty;
+}
+
+gboolean agent_attach_resize(AgentAttach *a, guint32 cols, guint32 rows, GError **error)
+{
+    guint8 buf[32];
+    oc_proto_writer w;
+
+    oc_proto_writer_init(&w, buf, sizeof buf);
+    oc_proto_put_u32(&w, OC_F_COLS, cols);
+    oc_proto_put_u32(&w, OC_F_ROWS, rows);
+    return send_frame(a, OC_T_RESIZE, 0, &w, "resize the terminal of", error);
+}
+
+void agent_attach_detach(AgentAttach *a)
+{
+    gboolean send;
+
+    g_mutex_lock(&a->conn->lock);
+    send = !a->s->done && !a->detached && a->conn->alive;
+    a->detached = TRUE;
+    g_mutex_unlock(&a->conn->lock);
+    /* Through the control queue: detaching must not block on a guest that
+     * is not reading. */
+    if (send && conn_ctrl_queue(a->conn, OC_T_CANCEL, 0, a->s->id, NULL, 0, FALSE))
+        conn_ctrl_kick(a->conn);
+}
+
+AgentAttachOutcome agent_attach_outcome(AgentAttach *a, AgentExecResult *res, GError **error)
+{
+    g_autofree char *what = g_strdup_printf("session %u", a->session);
+    AgentAttachOutcome outcome;
+
+    memset(res, 0, sizeof *res);
+    g_mutex_lock(&a->conn->lock);
+    g_assert(a->s->done);
+    g_mutex_unlock(&a->conn->lock);
+    if (a->s->conn_error || a->s->perr) {
+        ops_session_error(a->s, error, what);
+        return AGENT_ATTACH_FAILED;
+    }
+    /* A detach ends with an empty RESULT, an exit with EXIT_CODE: if both
+     * crossed, the exit wins. */
+    if (ops_parse_exit(a->s, res))
+        return AGENT_ATTACH_EXITED;
+    outcome = AGENT_ATTACH_DETACHED;
+    if (!a->detached) {
+        g_set_error(error, OC_ERROR, OC_EAGENT,
+                    "%s: the sandbox agent ended the attach without an exit status", what);
+        outcome = AGENT_ATTACH_FAILED;
+    }
+    return outcome;
+}
+
+void agent_attach_free(AgentAttach *a)
+{
+    if (a == NULL)
+        return;
+    agent_stream_free(a->conn, a->s, TRUE);
+    g_free(a);
+}
