@@ -439,6 +439,40 @@ OC_API int oc_pty_options_init(oc_pty_options *opts, uint32_t version);
 OC_API int oc_pty_create(oc_exec_handle **out, oc_sandbox *sb, const oc_pty_options *opts,
                          const oc_exec_callbacks *callbacks, oc_error **error);
 
+/* ---- stateful shells ----
+ *
+ * A shell is a session running bash in which commands run one after the
+ * other: the working directory, exported variables, functions and aliases
+ * persist from one oc_shell_run() to the next.  Each command's stdin is
+ * /dev/null.  One command at a time: a second oc_shell_run() while one is
+ * running fails at once with OC_ESTATE ("shell busy"), never mixing output. */
+
+typedef struct oc_shell oc_shell;
+
+typedef struct {
+    uint32_t version;
+    const char *const *envs;  /* NULL-terminated "KEY=VALUE" */
+    const char *cwd;          /* NULL: /root */
+} oc_shell_options;
+
+#define OC_SHELL_OPTIONS_VERSION 1
+#define OC_SHELL_OPTIONS_INIT { OC_SHELL_OPTIONS_VERSION, NULL, NULL }
+OC_API int oc_shell_options_init(oc_shell_options *opts, uint32_t version);
+
+OC_API int oc_shell_open(oc_shell **out, oc_sandbox *sb, const oc_shell_options *opts,
+                         oc_error **error);
+/* Runs command in the shell and returns its stdout, stderr and exit code
+ * (each stream up to OC_EXEC_DEFAULT_MAX_OUTPUT; beyond, the result says it
+ * was truncated).  timeout_ms: OC_TIMEOUT_DEFAULT (60 s) or 0 (none); on
+ * timeout the shell is killed (OC_ETIMEOUT) and further runs fail with
+ * OC_ESTATE.  A command that ends the shell (`exit 3`) fails with OC_ESTATE
+ * naming the shell's exit code. */
+OC_API int oc_shell_run(oc_exec_result **out, oc_shell *sh, const char *command,
+                        int64_t timeout_ms, oc_error **error);
+OC_API uint32_t oc_shell_session_id(const oc_shell *sh);
+/* Ends the shell (kills its session) and frees it. */
+OC_API void oc_shell_close(oc_shell *sh);
+
 /* ---- files ---- */
 
 typedef enum {
