@@ -352,7 +352,8 @@ OC_API int oc_exec_kill(oc_sandbox *sb, uint32_t session_id, int signal, oc_erro
  * always the last call.  A callback must not block for long: while it runs
  * no more output is taken from the sandbox for this handle, and a handle
  * that falls more than OC_EXEC_SESSION_SCROLLBACK behind skips the oldest
- * output (its own gap only; the process never waits for it).
+ * output (its own gap only, reported to on_gap; the process never waits
+ * for it).
  *
  * A handle holds the sandbox awake: while it is attached the idle clock
  * does not run out.  It ends when the process exits, when it is detached,
@@ -375,6 +376,11 @@ typedef struct {
      * exit_code -1. */
     void (*on_end)(int status, int exit_code, void *user_data);
     void *user_data;
+    /* This handle fell more than OC_EXEC_SESSION_SCROLLBACK behind (its
+     * callbacks were too slow) and skipped `bytes` of stream 1 (stdout) or 2
+     * (stderr); called just before the output that follows the gap.  NULL:
+     * gaps pass silently. */
+    void (*on_gap)(int stream, uint64_t bytes, void *user_data);
 } oc_exec_callbacks;
 
 #define OC_EXEC_CALLBACKS_VERSION 1
@@ -389,6 +395,8 @@ OC_API int oc_exec_spawn(oc_exec_handle **out, oc_sandbox *sb, const char *comma
                          const oc_exec_options *opts, const oc_exec_callbacks *callbacks,
                          oc_error **error);
 OC_API uint32_t oc_exec_handle_session_id(const oc_exec_handle *h);
+/* Whether the session runs on a terminal (a PTY session). */
+OC_API int oc_exec_handle_is_pty(const oc_exec_handle *h);
 /* Writes to the process's stdin; blocks while the sandbox holds
  * OC_EXEC_STDIN_WINDOW bytes the process has not read.  OC_ESTATE once the
  * handle has ended. */
@@ -412,7 +420,9 @@ OC_API int oc_exec_wait(oc_exec_handle *h, int64_t timeout_ms, int *exit_code,
  * handle then ends with OC_ECANCELLED (unless the exit crossed it). */
 OC_API void oc_exec_detach(oc_exec_handle *h);
 /* Detaches if need be and frees the handle.  May be called from its own
- * callbacks: no callback comes after that one returns. */
+ * callbacks: no callback comes after that one returns.  From any other
+ * thread it waits for a callback in progress to return, so it must not be
+ * called from a thread that a callback waits for. */
 OC_API void oc_exec_handle_free(oc_exec_handle *h);
 
 /* ---- terminals (PTY sessions) ----
@@ -470,7 +480,9 @@ OC_API int oc_shell_open(oc_shell **out, oc_sandbox *sb, const oc_shell_options 
 OC_API int oc_shell_run(oc_exec_result **out, oc_shell *sh, const char *command,
                         int64_t timeout_ms, oc_error **error);
 OC_API uint32_t oc_shell_session_id(const oc_shell *sh);
-/* Ends the shell (kills its session) and frees it. */
+/* Ends the shell (kills its session) and frees it.  Not while an
+ * oc_shell_run() on it is in progress (from another thread): end that
+ * first, e.g. with oc_exec_kill() on oc_shell_session_id(). */
 OC_API void oc_shell_close(oc_shell *sh);
 
 /* ---- files ---- */

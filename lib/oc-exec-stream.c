@@ -54,7 +54,11 @@ static void deliver(oc_exec_handle *h, const AgentEvent *ev)
     if (ev->kind == AGENT_EVENT_REPLAY_END) {
         if (cb->on_replay_end)
             cb->on_replay_end(cb->user_data);
-    } else if (ev->chan == 1 && cb->on_stdout) {
+        return;
+    }
+    if (ev->skipped && cb->on_gap)
+        cb->on_gap(ev->chan, ev->skipped, cb->user_data);
+    if (ev->chan == 1 && cb->on_stdout) {
         cb->on_stdout((const char *)ev->data, ev->len, cb->user_data);
     } else if (ev->chan == 2 && cb->on_stderr) {
         cb->on_stderr((const char *)ev->data, ev->len, cb->user_data);
@@ -224,10 +228,17 @@ OC_API uint32_t oc_exec_handle_session_id(const oc_exec_handle *h)
     return h ? h->session : 0;
 }
 
-/* The result of a call on the attach, as a public code. */
-static int attach_result(gboolean ok, GError *err, oc_error **error)
+OC_API int oc_exec_handle_is_pty(const oc_exec_handle *h)
 {
-    return ok ? OC_OK : oc_error_propagate(error, err);
+    return h && (h->pty || agent_attach_is_pty(h->a));
+}
+
+/* The result of a call on the attach, as a public code.  (err is passed by
+ * address: the call that sets it is another argument, evaluated in an
+ * unspecified order.) */
+static int attach_result(gboolean ok, GError **err, oc_error **error)
+{
+    return ok ? OC_OK : oc_error_propagate(error, *err);
 }
 
 OC_API int oc_exec_send_stdin(oc_exec_handle *h, const void *data, size_t len, oc_error **error)
@@ -236,7 +247,7 @@ OC_API int oc_exec_send_stdin(oc_exec_handle *h, const void *data, size_t len, o
 
     CHECK_ARG(h, "oc_exec_send_stdin: h must not be NULL");
     CHECK_ARG(data || len == 0, "oc_exec_send_stdin: data is NULL but len is %zu", len);
-    return attach_result(agent_attach_write(h->a, data, len, 0, &err), err, error);
+    return attach_result(agent_attach_write(h->a, data, len, 0, &err), &err, error);
 }
 
 OC_API int oc_exec_close_stdin(oc_exec_handle *h, oc_error **error)
@@ -244,7 +255,7 @@ OC_API int oc_exec_close_stdin(oc_exec_handle *h, oc_error **error)
     GError *err = NULL;
 
     CHECK_ARG(h, "oc_exec_close_stdin: h must not be NULL");
-    return attach_result(agent_attach_close_stdin(h->a, &err), err, error);
+    return attach_result(agent_attach_close_stdin(h->a, &err), &err, error);
 }
 
 OC_API int oc_exec_signal(oc_exec_handle *h, int signal, oc_error **error)
@@ -254,7 +265,7 @@ OC_API int oc_exec_signal(oc_exec_handle *h, int signal, oc_error **error)
     CHECK_ARG(h, "oc_exec_signal: h must not be NULL");
     CHECK_ARG(signal >= 1 && signal <= 64, "oc_exec_signal: %d is not a signal number (1..64)",
               signal);
-    return attach_result(agent_attach_signal(h->a, signal, &err), err, error);
+    return attach_result(agent_attach_signal(h->a, signal, &err), &err, error);
 }
 
 OC_API int oc_exec_resize(oc_exec_handle *h, uint32_t cols, uint32_t rows, oc_error **error)
@@ -265,10 +276,10 @@ OC_API int oc_exec_resize(oc_exec_handle *h, uint32_t cols, uint32_t rows, oc_er
     CHECK_ARG(cols >= 1 && cols <= 4096 && rows >= 1 && rows <= 4096,
               "oc_exec_resize: %u x %u is not a terminal size; columns and rows are 1..4096",
               cols, rows);
-    CHECK_ARG(h->pty || agent_attach_is_pty(h->a),
+    CHECK_ARG(oc_exec_handle_is_pty(h),
               "oc_exec_resize: session %u has no terminal; only PTY sessions (oc_pty_create) "
               "can be resized", h->session);
-    return attach_result(agent_attach_resize(h->a, cols, rows, &err), err, error);
+    return attach_result(agent_attach_resize(h->a, cols, rows, &err), &err, error);
 }
 
 OC_API int oc_exec_wait(oc_exec_handle *h, int64_t timeout_ms, int *exit_code, oc_error **error)

@@ -109,6 +109,20 @@ static gboolean op_start(AgentConn *conn, gpointer data, GError **error)
     return agent_session_start(conn, &r->prep.req, &r->id, &r->pid, error);
 }
 
+oc_exec_result *exec_result_new(AgentExecResult *res)
+{
+    oc_exec_result *r = g_new0(oc_exec_result, 1);
+
+    /* NUL-terminate for C callers; the terminator is not counted. */
+    g_byte_array_append(res->out, (const guint8 *)"", 1);
+    g_byte_array_set_size(res->out, res->out->len - 1);
+    g_byte_array_append(res->err, (const guint8 *)"", 1);
+    g_byte_array_set_size(res->err, res->err->len - 1);
+    r->r = *res;
+    memset(res, 0, sizeof(*res));
+    return r;
+}
+
 OC_API int oc_exec_run(oc_exec_result **out, oc_sandbox *sb, const char *command,
                        const oc_exec_options *opts, oc_error **error)
 {
@@ -123,13 +137,7 @@ OC_API int oc_exec_run(oc_exec_result **out, oc_sandbox *sb, const char *command
     exec_prep_clear(&r.prep);
     if (!ok)
         return oc_error_propagate(error, err);
-    /* NUL-terminate for C callers; the terminator is not counted. */
-    g_byte_array_append(r.res.out, (const guint8 *)"", 1);
-    g_byte_array_set_size(r.res.out, r.res.out->len - 1);
-    g_byte_array_append(r.res.err, (const guint8 *)"", 1);
-    g_byte_array_set_size(r.res.err, r.res.err->len - 1);
-    *out = g_new0(oc_exec_result, 1);
-    (*out)->r = r.res;
+    *out = exec_result_new(&r.res);
     return OC_OK;
 }
 

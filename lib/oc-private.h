@@ -48,5 +48,7 @@ gboolean exec_prepare(ExecPrep *p, const char *func, oc_sandbox *sb, const char 
 gboolean exec_prepare_session(ExecPrep *p, const char *func, oc_sandbox *sb, const char *command,
                               const oc_exec_options *opts, GError **error);
 void exec_prep_clear(ExecPrep *p);
+/* A public result that takes over res (its arrays; res is left zeroed). */
+oc_exec_result *exec_result_new(AgentExecResult *res);
 
 #endif

@@ -24,6 +24,8 @@ int cmd_kill(Cli *cli, int argc, char **argv);
 int cmd_exec(Cli *cli, int argc, char **argv);
 int cmd_exec_list(Cli *cli, int argc, char **argv);
 int cmd_exec_kill(Cli *cli, int argc, char **argv);
+int cmd_exec_attach(Cli *cli, int argc, char **argv);
+int cmd_shell(Cli *cli, int argc, char **argv);
 int cmd_files(Cli *cli, int argc, char **argv);
 int cmd_hibernate(Cli *cli, int argc, char **argv);
 int cmd_wake(Cli *cli, int argc, char **argv);
@@ -50,6 +52,10 @@ char *cli_iso_time(int64_t t);
 /* For verbs that take options and one sandbox id: parses, connects, and
  * returns the sandbox, or NULL with *rc set to the exit code. */
 oc_sandbox *cli_parse_one_id(Cli *cli, GOptionContext *oc, int argc, char **argv, int *rc);
+/* For verbs on one session (ID SESSION): parses, checks the session id
+ * into *session, connects; NULL with *rc set to the exit code. */
+oc_sandbox *cli_parse_id_session(Cli *cli, GOptionContext *oc, int argc, char **argv,
+                                 uint32_t *session, int *rc);
 void cli_warn_if_tcg(Cli *cli);
 
 /* Output: a JSON document on stdout, or a table. */

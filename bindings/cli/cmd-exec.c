@@ -1,4 +1,5 @@
-/* cmd-exec.c: oc exec ID [OPTIONS] -- CMD [ARGS...]
+/* cmd-exec.c: oc exec ID [OPTIONS] -- CMD [ARGS...] (and the dispatch of oc
+ * exec list|kill|attach)
  *
  * One word after -- runs under /bin/sh -c (so `oc exec ID -- 'ls | wc'`
  * works); several run as argv, without a shell.  The command's exit code is
@@ -102,6 +103,8 @@ int cmd_exec(Cli *cli, int argc, char **argv)
         return cmd_exec_list(cli, argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "kill") == 0)
         return cmd_exec_kill(cli, argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "attach") == 0)
+        return cmd_exec_attach(cli, argc - 1, argv + 1);
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--") == 0) {
             dash = i;

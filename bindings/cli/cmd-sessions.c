@@ -68,20 +68,14 @@ int cmd_exec_kill(Cli *cli, int argc, char **argv)
     g_autoptr(GOptionContext) oc = g_option_context_new("ID SESSION - signal an exec session");
     oc_error *err = NULL;
     oc_sandbox *sb;
-    guint64 session;
+    uint32_t session;
     int rc;
 
     g_option_context_add_main_entries(oc, entries, NULL);
-    if (!cli_parse(oc, &argc, &argv))
-        return CLI_EXIT_USAGE;
-    if (argc != 3)
-        return cli_usage(oc, "expected a sandbox id and a session id");
-    if (!g_ascii_string_to_unsigned(argv[2], 10, 1, G_MAXUINT32, &session, NULL))
-        return cli_usage(oc, "'%s' is not a session id (a number from `oc exec list`)", argv[2]);
-    sb = cli_connect(cli, argv[1]);
+    sb = cli_parse_id_session(cli, oc, argc, argv, &session, &rc);
     if (!sb)
-        return CLI_EXIT_FAILURE;
-    rc = oc_exec_kill(sb, (uint32_t)session, sig, &err);
+        return rc;
+    rc = oc_exec_kill(sb, session, sig, &err);
     oc_sandbox_unref(sb);
     return rc < 0 ? cli_fail(err) : 0;
 }

@@ -13,6 +13,7 @@ static const struct {
     { "ls", cmd_ls, "list sandboxes" },
     { "info", cmd_info, "show one sandbox" },
     { "exec", cmd_exec, "run a command in a sandbox: oc exec ID -- CMD [ARGS...]" },
+    { "shell", cmd_shell, "an interactive terminal in a sandbox: oc shell ID" },
     { "files", cmd_files, "files in a sandbox: oc files cat|put|ls ID ..." },
     { "kill", cmd_kill, "stop and delete sandboxes" },
     { "hibernate", cmd_hibernate, "save sandboxes to disk and stop their VMs" },

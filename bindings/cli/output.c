@@ -79,6 +79,29 @@ oc_sandbox *cli_parse_one_id(Cli *cli, GOptionContext *oc, int argc, char **argv
     return sb;
 }
 
+oc_sandbox *cli_parse_id_session(Cli *cli, GOptionContext *oc, int argc, char **argv,
+                                 uint32_t *session, int *rc)
+{
+    guint64 v;
+    oc_sandbox *sb;
+
+    *rc = CLI_EXIT_USAGE;
+    if (!cli_parse(oc, &argc, &argv))
+        return NULL;
+    if (argc != 3) {
+        cli_usage(oc, "expected a sandbox id and a session id");
+        return NULL;
+    }
+    if (!g_ascii_string_to_unsigned(argv[2], 10, 1, G_MAXUINT32, &v, NULL)) {
+        cli_usage(oc, "'%s' is not a session id (a number from `oc exec list`)", argv[2]);
+        return NULL;
+    }
+    *session = (uint32_t)v;
+    sb = cli_connect(cli, argv[1]);
+    *rc = sb ? 0 : CLI_EXIT_FAILURE;
+    return sb;
+}
+
 void cli_warn_if_tcg(Cli *cli)
 {
     if (g_strcmp0(oc_context_accelerator(cli->ctx), "tcg") == 0)

@@ -4,6 +4,7 @@
  * returned. */
 #include "convert.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,14 +156,24 @@ napi_status get_bytes(napi_env env, napi_value v, void **data, size_t *len)
     return napi_ok;
 }
 
-napi_status get_sandbox(napi_env env, napi_value v, oc_sandbox **out)
+napi_status get_tagged(napi_env env, napi_value v, const napi_type_tag *tag, const char *what,
+                       void **out)
 {
     bool ok = false;
-    void *p;
+    char msg[64];
 
-    if (napi_check_object_type_tag(env, v, &sandbox_tag, &ok) != napi_ok || !ok)
-        return throw_type(env, "expected a sandbox handle");
-    napi_status s = napi_get_value_external(env, v, &p);
+    if (napi_check_object_type_tag(env, v, tag, &ok) != napi_ok || !ok) {
+        snprintf(msg, sizeof msg, "expected %s", what);
+        return throw_type(env, msg);
+    }
+    return napi_get_value_external(env, v, out);
+}
+
+napi_status get_sandbox(napi_env env, napi_value v, oc_sandbox **out)
+{
+    void *p;
+    napi_status s = get_tagged(env, v, &sandbox_tag, "a sandbox handle", &p);
+
     if (s == napi_ok)
         *out = oc_sandbox_ref(p);
     return s;
@@ -206,12 +217,22 @@ static void sandbox_finalize(napi_env env, void *data, void *hint)
     oc_sandbox_unref(data);
 }
 
+napi_status tagged_value(napi_env env, void *data, napi_finalize finalize,
+                         const napi_type_tag *tag, napi_value *out)
+{
+    napi_status s = napi_create_external(env, data, finalize, NULL, out);
+
+    if (s != napi_ok) {
+        finalize(env, data, NULL);
+        return s;
+    }
+    /* if tagging fails, the external still finalizes data when collected */
+    return napi_type_tag_object(env, *out, tag);
+}
+
 napi_status sandbox_value(napi_env env, oc_sandbox *sb, napi_value *out)
 {
-    napi_status s = napi_create_external(env, sb, sandbox_finalize, NULL, out);
-    if (s != napi_ok)
-        return s;
-    return napi_type_tag_object(env, *out, &sandbox_tag);
+    return tagged_value(env, sb, sandbox_finalize, &sandbox_tag, out);
 }
 
 typedef size_t (*kv_count_fn)(const oc_sandbox_info *);
@@ -287,6 +308,27 @@ napi_status file_value(napi_env env, const oc_file_info *fi, napi_value *out)
         (s = set_num(env, *out, "mtimeMs", oc_file_info_mtime_ns(fi) / 1e6)) != napi_ok)
         return s;
     return set_str(env, *out, "linkTarget", oc_file_info_link_target(fi));
+}
+
+/* Plain fields; index.mjs shapes them. */
+napi_status session_value(napi_env env, const oc_exec_session_info *si, napi_value *out)
+{
+    bool running = oc_exec_session_info_running(si);
+    napi_value code;
+    napi_status s;
+
+    if ((s = napi_create_object(env, out)) != napi_ok ||
+        (s = set_num(env, *out, "sessionId", oc_exec_session_info_id(si))) != napi_ok ||
+        (s = set_str(env, *out, "command", oc_exec_session_info_command(si))) != napi_ok ||
+        (s = set_bool(env, *out, "running", running)) != napi_ok ||
+        (s = set_num(env, *out, "pid", oc_exec_session_info_pid(si))) != napi_ok ||
+        (s = set_num(env, *out, "signal", oc_exec_session_info_signal(si))) != napi_ok ||
+        (s = set_num(env, *out, "startedAtMs",
+                     (double)oc_exec_session_info_started_at_ms(si))) != napi_ok)
+        return s;
+    s = running ? napi_get_null(env, &code)
+                : napi_create_int32(env, oc_exec_session_info_exit_code(si), &code);
+    return s == napi_ok ? set_value(env, *out, "exitCode", code) : s;
 }
 
 /* ---- arguments ---- */

@@ -35,13 +35,22 @@ napi_status get_opt_int(napi_env env, napi_value v, int64_t *out, bool *has);
 napi_status get_bytes(napi_env env, napi_value v, void **data, size_t *len);
 /* A new reference on the sandbox of a handle made by sandbox_value(). */
 napi_status get_sandbox(napi_env env, napi_value v, oc_sandbox **out);
+/* The data of a handle made by tagged_value() with tag; else a TypeError
+ * "expected <what>". */
+napi_status get_tagged(napi_env env, napi_value v, const napi_type_tag *tag, const char *what,
+                       void **out);
 
 /* ---- C → JS ---- */
 
-/* A handle (a tagged external) that owns the reference sb. */
+/* A handle: an external tagged with tag, that gives data to finalize when
+ * collected, or at once if it cannot be made. */
+napi_status tagged_value(napi_env env, void *data, napi_finalize finalize,
+                         const napi_type_tag *tag, napi_value *out);
+/* A handle that owns the reference sb (also on failure). */
 napi_status sandbox_value(napi_env env, oc_sandbox *sb, napi_value *out);
 napi_status info_value(napi_env env, const oc_sandbox_info *info, napi_value *out);
 napi_status file_value(napi_env env, const oc_file_info *fi, napi_value *out);
+napi_status session_value(napi_env env, const oc_exec_session_info *si, napi_value *out);
 
 typedef napi_status (*item_fn)(napi_env env, const void *list, size_t i, napi_value *out);
 /* An Array of item(list, 0..n-1). */

@@ -71,6 +71,107 @@ export interface ExecResult {
   durationMs: number;
 }
 
+/** What output callbacks get: a Buffer, or a string when `encoding` is set. */
+export type Chunk<E extends string | undefined> = E extends string ? string : Buffer;
+
+/** Callbacks of a followed session; they run on the main thread, in order. */
+export interface FollowOpts<E extends string | undefined = undefined> {
+  onStdout?: (data: Chunk<E>) => void;
+  onStderr?: (data: Chunk<E>) => void;
+  /** The scrollback (what the session still holds) has been delivered; what follows is live. */
+  onScrollbackEnd?: () => void;
+  /** The process exited (128+signal if a signal ended it); not called when following ends otherwise. */
+  onExit?: (exitCode: number) => void;
+  /** Decode output (e.g. 'utf8', as a stream) and pass strings instead of Buffers. */
+  encoding?: E;
+}
+
+export interface ExecStartOpts<E extends string | undefined = undefined> extends FollowOpts<E> {
+  /** If set, run the command directly with these arguments, without a shell. */
+  args?: string[];
+  env?: Record<string, string>;
+  /** Default /root. */
+  cwd?: string;
+  /** Seconds; default: none. */
+  timeout?: number;
+}
+
+export interface PtyOpts<E extends string | undefined = undefined> {
+  /** Default 80 x 24. */
+  cols?: number;
+  rows?: number;
+  /** Default /bin/bash as a login shell; may carry arguments. */
+  shell?: string;
+  /** TERM defaults to xterm-256color. */
+  env?: Record<string, string>;
+  cwd?: string;
+  /** What the terminal shows, echoed keystrokes included. */
+  onOutput?: (data: Chunk<E>) => void;
+  encoding?: E;
+}
+
+export interface ShellOpts {
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export interface ExecSessionInfo {
+  sessionID: string;
+  sandboxID: string;
+  /** The command line, or the arguments joined by spaces. */
+  command: string;
+  running: boolean;
+  /** Once not running: the exit status (128+signal if killed). */
+  exitCode?: number;
+  /** The signal that ended it; 0 if none. */
+  signal: number;
+  /** 0: it could not be started. */
+  pid: number;
+  startedAt: Date;
+}
+
+/**
+ * A session this process follows.  While following, it keeps the process
+ * alive; `close()` stops following (the process in the sandbox goes on).
+ */
+export class ExecSession {
+  private constructor();
+  readonly sessionId: string;
+  /**
+   * The exit code (128+signal if a signal ended it).  Rejects with a
+   * SandboxError after close() (code -12), or when following ends otherwise
+   * (the sandbox was hibernated or killed).
+   */
+  readonly done: Promise<number>;
+  /** Writes stay in order; fire and forget is fine, await it for errors or backpressure. */
+  sendStdin(data: string | Uint8Array): Promise<void>;
+  /** Keystrokes to a terminal (the same as sendStdin). */
+  send(data: string | Uint8Array): Promise<void>;
+  /** Closes stdin; a terminal gets its end-of-file key. */
+  closeStdin(): Promise<void>;
+  /** A terminal session's size. */
+  resize(cols: number, rows: number): Promise<void>;
+  /** Signals the session's process group; default SIGKILL (9). */
+  kill(signal?: number): Promise<void>;
+  close(): void;
+}
+
+/** A terminal session: keystrokes with `send`, size with `resize`. */
+export type PtySession = ExecSession;
+
+/** A bash session whose state persists between runs; one run at a time. */
+export class Shell {
+  private constructor();
+  readonly sessionId: string;
+  /**
+   * Rejects with a StateError when another run is in progress (shell busy)
+   * or the shell has ended; with a TimeoutError (and the shell killed) after
+   * `timeout` seconds (default 60; 0: none).
+   */
+  run(cmd: string, opts?: { timeout?: number }): Promise<ExecResult>;
+  close(): Promise<void>;
+}
+
 export interface EntryInfo {
   name: string;
   path: string;
@@ -85,6 +186,20 @@ export interface EntryInfo {
 export class Exec {
   private constructor();
   run(cmd: string, opts?: RunOpts): Promise<ExecResult>;
+  /** Starts a background session and follows it from its first byte. */
+  start<E extends string | undefined = undefined>(cmd: string, opts?: ExecStartOpts<E>): Promise<ExecSession>;
+  background<E extends string | undefined = undefined>(cmd: string, opts?: ExecStartOpts<E>): Promise<ExecSession>;
+  /** Follows a session: its scrollback, then `onScrollbackEnd`, then live output. */
+  attach<E extends string | undefined = undefined>(sessionId: string | number, opts?: FollowOpts<E>): Promise<ExecSession>;
+  list(): Promise<ExecSessionInfo[]>;
+  /** Default signal: SIGKILL. */
+  kill(sessionId: string | number, signal?: number): Promise<void>;
+  shell(opts?: ShellOpts): Promise<Shell>;
+}
+
+export class Pty {
+  private constructor();
+  create<E extends string | undefined = undefined>(opts?: PtyOpts<E>): Promise<PtySession>;
 }
 
 export class Files {
@@ -107,6 +222,7 @@ export class Sandbox {
   /** @deprecated use `exec` */
   readonly commands: Exec;
   readonly files: Files;
+  readonly pty: Pty;
 
   static create(opts?: SandboxOpts): Promise<Sandbox>;
   static connect(sandboxId: string): Promise<Sandbox>;

@@ -1,6 +1,8 @@
 // index.mjs: the Node binding of libopencomputer, in the @opencomputer/sdk
 // shape.  Every call returns a Promise; the blocking C call runs on libuv's
-// thread pool (oc_native.c), so the event loop keeps running.
+// thread pool (oc_native.c), so the event loop keeps running.  Output of
+// followed sessions comes from the library's threads through thread-safe
+// functions (stream.c), so callbacks run on the main thread, in order.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -54,12 +56,16 @@ const BY_CODE = new Map([
   [-13, PermissionDeniedError],
 ]);
 
+function errorFor(code, message) {
+  const Cls = BY_CODE.get(code) ?? SandboxError;
+  return new Cls(message, code);
+}
+
 // The addon rejects with an Error carrying a numeric `code`; argument type
 // errors (TypeError) pass through unchanged.
 function mapError(e) {
   if (e instanceof Error && typeof e.code === 'number' && !(e instanceof SandboxError)) {
-    const Cls = BY_CODE.get(e.code) ?? SandboxError;
-    return new Cls(e.message, e.code);
+    return errorFor(e.code, e.message);
   }
   return e;
 }
@@ -90,12 +96,166 @@ function fileInfo(raw, dir) {
 
 const decoder = new TextDecoder();
 
+function timeoutMs(seconds) {
+  return seconds === undefined || seconds === null ? undefined : Math.round(seconds * 1000);
+}
+
+// Session ids are strings in the SDK and numbers in the library.
+function sessionNumber(sessionId) {
+  return typeof sessionId === 'string' ? Number(sessionId) : sessionId;
+}
+
+// The events of a session's thread-safe function (stream.h).
+const STDOUT = 1;
+const STDERR = 2;
+const REPLAY_END = 3;
+const END = 4;
+
+// Passes output chunks to fn: Buffers, or strings when `encoding` is given
+// (decoded as a stream, so a character split across chunks comes whole).
+function output(fn, encoding) {
+  if (!fn) return null;
+  if (!encoding) return { write: fn, flush() {} };
+  const dec = new TextDecoder(encoding);
+  const put = (text) => { if (text) fn(text); };
+  return { write: (buf) => put(dec.decode(buf, { stream: true })), flush: () => put(dec.decode()) };
+}
+
+// A session's callbacks, and its `done` Promise: the exit code, or the
+// error that ended the following.
+function follow({ onStdout, onStderr, onScrollbackEnd, onExit, encoding }) {
+  const out = output(onStdout, encoding);
+  const err = output(onStderr, encoding);
+  let settle;
+  const done = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+  // it may fail (after close()) with nobody awaiting it: not an unhandled rejection
+  done.catch(() => {});
+  function dispatch(kind, data, exitCode, message) {
+    if (kind === STDOUT) {
+      out?.write(data);
+    } else if (kind === STDERR) {
+      err?.write(data);
+    } else if (kind === REPLAY_END) {
+      onScrollbackEnd?.();
+    } else if (kind === END) {
+      const status = data;
+      try {
+        out?.flush();
+        err?.flush();
+        if (status === 0) onExit?.(exitCode);
+      } finally {
+        if (status === 0) settle.resolve(exitCode);
+        else settle.reject(errorFor(status, message ?? 'the session ended'));
+      }
+    }
+  }
+  return { dispatch, done };
+}
+
+// A copy now: a caller may reuse its buffer before a queued write runs.
+function bytesNow(data) {
+  if (typeof data === 'string') return data;
+  if (data instanceof Uint8Array) return Buffer.from(data);
+  throw new TypeError('expected a string, Buffer or Uint8Array');
+}
+
+/**
+ * A session this process follows (`exec.start`, `exec.attach`, `pty.create`).
+ * `done` resolves to the exit code (128+signal if a signal ended it); it
+ * rejects with a SandboxError after `close()` (code -12) or when the
+ * following ends otherwise (the sandbox was hibernated or killed).
+ * While following, the session keeps the process alive.
+ */
+export class ExecSession {
+  #handle;
+  #tail = Promise.resolve();
+
+  constructor({ handle, sessionId }, done) {
+    this.#handle = handle;
+    this.sessionId = String(sessionId);
+    this.done = done;
+  }
+
+  // Writes, end of input and resizes reach the session in the order made.
+  #inOrder(fn, ...args) {
+    const p = this.#tail.then(() => call(fn, this.#handle, ...args));
+    this.#tail = p.catch(() => {});
+    return p;
+  }
+
+  /**
+   * Writes to the process's stdin.  Fire and forget is fine (writes stay in
+   * order); await it to learn of errors, or to slow down while the sandbox
+   * holds 4 MiB the process has not read.
+   */
+  sendStdin(data) {
+    return this.#inOrder(native.execSendStdin, bytesNow(data));
+  }
+
+  /** For a terminal: keystrokes (same as sendStdin). */
+  send(data) {
+    return this.sendStdin(data);
+  }
+
+  /** Closes the process's stdin (a terminal gets its end-of-file key). */
+  closeStdin() {
+    return this.#inOrder(native.execCloseStdin);
+  }
+
+  /** Sets a terminal session's size. */
+  resize(cols, rows) {
+    return this.#inOrder(native.execResize, cols, rows);
+  }
+
+  /** Signals the session's process group; default SIGKILL (9). */
+  async kill(signal = 9) {
+    await call(native.execSignal, this.#handle, signal);
+  }
+
+  /** Stops following (detach): the process goes on and may be attached again. */
+  close() {
+    native.execDetach(this.#handle);
+  }
+}
+
+/**
+ * A bash session whose working directory, exported variables, functions and
+ * aliases persist from one `run` to the next (`exec.shell`).  One command at
+ * a time: a `run` while another is in progress rejects at once with a
+ * StateError (shell busy).
+ */
+export class Shell {
+  #handle;
+
+  constructor({ handle, sessionId }) {
+    this.#handle = handle;
+    this.sessionId = String(sessionId);
+  }
+
+  /**
+   * Runs a command (stdin: /dev/null); resolves to its stdout, stderr and
+   * exitCode.  `timeout` in seconds (default 60, 0: none); a timeout kills
+   * the shell (TimeoutError), and so does a command that exits it
+   * (StateError): later runs reject with a StateError.
+   */
+  run(cmd, { timeout } = {}) {
+    return call(native.shellRun, this.#handle, cmd, timeoutMs(timeout));
+  }
+
+  /** Ends the shell; a run in progress rejects. */
+  async close() {
+    await call(native.shellClose, this.#handle);
+  }
+}
+
 /** Commands in a sandbox: `sandbox.exec` (and the deprecated `sandbox.commands`). */
 export class Exec {
   #handle;
+  #sandboxId;
 
-  constructor(handle) {
+  constructor(handle, sandboxId) {
     this.#handle = handle;
+    this.#sandboxId = sandboxId;
   }
 
   /**
@@ -103,9 +263,76 @@ export class Exec {
    * A non-zero exit or a timeout is a result, not an error.
    */
   run(cmd, { args, env, cwd, timeout, stdin } = {}) {
-    const timeoutMs = timeout === undefined || timeout === null
-      ? undefined : Math.round(timeout * 1000);
-    return call(native.execRun, this.#handle, cmd, args, env, cwd, timeoutMs, stdin);
+    return call(native.execRun, this.#handle, cmd, args, env, cwd, timeoutMs(timeout), stdin);
+  }
+
+  /**
+   * Starts a command as a background session and follows it: the callbacks
+   * get its output from the first byte (Buffers, or strings with
+   * `encoding`), `onExit` its exit code.  `timeout` in seconds (default:
+   * none).  The session outlives this process; `attach` follows it again.
+   */
+  async start(cmd, { args, env, cwd, timeout, onStdout, onStderr, onExit, onScrollbackEnd,
+                     encoding } = {}) {
+    const f = follow({ onStdout, onStderr, onScrollbackEnd, onExit, encoding });
+    const opened = await call(native.execSpawn, this.#handle, cmd, args, env, cwd,
+                              timeoutMs(timeout), f.dispatch);
+    return new ExecSession(opened, f.done);
+  }
+
+  /** The same as `start`. */
+  background(cmd, opts) {
+    return this.start(cmd, opts);
+  }
+
+  /**
+   * Follows a running session: first what its scrollback still holds, then
+   * `onScrollbackEnd`, then live output.
+   */
+  async attach(sessionId, { onStdout, onStderr, onExit, onScrollbackEnd, encoding } = {}) {
+    const f = follow({ onStdout, onStderr, onScrollbackEnd, onExit, encoding });
+    const opened = await call(native.execAttach, this.#handle, sessionNumber(sessionId),
+                              f.dispatch);
+    return new ExecSession(opened, f.done);
+  }
+
+  /** The sandbox's sessions, running and exited. */
+  async list() {
+    return (await call(native.execList, this.#handle)).map(
+      ({ sessionId, startedAtMs, exitCode, ...rest }) => ({
+        sessionID: String(sessionId), sandboxID: this.#sandboxId, ...rest,
+        ...(exitCode === null ? {} : { exitCode }), startedAt: new Date(startedAtMs),
+      }));
+  }
+
+  /** Signals a session's process group; default SIGKILL. */
+  async kill(sessionId, signal) {
+    await call(native.execKill, this.#handle, sessionNumber(sessionId), signal);
+  }
+
+  /** Opens a stateful shell (bash, without profile or rc files). */
+  async shell({ env, cwd } = {}) {
+    return new Shell(await call(native.shellOpen, this.#handle, env, cwd));
+  }
+}
+
+/** Terminals in a sandbox: `sandbox.pty`. */
+export class Pty {
+  #handle;
+
+  constructor(handle) {
+    this.#handle = handle;
+  }
+
+  /**
+   * Starts a program (default: bash -l) on a terminal of cols x rows
+   * (default 80 x 24) and follows it; `onOutput` gets what the terminal
+   * shows, echoed keystrokes included.
+   */
+  async create({ cols, rows, shell, env, cwd, onOutput, encoding } = {}) {
+    const f = follow({ onStdout: onOutput, encoding });
+    return new ExecSession(await call(native.ptyCreate, this.#handle, cols, rows, shell, env,
+                                      cwd, f.dispatch), f.done);
   }
 }
 
@@ -168,8 +395,9 @@ export class Sandbox {
   constructor(handle) {
     this.#handle = handle;
     this.sandboxId = native.sandboxId(handle);
-    this.exec = new Exec(handle);
+    this.exec = new Exec(handle, this.sandboxId);
     this.files = new Files(handle);
+    this.pty = new Pty(handle);
   }
 
   /** @deprecated use `exec` */

@@ -7,9 +7,14 @@
  *
  * A sandbox handle is a napi external owning one oc_sandbox reference; a job
  * takes its own reference, so a handle collected mid-call stays valid.
+ * Session handles (stream.c) and shells (shell.c) work the same way; sessions
+ * deliver their output through a thread-safe function.
  */
 #include "convert.h"
+#include "shell.h"
+#include "stream.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -46,18 +51,23 @@ struct job {
     job_run_fn run;
     job_done_fn done;
     oc_sandbox *sb;
+    stream *st;
+    shell_box *shb;
     int rc;
     oc_error *error;
+    const char *message; /* the binding's own, when error is NULL */
 
     char *str1, *str2;
     char **strv1, **strv2;
-    int64_t num;
+    int64_t num, num2;
     uint32_t flags;
     void *data;
     size_t len;
-    bool has_num;
+    bool has_num, has_num2;
     bool has_cpu_count, has_memory_mb;
     uint32_t cpu_count, memory_mb;
+
+    uint32_t session; /* an id, in or out */
 
     oc_sandbox *out_sb;
     int out_int;
@@ -66,11 +76,15 @@ struct job {
     oc_sandbox_list *list;
     oc_file_info *file;
     oc_file_list *files;
+    oc_exec_session_list *sessions;
+    oc_shell *shell;
 };
 
 static void job_free(job *j)
 {
     oc_sandbox_unref(j->sb);
+    stream_unref(j->st);
+    shell_unref(j->shb);
     oc_error_free(j->error);
     free(j->str1);
     free(j->str2);
@@ -83,6 +97,8 @@ static void job_free(job *j)
     oc_sandbox_list_free(j->list);
     oc_file_info_free(j->file);
     oc_file_list_free(j->files);
+    oc_exec_session_list_free(j->sessions);
+    oc_shell_close(j->shell);
     free(j);
 }
 
@@ -99,7 +115,9 @@ static void job_execute(napi_env env, void *data)
 static napi_status error_value(napi_env env, job *j, napi_value *out)
 {
     int code = j->error ? oc_error_code_of(j->error) : j->rc;
-    const char *msg = j->error ? oc_error_message(j->error) : oc_strerror(j->rc);
+    const char *msg = j->error     ? oc_error_message(j->error)
+                      : j->message ? j->message
+                                   : oc_strerror(j->rc);
     napi_value m, c;
     napi_status s;
 
@@ -204,8 +222,7 @@ static int run_create(job *j, oc_error **error)
 static napi_status done_sandbox(napi_env env, job *j, napi_value *out)
 {
     napi_status s = sandbox_value(env, j->out_sb, out);
-    if (s == napi_ok)
-        j->out_sb = NULL; /* the external owns it now */
+    j->out_sb = NULL; /* the handle's, even on failure */
     return s;
 }
 
@@ -322,7 +339,8 @@ static napi_status done_wake(napi_env env, job *j, napi_value *out)
 
 /* ---- exec ---- */
 
-static int run_exec(job *j, oc_error **error)
+/* From (command, args, env, cwd, timeoutMs, ...) */
+static oc_exec_options exec_options(const job *j)
 {
     oc_exec_options opts = OC_EXEC_OPTIONS_INIT;
 
@@ -331,6 +349,13 @@ static int run_exec(job *j, oc_error **error)
     opts.cwd = j->str2;
     if (j->has_num)
         opts.timeout_ms = j->num;
+    return opts;
+}
+
+static int run_exec(job *j, oc_error **error)
+{
+    oc_exec_options opts = exec_options(j);
+
     opts.stdin_data = j->data;
     opts.stdin_len = j->len;
     return oc_exec_run(&j->result, j->sb, j->str1, &opts, error);
@@ -361,6 +386,182 @@ static napi_status done_exec(napi_env env, job *j, napi_value *out)
         (s = set_bool(env, *out, "stderrTruncated", oc_exec_result_stderr_truncated(r))) != napi_ok)
         return s;
     return set_num(env, *out, "durationMs", oc_exec_result_duration_us(r) / 1e3);
+}
+
+/* ---- sessions ---- */
+
+/* Out of range values reach the C library, which says what is wrong. */
+static uint32_t u32_arg(int64_t n)
+{
+    return n < 0 || n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+static int int_arg(int64_t n)
+{
+    return n < INT_MIN ? INT_MIN : n > INT_MAX ? INT_MAX : (int)n;
+}
+
+/* After a call that opened *h (or failed): the stream takes it.  h is a
+ * pointer since the call's arguments may be evaluated in any order. */
+static int opened(job *j, int rc, oc_exec_handle *const *h)
+{
+    stream_opened(j->st, rc == OC_OK ? *h : NULL);
+    if (rc == OC_OK)
+        j->session = oc_exec_handle_session_id(*h);
+    return rc;
+}
+
+static int run_spawn(job *j, oc_error **error)
+{
+    oc_exec_options opts = exec_options(j);
+    oc_exec_callbacks cb = stream_callbacks(j->st);
+    oc_exec_handle *h = NULL;
+
+    return opened(j, oc_exec_spawn(&h, j->sb, j->str1, &opts, &cb, error), &h);
+}
+
+static int run_attach(job *j, oc_error **error)
+{
+    oc_exec_callbacks cb = stream_callbacks(j->st);
+    oc_exec_handle *h = NULL;
+
+    return opened(j, oc_exec_attach(&h, j->sb, j->session, &cb, error), &h);
+}
+
+/* (cols, rows, shell, env, cwd) */
+static int run_pty(job *j, oc_error **error)
+{
+    oc_pty_options opts = OC_PTY_OPTIONS_INIT;
+    oc_exec_callbacks cb = stream_callbacks(j->st);
+    oc_exec_handle *h = NULL;
+
+    opts.cols = j->has_num ? u32_arg(j->num) : 0;
+    opts.rows = j->has_num2 ? u32_arg(j->num2) : 0;
+    opts.shell = j->str1;
+    opts.envs = (const char *const *)j->strv1;
+    opts.cwd = j->str2;
+    return opened(j, oc_pty_create(&h, j->sb, &opts, &cb, error), &h);
+}
+
+static napi_status done_stream(napi_env env, job *j, napi_value *out)
+{
+    napi_value handle;
+    napi_status s;
+
+    if ((s = napi_create_object(env, out)) != napi_ok ||
+        (s = stream_value(env, j->st, &handle)) != napi_ok ||
+        (s = set_value(env, *out, "handle", handle)) != napi_ok)
+        return s;
+    return set_num(env, *out, "sessionId", j->session);
+}
+
+/* The library handle of a job's session, or NULL (the job fails with
+ * OC_ESTATE) once it has ended and been freed. */
+static oc_exec_handle *handle_of(job *j)
+{
+    oc_exec_handle *h = stream_handle(j->st);
+    if (!h)
+        j->message = "this session has ended (or was closed): it takes no more calls";
+    return h;
+}
+
+static int run_send_stdin(job *j, oc_error **error)
+{
+    oc_exec_handle *h = handle_of(j);
+    return h ? oc_exec_send_stdin(h, j->data, j->len, error) : OC_ESTATE;
+}
+
+static int run_close_stdin(job *j, oc_error **error)
+{
+    oc_exec_handle *h = handle_of(j);
+    return h ? oc_exec_close_stdin(h, error) : OC_ESTATE;
+}
+
+static int run_signal(job *j, oc_error **error)
+{
+    oc_exec_handle *h = handle_of(j);
+    return h ? oc_exec_signal(h, j->has_num ? int_arg(j->num) : 9, error) : OC_ESTATE;
+}
+
+static int run_resize(job *j, oc_error **error)
+{
+    oc_exec_handle *h = handle_of(j);
+    return h ? oc_exec_resize(h, u32_arg(j->num), u32_arg(j->num2), error) : OC_ESTATE;
+}
+
+static int run_exec_list(job *j, oc_error **error)
+{
+    return oc_exec_list(&j->sessions, j->sb, 0, error);
+}
+
+static int run_exec_kill(job *j, oc_error **error)
+{
+    return oc_exec_kill(j->sb, j->session, j->has_num ? int_arg(j->num) : 0, error);
+}
+
+static napi_status session_item(napi_env env, const void *list, size_t i, napi_value *out)
+{
+    return session_value(env, oc_exec_session_list_at(list, i), out);
+}
+
+static napi_status done_sessions(napi_env env, job *j, napi_value *out)
+{
+    return array_value(env, j->sessions, oc_exec_session_list_count(j->sessions), session_item,
+                       out);
+}
+
+/* execDetach(session handle): stops following, at once (no job). */
+static napi_value js_detach(napi_env env, napi_callback_info info)
+{
+    napi_value argv[1], out = NULL;
+    stream *s;
+
+    if (get_args(env, info, 1, argv, NULL) != napi_ok || get_stream(env, argv[0], &s) != napi_ok)
+        return NULL;
+    stream_detach(s);
+    stream_unref(s);
+    napi_get_undefined(env, &out);
+    return out;
+}
+
+/* ---- shells ---- */
+
+/* (env, cwd) */
+static int run_shell_open(job *j, oc_error **error)
+{
+    oc_shell_options opts = OC_SHELL_OPTIONS_INIT;
+
+    opts.envs = (const char *const *)j->strv1;
+    opts.cwd = j->str1;
+    return oc_shell_open(&j->shell, j->sb, &opts, error);
+}
+
+static napi_status done_shell(napi_env env, job *j, napi_value *out)
+{
+    uint32_t session = oc_shell_session_id(j->shell);
+    napi_value handle;
+    napi_status s;
+
+    if ((s = napi_create_object(env, out)) != napi_ok)
+        return s;
+    s = shell_value(env, j->shell, j->sb, &handle);
+    j->shell = NULL; /* the handle's, even on failure */
+    if (s != napi_ok || (s = set_value(env, *out, "handle", handle)) != napi_ok)
+        return s;
+    return set_num(env, *out, "sessionId", session);
+}
+
+/* (command, timeoutMs) */
+static int run_shell_run(job *j, oc_error **error)
+{
+    return shell_box_run(j->shb, &j->result, j->str1,
+                         j->has_num ? j->num : OC_TIMEOUT_DEFAULT, &j->message, error);
+}
+
+static int run_shell_close(job *j, oc_error **error)
+{
+    shell_box_close(j->shb);
+    return OC_OK;
 }
 
 /* ---- files ---- */
@@ -418,7 +619,7 @@ static napi_status done_list_dir(napi_env env, job *j, napi_value *out)
 
 /* ---- the exports ----
  *
- * Every export but create and sandboxId is a row: its JS arguments, in
+ * Every export but create, sandboxId and execDetach is a row: its JS arguments, in
  * order, and the job functions.  Strings fill str1 then str2, vectors strv1
  * then strv2, in the order they come. */
 
@@ -434,6 +635,10 @@ typedef enum {
     ARG_BYTES,
     ARG_OPT_BYTES,
     ARG_RECURSIVE, /* a nullish or boolean OC_FILES_RECURSIVE */
+    ARG_SESSION,   /* a session id */
+    ARG_STREAM,    /* a session handle */
+    ARG_DISPATCH,  /* the function a new session's events go to */
+    ARG_SHELL,     /* a shell handle */
 } arg_kind;
 
 #define MAX_ARGS 7
@@ -458,6 +663,25 @@ static const export_spec exports_table[] = {
     /* (handle, command, args, env, cwd, timeoutMs, stdin) */
     { "execRun", run_exec, done_exec,
       { ARG_SANDBOX, ARG_STRING, ARG_ARRAY, ARG_PAIRS, ARG_OPT_STRING, ARG_OPT_INT, ARG_OPT_BYTES } },
+    /* (handle, command, args, env, cwd, timeoutMs, dispatch) */
+    { "execSpawn", run_spawn, done_stream,
+      { ARG_SANDBOX, ARG_STRING, ARG_ARRAY, ARG_PAIRS, ARG_OPT_STRING, ARG_OPT_INT, ARG_DISPATCH } },
+    { "execAttach", run_attach, done_stream, { ARG_SANDBOX, ARG_SESSION, ARG_DISPATCH } },
+    /* (handle, cols, rows, shell, env, cwd, dispatch) */
+    { "ptyCreate", run_pty, done_stream,
+      { ARG_SANDBOX, ARG_OPT_INT, ARG_OPT_INT, ARG_OPT_STRING, ARG_PAIRS, ARG_OPT_STRING,
+        ARG_DISPATCH } },
+    { "execList", run_exec_list, done_sessions, { ARG_SANDBOX } },
+    /* (handle, session id, signal or nullish for SIGKILL) */
+    { "execKill", run_exec_kill, NULL, { ARG_SANDBOX, ARG_SESSION, ARG_OPT_INT } },
+    { "execSendStdin", run_send_stdin, NULL, { ARG_STREAM, ARG_BYTES } },
+    { "execCloseStdin", run_close_stdin, NULL, { ARG_STREAM } },
+    { "execSignal", run_signal, NULL, { ARG_STREAM, ARG_OPT_INT } },
+    { "execResize", run_resize, NULL, { ARG_STREAM, ARG_OPT_INT, ARG_OPT_INT } },
+    { "shellOpen", run_shell_open, done_shell, { ARG_SANDBOX, ARG_PAIRS, ARG_OPT_STRING } },
+    /* (shell handle, command, timeoutMs) */
+    { "shellRun", run_shell_run, done_exec, { ARG_SHELL, ARG_STRING, ARG_OPT_INT } },
+    { "shellClose", run_shell_close, NULL, { ARG_SHELL } },
     { "filesRead", run_read, done_read, { ARG_SANDBOX, ARG_STRING } },
     { "filesWrite", run_write, NULL, { ARG_SANDBOX, ARG_STRING, ARG_BYTES } },
     { "filesStat", run_stat, done_stat, { ARG_SANDBOX, ARG_STRING } },
@@ -469,7 +693,7 @@ static const export_spec exports_table[] = {
 };
 
 typedef struct {
-    int str, strv; /* how many of each are taken */
+    int str, strv, num; /* how many of each are taken */
 } slots;
 
 static napi_status get_arg(napi_env env, job *j, arg_kind kind, napi_value v, slots *n)
@@ -488,7 +712,8 @@ static napi_status get_arg(napi_env env, job *j, arg_kind kind, napi_value v, sl
     case ARG_PAIRS:
         return get_strv(env, v, kind == ARG_PAIRS, n->strv++ ? &j->strv2 : &j->strv1);
     case ARG_OPT_INT:
-        return get_opt_int(env, v, &j->num, &j->has_num);
+        return n->num++ ? get_opt_int(env, v, &j->num2, &j->has_num2)
+                        : get_opt_int(env, v, &j->num, &j->has_num);
     case ARG_SECONDS:
         if ((s = get_opt_int(env, v, &j->num, &j->has_num)) == napi_ok &&
             (!j->has_num || j->num < 0 || j->num > UINT32_MAX))
@@ -506,6 +731,19 @@ static napi_status get_arg(napi_env env, job *j, arg_kind kind, napi_value v, sl
             return throw_type(env, "expected a boolean");
         j->flags = b ? OC_FILES_RECURSIVE : 0;
         return s;
+    case ARG_SESSION: {
+        int64_t id = 0;
+        if ((s = get_opt_int(env, v, &id, &b)) == napi_ok && (!b || id < 1 || id > UINT32_MAX))
+            s = throw_type(env, "expected a session id (a positive integer)");
+        j->session = (uint32_t)id;
+        return s;
+    }
+    case ARG_STREAM:
+        return get_stream(env, v, &j->st);
+    case ARG_DISPATCH:
+        return stream_new(env, v, &j->st);
+    case ARG_SHELL:
+        return get_shell(env, v, &j->shb);
     case ARG_END:
         break;
     }
@@ -517,7 +755,7 @@ static napi_value js_call(napi_env env, napi_callback_info info)
     napi_value argv[MAX_ARGS];
     void *data;
     napi_status s = napi_ok;
-    slots n = { 0, 0 };
+    slots n = { 0, 0, 0 };
     job *j;
 
     if (get_args(env, info, MAX_ARGS, argv, &data) != napi_ok)
@@ -533,16 +771,18 @@ static napi_value js_call(napi_env env, napi_callback_info info)
 static napi_value init(napi_env env, napi_value exports)
 {
     enum { N = sizeof(exports_table) / sizeof(exports_table[0]) };
-    napi_property_descriptor props[N + 2] = {
+    enum { OWN = 3 }; /* the exports outside the table */
+    napi_property_descriptor props[N + OWN] = {
         { "create", NULL, js_create, NULL, NULL, NULL, napi_enumerable, NULL },
         { "sandboxId", NULL, js_sandbox_id, NULL, NULL, NULL, napi_enumerable, NULL },
+        { "execDetach", NULL, js_detach, NULL, NULL, NULL, napi_enumerable, NULL },
     };
 
     for (size_t i = 0; i < N; i++)
-        props[i + 2] = (napi_property_descriptor){ exports_table[i].name, NULL, js_call, NULL,
-                                                   NULL, NULL, napi_enumerable,
-                                                   (void *)&exports_table[i] };
-    if (napi_define_properties(env, exports, N + 2, props) != napi_ok)
+        props[i + OWN] = (napi_property_descriptor){ exports_table[i].name, NULL, js_call, NULL,
+                                                     NULL, NULL, napi_enumerable,
+                                                     (void *)&exports_table[i] };
+    if (napi_define_properties(env, exports, N + OWN, props) != napi_ok)
         return NULL;
     return exports;
 }

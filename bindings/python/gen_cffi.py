@@ -19,6 +19,10 @@ typedef struct oc_sandbox_list oc_sandbox_list;
 typedef struct oc_exec_result oc_exec_result;
 typedef struct oc_file_info oc_file_info;
 typedef struct oc_file_list oc_file_list;
+typedef struct oc_exec_session_info oc_exec_session_info;
+typedef struct oc_exec_session_list oc_exec_session_list;
+typedef struct oc_exec_handle oc_exec_handle;
+typedef struct oc_shell oc_shell;
 
 int oc_error_code_of(const oc_error *error);
 const char *oc_error_message(const oc_error *error);
@@ -113,6 +117,74 @@ int oc_exec_result_stdout_truncated(const oc_exec_result *r);
 int oc_exec_result_stderr_truncated(const oc_exec_result *r);
 uint64_t oc_exec_result_duration_us(const oc_exec_result *r);
 void oc_exec_result_free(oc_exec_result *r);
+
+int oc_exec_list(oc_exec_session_list **out, oc_sandbox *sb, uint32_t flags, oc_error **error);
+size_t oc_exec_session_list_count(const oc_exec_session_list *list);
+const oc_exec_session_info *oc_exec_session_list_at(const oc_exec_session_list *list, size_t i);
+void oc_exec_session_list_free(oc_exec_session_list *list);
+uint32_t oc_exec_session_info_id(const oc_exec_session_info *si);
+uint32_t oc_exec_session_info_pid(const oc_exec_session_info *si);
+int oc_exec_session_info_running(const oc_exec_session_info *si);
+int oc_exec_session_info_exit_code(const oc_exec_session_info *si);
+int oc_exec_session_info_signal(const oc_exec_session_info *si);
+int64_t oc_exec_session_info_started_at_ms(const oc_exec_session_info *si);
+const char *oc_exec_session_info_command(const oc_exec_session_info *si);
+int oc_exec_kill(oc_sandbox *sb, uint32_t session_id, int signal, oc_error **error);
+
+typedef struct {
+    uint32_t version;
+    void (*on_stdout)(const char *data, size_t len, void *user_data);
+    void (*on_stderr)(const char *data, size_t len, void *user_data);
+    void (*on_replay_end)(void *user_data);
+    void (*on_end)(int status, int exit_code, void *user_data);
+    void *user_data;
+    void (*on_gap)(int stream, uint64_t bytes, void *user_data);
+    ...;
+} oc_exec_callbacks;
+#define OC_EXEC_CALLBACKS_VERSION ...
+int oc_exec_attach(oc_exec_handle **out, oc_sandbox *sb, uint32_t session_id,
+                   const oc_exec_callbacks *callbacks, oc_error **error);
+int oc_exec_spawn(oc_exec_handle **out, oc_sandbox *sb, const char *command,
+                  const oc_exec_options *opts, const oc_exec_callbacks *callbacks,
+                  oc_error **error);
+uint32_t oc_exec_handle_session_id(const oc_exec_handle *h);
+int oc_exec_send_stdin(oc_exec_handle *h, const void *data, size_t len, oc_error **error);
+int oc_exec_close_stdin(oc_exec_handle *h, oc_error **error);
+int oc_exec_signal(oc_exec_handle *h, int signal, oc_error **error);
+int oc_exec_resize(oc_exec_handle *h, uint32_t cols, uint32_t rows, oc_error **error);
+int oc_exec_wait(oc_exec_handle *h, int64_t timeout_ms, int *exit_code, oc_error **error);
+void oc_exec_detach(oc_exec_handle *h);
+void oc_exec_handle_free(oc_exec_handle *h);
+
+/* the callbacks' trampolines, defined in _core.py (ffi.def_extern) */
+extern "Python" void _oc_on_stdout(const char *data, size_t len, void *user_data);
+extern "Python" void _oc_on_stderr(const char *data, size_t len, void *user_data);
+extern "Python" void _oc_on_replay_end(void *user_data);
+extern "Python" void _oc_on_end(int status, int exit_code, void *user_data);
+
+typedef struct {
+    uint32_t version;
+    uint32_t cols, rows;
+    const char *shell;
+    const char *const *envs;
+    const char *cwd;
+} oc_pty_options;
+#define OC_PTY_OPTIONS_VERSION ...
+int oc_pty_create(oc_exec_handle **out, oc_sandbox *sb, const oc_pty_options *opts,
+                  const oc_exec_callbacks *callbacks, oc_error **error);
+
+typedef struct {
+    uint32_t version;
+    const char *const *envs;
+    const char *cwd;
+} oc_shell_options;
+#define OC_SHELL_OPTIONS_VERSION ...
+int oc_shell_open(oc_shell **out, oc_sandbox *sb, const oc_shell_options *opts,
+                  oc_error **error);
+int oc_shell_run(oc_exec_result **out, oc_shell *sh, const char *command, int64_t timeout_ms,
+                 oc_error **error);
+uint32_t oc_shell_session_id(const oc_shell *sh);
+void oc_shell_close(oc_shell *sh);
 
 #define OC_FILES_RECURSIVE ...
 int oc_files_read(oc_sandbox *sb, const char *path, void **data, size_t *len,

@@ -416,9 +416,17 @@ void session_pump(agent_stream *s)
             agent_ring *r = &x->ring[c];
             uint64_t limit = s->replayed ? r->total : s->replay_end[c];
             /* An attacher that fell behind past the ring skips what it
-             * dropped: a gap for it alone, never for the process. */
-            if (s->cursor[c] < ring_start(r))
+             * dropped: a gap for it alone, never for the process.  It is
+             * told how much, where (INFO on the channel), once it can take
+             * data again. */
+            if (s->cursor[c] < ring_start(r) && stream_sendable(s, c) > 0) {
+                uint8_t buf[16];
+                oc_proto_writer w;
+                oc_proto_writer_init(&w, buf, sizeof buf);
+                oc_proto_put_u64(&w, OC_F_SKIPPED, ring_start(r) - s->cursor[c]);
+                send_frame(OC_T_INFO, (uint8_t)c, s->id, buf, (uint32_t)w.len);
                 s->cursor[c] = ring_start(r);
+            }
             while (s->cursor[c] < limit) {
                 const uint8_t *p;
                 size_t max = stream_sendable(s, c);

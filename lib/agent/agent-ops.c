@@ -135,6 +135,17 @@ gboolean ops_put_exec_request(oc_proto_writer *w, guint8 *buf, guint32 op,
     return TRUE;
 }
 
+void ops_exec_error(AgentStream *s, const AgentExecRequest *req, GError **error,
+                    const char *what)
+{
+    if (s->perr == OC_PERR_NOENT && req->cwd)
+        /* The one NOENT an exec has: a missing program is exit code 127. */
+        g_set_error(error, OC_ERROR, OC_ENOTFOUND,
+                    "%s: the working directory %s does not exist", what, req->cwd);
+    else
+        ops_stream_error(s, error, what, NULL);
+}
+
 gboolean ops_parse_exit(AgentStream *s, AgentExecResult *out)
 {
     oc_proto_reader r;
@@ -224,13 +235,7 @@ gboolean agent_exec_run(AgentConn *conn, const AgentExecRequest *req, AgentExecR
         return FALSE;
     }
     if (s->conn_error || s->perr) {
-        if (s->perr == OC_PERR_NOENT && req->cwd) {
-            /* The one NOENT an exec has: a missing program is exit code 127. */
-            g_set_error(error, OC_ERROR, OC_ENOTFOUND,
-                        "%s: the working directory %s does not exist", what, req->cwd);
-        } else {
-            ops_stream_error(s, error, what, NULL);
-        }
+        ops_exec_error(s, req, error, what);
         agent_stream_free(conn, s, FALSE);
         return FALSE;
     }

@@ -88,6 +88,7 @@ typedef struct {
     GQueue events;
     gboolean replay_seen;
     gboolean pty;           /* the attach's INFO gave the terminal size */
+    guint64 skipped[3];     /* announced by INFO, for the next output event */
 } AgentStream;
 
 /* Registers a new stream on a fresh odd id; holds a connection reference. */
@@ -135,6 +136,9 @@ AgentStream *ops_open_stream(AgentConn *conn, AgentStreamKind kind, const oc_pro
 /* Runs a request that answers a bare RESULT. */
 gboolean ops_simple_op(AgentConn *conn, const oc_proto_writer *w, const char *what,
                        const char *noent_dir, GError **error);
+/* Sets *error from an EXEC or SESSION_START stream that ended badly. */
+void ops_exec_error(AgentStream *s, const AgentExecRequest *req, GError **error,
+                    const char *what);
 /* Fills the exit fields of out (exit code, signal, timed out, duration)
  * from s's RESULT; FALSE if it has no EXIT_CODE. */
 gboolean ops_parse_exit(AgentStream *s, AgentExecResult *out);

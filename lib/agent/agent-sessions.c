@@ -38,7 +38,7 @@ gboolean agent_session_start(AgentConn *conn, const AgentExecRequest *req, guint
         return FALSE;
     gboolean ok = !(s->conn_error || s->perr);
     if (!ok) {
-        ops_stream_error(s, error, what, NULL);
+        ops_exec_error(s, req, error, what);
     } else {
         *id = *pid = 0;
         oc_proto_reader_init(&r, s->result, s->result_len);

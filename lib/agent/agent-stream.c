@@ -219,6 +219,11 @@ static void queue_event(AgentStream *s, AgentEventKind kind, guint8 chan, const 
     AgentEvent *ev = g_malloc(sizeof *ev + len);
     ev->kind = kind;
     ev->chan = chan;
+    ev->skipped = 0;
+    if (kind == AGENT_EVENT_OUTPUT) {
+        ev->skipped = s->skipped[chan];
+        s->skipped[chan] = 0;
+    }
     ev->len = len;
     if (len)
         memcpy(ev->data, data, len);
@@ -252,10 +257,11 @@ static void stream_take_error(AgentStream *s, const guint8 *payload, guint32 len
     s->pmsg = g_utf8_make_valid(text, -1);
 }
 
-/* INFO: a whole-file read announces the file's size; size the buffer for
- * it once.  Only a hint: the data may still end up shorter or longer (the
- * file changed), and the cap holds either way. */
-static void take_info(AgentStream *s, const guint8 *payload, guint32 len)
+/* INFO.  A whole-file read announces the file's size: size the buffer for
+ * it once (only a hint: the data may still end up shorter or longer, as the
+ * file changed, and the cap holds either way).  An attach announces a
+ * terminal, the end of the replay, and skips. */
+static void take_info(AgentStream *s, guint8 chan, const guint8 *payload, guint32 len)
 {
     oc_proto_reader r;
     oc_proto_field f;
@@ -271,6 +277,11 @@ static void take_info(AgentStream *s, const guint8 *payload, guint32 len)
             bigbuf_reserve(s->buf[OC_CHAN_OUT], (gsize)size + 1);
         if (f.tag == OC_F_COLS && s->kind == AGENT_STREAM_EVENTS)
             s->pty = TRUE;
+        /* Folded into the next output: INFO is not under credit, so it
+         * must not queue events of its own. */
+        if (f.tag == OC_F_SKIPPED && s->kind == AGENT_STREAM_EVENTS &&
+            (chan == OC_CHAN_OUT || chan == OC_CHAN_ERR) && oc_proto_field_u64(&f, &size) == 0)
+            s->skipped[chan] += size;
         /* Once only: INFO is not under credit, so repeats must not queue. */
         if (f.tag == OC_F_REPLAY_END && s->kind == AGENT_STREAM_EVENTS && !s->replay_seen &&
             oc_proto_field_u32(&f, &v) == 0 && v) {
@@ -366,7 +377,7 @@ gboolean agent_stream_handle_frame(AgentConn *conn, const oc_proto_header *h,
         g_cond_broadcast(&s->cond);
         return TRUE;
     case OC_T_INFO:
-        take_info(s, payload, h->length);
+        take_info(s, h->chan, payload, h->length);
         return TRUE;
     default:
         g_assert_not_reached();

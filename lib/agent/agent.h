@@ -36,6 +36,9 @@ gboolean agent_conn_is_alive(AgentConn *conn);
 const char *agent_conn_agent_version(AgentConn *conn);
 /* Number of operations in flight (for idle disconnect). */
 guint agent_conn_busy(AgentConn *conn);
+/* Sends a PING and waits (up to 10 s) for its PONG: the smallest round trip
+ * to the agent.  For benchmarks. */
+gboolean agent_conn_ping(AgentConn *conn, GError **error);
 
 typedef struct {
     const char *const *argv; /* NULL-terminated; if NULL, command is used */
@@ -147,6 +150,8 @@ typedef enum {
 typedef struct {
     AgentEventKind kind;
     guint8 chan;
+    guint64 skipped; /* output: bytes of chan this attacher skipped just before
+                      * (it fell behind the guest's ring) */
     gsize len;
     guint8 data[];
 } AgentEvent;

@@ -142,6 +142,8 @@ enum oc_proto_field {
     OC_F_COLS         = 0x0055, /* u32 terminal columns: SESSION_START (with ROWS:
                                  * a PTY session), RESIZE, SESSION_LIST */
     OC_F_ROWS         = 0x0056, /* u32 terminal rows */
+    OC_F_SKIPPED      = 0x0057, /* u64 in INFO on chan 1 or 2: an attacher that fell
+                                 * behind the ring skips this many bytes here */
     /* ERROR */
     OC_F_ERRCODE      = 0x0040, /* u32 enum oc_proto_err */
     OC_F_MESSAGE      = 0x0041, /* string */

@@ -5,6 +5,8 @@
 
 #include <check.h>
 #include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "opencomputer.h"
@@ -47,6 +49,43 @@ static inline char *itest_sh(oc_sandbox *sb, const char *cmd)
     out = g_strdup(oc_exec_result_stdout(r, &len));
     oc_exec_result_free(r);
     return out;
+}
+
+/* The sandbox a suite shares, in a new context: 256 MiB, the metadata that
+ * lets scripts/check sweep it (owner=OWNER), envs (nullable), and an idle
+ * timeout of timeout_s (< 0: the default).  Exits if it cannot be made:
+ * nothing can be tested then. */
+static inline void itest_sandbox_open(oc_context **ctx, oc_sandbox **sb, const char *owner,
+                                      const char *const *envs, int64_t timeout_s)
+{
+    oc_error *err = NULL;
+    oc_sandbox_options o = OC_SANDBOX_OPTIONS_INIT;
+    char *owner_kv = g_strdup_printf("owner=%s", owner);
+    const char *meta[] = { "oc-test=integration", owner_kv, NULL };
+
+    if (oc_context_new(ctx, NULL, &err) < 0) {
+        fprintf(stderr, "cannot open a context: %s\n", oc_error_message(err));
+        exit(1);
+    }
+    o.envs = envs;
+    o.metadata = meta;
+    o.memory_mb = 256;
+    if (timeout_s >= 0)
+        o.timeout_s = timeout_s;
+    if (oc_sandbox_create(sb, *ctx, &o, &err) < 0) {
+        fprintf(stderr, "cannot create the test sandbox: %s\n", oc_error_message(err));
+        exit(1);
+    }
+    g_free(owner_kv);
+}
+
+/* Kills and releases what itest_sandbox_open() made. */
+static inline void itest_sandbox_close(oc_context *ctx, oc_sandbox *sb)
+{
+    if (sb)
+        oc_sandbox_kill(sb, 0, NULL);
+    oc_sandbox_unref(sb);
+    oc_context_unref(ctx);
 }
 
 static inline int itest_state(oc_sandbox *sb)

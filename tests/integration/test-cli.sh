@@ -8,7 +8,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-echo "1..23"
+echo "1..32"
 tmp=$(mktemp -d)
 id=""
 cleanup() { [ -n "$id" ] && "$oc" kill "$id" >/dev/null 2>&1; rm -rf "$tmp"; }
@@ -54,6 +54,53 @@ check "oc exec list shows it running" bash -c "'$oc' exec list '$id' | grep -q '
 "$oc" exec kill "$id" "$session" && sleep 0.5
 check "oc exec kill ends it (SIGKILL: exit 137)" bash -c \
     "'$oc' exec list --json '$id' | python3 -c 'import json,sys; l=json.load(sys.stdin); assert any(s[\"sessionId\"] == $session and not s[\"running\"] and s[\"exitCode\"] == 137 for s in l), l'"
+
+session=$("$oc" exec --detach "$id" -- 'for i in 1 2 3; do echo $i; sleep 0.3; done; echo bye >&2; exit 4')
+"$oc" exec attach "$id" "$session" >"$tmp/attach.out" 2>"$tmp/attach.err"
+rc=$?
+check "oc exec attach follows the output and passes the exit code through" \
+    bash -c "[ $rc -eq 4 ] && [ \"\$(cat '$tmp/attach.out')\" = \"\$(printf '1\n2\n3')\" ] && grep -qx bye '$tmp/attach.err'"
+session=$("$oc" exec --detach "$id" -- cat)
+out=$(printf 'to cat' | "$oc" exec attach -i "$id" "$session")
+check "oc exec attach -i sends stdin, and its end closes the session's stdin" test "$out" = "to cat"
+"$oc" exec attach "$id" 999999 2>"$tmp/err"
+rc=$?
+check "oc exec attach of an unknown session fails and says so" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'no such session' '$tmp/err'"
+
+# oc shell in a real terminal (tmux): the prompt, typed commands, window
+# size, the exit code, and the local terminal restored afterwards.
+tmux_wait() { # PATTERN: waits up to 60 s for the pane to show it
+    local i
+    for i in $(seq 1 600); do
+        tmux capture-pane -t oc-test-shell -p -S -50 | grep -q -- "$1" && return 0
+        sleep 0.1
+    done
+    tmux capture-pane -t oc-test-shell -p -S -50 | sed 's/^/# pane: /'
+    return 1
+}
+tmux kill-session -t oc-test-shell 2>/dev/null
+tmux new-session -d -s oc-test-shell -x 120 -y 30 \
+    "stty -g >'$tmp/tty.before'; '$oc' shell '$id'; echo \$? >'$tmp/shell.rc'; stty -g >'$tmp/tty.after'; sleep 600"
+check "oc shell shows the sandbox's prompt" tmux_wait "root@.*[#] *\$"
+# shellcheck disable=SC2016 # expands in the guest
+tmux send-keys -t oc-test-shell 'tty; stty size; echo hi-$((6*7))' Enter
+check "oc shell runs typed commands on a terminal of the window's size" \
+    bash -c "$(declare -f tmux_wait); tmux_wait '^hi-42' && tmux_wait '^30 120' && tmux_wait '^/dev/pts/'"
+tmux resize-window -t oc-test-shell -x 100 -y 40
+sleep 1
+tmux send-keys -t oc-test-shell 'stty size' Enter
+check "oc shell passes window size changes on (SIGWINCH)" tmux_wait '^40 100'
+tmux send-keys -t oc-test-shell 'sleep 100' Enter
+sleep 1
+tmux send-keys -t oc-test-shell C-c
+tmux send-keys -t oc-test-shell 'echo after-$((1+2))' Enter
+check "Ctrl-C interrupts the program in the sandbox, not oc shell" tmux_wait '^after-3'
+tmux send-keys -t oc-test-shell 'exit 3' Enter
+for _ in $(seq 1 300); do [ -s "$tmp/tty.after" ] && break; sleep 0.1; done
+check "oc shell exits with the shell's exit code" test "$(cat "$tmp/shell.rc" 2>/dev/null)" = 3
+check "oc shell restores the local terminal" cmp -s "$tmp/tty.before" "$tmp/tty.after"
+tmux kill-session -t oc-test-shell 2>/dev/null
 
 out=$("$oc" hibernate "$id")
 check "oc hibernate says so" test "$out" = "$id hibernated"

@@ -32,21 +32,8 @@ static GPid daemon_pid;
 
 static void setup_all(void)
 {
-    oc_error *err = NULL;
-    oc_sandbox_options o = OC_SANDBOX_OPTIONS_INIT;
-    const char *meta[] = { "oc-test=integration", "owner=test-hibernate", NULL };
-
-    if (oc_context_new(&ctx, NULL, &err) < 0) {
-        fprintf(stderr, "cannot open a context: %s\n", oc_error_message(err));
-        exit(1);
-    }
-    o.metadata = meta;
-    o.memory_mb = 256;
-    o.timeout_s = 0; /* only the idle-timeout test sets one */
-    if (oc_sandbox_create(&sb, ctx, &o, &err) < 0) {
-        fprintf(stderr, "cannot create the test sandbox: %s\n", oc_error_message(err));
-        exit(1);
-    }
+    /* no idle timeout: only the idle-timeout test sets one */
+    itest_sandbox_open(&ctx, &sb, "test-hibernate", NULL, 0);
     sb_id = oc_sandbox_id(sb);
 }
 
@@ -56,10 +43,7 @@ static void teardown_all(void)
         kill(daemon_pid, SIGTERM);
         waitpid(daemon_pid, NULL, 0);
     }
-    if (sb)
-        oc_sandbox_kill(sb, 0, NULL);
-    oc_sandbox_unref(sb);
-    oc_context_unref(ctx);
+    itest_sandbox_close(ctx, sb);
 }
 
 /* TRUE if a QEMU process runs this sandbox (QEMU's -name guest=ID). */

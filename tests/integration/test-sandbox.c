@@ -45,30 +45,14 @@ static int count_domains(void)
 
 static void setup_all(void)
 {
-    oc_error *err = NULL;
-    oc_sandbox_options o = OC_SANDBOX_OPTIONS_INIT;
-    const char *envs[] = { "SB_VAR=from-sandbox", "SHARED=sandbox", NULL };
-    const char *meta[] = { "oc-test=integration", "owner=test-sandbox", NULL };
+    static const char *const envs[] = { "SB_VAR=from-sandbox", "SHARED=sandbox", NULL };
 
-    if (oc_context_new(&ctx, NULL, &err) < 0) {
-        fprintf(stderr, "cannot open a context: %s\n", oc_error_message(err));
-        exit(1);
-    }
-    o.envs = envs;
-    o.metadata = meta;
-    o.memory_mb = 256;
-    if (oc_sandbox_create(&sb, ctx, &o, &err) < 0) {
-        fprintf(stderr, "cannot create the test sandbox: %s\n", oc_error_message(err));
-        exit(1);
-    }
+    itest_sandbox_open(&ctx, &sb, "test-sandbox", envs, -1);
 }
 
 static void teardown_all(void)
 {
-    if (sb)
-        oc_sandbox_kill(sb, 0, NULL);
-    oc_sandbox_unref(sb);
-    oc_context_unref(ctx);
+    itest_sandbox_close(ctx, sb);
 }
 
 START_TEST(test_hello)

@@ -511,6 +511,7 @@ class Attach:
         self.replay, self.live, self.err = bytearray(), bytearray(), bytearray()
         self.replayed = False
         self.size = None  # (cols, rows) for a PTY session
+        self.skipped = {1: 0, 2: 0}
         self.result = self.error = None
         self.eofs = set()
         self.got = {1: 0, 2: 0}
@@ -536,6 +537,9 @@ class Attach:
             if self.granted[ch] - self.got[ch] < WINDOW // 2:
                 self.c.window(self.sid, ch, WINDOW // 2)
                 self.granted[ch] += WINDOW // 2
+        elif t == INFO and Fields(p).get(F_SKIPPED) is not None:
+            assert ch in (1, 2), ch
+            self.skipped[ch] += Fields(p).int(F_SKIPPED)
         elif t == INFO and Fields(p).get(F_COLS) is not None:
             # a PTY session's size, before anything else
             assert not self.got[1] and not self.got[2] and not self.replayed and self.size is None
@@ -685,10 +689,20 @@ def session_slow_attacher(ctx):
     sess = session_start(c, 'sleep 0.3; exec seq 1 %d' % n)
     sid = c.open(OP_SESSION_ATTACH, u32(F_SESSION, sess))
     data, granted, stall = bytearray(), WINDOW, None
+    pos, skips = 0, 0  # where in the whole output the next byte belongs
     while True:
         t, ch, st, p = c.recv(15, sid)
-        if t == DATA:
+        if t == INFO and Fields(p).get(F_SKIPPED) is not None:
             assert ch == 1, ch
+            k = Fields(p).int(F_SKIPPED)
+            assert k > 0
+            pos += k
+            skips += 1
+        elif t == DATA:
+            assert ch == 1, ch
+            # every byte is where the process wrote it, skips counted
+            assert expected[pos:pos + len(p)] == p, (pos, len(p))
+            pos += len(p)
             data += p
             assert len(data) <= granted, 'agent exceeded credit'
             if len(data) == WINDOW:
@@ -702,6 +716,7 @@ def session_slow_attacher(ctx):
         else:
             assert t in (INFO, EOF), t
     assert len(data) < len(expected) and data.endswith(b'%d\n' % n), len(data)
+    assert pos == len(expected) and skips >= 1, (pos, skips)
     if stall is not None:
         # after the stall, exactly the ring: the newest 1 MiB
         rest = bytes(data[stall:])

@@ -13,25 +13,137 @@
 Every call runs the blocking C call in a worker thread (cffi releases the
 GIL), so the event loop keeps running.  opencomputer.sync has the same API
 without async.
+
+Streaming callbacks (on_stdout, on_stderr, on_scrollback_end, on_exit,
+on_output) run on the event loop that started or attached the session, in
+order; output comes as bytes, or as str when encoding= is given.
 """
 import asyncio
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from . import sync
-from ._core import ExecResult, FileInfo, SandboxInfo
+from ._core import ExecResult, ExecSessionInfo, FileInfo, Follow, SandboxInfo, Stream
 from .errors import (AlreadyExistsError, InvalidArgumentError, LimitError, NotFoundError,
                      PermissionDeniedError, SandboxError, StateError, TimeoutError)
 
-__all__ = ['Sandbox', 'ExecResult', 'FileInfo', 'SandboxInfo', 'SandboxError',
-           'InvalidArgumentError', 'NotFoundError', 'StateError', 'TimeoutError', 'LimitError',
-           'AlreadyExistsError', 'PermissionDeniedError']
+__all__ = ['Sandbox', 'ExecResult', 'ExecSession', 'ExecSessionInfo', 'FileInfo', 'PtySession',
+           'SandboxInfo', 'Shell', 'SandboxError', 'InvalidArgumentError', 'NotFoundError', 'StateError',
+           'TimeoutError', 'LimitError', 'AlreadyExistsError', 'PermissionDeniedError']
 
 _run = asyncio.to_thread
+OutputFn = Callable[[Union[bytes, str]], None]
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, fn: Optional[Callable]) -> Optional[Callable]:
+    """fn, run on loop instead of the calling thread (the library's)."""
+    if fn is None:
+        return None
+
+    def call(*args):
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is listening any more
+    return call
+
+
+def _retrieved(fut: asyncio.Future) -> None:
+    # done may fail (after close()) with nobody awaiting it: no warning
+    if not fut.cancelled():
+        fut.exception()
+
+
+class ExecSession:
+    """A session this task follows (exec.start, exec.attach).  `done`
+    resolves to the exit code (128+signal if a signal ended it); it fails
+    with SandboxError (code -12) after close(), or with the error that
+    ended the following (the sandbox was hibernated or killed)."""
+
+    def __init__(self, follow: Follow):
+        loop = asyncio.get_running_loop()
+        self._follow = follow
+        self._lock: Optional[asyncio.Lock] = None
+        self.done: asyncio.Future = loop.create_future()
+        self.done.add_done_callback(_retrieved)
+        self._stream = Stream(_on_loop(loop, follow.stdout), _on_loop(loop, follow.stderr),
+                              _on_loop(loop, follow.replay_end), _on_loop(loop, self._ended))
+        self.session_id = 0
+
+    def _opened(self) -> 'ExecSession':
+        self.session_id = self._stream.session_id
+        return self
+
+    def _ended(self, status: int, exit_code: int) -> None:
+        try:
+            self._follow.ended(status, exit_code)
+        finally:
+            if not self.done.done():
+                try:
+                    # the handle has ended: this returns at once
+                    self.done.set_result(self._stream.wait())
+                except SandboxError as e:
+                    self.done.set_exception(e)
+
+    async def _in_order(self, fn, *args) -> None:
+        # writes and resizes reach the session in the order they were made
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            await _run(fn, *args)
+
+    async def send_stdin(self, data: Union[str, bytes]) -> None:
+        await self._in_order(self._stream.send_stdin, data)
+
+    async def close_stdin(self) -> None:
+        await self._in_order(self._stream.close_stdin)
+
+    async def resize(self, cols: int, rows: int) -> None:
+        await self._in_order(self._stream.resize, cols, rows)
+
+    async def kill(self, signal: int = 9) -> None:
+        """Signals the session's process group (default SIGKILL)."""
+        await _run(self._stream.signal, signal)
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self.done)
+
+    def close(self) -> None:
+        """Stops following (detach): the process goes on."""
+        self._stream.detach()
+
+
+class PtySession(ExecSession):
+    """A terminal session (pty.create): keystrokes go in with send()."""
+
+    async def send(self, data: Union[str, bytes]) -> None:
+        await self.send_stdin(data)
+
+
+class Shell:
+    """A stateful shell (see opencomputer.sync.Shell); `async with` closes
+    it."""
+
+    def __init__(self, s: sync.Shell):
+        self._s = s
+        self.session_id = s.session_id
+
+    async def run(self, command: str, timeout: Optional[float] = None) -> ExecResult:
+        return await _run(self._s.run, command, timeout)
+
+    async def close(self) -> None:
+        await _run(self._s.close)
+
+    async def __aenter__(self) -> 'Shell':
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
 
 
 class Exec:
     def __init__(self, s: sync.Exec):
         self._s = s
+        self._h = s._h
 
     async def run(self, command: str, *, args: Optional[Sequence[str]] = None,
                   env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
@@ -39,6 +151,57 @@ class Exec:
                   stdin: Union[str, bytes, None] = None) -> ExecResult:
         return await _run(self._s.run, command, args=args, env=env, cwd=cwd, timeout=timeout,
                           stdin=stdin)
+
+    async def start(self, command: str, *, args: Optional[Sequence[str]] = None,
+                    env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+                    timeout: Optional[float] = None, on_stdout: Optional[OutputFn] = None,
+                    on_stderr: Optional[OutputFn] = None,
+                    on_exit: Optional[Callable[[int], None]] = None,
+                    on_scrollback_end: Optional[Callable[[], None]] = None,
+                    encoding: Optional[str] = None) -> ExecSession:
+        """Starts command as a background session and follows it (see
+        opencomputer.sync.Exec.start)."""
+        session = ExecSession(Follow(on_stdout, on_stderr, on_scrollback_end, on_exit, encoding))
+        await _run(self._h.exec_spawn, session._stream, command, args, env, cwd, timeout)
+        return session._opened()
+
+    background = start
+
+    async def attach(self, session_id: int, *, on_stdout: Optional[OutputFn] = None,
+                     on_stderr: Optional[OutputFn] = None,
+                     on_exit: Optional[Callable[[int], None]] = None,
+                     on_scrollback_end: Optional[Callable[[], None]] = None,
+                     encoding: Optional[str] = None) -> ExecSession:
+        """Follows a running session: its scrollback, on_scrollback_end, then
+        live output."""
+        session = ExecSession(Follow(on_stdout, on_stderr, on_scrollback_end, on_exit, encoding))
+        await _run(self._h.exec_attach, session._stream, session_id)
+        return session._opened()
+
+    async def list(self) -> List[ExecSessionInfo]:
+        return await _run(self._s.list)
+
+    async def kill(self, session_id: int, signal: Optional[int] = None) -> None:
+        await _run(self._s.kill, session_id, signal)
+
+    async def shell(self, *, env: Optional[Dict[str, str]] = None,
+                    cwd: Optional[str] = None) -> Shell:
+        """Opens a stateful shell (see opencomputer.sync.Exec.shell)."""
+        return Shell(await _run(self._s.shell, env=env, cwd=cwd))
+
+
+class Pty:
+    def __init__(self, s: sync.Pty):
+        self._h = s._h
+
+    async def create(self, *, cols: Optional[int] = None, rows: Optional[int] = None,
+                     shell: Optional[str] = None, env: Optional[Dict[str, str]] = None,
+                     cwd: Optional[str] = None, on_output: Optional[OutputFn] = None,
+                     encoding: Optional[str] = None) -> PtySession:
+        """A terminal session (see opencomputer.sync.Pty.create)."""
+        session = PtySession(Follow(on_output, None, None, None, encoding))
+        await _run(self._h.pty_create, session._stream, cols, rows, shell, env, cwd)
+        return session._opened()
 
 
 class Files:
@@ -81,6 +244,7 @@ class Sandbox:
         self._s = s
         self.exec = Exec(s.exec)
         self.files = Files(s.files)
+        self.pty = Pty(s.pty)
 
     @classmethod
     async def create(cls, template: Optional[str] = None, timeout: Optional[int] = None,

@@ -3,10 +3,106 @@
     from opencomputer.sync import Sandbox
     with Sandbox.create() as sandbox:
         print(sandbox.exec.run("echo hello").stdout)
-"""
-from typing import Dict, List, Optional, Sequence, Union
 
-from ._core import ExecResult, FileInfo, Handle, SandboxInfo
+Streaming callbacks (on_stdout, on_stderr, on_scrollback_end, on_exit,
+on_output) run on a thread of the C library, one per session, not on the
+caller's thread: one at a time and in order for a session, but concurrently
+with the caller.  Keep them short (while one runs, no more output is taken
+for that session) and guard what they share.  Output comes as bytes, or as
+str when encoding= is given (decoded incrementally, undecodable bytes
+replaced).
+"""
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+from ._core import (ExecResult, ExecSessionInfo, FileInfo, Follow, Handle, SandboxInfo, Shell as
+                    _Shell, Stream)
+
+OutputFn = Callable[[Union[bytes, str]], None]
+
+
+class _Closing:
+    """`with` calls close() on the way out."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ExecSession(_Closing):
+    """A session this process follows (exec.start, exec.attach).  Dropping
+    the object or close() stops following; the process goes on."""
+
+    def __init__(self, stream: Stream):
+        self._stream = stream
+        self.session_id = stream.session_id
+
+    def send_stdin(self, data: Union[str, bytes]) -> None:
+        """Writes to the process's stdin; blocks while the sandbox holds 4 MiB
+        the process has not read."""
+        self._stream.send_stdin(data)
+
+    def close_stdin(self) -> None:
+        """Closes the process's stdin (a terminal gets its end-of-file key)."""
+        self._stream.close_stdin()
+
+    def kill(self, signal: int = 9) -> None:
+        """Signals the session's process group (default SIGKILL)."""
+        self._stream.signal(signal)
+
+    def resize(self, cols: int, rows: int) -> None:
+        """Sets a terminal session's size (InvalidArgumentError otherwise)."""
+        self._stream.resize(cols, rows)
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        """The exit code (128+signal if a signal ended it).  Raises the error
+        that ended the following instead: SandboxError with code -12 after
+        close(), another SandboxError if the connection was lost (sandbox
+        hibernated or killed); TimeoutError if it is still running after
+        timeout seconds."""
+        return self._stream.wait(-1 if timeout is None else int(timeout * 1000))
+
+    def close(self) -> None:
+        """Stops following (detach): the process goes on and may be attached
+        again."""
+        self._stream.detach()
+
+
+class PtySession(ExecSession):
+    """A terminal session (pty.create): keystrokes go in with send()."""
+
+    def send(self, data: Union[str, bytes]) -> None:
+        self.send_stdin(data)
+
+
+class Shell(_Closing):
+    """A bash session whose working directory, exported variables,
+    functions and aliases persist from one run() to the next (exec.shell).
+    One command at a time: a run() while another is in progress fails at
+    once with StateError (shell busy)."""
+
+    def __init__(self, shell: _Shell):
+        self._sh = shell
+        self.session_id = shell.session_id
+
+    def run(self, command: str, timeout: Optional[float] = None) -> ExecResult:
+        """Runs command (stdin: /dev/null) and returns its output and exit
+        code.  timeout in seconds (default 60, 0: none); a timeout kills the
+        shell (TimeoutError), and so does a command that exits it
+        (StateError): later runs fail with StateError."""
+        return self._sh.run(command, timeout)
+
+    def close(self) -> None:
+        """Ends the shell; a run in progress fails."""
+        self._sh.close()
+
+
+def _stream(f: Follow) -> Stream:
+    return Stream(f.stdout, f.stderr, f.replay_end, f.ended)
 
 
 class Exec:
@@ -20,6 +116,63 @@ class Exec:
         args.  timeout in seconds (default 60, 0: none).  A non-zero exit is
         not an error: look at exit_code."""
         return self._h.exec_run(command, args, env, cwd, timeout, stdin)
+
+    def start(self, command: str, *, args: Optional[Sequence[str]] = None,
+              env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+              timeout: Optional[float] = None, on_stdout: Optional[OutputFn] = None,
+              on_stderr: Optional[OutputFn] = None,
+              on_exit: Optional[Callable[[int], None]] = None,
+              on_scrollback_end: Optional[Callable[[], None]] = None,
+              encoding: Optional[str] = None) -> ExecSession:
+        """Starts command as a background session and follows it: the
+        callbacks get its output from the first byte, on_exit its exit code.
+        timeout in seconds (default: none).  The session outlives this
+        process; attach() follows it again."""
+        s = _stream(Follow(on_stdout, on_stderr, on_scrollback_end, on_exit, encoding))
+        self._h.exec_spawn(s, command, args, env, cwd, timeout)
+        return ExecSession(s)
+
+    background = start
+
+    def attach(self, session_id: int, *, on_stdout: Optional[OutputFn] = None,
+               on_stderr: Optional[OutputFn] = None,
+               on_exit: Optional[Callable[[int], None]] = None,
+               on_scrollback_end: Optional[Callable[[], None]] = None,
+               encoding: Optional[str] = None) -> ExecSession:
+        """Follows a running session: first what its scrollback still holds,
+        then on_scrollback_end, then live output."""
+        s = _stream(Follow(on_stdout, on_stderr, on_scrollback_end, on_exit, encoding))
+        self._h.exec_attach(s, session_id)
+        return ExecSession(s)
+
+    def list(self) -> List[ExecSessionInfo]:
+        """The sandbox's sessions, running and exited."""
+        return self._h.exec_list()
+
+    def kill(self, session_id: int, signal: Optional[int] = None) -> None:
+        """Signals a session's process group (default SIGKILL)."""
+        self._h.exec_kill(session_id, signal)
+
+    def shell(self, *, env: Optional[Dict[str, str]] = None,
+              cwd: Optional[str] = None) -> Shell:
+        """Opens a stateful shell (bash, without profile or rc files)."""
+        return Shell(self._h.shell_open(env, cwd))
+
+
+class Pty:
+    def __init__(self, handle: Handle):
+        self._h = handle
+
+    def create(self, *, cols: Optional[int] = None, rows: Optional[int] = None,
+               shell: Optional[str] = None, env: Optional[Dict[str, str]] = None,
+               cwd: Optional[str] = None, on_output: Optional[OutputFn] = None,
+               encoding: Optional[str] = None) -> PtySession:
+        """Starts a program (default: bash -l) on a terminal of cols x rows
+        (default 80 x 24) and follows it; on_output gets what the terminal
+        shows, echoed keystrokes included."""
+        s = _stream(Follow(on_output, None, None, None, encoding))
+        self._h.pty_create(s, cols, rows, shell, env, cwd)
+        return PtySession(s)
 
 
 class Files:
@@ -64,6 +217,7 @@ class Sandbox:
         self._h = handle
         self.exec = Exec(handle)
         self.files = Files(handle)
+        self.pty = Pty(handle)
 
     @classmethod
     def create(cls, template: Optional[str] = None, timeout: Optional[int] = None,
