@@ -153,6 +153,61 @@ static char *dd_summary(GByteArray *err)
     return g_strdup(nl ? nl + 1 : t);
 }
 
+/* ---- the raw port ---- */
+
+/* Waits for the "x" the guest prints once it holds the port open (so no
+ * data is dropped); otherwise unblocks and joins the guest job t. */
+static gboolean raw_wait_open(int rawfd, GThread *t, const char *what, const char *dev)
+{
+    struct pollfd p = { .fd = rawfd, .events = POLLIN };
+    char c = 0;
+
+    if (poll(&p, 1, 30000) == 1 && read(rawfd, &c, 1) == 1 && c == 'x')
+        return TRUE;
+    bench_note("%s: the guest did not open %s", what, dev);
+    shutdown(rawfd, SHUT_RDWR);
+    g_thread_join(t);
+    return FALSE;
+}
+
+/* Writes len bytes to the socket: src over and over (len is a multiple of
+ * src_len). */
+static void raw_write_all(int rawfd, const guint8 *src, gsize src_len, gsize len, const char *what)
+{
+    for (gsize off = 0; off < len;) {
+        gsize at = off % src_len;
+        ssize_t n = write(rawfd, src + at, MIN(MIN(src_len - at, (gsize)1 << 20), len - off));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            bench_note("%s: write: %s", what, g_strerror(errno));
+            break;
+        }
+        off += n;
+    }
+}
+
+/* One read of at most max bytes, waiting up to 60 s; 0 (noted) once
+ * nothing more comes. */
+static gsize raw_read_some(int rawfd, guint8 *buf, gsize max, gsize got, const char *what)
+{
+    for (;;) {
+        struct pollfd p = { .fd = rawfd, .events = POLLIN };
+        if (poll(&p, 1, 60000) != 1) {
+            bench_note("%s: no data for 60 s after %zu bytes", what, got);
+            return 0;
+        }
+        ssize_t n = read(rawfd, buf, max);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            bench_note("%s: read: %s", what, n < 0 ? g_strerror(errno) : "EOF");
+            return 0;
+        }
+        return (gsize)n;
+    }
+}
+
 /* host -> guest: guest opens the port, says "x", then dd reads N MiB. */
 static double raw_h2g(AgentConn *conn, int rawfd, const char *dev, char **dd_out)
 {
@@ -161,27 +216,12 @@ static double raw_h2g(AgentConn *conn, int rawfd, const char *dev, char **dd_out
     j.cmd = g_strdup_printf("exec 3<>%s; printf x >&3; "
                             "dd of=/dev/null bs=1M count=%d iflag=fullblock <&3", dev, opt_file_mib);
     GThread *t = g_thread_new("raw-h2g", exec_job, &j);
-    struct pollfd p = { .fd = rawfd, .events = POLLIN };
-    char c = 0;
     double rate = -1;
-    if (poll(&p, 1, 30000) != 1 || read(rawfd, &c, 1) != 1 || c != 'x') {
-        bench_note("raw h2g: the guest did not open %s", dev);
-        shutdown(rawfd, SHUT_RDWR);
-        g_thread_join(t);
+    if (!raw_wait_open(rawfd, t, "raw h2g", dev))
         goto out;
-    }
     static guint8 zeros[1 << 20];
     double t0 = bench_now();
-    for (gsize off = 0; off < len;) {
-        ssize_t n = write(rawfd, zeros, MIN(sizeof zeros, len - off));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            bench_note("raw h2g: write: %s", g_strerror(errno));
-            break;
-        }
-        off += n;
-    }
+    raw_write_all(rawfd, zeros, sizeof zeros, len, "raw h2g");
     g_thread_join(t);
     if (job_ok(&j, "raw h2g dd")) {
         rate = len / MIB / (j.done - t0);
@@ -206,18 +246,9 @@ static double raw_g2h(AgentConn *conn, int rawfd, const char *dev, char **dd_out
     gsize got = 0, first = 0;
     double t_first = 0, t_last = 0, rate = -1;
     while (got < len) {
-        struct pollfd p = { .fd = rawfd, .events = POLLIN };
-        if (poll(&p, 1, 60000) != 1) {
-            bench_note("raw g2h: no data for 60 s after %zu bytes", got);
+        gsize n = raw_read_some(rawfd, buf, MIN((gsize)(1 << 20), len - got), got, "raw g2h");
+        if (n == 0)
             break;
-        }
-        ssize_t n = read(rawfd, buf, MIN((gsize)(1 << 20), len - got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            bench_note("raw g2h: read: %s", n < 0 ? g_strerror(errno) : "EOF");
-            break;
-        }
         if (got == 0) {
             t_first = bench_now();
             first = n;
@@ -236,6 +267,76 @@ static double raw_g2h(AgentConn *conn, int rawfd, const char *dev, char **dd_out
     g_clear_error(&j.error);
     g_free(j.cmd);
     return rate;
+}
+
+typedef struct {
+    int fd;
+    const guint8 *data;
+    gsize len;
+} RawWriter;
+
+static gpointer raw_writer(gpointer data)
+{
+    RawWriter *w = data;
+    raw_write_all(w->fd, w->data, w->len, w->len, "raw echo");
+    return NULL;
+}
+
+/* Both ways at once, the floor of cat through a session: the guest echoes
+ * the port back to itself with dd (64 KiB blocks, a pipe's capacity) while
+ * one host thread writes N MiB and this one reads them back; timed from the
+ * first write to the last byte back. */
+static double raw_echo(AgentConn *conn, int rawfd, const char *dev, const guint8 *data)
+{
+    gsize len = (gsize)opt_file_mib << 20, got = 0;
+    ExecJob j = { .conn = conn };
+    j.cmd = g_strdup_printf("exec 3<>%s; printf x >&3; "
+                            "dd bs=64K count=%d iflag=fullblock <&3 >&3", dev, opt_file_mib * 16);
+    GThread *t = g_thread_new("raw-echo", exec_job, &j);
+    g_autofree guint8 *buf = g_malloc(1 << 20);
+    double rate = -1, t0 = 0, t_last = 0;
+    gboolean same = TRUE;
+    if (!raw_wait_open(rawfd, t, "raw echo", dev))
+        goto out;
+    RawWriter w = { rawfd, data, len };
+    t0 = bench_now();
+    GThread *wt = g_thread_new("raw-echo-w", raw_writer, &w);
+    while (got < len) {
+        gsize n = raw_read_some(rawfd, buf, MIN((gsize)(1 << 20), len - got), got, "raw echo");
+        if (n == 0)
+            break;
+        same = same && memcmp(buf, data + got, n) == 0;
+        got += n;
+        t_last = bench_now();
+    }
+    if (got < len)
+        shutdown(rawfd, SHUT_RDWR);
+    g_thread_join(wt);
+    g_thread_join(t);
+    if (!same)
+        bench_note("raw echo: the bytes that came back differ from those sent");
+    else if (job_ok(&j, "raw echo dd") && got == len)
+        rate = len / MIB / (t_last - t0);
+out:
+    agent_exec_result_clear(&j.res);
+    g_clear_error(&j.error);
+    g_free(j.cmd);
+    return rate;
+}
+
+static void raw_echo_reps(AgentConn *conn, int rawfd, const char *dev)
+{
+    g_autofree guint8 *data = bench_pattern((gsize)opt_file_mib << 20, 3);
+
+    for (int i = 0; i < opt_reps; i++) {
+        double v = raw_echo(conn, rawfd, dev, data);
+        if (v < 0) {
+            bench_results.raw_echo_status = g_strdup("raw echo transfer failed");
+            return;
+        }
+        bench_push(bench_results.raw_echo_mibs, v);
+    }
+    bench_note("bench domain: raw echo %.1f MiB/s", bench_median(bench_results.raw_echo_mibs));
 }
 
 gboolean bench_domain(virConnectPtr vc, GMainContext *loop_ctx)
@@ -345,6 +446,8 @@ gboolean bench_domain(virConnectPtr vc, GMainContext *loop_ctx)
         }
         bench_note("bench domain: raw h2g %.1f MiB/s, g2h %.1f MiB/s",
                    bench_median(bench_results.raw_h2g_mibs), bench_median(bench_results.raw_g2h_mibs));
+        if (!bench_results.floor_status && !opt_skip_stream)
+            raw_echo_reps(conn, rawfd, raw_dev);
     }
 
     /* peer: qemu-guest-agent */

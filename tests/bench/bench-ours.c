@@ -1,5 +1,5 @@
 /* bench-ours.c: the library side: exec, hibernate and wake, files and create
- * on library sandboxes. */
+ * on library sandboxes (and, after the files, bench-stream.c's rows). */
 #include "config.h"
 
 #include <string.h>
@@ -8,23 +8,11 @@
 
 #include "bench.h"
 
-/* ---- watchdog: library file calls have no timeout ---- */
-
-/* If an operation outlives its deadline, the watchdog kills the sandbox:
- * that fails the stuck call (lost connection) and the run goes on. */
-typedef struct {
-    GMutex lock;
-    GCond cond;
-    gboolean stop, fired;
-    oc_sandbox *sb;
-    gint64 deadline;
-    const char *what;
-    GThread *thread;
-} Watchdog;
+/* ---- watchdog ---- */
 
 static gpointer watchdog_thread(gpointer data)
 {
-    Watchdog *w = data;
+    BenchWatchdog *w = data;
     g_mutex_lock(&w->lock);
     while (!w->stop && g_cond_wait_until(&w->cond, &w->lock, w->deadline))
         ;
@@ -39,7 +27,7 @@ static gpointer watchdog_thread(gpointer data)
     return NULL;
 }
 
-static void watchdog_arm(Watchdog *w, oc_sandbox *sb, int secs, const char *what)
+void bench_watchdog_arm(BenchWatchdog *w, oc_sandbox *sb, int secs, const char *what)
 {
     memset(w, 0, sizeof *w);
     g_mutex_init(&w->lock);
@@ -51,7 +39,7 @@ static void watchdog_arm(Watchdog *w, oc_sandbox *sb, int secs, const char *what
 }
 
 /* Returns TRUE if the watchdog fired. */
-static gboolean watchdog_disarm(Watchdog *w)
+static gboolean watchdog_disarm(BenchWatchdog *w)
 {
     g_mutex_lock(&w->lock);
     w->stop = TRUE;
@@ -64,14 +52,7 @@ static gboolean watchdog_disarm(Watchdog *w)
     return fired;
 }
 
-/* ---- 4 (ours): hibernate and wake ---- */
-
-/* A wake that waits for a cold boot still ends well inside this. */
-#define POWER_LIMIT_S 300
-
-/* After a library call made under the watchdog: TRUE if it returned OC_OK
- * in time.  Otherwise reports it (which frees e) and puts why in *status. */
-static gboolean watched_ok(Watchdog *wd, const char *what, int rc, oc_error *e, char **status)
+gboolean bench_watched_ok(BenchWatchdog *wd, const char *what, int rc, oc_error *e, char **status)
 {
     gboolean stuck = watchdog_disarm(wd);
 
@@ -84,6 +65,11 @@ static gboolean watched_ok(Watchdog *wd, const char *what, int rc, oc_error *e, 
     return FALSE;
 }
 
+/* ---- 4 (ours): hibernate and wake ---- */
+
+/* A wake that waits for a cold boot still ends well inside this. */
+#define POWER_LIMIT_S 300
+
 /* N rounds of hibernate then wake, on the sandbox just exec'd in (so its
  * guest has touched about as much memory as the floor's fresh one).
  * Returns FALSE if the sandbox may be unusable afterwards. */
@@ -92,7 +78,7 @@ static gboolean ours_power(oc_sandbox *sb, virConnectPtr vc)
     BenchPower *p = bench_results.ours_power;
     oc_sandbox_info *info = NULL;
     oc_error *e = NULL;
-    Watchdog wd;
+    BenchWatchdog wd;
     int rc;
 
     if (oc_sandbox_info_get(&info, sb, NULL) == 0) {
@@ -103,20 +89,20 @@ static gboolean ours_power(oc_sandbox *sb, virConnectPtr vc)
     for (int i = 0; i < opt_power_n; i++) {
         int kind = OC_WAKE_NONE;
         double a = bench_now();
-        watchdog_arm(&wd, sb, POWER_LIMIT_S, "oc_sandbox_hibernate");
+        bench_watchdog_arm(&wd, sb, POWER_LIMIT_S, "oc_sandbox_hibernate");
         rc = oc_sandbox_hibernate(sb, 0, &e);
         double b = bench_now();
-        if (!watched_ok(&wd, "oc_sandbox_hibernate", rc, e, &bench_results.ours_power_status))
+        if (!bench_watched_ok(&wd, "oc_sandbox_hibernate", rc, e, &bench_results.ours_power_status))
             break;
         bench_push(p->save_s, b - a);
         double image = dom ? bench_save_image_bytes(dom) : -1;
         if (image >= 0)
             bench_push(p->image_bytes, image);
         a = bench_now();
-        watchdog_arm(&wd, sb, POWER_LIMIT_S, "oc_sandbox_wake");
+        bench_watchdog_arm(&wd, sb, POWER_LIMIT_S, "oc_sandbox_wake");
         rc = oc_sandbox_wake(sb, NULL, &kind, &e);
         b = bench_now();
-        if (!watched_ok(&wd, "oc_sandbox_wake", rc, e, &bench_results.ours_power_status))
+        if (!bench_watched_ok(&wd, "oc_sandbox_wake", rc, e, &bench_results.ours_power_status))
             break;
         bench_push(p->restore_s, b - a);
         if (kind != OC_WAKE_RESTORED) {
@@ -137,7 +123,7 @@ static gboolean ours_power(oc_sandbox *sb, virConnectPtr vc)
 
 gboolean bench_ours(oc_context *ctx, virConnectPtr vc)
 {
-    const char *meta[] = { bench_tag, NULL };
+    const char *meta[] = { bench_tag, "oc-test=bench", NULL };
     oc_sandbox_options so = OC_SANDBOX_OPTIONS_INIT;
     oc_sandbox *sb = NULL;
     oc_error *e = NULL;
@@ -200,14 +186,14 @@ gboolean bench_ours(oc_context *ctx, virConnectPtr vc)
     const char *path = "/tmp/oc-bench.bin";
     /* generous: 1 MiB/s would still finish */
     int limit = 60 + opt_file_mib;
-    Watchdog wd;
+    BenchWatchdog wd;
     gboolean call_ok;
     for (int i = 0; i < opt_reps; i++) {
         double a = bench_now();
-        watchdog_arm(&wd, sb, limit, "oc_files_write");
+        bench_watchdog_arm(&wd, sb, limit, "oc_files_write");
         rc = oc_files_write(sb, path, data, len, 0, &e);
         double b = bench_now();
-        call_ok = watched_ok(&wd, "oc_files_write", rc, e, &bench_results.ours_status);
+        call_ok = bench_watched_ok(&wd, "oc_files_write", rc, e, &bench_results.ours_status);
         e = NULL;
         if (!call_ok)
             goto out;
@@ -215,10 +201,10 @@ gboolean bench_ours(oc_context *ctx, virConnectPtr vc)
         void *back = NULL;
         size_t blen = 0;
         a = bench_now();
-        watchdog_arm(&wd, sb, limit, "oc_files_read");
+        bench_watchdog_arm(&wd, sb, limit, "oc_files_read");
         rc = oc_files_read(sb, path, &back, &blen, 0, &e);
         b = bench_now();
-        call_ok = watched_ok(&wd, "oc_files_read", rc, e, &bench_results.ours_status);
+        call_ok = bench_watched_ok(&wd, "oc_files_read", rc, e, &bench_results.ours_status);
         e = NULL;
         if (!call_ok) {
             oc_free(back);
@@ -238,6 +224,12 @@ gboolean bench_ours(oc_context *ctx, virConnectPtr vc)
                bench_median(bench_results.ours_read_mibs));
 
 out:
+    if (opt_skip_stream)
+        bench_results.stream_status = g_strdup("skipped");
+    else if (bench_results.ours_status)
+        bench_results.stream_status = g_strdup_printf("not run: %s", bench_results.ours_status);
+    else
+        bench_stream_ours(sb);
     if ((rc = oc_sandbox_kill(sb, 0, &e)) != 0 && rc != OC_ENOTFOUND)
         bench_report_oc("oc_sandbox_kill", rc, e);
     else
@@ -250,7 +242,7 @@ out:
 
 double bench_ours_create_once(oc_context *ctx)
 {
-    const char *meta[] = { bench_tag, NULL };
+    const char *meta[] = { bench_tag, "oc-test=bench", NULL };
     static const char *const noargs[] = { NULL };
     oc_sandbox_options so = OC_SANDBOX_OPTIONS_INIT;
     oc_exec_options eo = OC_EXEC_OPTIONS_INIT;

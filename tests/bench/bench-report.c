@@ -152,8 +152,13 @@ void bench_report(void)
     double h_o = bench_median(po->save_s), h_f = bench_median(pf->save_s);
     double k_o = bench_median(po->restore_s), k_f = bench_median(pf->restore_s);
     double k_fb = bench_median(pf->first_byte_s);
-    char wname[64], rname[64], ttw[64], ttr[64];
+    double fb_o = bench_median(res->ours_first_byte_ms), fb_f = bench_median(res->ours_echo_run_ms);
+    double fb_p = bench_median(res->peer_echo_ms);
+    double key_o = bench_median(res->ours_key_ms), key_f = bench_median(res->ours_ping_ms);
+    double st_o = bench_median(res->ours_stream_mibs), st_f = bench_median(res->raw_echo_mibs);
+    char wname[64], rname[64], sname[64], ttw[64], ttr[64];
     g_snprintf(wname, sizeof wname, "file write %dMiB (MiB/s)", opt_file_mib);
+    g_snprintf(sname, sizeof sname, "cat stream %dMiB (MiB/s)", opt_file_mib);
     g_snprintf(rname, sizeof rname, "file read %dMiB (MiB/s)", opt_file_mib);
     g_snprintf(ttw, sizeof ttw, ">=0.5 floor, >=30x peer");
     g_snprintf(ttr, sizeof ttr, ">=0.5 floor, >=30x peer");
@@ -168,6 +173,10 @@ void bench_report(void)
     gboolean pass_c = have_c && c_o <= 1.25 * c_f;
     gboolean have_h = !isnan(h_o) && !isnan(h_f), have_k = !isnan(k_o) && !isnan(k_f);
     gboolean pass_h = have_h && h_o <= 1.25 * h_f, pass_k = have_k && k_o <= 1.25 * k_f;
+    gboolean have_fb = !isnan(fb_o) && !isnan(fb_f), have_key = !isnan(key_o) && !isnan(key_f);
+    gboolean have_st = !isnan(st_o) && !isnan(st_f);
+    gboolean pass_fb = have_fb && fb_o <= 1.2 * fb_f, pass_key = have_key && key_o <= 2 * key_f;
+    gboolean pass_st = have_st && st_o >= 0.4 * st_f;
     char res_w[32], res_r[32];
     g_snprintf(res_w, sizeof res_w, "%s/%s", verdict(have_w, pass_w), verdict(have_wp, pass_wp));
     g_snprintf(res_r, sizeof res_r, "%s/%s", verdict(have_r, pass_r), verdict(have_rp, pass_rp));
@@ -181,6 +190,11 @@ void bench_report(void)
           "ours/floor <= 1.25", verdict(have_c, pass_c) },
         { "hibernate p50 (s)", h_o, h_f, NAN, 2, ratio(h_o, h_f), NAN, "ours/floor <= 1.25", verdict(have_h, pass_h) },
         { "wake p50 (s)", k_o, k_f, NAN, 2, ratio(k_o, k_f), NAN, "ours/floor <= 1.25", verdict(have_k, pass_k) },
+        { "exec first byte p50 (ms)", fb_o, fb_f, fb_p, 2, ratio(fb_o, fb_f), ratio(fb_p, fb_o),
+          "ours/exec.run <= 1.2", verdict(have_fb, pass_fb) },
+        { "pty keystroke echo p50 (ms)", key_o, key_f, NAN, 2, ratio(key_o, key_f), NAN,
+          "ours/ping <= 2", verdict(have_key, pass_key) },
+        { sname, st_o, st_f, NAN, 1, ratio(st_o, st_f), NAN, "ours/raw echo >= 0.4", verdict(have_st, pass_st) },
     };
     print_table(rows, G_N_ELEMENTS(rows));
     printf("\n");
@@ -206,19 +220,38 @@ void bench_report(void)
            po->save_s->len, pf->save_s->len, res->ours_memory_mb, res->floor_memory_mb, k_fb, ratio(k_o, k_fb),
            bench_median(pf->save_job_s), bench_median(pf->sync_s), bench_median(po->image_bytes) / MIB,
            bench_median(pf->image_bytes) / MIB);
+    printf("first byte:   N=%u, alternating; ours = oc_exec_spawn(\"echo hi\") to the first on_stdout, "
+           "p50/p90/min %.2f/%.2f/%.2f ms; floor = oc_exec_run(\"echo hi\") p50/p90/min %.2f/%.2f/%.2f ms; "
+           "peer = guest-exec sh -c \"echo hi\" polled until exited (qga gives output only then) p50 %.2f ms\n",
+           res->ours_first_byte_ms->len, fb_o, bench_pct(res->ours_first_byte_ms, 0.9),
+           bench_min(res->ours_first_byte_ms), fb_f, bench_pct(res->ours_echo_run_ms, 0.9),
+           bench_min(res->ours_echo_run_ms), fb_p);
+    printf("keystroke:    N=%u, alternating; ours = 1 byte into a PTY running cat until the terminal's echo "
+           "reaches on_stdout, p50/p90/min %.2f/%.2f/%.2f ms; floor = agent PING->PONG on the same "
+           "connection, p50/p90/min %.3f/%.3f/%.3f ms\n",
+           res->ours_key_ms->len, key_o, bench_pct(res->ours_key_ms, 0.9), bench_min(res->ours_key_ms), key_f,
+           bench_pct(res->ours_ping_ms, 0.9), bench_min(res->ours_ping_ms));
+    printf("stream:       %d MiB through cat, median of ours %u (complete), floor %u; ours = session stdin/stdout "
+           "(oc_exec_send_stdin from one thread, 1 MiB calls) to the last on_stdout byte; floor = the "
+           "same bytes echoed by dd through the raw oc.raw port (bench domain), first write to last "
+           "byte back; one-way raw h2g %.1f, g2h %.1f MiB/s\n",
+           opt_file_mib, res->ours_stream_mibs->len, res->raw_echo_mibs->len, w_f, r_f);
     const struct {
         const char *label;
         const char *status;
     } unmeasured[] = {
         { "ours:", res->ours_status }, { "raw floor:", res->floor_status }, { "peer (qga):", res->peer_status },
         { "create:", res->create_status }, { "power, ours:", res->ours_power_status },
-        { "power, floor:", res->floor_power_status },
+        { "power, floor:", res->floor_power_status }, { "stream, ours:", res->stream_status },
+        { "raw echo:", res->raw_echo_status },
     };
     for (gsize i = 0; i < G_N_ELEMENTS(unmeasured); i++)
         if (unmeasured[i].status)
             printf("%-13s NOT MEASURED: %s\n", unmeasured[i].label, unmeasured[i].status);
     if (res->ours_wake_note)
         printf("wake, ours:   NOT ALL RESTORED: %s\n", res->ours_wake_note);
+    if (res->ours_stream_note)
+        printf("stream, ours: OUTPUT SKIPPED: %s\n", res->ours_stream_note);
     if (res->ours_memory_mb && res->floor_memory_mb && res->ours_memory_mb != res->floor_memory_mb)
         printf("power:        MEMORY DIFFERS: ours %u MiB, floor %u MiB\n", res->ours_memory_mb,
                res->floor_memory_mb);
@@ -242,6 +275,7 @@ void bench_report(void)
     json_int(b, "reps", opt_reps);
     json_int(b, "power_n", opt_power_n);
     json_int(b, "memory_mb", BENCH_MEMORY_MB);
+    json_int(b, "keys", opt_keys);
     json_builder_end_object(b);
     json_builder_set_member_name(b, "raw");
     json_builder_begin_object(b);
@@ -274,6 +308,14 @@ void bench_report(void)
     json_arr(b, "destroy_s", res->destroy_s);
     json_arr(b, "orphan_reap_s", res->orphan_reap_s);
     json_arr(b, "power_boot_s", res->power_boot_s);
+    json_arr(b, "ours_first_byte_ms", res->ours_first_byte_ms);
+    json_arr(b, "ours_exec_echo_ms", res->ours_echo_run_ms);
+    json_arr(b, "peer_exec_echo_ms", res->peer_echo_ms);
+    json_arr(b, "ours_keystroke_ms", res->ours_key_ms);
+    json_arr(b, "ours_ping_ms", res->ours_ping_ms);
+    json_arr(b, "ours_stream_mibs", res->ours_stream_mibs);
+    json_arr(b, "ours_stream_skipped_bytes", res->ours_stream_skipped);
+    json_arr(b, "floor_raw_echo_mibs", res->raw_echo_mibs);
     json_builder_end_object(b);
     json_builder_set_member_name(b, "summary");
     json_builder_begin_object(b);
@@ -299,6 +341,13 @@ void bench_report(void)
     json_num(b, "floor_restore_first_byte_s", k_fb);
     json_num(b, "ours_image_mib", bench_median(po->image_bytes) / MIB);
     json_num(b, "floor_image_mib", bench_median(pf->image_bytes) / MIB);
+    json_num(b, "ours_first_byte_p50_ms", fb_o);
+    json_num(b, "ours_exec_echo_p50_ms", fb_f);
+    json_num(b, "peer_exec_echo_p50_ms", fb_p);
+    json_num(b, "ours_keystroke_p50_ms", key_o);
+    json_num(b, "ours_ping_p50_ms", key_f);
+    json_num(b, "ours_stream_mibs", st_o);
+    json_num(b, "floor_raw_echo_mibs", st_f);
     json_builder_end_object(b);
     json_builder_set_member_name(b, "targets");
     json_builder_begin_object(b);
@@ -310,6 +359,9 @@ void bench_report(void)
     json_str(b, "create_le_1_25_floor", verdict(have_c, pass_c));
     json_str(b, "hibernate_le_1_25_floor", verdict(have_h, pass_h));
     json_str(b, "wake_le_1_25_floor", verdict(have_k, pass_k));
+    json_str(b, "first_byte_le_1_2_exec_run", verdict(have_fb, pass_fb));
+    json_str(b, "keystroke_le_2_ping", verdict(have_key, pass_key));
+    json_str(b, "stream_ge_0_4_raw_echo", verdict(have_st, pass_st));
     json_builder_end_object(b);
     json_builder_set_member_name(b, "status");
     json_builder_begin_object(b);
@@ -320,6 +372,9 @@ void bench_report(void)
     json_str(b, "ours_power", res->ours_power_status);
     json_str(b, "floor_power", res->floor_power_status);
     json_str(b, "ours_wake", res->ours_wake_note);
+    json_str(b, "stream", res->stream_status);
+    json_str(b, "stream_skipped", res->ours_stream_note);
+    json_str(b, "raw_echo", res->raw_echo_status);
     json_builder_end_object(b);
     json_builder_end_object(b);
     JsonNode *root = json_builder_get_root(b);

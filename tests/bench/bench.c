@@ -1,6 +1,6 @@
 /* bench.c: oc-bench, libopencomputer against its floors and its peer.
  *
- * One run, one host, one template image, four comparisons:
+ * One run, one host, one template image, five comparisons:
  *
  *  1. exec "true":       ours (oc_exec_run on a library sandbox) against
  *                        qemu-guest-agent through libvirt (guest-exec, then
@@ -14,6 +14,10 @@
  *  4. hibernate, wake:   ours (oc_sandbox_hibernate, oc_sandbox_wake) against
  *                        virDomainManagedSave and virDomainCreate of a
  *                        persistent domain of the same XML and memory.
+ *  5. streaming:         oc_exec_spawn's first byte against oc_exec_run, a
+ *                        PTY keystroke's echo against an agent ping, and
+ *                        cat through stdin/stdout against the same bytes
+ *                        echoed through the raw port (bench-stream.c).
  *
  * The floor and the peer run in a "bench domain" that this program creates
  * with raw libvirt (the library's own XML plus two channels), since the
@@ -59,6 +63,8 @@ int opt_reps = 3;
 int opt_power_n = 3;
 gboolean opt_skip_power = FALSE;
 gboolean opt_power_levers = FALSE;
+int opt_keys = 200;
+gboolean opt_skip_stream = FALSE;
 static gboolean opt_skip_create = FALSE;
 static gboolean opt_skip_peer_domain = FALSE;
 
@@ -78,6 +84,9 @@ static GOptionEntry entries[] = {
     { "skip-power", 0, 0, G_OPTION_ARG_NONE, &opt_skip_power, "Skip the hibernate/wake benchmark", NULL },
     { "power-levers", 0, 0, G_OPTION_ARG_NONE, &opt_power_levers,
       "Also measure save/restore variants on floor domains (a few minutes more)", NULL },
+    { "keys", 0, 0, G_OPTION_ARG_INT, &opt_keys, "Timed PTY keystrokes, at most 4000 (200)", "N" },
+    { "skip-stream", 0, 0, G_OPTION_ARG_NONE, &opt_skip_stream,
+      "Skip the streaming benchmarks (first byte, keystroke echo, cat stream)", NULL },
     { "skip-peer", 0, 0, G_OPTION_ARG_NONE, &opt_skip_peer_domain,
       "Skip the bench domain (raw floor and qemu-guest-agent peer)", NULL },
     { NULL }
@@ -351,8 +360,13 @@ int main(int argc, char **argv)
         return 2;
     }
     g_option_context_free(oc);
+    /* The keystrokes make one line of a canonical-mode terminal, at most 4095 bytes. */
+    if (opt_keys > 4000) {
+        fprintf(stderr, "oc-bench: --keys is at most 4000\n");
+        return 2;
+    }
     if (opt_exec_n < 1 || opt_create_n < 0 || opt_file_mib < 1 || opt_peer_file_mib < 1 || opt_reps < 1 ||
-        opt_power_n < 1) {
+        opt_power_n < 1 || opt_keys < 1) {
         fprintf(stderr, "oc-bench: counts and sizes must be positive\n");
         return 2;
     }
@@ -393,6 +407,14 @@ int main(int argc, char **argv)
     bench_results.destroy_s = darray();
     bench_results.orphan_reap_s = darray();
     bench_results.power_boot_s = darray();
+    bench_results.ours_first_byte_ms = darray();
+    bench_results.ours_echo_run_ms = darray();
+    bench_results.peer_echo_ms = darray();
+    bench_results.ours_key_ms = darray();
+    bench_results.ours_ping_ms = darray();
+    bench_results.ours_stream_mibs = darray();
+    bench_results.ours_stream_skipped = darray();
+    bench_results.raw_echo_mibs = darray();
 
     state_dir = g_strdup(opt_state_dir ? opt_state_dir
                          : g_getenv("OC_STATE_DIR") ? g_getenv("OC_STATE_DIR") : OC_DEFAULT_STATE_DIR);

@@ -30,6 +30,8 @@ extern int opt_reps;
 extern int opt_power_n;
 extern gboolean opt_skip_power;
 extern gboolean opt_power_levers;
+extern int opt_keys;
+extern gboolean opt_skip_stream;
 
 /* ---- results (bench.c) ---- */
 
@@ -75,6 +77,18 @@ typedef struct {
     char *ours_power_status;   /* NULL if measured, else why not */
     char *floor_power_status;
     char *ours_wake_note;      /* set if a wake was not OC_WAKE_RESTORED */
+    /* streaming (issue 4), "echo hi" in the sh -c form on every side */
+    GArray *ours_first_byte_ms; /* oc_exec_spawn to the first on_stdout */
+    GArray *ours_echo_run_ms;   /* oc_exec_run, alternating with the above */
+    GArray *peer_echo_ms;       /* guest-exec, polled until it exited (its output comes then) */
+    GArray *ours_key_ms;        /* one byte into a PTY until its echo is on on_stdout */
+    GArray *ours_ping_ms;       /* agent PING to PONG, alternating with the above */
+    GArray *ours_stream_mibs;   /* cat through a session's stdin and stdout, complete transfers */
+    GArray *ours_stream_skipped; /* bytes each transfer's handle skipped */
+    GArray *raw_echo_mibs;      /* the same bytes echoed through the raw port */
+    char *stream_status;        /* NULL if measured, else why not */
+    char *ours_stream_note;     /* set if a transfer skipped output */
+    char *raw_echo_status;
 } BenchResults;
 
 extern BenchResults bench_results;
@@ -104,11 +118,33 @@ void bench_track_domain(const char *name);
 void bench_untrack_domain(virConnectPtr conn, const char *name);
 double bench_save_image_bytes(virDomainPtr dom);
 
+/* ---- watchdog (bench-ours.c): library stream and file calls have no timeout ---- */
+
+/* If an operation outlives its deadline, the watchdog kills the sandbox:
+ * that fails the stuck call (lost connection) and the run goes on. */
+typedef struct {
+    GMutex lock;
+    GCond cond;
+    gboolean stop, fired;
+    oc_sandbox *sb;
+    gint64 deadline;
+    const char *what;
+    GThread *thread;
+} BenchWatchdog;
+
+void bench_watchdog_arm(BenchWatchdog *w, oc_sandbox *sb, int secs, const char *what);
+/* After a library call made under the watchdog: TRUE if it returned OC_OK
+ * in time.  Otherwise reports it (which frees e) and puts why in *status. */
+gboolean bench_watched_ok(BenchWatchdog *wd, const char *what, int rc, oc_error *e, char **status);
+
 /* ---- the measurements ---- */
 
 /* bench-ours.c */
 gboolean bench_ours(oc_context *ctx, virConnectPtr vc);
 double bench_ours_create_once(oc_context *ctx);
+
+/* bench-stream.c */
+void bench_stream_ours(oc_sandbox *sb);
 
 /* bench-domain.c */
 gboolean bench_guest_sh(AgentConn *conn, const char *cmd, guint timeout_ms, AgentExecResult *res,
