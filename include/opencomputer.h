@@ -349,11 +349,12 @@ OC_API int oc_exec_kill(oc_sandbox *sb, uint32_t session_id, int signal, oc_erro
  * on the handle's own thread, one at a time and in order: first the
  * scrollback (what the session's rings still hold), then on_replay_end,
  * then live output, with nothing missed or repeated at the seam.  on_end is
- * always the last call.  A callback must not block for long: while it runs
- * no more output is taken from the sandbox for this handle, and a handle
- * that falls more than OC_EXEC_SESSION_SCROLLBACK behind skips the oldest
- * output (its own gap only, reported to on_gap; the process never waits
- * for it).
+ * always the last call.  Output is lossless while the callbacks keep up,
+ * however slowly: a process that writes faster waits for them, as on a
+ * pipe.  A callback that blocks for more than a second while output piles
+ * up is taken as a reader that stopped: the process goes on without it, and
+ * the handle skips the oldest output (its own gap only, reported to
+ * on_gap).
  *
  * A handle holds the sandbox awake: while it is attached the idle clock
  * does not run out.  It ends when the process exits, when it is detached,
@@ -376,10 +377,10 @@ typedef struct {
      * exit_code -1. */
     void (*on_end)(int status, int exit_code, void *user_data);
     void *user_data;
-    /* This handle fell more than OC_EXEC_SESSION_SCROLLBACK behind (its
-     * callbacks were too slow) and skipped `bytes` of stream 1 (stdout) or 2
-     * (stderr); called just before the output that follows the gap.  NULL:
-     * gaps pass silently. */
+    /* This handle stopped taking output (a callback blocked) while more than
+     * OC_EXEC_SESSION_SCROLLBACK came, and skipped `bytes` of stream 1
+     * (stdout) or 2 (stderr); called just before the output that follows the
+     * gap.  NULL: gaps pass silently. */
     void (*on_gap)(int stream, uint64_t bytes, void *user_data);
 } oc_exec_callbacks;
 

@@ -1,5 +1,7 @@
-/* conn.c: one host connection: framing, resync, the output queue, the
- * stream table, and dispatch of frames to the operations. */
+/* conn.c: host connections: framing, resync, the output queue, the stream
+ * table, and dispatch of frames to the operations.  Connections share
+ * nothing but the sessions and the process-wide effects of HELLO (clock,
+ * entropy). */
 #define _GNU_SOURCE
 #include "oc-agent.h"
 
@@ -38,74 +40,113 @@ static void *xmalloc(size_t n)
 
 void conn_init(void)
 {
-    agent.in = xmalloc(AGENT_IN_CAP);
-    agent.out_cap = AGENT_OUT_CAP;
-    agent.out = xmalloc(agent.out_cap);
-    agent.fd = -1;
+    for (int i = 0; i < AGENT_MAX_CONNS; i++) {
+        agent.conns[i].index = i;
+        agent.conns[i].fd = -1;
+    }
     agent.listen_fd = -1;
+}
+
+void conn_open(agent_conn *c, int fd)
+{
+    if (!c->in) {
+        /* Untouched pages cost nothing, so idle connections stay cheap. */
+        c->in = xmalloc(AGENT_IN_CAP);
+        c->out_cap = AGENT_OUT_CAP;
+        c->out = xmalloc(c->out_cap);
+    }
+    c->fd = fd;
+    c->hup = 0;
+    conn_reset(c);
+}
+
+int conn_up(const agent_conn *c)
+{
+    return c->fd >= 0 && !c->hup;
 }
 
 /* ---- output queue ---- */
 
-size_t out_room(void)
+static size_t out_room(const agent_conn *c)
 {
-    size_t used = agent.out_len - agent.out_off;
-    return used >= agent.out_cap ? 0 : agent.out_cap - used;
+    size_t used = c->out_len - c->out_off;
+    return used >= c->out_cap ? 0 : c->out_cap - used;
 }
 
 /* Returns space for n more bytes at the tail, compacting or (only if a
  * caller overran the slack, which the checks before reading sources should
  * prevent) growing the queue. */
-static uint8_t *out_tail(size_t n)
+static uint8_t *out_tail(agent_conn *c, size_t n)
 {
-    if (agent.out_cap - agent.out_len < n && agent.out_off) {
-        memmove(agent.out, agent.out + agent.out_off, agent.out_len - agent.out_off);
-        agent.out_len -= agent.out_off;
-        agent.out_off = 0;
+    if (c->out_cap - c->out_len < n && c->out_off) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
     }
-    if (agent.out_cap - agent.out_len < n) {
-        size_t cap = agent.out_len + n + AGENT_OUT_SLACK;
-        uint8_t *p = realloc(agent.out, cap);
+    if (c->out_cap - c->out_len < n) {
+        size_t cap = c->out_len + n + AGENT_OUT_SLACK;
+        uint8_t *p = realloc(c->out, cap);
         if (!p)
             return NULL;
-        agent.out = p;
-        agent.out_cap = cap;
+        c->out = p;
+        c->out_cap = cap;
     }
-    return agent.out + agent.out_len;
+    return c->out + c->out_len;
 }
 
-void send_frame(uint8_t type, uint8_t chan, uint32_t stream, const void *p, uint32_t len)
+void send_frame(agent_conn *c, uint8_t type, uint8_t chan, uint32_t stream, const void *p,
+                uint32_t len)
 {
-    if (agent.fd < 0 || agent.hup)
+    if (!conn_up(c))
         return;
-    uint8_t *t = out_tail(OC_PROTO_HEADER_SIZE + len);
+    uint8_t *t = out_tail(c, OC_PROTO_HEADER_SIZE + len);
     if (!t) {
         agent_log("output queue full; dropped a %s frame", oc_proto_type_name(type));
         return;
     }
-    agent.out_len += oc_proto_frame(t, type, chan, stream, p, len);
+    c->out_len += oc_proto_frame(t, type, chan, stream, p, len);
 }
 
-void send_error(uint32_t stream, uint32_t code, const char *fmt, ...)
+static void send_error_v(agent_conn *c, uint32_t stream, uint32_t code, const char *fmt,
+                         va_list ap)
 {
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     uint8_t buf[1100];
     oc_proto_writer w;
     oc_proto_writer_init(&w, buf, sizeof buf);
     oc_proto_put_u32(&w, OC_F_ERRCODE, code);
     oc_proto_put_str(&w, OC_F_MESSAGE, msg);
-    send_frame(OC_T_ERROR, 0, stream, buf, (uint32_t)w.len);
+    send_frame(c, OC_T_ERROR, 0, stream, buf, (uint32_t)w.len);
+}
+
+void send_error(agent_conn *c, uint32_t stream, uint32_t code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_v(c, stream, code, fmt, ap);
+    va_end(ap);
+}
+
+void stream_error(agent_stream *s, uint32_t code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_v(s->conn, s->id, code, fmt, ap);
+    va_end(ap);
+}
+
+void stream_send(agent_stream *s, uint8_t type, uint8_t chan, const void *p, uint32_t len)
+{
+    send_frame(s->conn, type, chan, s->id, p, len);
 }
 
 size_t stream_sendable(const agent_stream *s, int chan)
 {
-    if (agent.fd < 0 || agent.hup)
+    const agent_conn *c = s->conn;
+    if (!conn_up(c))
         return 0;
-    size_t room = out_room();
+    size_t room = out_room(c);
     if (room < AGENT_FRAME_MAX + AGENT_OUT_SLACK)
         return 0;
     uint64_t n = s->credit[chan];
@@ -114,14 +155,15 @@ size_t stream_sendable(const agent_stream *s, int chan)
 
 ssize_t send_data_from_fd(agent_stream *s, int chan, int fd, size_t max)
 {
-    uint8_t *t = out_tail(OC_PROTO_HEADER_SIZE + max);
+    agent_conn *c = s->conn;
+    uint8_t *t = out_tail(c, OC_PROTO_HEADER_SIZE + max);
     if (!t) {
         errno = ENOMEM;
         return -1;
     }
     ssize_t n = read(fd, t + OC_PROTO_HEADER_SIZE, max);
     if (n > 0) {
-        agent.out_len += oc_proto_frame(t, OC_T_DATA, (uint8_t)chan, s->id,
+        c->out_len += oc_proto_frame(t, OC_T_DATA, (uint8_t)chan, s->id,
                                         t + OC_PROTO_HEADER_SIZE, (uint32_t)n);
         s->credit[chan] -= (uint64_t)n;
     }
@@ -130,7 +172,7 @@ ssize_t send_data_from_fd(agent_stream *s, int chan, int fd, size_t max)
 
 void send_data(agent_stream *s, int chan, const void *p, size_t len)
 {
-    send_frame(OC_T_DATA, (uint8_t)chan, s->id, p, (uint32_t)len);
+    stream_send(s, OC_T_DATA, (uint8_t)chan, p, (uint32_t)len);
     s->credit[chan] -= len < s->credit[chan] ? len : s->credit[chan];
 }
 
@@ -144,21 +186,21 @@ void stream_consumed(agent_stream *s, size_t n)
         uint32_t v = (uint32_t)s->in_done;
         for (int i = 0; i < 4; i++)
             b[i] = (uint8_t)(v >> (8 * i));
-        send_frame(OC_T_WINDOW, OC_CHAN_IN, s->id, b, 4);
+        stream_send(s, OC_T_WINDOW, OC_CHAN_IN, b, 4);
         s->in_held -= s->in_done;
         s->in_done = 0;
     }
 }
 
-int conn_wants_write(void)
+int conn_wants_write(const agent_conn *c)
 {
-    return agent.out_len > agent.out_off;
+    return c->out_len > c->out_off;
 }
 
-int conn_flush(void)
+int conn_flush(agent_conn *c)
 {
-    while (agent.out_len > agent.out_off) {
-        ssize_t n = write(agent.fd, agent.out + agent.out_off, agent.out_len - agent.out_off);
+    while (c->out_len > c->out_off) {
+        ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -166,30 +208,31 @@ int conn_flush(void)
                 return 0;
             return -1;
         }
-        agent.out_off += (size_t)n;
+        c->out_off += (size_t)n;
     }
-    agent.out_off = agent.out_len = 0;
+    c->out_off = c->out_len = 0;
     return 0;
 }
 
 /* ---- stream table ---- */
 
-static agent_stream *stream_find(uint32_t id)
+static agent_stream *stream_find(agent_conn *c, uint32_t id)
 {
     for (int i = 0; i < AGENT_MAX_STREAMS; i++)
-        if (agent.streams[i] && agent.streams[i]->id == id)
-            return agent.streams[i];
+        if (c->streams[i] && c->streams[i]->id == id)
+            return c->streams[i];
     return NULL;
 }
 
-static agent_stream *stream_new(uint32_t id, uint32_t op)
+static agent_stream *stream_new(agent_conn *c, uint32_t id, uint32_t op)
 {
     for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
-        if (agent.streams[i])
+        if (c->streams[i])
             continue;
         agent_stream *s = calloc(1, sizeof *s);
         if (!s)
             return NULL;
+        s->conn = c;
         s->id = id;
         s->op = op;
         s->credit[1] = s->credit[2] = OC_PROTO_INITIAL_WINDOW;
@@ -197,7 +240,7 @@ static agent_stream *stream_new(uint32_t id, uint32_t op)
         s->out_fd[0] = s->out_fd[1] = s->out_fd[2] = -1;
         s->in_fd = -1;
         s->fd = -1;
-        agent.streams[i] = s;
+        c->streams[i] = s;
         return s;
     }
     return NULL;
@@ -211,27 +254,35 @@ void stream_free(agent_stream *s, int kill_group)
         session_release(s); /* sessions outlive their streams */
     else
         file_release(s);
+    agent_conn *c = s->conn;
     for (int i = 0; i < AGENT_MAX_STREAMS; i++)
-        if (agent.streams[i] == s)
-            agent.streams[i] = NULL;
+        if (c->streams[i] == s)
+            c->streams[i] = NULL;
     free(s);
+}
+
+void conn_cancel_streams(agent_conn *c)
+{
+    for (int i = 0; i < AGENT_MAX_STREAMS; i++)
+        if (c->streams[i])
+            stream_free(c->streams[i], 1);
 }
 
 void streams_cancel_all(void)
 {
-    for (int i = 0; i < AGENT_MAX_STREAMS; i++)
-        if (agent.streams[i])
-            stream_free(agent.streams[i], 1);
+    for (int i = 0; i < AGENT_MAX_CONNS; i++)
+        conn_cancel_streams(&agent.conns[i]);
 }
 
 /* A new connection (hang-up, HELLO): nothing of the old one survives.
- * Sessions are not the connection's: only their attach streams end. */
-void conn_reset(void)
+ * Sessions are not the connection's: only their attach streams end, and the
+ * other connections are not touched at all. */
+void conn_reset(agent_conn *c)
 {
-    streams_cancel_all();
-    agent.in_len = 0;
-    agent.resync = 0;
-    agent.out_off = agent.out_len = 0;
+    conn_cancel_streams(c);
+    c->in_len = 0;
+    c->resync = 0;
+    c->out_off = c->out_len = 0;
 }
 
 /* ---- HELLO ---- */
@@ -279,12 +330,12 @@ static void set_clock(uint64_t host_ns)
         agent_log("cannot set the clock: %s", strerror(errno));
 }
 
-static void on_hello(const uint8_t *p, size_t len)
+static void on_hello(agent_conn *c, const uint8_t *p, size_t len)
 {
     /* Only the streams go: the input after this HELLO belongs to the new
      * connection, and queued output is discarded by the host until it sees
      * our HELLO_ACK. */
-    streams_cancel_all();
+    conn_cancel_streams(c);
     uint64_t vmin = 1, vmax = 1, nonce = 0, time_ns = 0;
     const uint8_t *entropy = NULL;
     size_t entropy_len = 0;
@@ -307,24 +358,24 @@ static void on_hello(const uint8_t *p, size_t len)
             break;
         }
         if (bad) {
-            send_error(0, OC_PERR_INVAL, "HELLO: field 0x%04x has a bad size %u", f.tag, f.len);
+            send_error(c, 0, OC_PERR_INVAL, "HELLO: field 0x%04x has a bad size %u", f.tag, f.len);
             return;
         }
     }
     if (rc < 0) {
-        send_error(0, OC_PERR_PROTOCOL, "HELLO: malformed field list");
+        send_error(c, 0, OC_PERR_PROTOCOL, "HELLO: malformed field list");
         return;
     }
     /* The newest version both ends know. */
     uint64_t version = vmax < OC_PROTO_VERSION ? vmax : OC_PROTO_VERSION;
     if (version < vmin || version < OC_PROTO_VERSION_MIN) {
-        send_error(0, OC_PERR_UNSUPPORTED,
+        send_error(c, 0, OC_PERR_UNSUPPORTED,
                    "no shared protocol version: host %llu..%llu, agent %u..%u",
                    (unsigned long long)vmin, (unsigned long long)vmax, OC_PROTO_VERSION_MIN,
                    OC_PROTO_VERSION);
         return;
     }
-    agent.version = (uint32_t)version;
+    c->version = (uint32_t)version;
     if (time_ns && agent.pid1)
         set_clock(time_ns);
     if (entropy_len)
@@ -333,23 +384,23 @@ static void on_hello(const uint8_t *p, size_t len)
     uint8_t buf[256];
     oc_proto_writer w;
     oc_proto_writer_init(&w, buf, sizeof buf);
-    oc_proto_put_u32(&w, OC_F_VERSION, agent.version);
+    oc_proto_put_u32(&w, OC_F_VERSION, c->version);
     oc_proto_put_u64(&w, OC_F_NONCE, nonce);
     oc_proto_put_str(&w, OC_F_AGENT, AGENT_NAME);
     oc_proto_put_str(&w, OC_F_BOOT_ID, agent.boot_id);
-    send_frame(OC_T_HELLO_ACK, 0, 0, buf, (uint32_t)w.len);
+    send_frame(c, OC_T_HELLO_ACK, 0, 0, buf, (uint32_t)w.len);
 }
 
 /* ---- stream frames ---- */
 
-static void on_open(uint32_t id, const uint8_t *p, size_t len)
+static void on_open(agent_conn *c, uint32_t id, const uint8_t *p, size_t len)
 {
     if (id == 0 || id % 2 == 0) {
-        send_error(id, OC_PERR_PROTOCOL, "OPEN on stream %u: host streams have odd ids", id);
+        send_error(c, id, OC_PERR_PROTOCOL, "OPEN on stream %u: host streams have odd ids", id);
         return;
     }
-    if (stream_find(id)) {
-        send_error(id, OC_PERR_PROTOCOL, "OPEN on stream %u, which is already open", id);
+    if (stream_find(c, id)) {
+        send_error(c, id, OC_PERR_PROTOCOL, "OPEN on stream %u, which is already open", id);
         return;
     }
     /* OP is looked up first; each operation then parses all the fields. */
@@ -362,20 +413,20 @@ static void on_open(uint32_t id, const uint8_t *p, size_t len)
         if (f.tag == OC_F_OP && oc_proto_field_u32(&f, &op) < 0)
             rc = -2;
     if (rc == -1) {
-        send_error(id, OC_PERR_PROTOCOL, "OPEN: malformed field list");
+        send_error(c, id, OC_PERR_PROTOCOL, "OPEN: malformed field list");
         return;
     }
     if (rc == -2 || op == 0) {
-        send_error(id, OC_PERR_INVAL, "OPEN: missing or bad OP field");
+        send_error(c, id, OC_PERR_INVAL, "OPEN: missing or bad OP field");
         return;
     }
     if (op < OC_OP_EXEC || op > OC_OP_SESSION_KILL) {
-        send_error(id, OC_PERR_UNSUPPORTED, "OPEN: unknown operation %u", op);
+        send_error(c, id, OC_PERR_UNSUPPORTED, "OPEN: unknown operation %u", op);
         return;
     }
-    agent_stream *s = stream_new(id, op);
+    agent_stream *s = stream_new(c, id, op);
     if (!s) {
-        send_error(id, OC_PERR_LIMIT, "too many open streams (at most %d)", AGENT_MAX_STREAMS);
+        send_error(c, id, OC_PERR_LIMIT, "too many open streams (at most %d)", AGENT_MAX_STREAMS);
         return;
     }
     switch (op) {
@@ -396,10 +447,11 @@ static void on_open(uint32_t id, const uint8_t *p, size_t len)
 
 static void on_data(agent_stream *s, uint8_t chan, const uint8_t *p, size_t len)
 {
+    agent_conn *c = s->conn;
     int takes_input = (s->op == OC_OP_EXEC && s->has_stdin) || s->op == OC_OP_FILE_WRITE ||
                       s->op == OC_OP_SESSION_ATTACH;
     if (chan != OC_CHAN_IN || !takes_input || s->in_eof) {
-        send_error(0, OC_PERR_PROTOCOL, "DATA on stream %u chan %u, which takes no input",
+        send_error(c, 0, OC_PERR_PROTOCOL, "DATA on stream %u chan %u, which takes no input",
                    s->id, chan);
         return;
     }
@@ -407,8 +459,8 @@ static void on_data(agent_stream *s, uint8_t chan, const uint8_t *p, size_t len)
     if (s->in_held > OC_PROTO_INITIAL_WINDOW) {
         /* The host ignored flow control; buffering more would break our
          * memory bound, and dropping bytes would corrupt the input. */
-        send_error(s->id, OC_PERR_PROTOCOL, "stream %u: host sent more DATA than its credit",
-                   s->id);
+        stream_error(s, OC_PERR_PROTOCOL, "stream %u: host sent more DATA than its credit",
+                     s->id);
         stream_free(s, 1);
         return;
     }
@@ -425,38 +477,40 @@ static void on_data(agent_stream *s, uint8_t chan, const uint8_t *p, size_t len)
  * stream. */
 static void on_resize(agent_stream *s, const uint8_t *p, size_t len)
 {
+    agent_conn *c = s->conn;
     oc_proto_reader r;
     oc_proto_field f;
     uint32_t cols = 0, rows = 0;
     int rc;
     if (s->op != OC_OP_SESSION_ATTACH) {
-        send_error(0, OC_PERR_INVAL, "RESIZE on stream %u, which is not a session attach", s->id);
+        send_error(c, 0, OC_PERR_INVAL, "RESIZE on stream %u, which is not a session attach",
+                   s->id);
         return;
     }
     oc_proto_reader_init(&r, p, len);
     while ((rc = oc_proto_next(&r, &f)) == 1) {
         if (f.tag != OC_F_COLS && f.tag != OC_F_ROWS) {
-            send_error(0, OC_PERR_UNSUPPORTED, "RESIZE on stream %u: unknown field 0x%04x",
+            send_error(c, 0, OC_PERR_UNSUPPORTED, "RESIZE on stream %u: unknown field 0x%04x",
                        s->id, f.tag);
             return;
         }
         if (pty_size_field(&f, &cols, &rows) < 0) {
-            send_error(0, OC_PERR_INVAL, "RESIZE on stream %u: %s must be a u32 from 1 to %u",
+            send_error(c, 0, OC_PERR_INVAL, "RESIZE on stream %u: %s must be a u32 from 1 to %u",
                        s->id, pty_field_name(f.tag), PTY_SIZE_MAX);
             return;
         }
     }
     if (rc < 0 || !cols || !rows)
-        send_error(0, rc < 0 ? OC_PERR_PROTOCOL : OC_PERR_INVAL, "RESIZE on stream %u: %s",
+        send_error(c, 0, rc < 0 ? OC_PERR_PROTOCOL : OC_PERR_INVAL, "RESIZE on stream %u: %s",
                    s->id, rc < 0 ? "malformed field list" : "COLS and ROWS are required");
     else if (session_resize(s, cols, rows) < 0)
-        send_error(0, OC_PERR_INVAL, "RESIZE on stream %u: its session has no terminal (start "
+        send_error(c, 0, OC_PERR_INVAL, "RESIZE on stream %u: its session has no terminal (start "
                    "it with COLS and ROWS)", s->id);
 }
 
-static void on_stream_frame(const oc_proto_header *h, const uint8_t *p)
+static void on_stream_frame(agent_conn *c, const oc_proto_header *h, const uint8_t *p)
 {
-    agent_stream *s = stream_find(h->stream);
+    agent_stream *s = stream_find(c, h->stream);
     if (!s)
         return; /* in flight after the stream ended */
     switch (h->type) {
@@ -475,12 +529,13 @@ static void on_stream_frame(const oc_proto_header *h, const uint8_t *p)
         break;
     case OC_T_WINDOW: {
         if (h->length != 4 || (h->chan != OC_CHAN_OUT && h->chan != OC_CHAN_ERR)) {
-            send_error(0, OC_PERR_PROTOCOL, "bad WINDOW frame on stream %u", h->stream);
+            send_error(c, 0, OC_PERR_PROTOCOL, "bad WINDOW frame on stream %u", h->stream);
             break;
         }
         uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
                      ((uint32_t)p[3] << 24);
         s->credit[h->chan] += v;
+        s->credit_ms[h->chan] = agent_now_ms();
         break;
     }
     case OC_T_CANCEL:
@@ -504,7 +559,7 @@ static void on_stream_frame(const oc_proto_header *h, const uint8_t *p)
             }
         }
         if (rc < 0 || sig == 0 || sig >= 65) {
-            send_error(0, OC_PERR_INVAL, "bad SIGNAL frame on stream %u", h->stream);
+            send_error(c, 0, OC_PERR_INVAL, "bad SIGNAL frame on stream %u", h->stream);
             break;
         }
         if (s->op == OC_OP_EXEC)
@@ -519,23 +574,23 @@ static void on_stream_frame(const oc_proto_header *h, const uint8_t *p)
     }
 }
 
-static void dispatch(const oc_proto_header *h, const uint8_t *p)
+static void dispatch(agent_conn *c, const oc_proto_header *h, const uint8_t *p)
 {
     switch (h->type) {
     case OC_T_HELLO:
         if (h->stream != 0)
-            send_error(0, OC_PERR_PROTOCOL, "HELLO on stream %u", h->stream);
+            send_error(c, 0, OC_PERR_PROTOCOL, "HELLO on stream %u", h->stream);
         else
-            on_hello(p, h->length);
+            on_hello(c, p, h->length);
         break;
     case OC_T_PING:
-        send_frame(OC_T_PONG, h->chan, h->stream, p, h->length);
+        send_frame(c, OC_T_PONG, h->chan, h->stream, p, h->length);
         break;
     case OC_T_PONG:
     case OC_T_ERROR:
         break; /* answers to nothing we asked; harmless */
     case OC_T_OPEN:
-        on_open(h->stream, p, h->length);
+        on_open(c, h->stream, p, h->length);
         break;
     case OC_T_DATA:
     case OC_T_EOF:
@@ -544,92 +599,92 @@ static void dispatch(const oc_proto_header *h, const uint8_t *p)
     case OC_T_SIGNAL:
     case OC_T_RESIZE:
         if (h->stream == 0)
-            send_error(0, OC_PERR_PROTOCOL, "%s on stream 0", oc_proto_type_name(h->type));
+            send_error(c, 0, OC_PERR_PROTOCOL, "%s on stream 0", oc_proto_type_name(h->type));
         else
-            on_stream_frame(h, p);
+            on_stream_frame(c, h, p);
         break;
     case OC_T_HELLO_ACK:
     case OC_T_RESULT:
-        send_error(0, OC_PERR_PROTOCOL, "%s is sent by the agent, not to it",
+        send_error(c, 0, OC_PERR_PROTOCOL, "%s is sent by the agent, not to it",
                    oc_proto_type_name(h->type));
         break;
     default:
-        send_error(0, OC_PERR_UNSUPPORTED, "unknown frame type 0x%02x", h->type);
+        send_error(c, 0, OC_PERR_UNSUPPORTED, "unknown frame type 0x%02x", h->type);
         break;
     }
 }
 
 /* Finds a HELLO header prefix in the buffer; keeps it and what follows, or
  * the last 7 bytes that might be the start of one. */
-static void resync_scan(void)
+static void resync_scan(agent_conn *c)
 {
-    size_t n = agent.in_len;
+    size_t n = c->in_len;
     for (size_t i = 0; i + sizeof hello_prefix <= n; i++) {
-        if (agent.in[i] == hello_prefix[0] && !memcmp(agent.in + i, hello_prefix, sizeof hello_prefix)) {
-            memmove(agent.in, agent.in + i, n - i);
-            agent.in_len = n - i;
-            agent.resync = 0;
+        if (c->in[i] == hello_prefix[0] && !memcmp(c->in + i, hello_prefix, sizeof hello_prefix)) {
+            memmove(c->in, c->in + i, n - i);
+            c->in_len = n - i;
+            c->resync = 0;
             return;
         }
     }
     size_t keep = n < sizeof hello_prefix - 1 ? n : sizeof hello_prefix - 1;
-    memmove(agent.in, agent.in + n - keep, keep);
-    agent.in_len = keep;
+    memmove(c->in, c->in + n - keep, keep);
+    c->in_len = keep;
 }
 
 /* Handles complete frames in the input buffer while the output queue has
  * room for their answers; the rest waits for the next round. */
-static void process_input(void)
+static void process_input(agent_conn *c)
 {
     size_t off = 0;
     for (;;) {
-        if (agent.resync) {
-            memmove(agent.in, agent.in + off, agent.in_len - off);
-            agent.in_len -= off;
+        if (c->resync) {
+            memmove(c->in, c->in + off, c->in_len - off);
+            c->in_len -= off;
             off = 0;
-            resync_scan();
-            if (agent.resync)
+            resync_scan(c);
+            if (c->resync)
                 return;
         }
-        if (agent.in_len - off < OC_PROTO_HEADER_SIZE)
+        if (c->in_len - off < OC_PROTO_HEADER_SIZE)
             break;
-        if (out_room() < AGENT_FRAME_MAX + AGENT_OUT_SLACK)
+        if (out_room(c) < AGENT_FRAME_MAX + AGENT_OUT_SLACK)
             break;
         oc_proto_header h;
-        if (oc_proto_header_decode(&h, agent.in + off) < 0) {
-            send_error(0, OC_PERR_PROTOCOL, "malformed frame header; resynchronising on HELLO");
+        if (oc_proto_header_decode(&h, c->in + off) < 0) {
+            send_error(c, 0, OC_PERR_PROTOCOL, "malformed frame header; resynchronising on HELLO");
             off++;
-            agent.resync = 1;
+            c->resync = 1;
             continue;
         }
-        if (agent.in_len - off < OC_PROTO_HEADER_SIZE + h.length)
+        if (c->in_len - off < OC_PROTO_HEADER_SIZE + h.length)
             break;
-        const uint8_t *payload = agent.in + off + OC_PROTO_HEADER_SIZE;
+        const uint8_t *payload = c->in + off + OC_PROTO_HEADER_SIZE;
         off += OC_PROTO_HEADER_SIZE + h.length;
-        dispatch(&h, payload);
+        dispatch(c, &h, payload);
     }
     if (off) {
-        memmove(agent.in, agent.in + off, agent.in_len - off);
-        agent.in_len -= off;
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
     }
 }
 
-int conn_wants_read(void)
+int conn_wants_read(const agent_conn *c)
 {
-    return agent.in_len < AGENT_IN_CAP && out_room() >= AGENT_FRAME_MAX + AGENT_OUT_SLACK;
+    return c->in_len < AGENT_IN_CAP && out_room(c) >= AGENT_FRAME_MAX + AGENT_OUT_SLACK;
 }
 
-int conn_read(void)
+int conn_read(agent_conn *c)
 {
     /* virtio-serial hands out one small buffer (a page) per read(), so keep
      * reading until it runs dry or a read's worth is in: one poll round per
      * 4 KiB would cap throughput far below the channel's. */
     size_t got = 0;
-    while (got < AGENT_READ_SIZE && agent.in_len < AGENT_IN_CAP) {
-        size_t space = AGENT_IN_CAP - agent.in_len;
+    while (got < AGENT_READ_SIZE && c->in_len < AGENT_IN_CAP) {
+        size_t space = AGENT_IN_CAP - c->in_len;
         if (space > AGENT_READ_SIZE - got)
             space = AGENT_READ_SIZE - got;
-        ssize_t n = read(agent.fd, agent.in + agent.in_len, space);
+        ssize_t n = read(c->fd, c->in + c->in_len, space);
         if (n == 0) {
             if (got)
                 break; /* process what came before the hang-up first */
@@ -642,15 +697,15 @@ int conn_read(void)
                 break;
             return -1;
         }
-        agent.in_len += (size_t)n;
+        c->in_len += (size_t)n;
         got += (size_t)n;
     }
-    process_input();
+    process_input(c);
     return 0;
 }
 
 /* Frames already read but held back while the output buffer was full. */
-void conn_process_held_input(void)
+void conn_process_held_input(agent_conn *c)
 {
-    process_input();
+    process_input(c);
 }

@@ -64,21 +64,21 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
         case OC_F_COLS: case OC_F_ROWS:
             if (s->op == OC_OP_SESSION_START)
                 break;
-            send_error(s->id, OC_PERR_INVAL, "%s: COLS and ROWS (a terminal) are only for "
-                       "SESSION_START", q->what);
+            stream_error(s, OC_PERR_INVAL, "%s: COLS and ROWS (a terminal) are only for "
+                         "SESSION_START", q->what);
             return -1;
         default:
-            send_error(s->id, OC_PERR_UNSUPPORTED, "%s: unknown field 0x%04x", q->what, f.tag);
+            stream_error(s, OC_PERR_UNSUPPORTED, "%s: unknown field 0x%04x", q->what, f.tag);
             return -1;
         }
     }
     if (rc < 0) {
-        send_error(s->id, OC_PERR_PROTOCOL, "%s: malformed field list", q->what);
+        stream_error(s, OC_PERR_PROTOCOL, "%s: malformed field list", q->what);
         return -1;
     }
     if (q->argc > OC_PROTO_MAX_ARGS || q->envc > OC_PROTO_MAX_ARGS) {
-        send_error(s->id, OC_PERR_LIMIT, "%s: more than %u ARG or ENV fields", q->what,
-                   OC_PROTO_MAX_ARGS);
+        stream_error(s, OC_PERR_LIMIT, "%s: more than %u ARG or ENV fields", q->what,
+                     OC_PROTO_MAX_ARGS);
         return -1;
     }
     /* +4 covers "/bin/sh -c CMD"; a command split into words has at most
@@ -87,7 +87,7 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
     q->envp = calloc(q->envc + 1, sizeof *q->envp);
     q->strings = malloc(len + nstr + 1);
     if (!q->argv || !q->envp || !q->strings) {
-        send_error(s->id, OC_PERR_LIMIT, "%s: out of memory", q->what);
+        stream_error(s, OC_PERR_LIMIT, "%s: out of memory", q->what);
         return -1;
     }
     char *sp = q->strings;
@@ -97,8 +97,8 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
         char *str = NULL;
         if (f.tag == OC_F_ARG || f.tag == OC_F_ENV || f.tag == OC_F_COMMAND || f.tag == OC_F_CWD) {
             if (memchr(f.data, 0, f.len)) {
-                send_error(s->id, OC_PERR_INVAL, "%s: string field 0x%04x contains a NUL byte",
-                           q->what, f.tag);
+                stream_error(s, OC_PERR_INVAL, "%s: string field 0x%04x contains a NUL byte",
+                             q->what, f.tag);
                 return -1;
             }
             memcpy(sp, f.data, f.len);
@@ -111,22 +111,22 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
         case OC_F_ARG: q->argv[ai++] = str; break;
         case OC_F_ENV:
             if (!strchr(str, '=')) {
-                send_error(s->id, OC_PERR_INVAL, "%s: ENV entry '%.200s' is not K=V", q->what, str);
+                stream_error(s, OC_PERR_INVAL, "%s: ENV entry '%.200s' is not K=V", q->what, str);
                 return -1;
             }
             q->envp[ei++] = str;
             break;
         case OC_F_COMMAND:
             if (q->command) {
-                send_error(s->id, OC_PERR_INVAL, "%s: more than one COMMAND", q->what);
+                stream_error(s, OC_PERR_INVAL, "%s: more than one COMMAND", q->what);
                 return -1;
             }
             q->command = str;
             break;
         case OC_F_CWD:
             if (f.len >= OC_PROTO_MAX_PATH) {
-                send_error(s->id, OC_PERR_LIMIT, "%s: CWD longer than %u bytes", q->what,
-                           OC_PROTO_MAX_PATH);
+                stream_error(s, OC_PERR_LIMIT, "%s: CWD longer than %u bytes", q->what,
+                             OC_PROTO_MAX_PATH);
                 return -1;
             }
             q->cwd = str;
@@ -134,8 +134,8 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
         case OC_F_TIMEOUT_MS:
         case OC_F_STDIN:
             if (oc_proto_field_u32(&f, &v) < 0) {
-                send_error(s->id, OC_PERR_INVAL, "%s: integer field 0x%04x has size %u",
-                           q->what, f.tag, f.len);
+                stream_error(s, OC_PERR_INVAL, "%s: integer field 0x%04x has size %u",
+                             q->what, f.tag, f.len);
                 return -1;
             }
             if (f.tag == OC_F_TIMEOUT_MS)
@@ -146,21 +146,21 @@ static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
         case OC_F_COLS:
         case OC_F_ROWS:
             if (pty_size_field(&f, &q->cols, &q->rows) < 0) {
-                send_error(s->id, OC_PERR_INVAL, "%s: %s must be a u32 from 1 to %u", q->what,
-                           pty_field_name(f.tag), PTY_SIZE_MAX);
+                stream_error(s, OC_PERR_INVAL, "%s: %s must be a u32 from 1 to %u", q->what,
+                             pty_field_name(f.tag), PTY_SIZE_MAX);
                 return -1;
             }
             break;
         }
     }
     if (!q->cols != !q->rows) {
-        send_error(s->id, OC_PERR_INVAL, "%s: COLS and ROWS go together (both make a PTY "
-                   "session)", q->what);
+        stream_error(s, OC_PERR_INVAL, "%s: COLS and ROWS go together (both make a PTY "
+                     "session)", q->what);
         return -1;
     }
     if ((q->argc > 0) == (q->command != NULL)) {
-        send_error(s->id, OC_PERR_INVAL, "%s: exactly one of ARG and COMMAND is required",
-                   q->what);
+        stream_error(s, OC_PERR_INVAL, "%s: exactly one of ARG and COMMAND is required",
+                     q->what);
         return -1;
     }
     return 0;
@@ -258,7 +258,7 @@ void exec_put_exit(oc_proto_writer *w, int status)
     oc_proto_put_u32(w, OC_F_EXIT_SIGNAL, (uint32_t)sig);
 }
 
-void exec_send_result(uint32_t stream, int status, int timed_out, int64_t duration_us)
+void exec_send_result(agent_stream *s, int status, int timed_out, int64_t duration_us)
 {
     uint8_t buf[128];
     oc_proto_writer w;
@@ -266,12 +266,12 @@ void exec_send_result(uint32_t stream, int status, int timed_out, int64_t durati
     exec_put_exit(&w, status);
     oc_proto_put_u8(&w, OC_F_TIMED_OUT, (uint8_t)(timed_out != 0));
     oc_proto_put_u64(&w, OC_F_DURATION_US, (uint64_t)duration_us);
-    send_frame(OC_T_RESULT, 0, stream, buf, (uint32_t)w.len);
+    stream_send(s, OC_T_RESULT, 0, buf, (uint32_t)w.len);
 }
 
 static void send_result(agent_stream *s)
 {
-    exec_send_result(s->id, s->status, s->timed_out, s->t_exit_us - s->t_start_us);
+    exec_send_result(s, s->status, s->timed_out, s->t_exit_us - s->t_start_us);
 }
 
 static void maybe_finish(agent_stream *s)
@@ -288,7 +288,7 @@ static void close_out(agent_stream *s, int chan)
         return;
     close(s->out_fd[chan]);
     s->out_fd[chan] = -1;
-    send_frame(OC_T_EOF, (uint8_t)chan, s->id, NULL, 0);
+    stream_send(s, OC_T_EOF, (uint8_t)chan, NULL, 0);
 }
 
 /* ---- host input buffered for a pipe (EXEC stdin, SESSION_ATTACH) ---- */
@@ -311,8 +311,8 @@ int input_append(agent_stream *s, int fd, const uint8_t *p, size_t len)
                 cap = 64 * 1024;
             uint8_t *b = realloc(s->in_buf, cap);
             if (!b) {
-                send_error(s->id, OC_PERR_LIMIT, "%s: out of memory for stdin",
-                           s->op == OC_OP_EXEC ? "EXEC" : "SESSION_ATTACH");
+                stream_error(s, OC_PERR_LIMIT, "%s: out of memory for stdin",
+                             s->op == OC_OP_EXEC ? "EXEC" : "SESSION_ATTACH");
                 stream_free(s, 1);
                 return -1;
             }
@@ -369,8 +369,8 @@ static void finish_unrunnable(agent_stream *s, int code, const char *msg)
     s->exited = 1;
     s->status = code << 8;
     send_data(s, OC_CHAN_ERR, msg, strlen(msg));
-    send_frame(OC_T_EOF, OC_CHAN_OUT, s->id, NULL, 0);
-    send_frame(OC_T_EOF, OC_CHAN_ERR, s->id, NULL, 0);
+    stream_send(s, OC_T_EOF, OC_CHAN_OUT, NULL, 0);
+    stream_send(s, OC_T_EOF, OC_CHAN_ERR, NULL, 0);
     send_result(s);
     stream_free(s, 0);
 }
@@ -496,7 +496,7 @@ int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, e
     c->cols = q.cols;
     c->rows = q.rows;
     if (q.cols && pty_env(&q) < 0) {
-        send_error(s->id, OC_PERR_LIMIT, "%s: out of memory", q.what);
+        stream_error(s, OC_PERR_LIMIT, "%s: out of memory", q.what);
         return spawn_fail(s, &q);
     }
     char *const *envp = q.tty_env ? q.tty_env : q.has_env ? q.envp : agent.default_env;
@@ -514,8 +514,8 @@ int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, e
         else if (access(cwd, X_OK) < 0)
             err = errno;
         if (err) {
-            send_error(s->id, agent_errno_code(err), "%s: working directory %.1000s: %s", q.what,
-                       cwd, strerror(err));
+            stream_error(s, agent_errno_code(err), "%s: working directory %.1000s: %s", q.what,
+                         cwd, strerror(err));
             return spawn_fail(s, &q);
         }
     } else {
@@ -548,8 +548,8 @@ int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, e
     if ((q.cols ? stdio_pty(&q, &fa, c) : stdio_pipes(&q, &fa, c, child_end)) < 0) {
         int err = errno;
         posix_spawn_file_actions_destroy(&fa);
-        send_error(s->id, agent_errno_code(err), "%s: cannot create %s: %s", q.what,
-                   q.cols ? "a terminal" : "pipes", strerror(err));
+        stream_error(s, agent_errno_code(err), "%s: cannot create %s: %s", q.what,
+                     q.cols ? "a terminal" : "pipes", strerror(err));
         return spawn_fail(s, &q);
     }
     sigset_t none, all;

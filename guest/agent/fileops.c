@@ -16,13 +16,13 @@
 
 void fail_errno(agent_stream *s, int err, const char *what, const char *path)
 {
-    send_error(s->id, agent_errno_code(err), "%s %.1000s: %s", what, path, strerror(err));
+    stream_error(s, agent_errno_code(err), "%s %.1000s: %s", what, path, strerror(err));
     stream_free(s, 1);
 }
 
 static void fail(agent_stream *s, uint32_t code, const char *msg)
 {
-    send_error(s->id, code, "%s", msg);
+    stream_error(s, code, "%s", msg);
     stream_free(s, 1);
 }
 
@@ -123,7 +123,7 @@ int file_entry_fields(oc_proto_writer *w, int dirfd, const char *name, const cha
 
 static void result_empty(agent_stream *s)
 {
-    send_frame(OC_T_RESULT, 0, s->id, NULL, 0);
+    stream_send(s, OC_T_RESULT, 0, NULL, 0);
     stream_free(s, 0);
 }
 
@@ -154,7 +154,7 @@ void fileop_stat(agent_stream *s, const uint8_t *p, size_t len)
         fail_errno(s, errno, "stat", a.path);
         return;
     }
-    send_frame(OC_T_RESULT, 0, s->id, buf, (uint32_t)w.len);
+    stream_send(s, OC_T_RESULT, 0, buf, (uint32_t)w.len);
     stream_free(s, 0);
 }
 
@@ -291,8 +291,8 @@ void fileop_rename(agent_stream *s, const uint8_t *p, size_t len)
         return;
     if (rename(a.path, a.new_path) < 0) {
         int err = errno;
-        send_error(s->id, agent_errno_code(err), "rename %.1000s to %.1000s: %s", a.path,
-                   a.new_path, strerror(err));
+        stream_error(s, agent_errno_code(err), "rename %.1000s to %.1000s: %s", a.path,
+                     a.new_path, strerror(err));
         stream_free(s, 1);
         return;
     }

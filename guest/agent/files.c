@@ -17,18 +17,18 @@
 #define REC_MAX (OC_PROTO_MAX_PATH + 512)
 
 /* A frame whose payload is one SIZE field (RESULT, INFO). */
-static void send_size(uint8_t type, uint32_t stream, uint64_t size)
+static void send_size(agent_stream *s, uint8_t type, uint64_t size)
 {
     uint8_t buf[32];
     oc_proto_writer w;
     oc_proto_writer_init(&w, buf, sizeof buf);
     oc_proto_put_u64(&w, OC_F_SIZE, size);
-    send_frame(type, 0, stream, buf, (uint32_t)w.len);
+    stream_send(s, type, 0, buf, (uint32_t)w.len);
 }
 
 static void send_size_result(agent_stream *s)
 {
-    send_size(OC_T_RESULT, s->id, s->size);
+    send_size(s, OC_T_RESULT, s->size);
 }
 
 /* ---- FILE_READ ---- */
@@ -48,15 +48,15 @@ void file_read_open(agent_stream *s, const uint8_t *p, size_t len)
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         int dir = S_ISDIR(st.st_mode);
         close(fd);
-        send_error(s->id, dir ? OC_PERR_ISDIR : OC_PERR_INVAL, "read %.1000s: %s", a.path,
-                   dir ? "is a directory" : "not a regular file");
+        stream_error(s, dir ? OC_PERR_ISDIR : OC_PERR_INVAL, "read %.1000s: %s", a.path,
+                     dir ? "is a directory" : "not a regular file");
         stream_free(s, 1);
         return;
     }
     s->fd = fd;
     /* v2: the size up front lets the host size its buffer once. */
-    if (agent.version >= 2)
-        send_size(OC_T_INFO, s->id, (uint64_t)st.st_size);
+    if (s->conn->version >= 2)
+        send_size(s, OC_T_INFO, (uint64_t)st.st_size);
 }
 
 static int read_pump(agent_stream *s)
@@ -69,13 +69,13 @@ static int read_pump(agent_stream *s)
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 return 1;
-            send_error(s->id, agent_errno_code(errno), "read failed after %llu bytes: %s",
-                       (unsigned long long)s->size, strerror(errno));
+            stream_error(s, agent_errno_code(errno), "read failed after %llu bytes: %s",
+                         (unsigned long long)s->size, strerror(errno));
             stream_free(s, 1);
             return 0;
         }
         if (n == 0) {
-            send_frame(OC_T_EOF, OC_CHAN_OUT, s->id, NULL, 0);
+            stream_send(s, OC_T_EOF, OC_CHAN_OUT, NULL, 0);
             send_size_result(s);
             stream_free(s, 0);
             return 0;
@@ -97,13 +97,13 @@ void file_write_open(agent_stream *s, const uint8_t *p, size_t len)
     char *slash = strrchr(a.path, '/');
     const char *base = slash ? slash + 1 : a.path;
     if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
-        send_error(s->id, OC_PERR_INVAL, "write %.1000s: not a file name", a.path);
+        stream_error(s, OC_PERR_INVAL, "write %.1000s: not a file name", a.path);
         stream_free(s, 1);
         return;
     }
     struct stat st;
     if (stat(a.path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        send_error(s->id, OC_PERR_ISDIR, "write %.1000s: is a directory", a.path);
+        stream_error(s, OC_PERR_ISDIR, "write %.1000s: is a directory", a.path);
         stream_free(s, 1);
         return;
     }
@@ -121,7 +121,7 @@ void file_write_open(agent_stream *s, const uint8_t *p, size_t len)
     s->path = strdup(a.path);
     s->tmp_path = strdup(tmp);
     if (!s->path || !s->tmp_path) {
-        send_error(s->id, OC_PERR_LIMIT, "write %.1000s: out of memory", a.path);
+        stream_error(s, OC_PERR_LIMIT, "write %.1000s: out of memory", a.path);
         if (!s->tmp_path)
             unlink(tmp);
         stream_free(s, 1);
@@ -184,7 +184,7 @@ void file_list_open(agent_stream *s, const uint8_t *p, size_t len)
     }
     s->rec = malloc(REC_CAP);
     if (!s->rec) {
-        send_error(s->id, OC_PERR_LIMIT, "list %.1000s: out of memory", a.path);
+        stream_error(s, OC_PERR_LIMIT, "list %.1000s: out of memory", a.path);
         stream_free(s, 1);
     }
 }
@@ -198,7 +198,7 @@ static int list_refill(agent_stream *s)
         struct dirent *de = readdir(s->dir);
         if (!de) {
             if (errno) {
-                send_error(s->id, agent_errno_code(errno), "list: readdir: %s", strerror(errno));
+                stream_error(s, agent_errno_code(errno), "list: readdir: %s", strerror(errno));
                 stream_free(s, 1);
                 return -1;
             }
@@ -236,8 +236,8 @@ static int list_pump(agent_stream *s)
             continue;
         }
         if (!s->dir) {
-            send_frame(OC_T_EOF, OC_CHAN_OUT, s->id, NULL, 0);
-            send_frame(OC_T_RESULT, 0, s->id, NULL, 0);
+            stream_send(s, OC_T_EOF, OC_CHAN_OUT, NULL, 0);
+            stream_send(s, OC_T_RESULT, 0, NULL, 0);
             stream_free(s, 0);
             return 0;
         }
@@ -260,8 +260,8 @@ int file_pump(agent_stream *s)
 
 void file_cancel(agent_stream *s)
 {
-    send_error(s->id, OC_PERR_IO, "%s cancelled",
-               s->op == OC_OP_FILE_WRITE ? "write" : s->op == OC_OP_FILE_READ ? "read" : "list");
+    stream_error(s, OC_PERR_IO, "%s cancelled",
+                 s->op == OC_OP_FILE_WRITE ? "write" : s->op == OC_OP_FILE_READ ? "read" : "list");
     stream_free(s, 1);
 }
 

@@ -1,4 +1,4 @@
-/* loop.c: the agent's single poll loop: the connection, children's pipes,
+/* loop.c: the agent's single poll loop: the connections, children's pipes,
  * signals (SIGCHLD and shutdown) and timers. */
 #define _GNU_SOURCE
 #include "oc-agent.h"
@@ -16,14 +16,18 @@
  * is rechecked at this interval instead of polled. */
 #define HUP_RECHECK_MS 50
 
-static struct pollfd pfd[4 + AGENT_MAX_STREAMS * 3 + OC_PROTO_MAX_SESSIONS * 2];
+/* signals, listening socket, each connection, its streams' fds, sessions */
+static struct pollfd pfd[2 + AGENT_MAX_CONNS * (1 + AGENT_MAX_STREAMS * 3) +
+                         OC_PROTO_MAX_SESSIONS * 2];
 
 static agent_stream *exec_by_pid(pid_t pid)
 {
-    for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
-        agent_stream *s = agent.streams[i];
-        if (s && s->op == OC_OP_EXEC && s->pid == pid && !s->exited)
-            return s;
+    for (int k = 0; k < AGENT_MAX_CONNS; k++) {
+        for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
+            agent_stream *s = agent.conns[k].streams[i];
+            if (s && s->op == OC_OP_EXEC && s->pid == pid && !s->exited)
+                return s;
+        }
     }
     return NULL;
 }
@@ -61,42 +65,71 @@ static void on_signals(void)
     reap();
 }
 
-static void hang_up(void)
+static void hang_up(agent_conn *c)
 {
-    conn_reset();
+    conn_reset(c);
     if (agent.mode == MODE_LISTEN) {
-        close(agent.fd);
-        agent.fd = -1;
+        close(c->fd);
+        c->fd = -1;
         return;
     }
     /* What the old host sent and we have not read stays in the port until
      * read; it must not be taken for the next host's requests. */
-    uint8_t *scratch = agent.in;
-    while (read(agent.fd, scratch, AGENT_READ_SIZE) > 0)
+    uint8_t *scratch = c->in;
+    while (read(c->fd, scratch, AGENT_READ_SIZE) > 0)
         ;
-    agent.hup = 1;
+    c->hup = 1;
     agent.hup_until_ms = agent_now_ms() + HUP_RECHECK_MS;
 }
 
-/* The port: has a host connected since the last check? */
-static void port_recheck(int64_t now)
+/* The ports without a host: has one connected since the last check?  All
+ * are checked in one wake-up, so idle ports cost no more than one. */
+static void ports_recheck(int64_t now)
 {
-    struct pollfd q = { .fd = agent.fd, .events = POLLIN };
-    if (poll(&q, 1, 0) < 0 || (q.revents & POLLHUP)) {
-        agent.hup_until_ms = now + HUP_RECHECK_MS;
-        return;
+    for (int i = 0; i < AGENT_MAX_CONNS; i++) {
+        agent_conn *c = &agent.conns[i];
+        if (c->fd < 0 || !c->hup)
+            continue;
+        struct pollfd q = { .fd = c->fd, .events = POLLIN };
+        if (poll(&q, 1, 0) < 0 || (q.revents & POLLHUP))
+            continue;
+        c->hup = 0;
+        conn_reset(c);
     }
-    agent.hup = 0;
-    conn_reset();
+    if (agent.port_scan_until_ms && (now >= agent.port_scan_until_ms || !port_scan()))
+        agent.port_scan_until_ms = 0;
+    agent.hup_until_ms = now + HUP_RECHECK_MS;
+}
+
+static int ports_need_recheck(void)
+{
+    if (agent.mode != MODE_PORT)
+        return 0;
+    for (int i = 0; i < AGENT_MAX_CONNS; i++)
+        if (agent.conns[i].fd >= 0 && agent.conns[i].hup)
+            return 1;
+    return agent.port_scan_until_ms != 0;
+}
+
+/* Test mode: a free slot, or NULL while every one is taken (further clients
+ * wait in the backlog, as they would for a port). */
+static agent_conn *free_slot(void)
+{
+    for (int i = 0; i < AGENT_MAX_CONNS; i++)
+        if (agent.conns[i].fd < 0)
+            return &agent.conns[i];
+    return NULL;
 }
 
 static void on_accept(void)
 {
+    agent_conn *c = free_slot();
+    if (!c)
+        return;
     int fd = accept4(agent.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
         return;
-    agent.fd = fd;
-    conn_reset();
+    conn_open(c, fd);
 }
 
 static int64_t min_deadline(int64_t a, int64_t b)
@@ -108,61 +141,89 @@ static int64_t min_deadline(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+static void conn_events(agent_conn *c, short re)
+{
+    /* On the port POLLHUP means "no host", data or not; on a socket the
+     * peer's last bytes are still read before its EOF. */
+    if (agent.mode == MODE_PORT && (re & POLLHUP))
+        hang_up(c);
+    else if ((re & POLLIN) && conn_read(c) < 0)
+        hang_up(c);
+    else if ((re & (POLLHUP | POLLERR)) && !(re & POLLIN))
+        hang_up(c);
+    else if ((re & POLLOUT) && conn_flush(c) < 0)
+        hang_up(c);
+}
+
 void loop_run(void)
 {
+    int conn_i[AGENT_MAX_CONNS];
+
     for (;;) {
         int64_t now = agent_now_ms();
         int64_t deadline = 0;
         int busy = 0;
 
-        if (agent.mode == MODE_PORT && agent.hup && now >= agent.hup_until_ms)
-            port_recheck(now);
+        if (ports_need_recheck() && now >= agent.hup_until_ms)
+            ports_recheck(now);
 
         /* Timers and file pumps may end streams, so each slot is re-read. */
-        for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
-            agent_stream *s = agent.streams[i];
-            if (s && s->op == OC_OP_EXEC)
-                deadline = min_deadline(deadline, exec_timers(s, now));
+        for (int k = 0; k < AGENT_MAX_CONNS; k++) {
+            for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
+                agent_stream *s = agent.conns[k].streams[i];
+                if (s && s->op == OC_OP_EXEC)
+                    deadline = min_deadline(deadline, exec_timers(s, now));
+            }
         }
         deadline = min_deadline(deadline, sessions_timers(now));
         /* Twice: input held back and pumps stopped for want of output room
          * can go on once the flush has made room, and nothing else would
          * wake the poll below for them. */
         for (int round = 0; round < 2; round++) {
-            if (agent.fd >= 0 && !agent.hup)
-                conn_process_held_input();
-            for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
-                agent_stream *s = agent.streams[i];
-                if (s && s->op == OC_OP_SESSION_ATTACH)
-                    session_pump(s);
-                else if (s && s->op != OC_OP_EXEC && file_pump(s))
-                    busy = 1;
+            for (int k = 0; k < AGENT_MAX_CONNS; k++) {
+                agent_conn *c = &agent.conns[k];
+                if (conn_up(c))
+                    conn_process_held_input(c);
+                for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
+                    agent_stream *s = c->streams[i];
+                    if (s && s->op == OC_OP_SESSION_ATTACH)
+                        session_pump(s);
+                    else if (s && s->op != OC_OP_EXEC && file_pump(s))
+                        busy = 1;
+                }
+                if (conn_up(c) && conn_wants_write(c) && conn_flush(c) < 0)
+                    hang_up(c);
             }
-            if (agent.fd >= 0 && !agent.hup && conn_wants_write() && conn_flush() < 0)
-                hang_up();
         }
 
-        int n = 0, conn_i = -1, listen_i = -1;
+        int n = 0, listen_i = -1;
         pfd[n++] = (struct pollfd){ .fd = agent.sig_fd, .events = POLLIN };
-        if (agent.fd >= 0 && !agent.hup) {
-            short ev = (short)((conn_wants_read() ? POLLIN : 0) | (conn_wants_write() ? POLLOUT : 0));
-            pfd[n] = (struct pollfd){ .fd = agent.fd, .events = ev };
-            conn_i = n++;
+        for (int k = 0; k < AGENT_MAX_CONNS; k++) {
+            agent_conn *c = &agent.conns[k];
+            conn_i[k] = -1;
+            if (conn_up(c)) {
+                short ev = (short)((conn_wants_read(c) ? POLLIN : 0) |
+                                   (conn_wants_write(c) ? POLLOUT : 0));
+                pfd[n] = (struct pollfd){ .fd = c->fd, .events = ev };
+                conn_i[k] = n++;
+            }
         }
-        if (agent.mode == MODE_LISTEN && agent.fd < 0) {
+        if (agent.mode == MODE_LISTEN && free_slot()) {
             pfd[n] = (struct pollfd){ .fd = agent.listen_fd, .events = POLLIN };
             listen_i = n++;
         }
-        for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
-            agent_stream *s = agent.streams[i];
-            if (s && s->op == OC_OP_EXEC)
-                exec_poll_setup(s, pfd, &n);
-            else if (s && s->op == OC_OP_SESSION_ATTACH)
-                attach_poll_setup(s, pfd, &n);
+        for (int k = 0; k < AGENT_MAX_CONNS; k++) {
+            for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
+                agent_stream *s = agent.conns[k].streams[i];
+                if (s && s->op == OC_OP_EXEC)
+                    exec_poll_setup(s, pfd, &n);
+                else if (s && s->op == OC_OP_SESSION_ATTACH)
+                    attach_poll_setup(s, pfd, &n);
+            }
         }
         /* Always, attached or not: session output never waits for a host. */
         sessions_poll_setup(pfd, &n);
-        if (agent.mode == MODE_PORT && agent.hup)
+        if (ports_need_recheck())
             deadline = min_deadline(deadline, agent.hup_until_ms);
 
         int timeout = -1;
@@ -176,30 +237,26 @@ void loop_run(void)
             continue;
         }
 
-        for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
-            agent_stream *s = agent.streams[i];
-            if (s && s->op == OC_OP_EXEC)
-                exec_poll_events(s, pfd);
-            else if (s && s->op == OC_OP_SESSION_ATTACH)
-                attach_poll_events(s, pfd);
+        for (int k = 0; k < AGENT_MAX_CONNS; k++) {
+            for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
+                agent_stream *s = agent.conns[k].streams[i];
+                if (s && s->op == OC_OP_EXEC)
+                    exec_poll_events(s, pfd);
+                else if (s && s->op == OC_OP_SESSION_ATTACH)
+                    attach_poll_events(s, pfd);
+            }
         }
         sessions_poll_events(pfd);
         if (pfd[0].revents)
             on_signals();
+        for (int k = 0; k < AGENT_MAX_CONNS; k++) {
+            agent_conn *c = &agent.conns[k];
+            if (conn_i[k] >= 0 && c->fd == pfd[conn_i[k]].fd)
+                conn_events(c, pfd[conn_i[k]].revents);
+        }
+        /* After the connections: a slot freed by a hang-up above is
+         * taken by the next client on the next round. */
         if (listen_i >= 0 && pfd[listen_i].revents)
             on_accept();
-        if (conn_i >= 0 && agent.fd == pfd[conn_i].fd) {
-            short re = pfd[conn_i].revents;
-            /* On the port POLLHUP means "no host", data or not; on a socket
-             * the peer's last bytes are still read before its EOF. */
-            if (agent.mode == MODE_PORT && (re & POLLHUP))
-                hang_up();
-            else if ((re & POLLIN) && conn_read() < 0)
-                hang_up();
-            else if ((re & (POLLHUP | POLLERR)) && !(re & POLLIN))
-                hang_up();
-            else if ((re & POLLOUT) && conn_flush() < 0)
-                hang_up();
-        }
     }
 }

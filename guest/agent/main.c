@@ -1,8 +1,8 @@
 /* main.c: oc-agent's entry point: picks the mode.
  *
  *   /init (PID 1 in the initramfs)   stage 1: load modules, mount the root, exec stage 2
- *   oc-agent --pid1                  stage 2: PID 1 on the real root, serve the port
- *   oc-agent [--port]                serve the port without PID 1 duties
+ *   oc-agent --pid1                  stage 2: PID 1 on the real root, serve the ports
+ *   oc-agent [--port]                serve the ports without PID 1 duties
  *   oc-agent --listen SOCKET         test mode: serve a unix socket as the current user
  *   oc-agent --version
  */
@@ -111,10 +111,7 @@ int main(int argc, char **argv)
         if (agent.listen_fd < 0)
             return 1;
     } else {
-        agent.fd = port_open();
-        /* Unknown until checked: the loop looks at once. */
-        agent.hup = 1;
-        agent.hup_until_ms = 0;
+        port_open_all();
     }
     loop_run();
 }

@@ -2,7 +2,10 @@
  *
  * The agent is single-threaded: one poll loop (loop.c) owns every fd.  Its
  * state lives in one global, `agent`, because there is exactly one of it per
- * process and passing it around would only add noise.
+ * process and passing it around would only add noise.  Each host connection
+ * (one per virtio-serial port, or per accepted client in test mode) is an
+ * agent_conn with its own framing, version and streams; a stream knows its
+ * connection.  Sessions (sessions.c) belong to no connection.
  */
 #ifndef OC_AGENT_GUEST_H
 #define OC_AGENT_GUEST_H
@@ -20,9 +23,16 @@
 #define AGENT_VERSION "0.1.0"
 #define AGENT_NAME    "oc-agent " AGENT_VERSION
 #define AGENT_PORT_NAME "oc.agent"
+/* Ports "oc.agent", "oc.agent.1" .. "oc.agent.3", each its own connection, so
+ * that several host processes can talk to the agent at once (QEMU serves one
+ * client per port).  In test mode: clients served at once. */
+#define AGENT_MAX_CONNS 4
+/* How long after "oc.agent" appeared the other ports are looked for (a
+ * domain defined before there were several has only the first). */
+#define AGENT_PORT_SCAN_MS 10000
 #define AGENT_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-#define AGENT_MAX_STREAMS 256
+#define AGENT_MAX_STREAMS 256     /* per connection */
 #define AGENT_FRAME_MAX (OC_PROTO_HEADER_SIZE + OC_PROTO_MAX_PAYLOAD)
 /* Reads from the port are this large because virtio-serial throughput
  * depends on the reader's read size (12 MiB/s for small reads, 170+ MiB/s
@@ -47,8 +57,11 @@
 
 enum agent_mode { MODE_LISTEN, MODE_PORT };
 
+typedef struct agent_conn agent_conn;
+
 typedef struct agent_stream {
-    uint32_t id;
+    agent_conn *conn;       /* the connection the stream is on */
+    uint32_t id;            /* unique within its connection only */
     uint32_t op;            /* enum oc_proto_op */
     uint64_t credit[3];     /* bytes we may still send on chans 1 and 2 */
     uint64_t in_held;       /* host DATA bytes received, credit not yet returned */
@@ -82,6 +95,8 @@ typedef struct agent_stream {
      * channel the absolute offset of the next byte to send and where the
      * scrollback ended when the attach began. */
     uint32_t session;
+    struct agent_stream *next_attach; /* the session's other attach streams */
+    int64_t credit_ms[3];   /* when the host last granted credit (or attached) */
     uint64_t cursor[3];
     uint64_t replay_end[3];
     int replayed;           /* INFO REPLAY_END sent */
@@ -98,14 +113,10 @@ typedef struct {
     uint64_t total;
 } agent_ring;
 
-typedef struct {
-    enum agent_mode mode;
-    int pid1;
-    int fd;                 /* the connection (socket or port), -1 if none */
-    int listen_fd;
-    int sig_fd;
-    int hup;                /* port: host not connected; recheck at hup_until */
-    int64_t hup_until_ms;
+struct agent_conn {
+    int index;              /* the port's number, or the test-mode slot */
+    int fd;                 /* socket or port, -1 if none */
+    int hup;                /* port: host not connected; rechecked by the loop */
 
     uint8_t *in;
     size_t in_len;
@@ -115,9 +126,22 @@ typedef struct {
     size_t out_off, out_len, out_cap;
 
     agent_stream *streams[AGENT_MAX_STREAMS];
+    uint32_t version;       /* protocol version agreed with this host */
+};
+
+typedef struct {
+    enum agent_mode mode;
+    int pid1;
+    int listen_fd;
+    int sig_fd;
+    /* Port mode: when to look again at the ports without a host, and for
+     * ports not found yet (they may show up after "oc.agent"). */
+    int64_t hup_until_ms;
+    int64_t port_scan_until_ms;
+
+    agent_conn conns[AGENT_MAX_CONNS];
     char **default_env;
     char boot_id[64];
-    uint32_t version;       /* protocol version agreed with the host */
 } agent_state;
 
 extern agent_state agent;
@@ -132,15 +156,22 @@ void agent_build_default_env(void);
 
 /* conn.c: framing, output queue, stream table, dispatch */
 void conn_init(void);
-void conn_reset(void);
-int conn_read(void);            /* -1: hang-up */
-int conn_flush(void);           /* -1: hang-up */
-int conn_wants_read(void);
-int conn_wants_write(void);
-size_t out_room(void);
-void conn_process_held_input(void);
-void send_frame(uint8_t type, uint8_t chan, uint32_t stream, const void *p, uint32_t len);
-void send_error(uint32_t stream, uint32_t code, const char *fmt, ...)
+/* Starts serving fd on c (allocating its buffers the first time). */
+void conn_open(agent_conn *c, int fd);
+void conn_reset(agent_conn *c);
+int conn_up(const agent_conn *c);       /* a host is there to talk to */
+int conn_read(agent_conn *c);           /* -1: hang-up */
+int conn_flush(agent_conn *c);          /* -1: hang-up */
+int conn_wants_read(const agent_conn *c);
+int conn_wants_write(const agent_conn *c);
+void conn_process_held_input(agent_conn *c);
+void send_frame(agent_conn *c, uint8_t type, uint8_t chan, uint32_t stream, const void *p,
+                uint32_t len);
+void send_error(agent_conn *c, uint32_t stream, uint32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The same on s's connection and stream. */
+void stream_send(agent_stream *s, uint8_t type, uint8_t chan, const void *p, uint32_t len);
+void stream_error(agent_stream *s, uint32_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* How many DATA bytes may be sent now on (s, chan): credit, room, frame. */
 size_t stream_sendable(const agent_stream *s, int chan);
@@ -151,7 +182,8 @@ void send_data(agent_stream *s, int chan, const void *p, size_t len);
 void stream_consumed(agent_stream *s, size_t n);
 /* Ends a stream without a frame; kill_group: SIGKILL an exec's group. */
 void stream_free(agent_stream *s, int kill_group);
-void streams_cancel_all(void);
+void conn_cancel_streams(agent_conn *c);
+void streams_cancel_all(void);          /* of every connection */
 
 /* exec.c */
 /* A spawned process, as exec_spawn leaves it. */
@@ -175,7 +207,7 @@ int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, e
 /* EXIT_CODE and EXIT_SIGNAL of a wait status. */
 void exec_put_exit(oc_proto_writer *w, int status);
 /* RESULT with EXIT_CODE, EXIT_SIGNAL, TIMED_OUT, DURATION_US. */
-void exec_send_result(uint32_t stream, int status, int timed_out, int64_t duration_us);
+void exec_send_result(agent_stream *s, int status, int timed_out, int64_t duration_us);
 /* Host input held for a pipe: append (1; 0 when fd is closed and the bytes
  * are dropped; -1 after failing the stream for want of memory), write what
  * the pipe takes (-1: the reader is gone), drop the rest (returning credit). */
@@ -280,7 +312,11 @@ int file_entry_fields(oc_proto_writer *w, int dirfd, const char *name, const cha
 void loop_run(void) __attribute__((noreturn));
 
 /* port.c */
-int port_open(void);                /* blocks (retrying) until the port exists */
+/* Blocks (retrying) until port 0 ("oc.agent") exists, then serves it and
+ * whichever of the others exist. */
+void port_open_all(void);
+/* Serves the ports that have appeared since; 1 if some are still missing. */
+int port_scan(void);
 int listen_socket(const char *path);
 
 /* init.c, pid1.c */

@@ -24,6 +24,9 @@
  * flood to go on at pipe speed, few enough that the loop stays responsive. */
 #define DRAIN_CHUNK (64u * 1024u)
 #define DRAIN_READS 4
+/* An attacher whose host has granted no credit for this long is taken to
+ * have stopped reading: output no longer waits for it. */
+#define HOLD_MS 1000
 
 typedef struct {
     uint32_t id;
@@ -40,6 +43,7 @@ typedef struct {
     uint8_t *cmd;           /* the ARG / COMMAND fields as given */
     size_t cmd_len;
     int attachers;          /* attach streams; such a session is never evicted */
+    agent_stream *attached; /* those streams, through next_attach */
 } session;
 
 static session *sessions[OC_PROTO_MAX_SESSIONS];
@@ -105,23 +109,23 @@ static int parse_id(agent_stream *s, const uint8_t *p, size_t len, const char *w
         } else if (f.tag == OC_F_SIGNAL && sig) {
             bad = oc_proto_field_u32(&f, sig) < 0 || *sig == 0 || *sig >= 65;
         } else if (f.tag != OC_F_OP) {
-            send_error(s->id, OC_PERR_UNSUPPORTED, "%s: unknown field 0x%04x", what, f.tag);
+            stream_error(s, OC_PERR_UNSUPPORTED, "%s: unknown field 0x%04x", what, f.tag);
             stream_free(s, 0);
             return -1;
         }
         if (bad) {
-            send_error(s->id, OC_PERR_INVAL, "%s: bad field 0x%04x", what, f.tag);
+            stream_error(s, OC_PERR_INVAL, "%s: bad field 0x%04x", what, f.tag);
             stream_free(s, 0);
             return -1;
         }
     }
     if (rc < 0) {
-        send_error(s->id, OC_PERR_PROTOCOL, "%s: malformed field list", what);
+        stream_error(s, OC_PERR_PROTOCOL, "%s: malformed field list", what);
         stream_free(s, 0);
         return -1;
     }
     if (!*id) {
-        send_error(s->id, OC_PERR_INVAL, "%s: SESSION is required", what);
+        stream_error(s, OC_PERR_INVAL, "%s: SESSION is required", what);
         stream_free(s, 0);
         return -1;
     }
@@ -132,8 +136,8 @@ static session *find_or_fail(agent_stream *s, uint32_t id, const char *what)
 {
     session *x = session_find(id);
     if (!x) {
-        send_error(s->id, OC_PERR_NOENT, "%s: no session %u (never started, or evicted)", what,
-                   id);
+        stream_error(s, OC_PERR_NOENT, "%s: no session %u (never started, or evicted)", what,
+                     id);
         stream_free(s, 0);
     }
     return x;
@@ -163,15 +167,15 @@ void session_start(agent_stream *s, const uint8_t *p, size_t len)
 {
     int slot = pick_slot();
     if (slot < 0) {
-        send_error(s->id, OC_PERR_LIMIT, "SESSION_START: %u sessions are running or attached; "
-                   "kill one first", OC_PROTO_MAX_SESSIONS);
+        stream_error(s, OC_PERR_LIMIT, "SESSION_START: %u sessions are running or attached; "
+                     "kill one first", OC_PROTO_MAX_SESSIONS);
         stream_free(s, 0);
         return;
     }
     session *x = calloc(1, sizeof *x);
     if (!x || keep_command(x, p, len) < 0) {
         free(x);
-        send_error(s->id, OC_PERR_LIMIT, "SESSION_START: out of memory");
+        stream_error(s, OC_PERR_LIMIT, "SESSION_START: out of memory");
         stream_free(s, 0);
         return;
     }
@@ -221,7 +225,7 @@ void session_start(agent_stream *s, const uint8_t *p, size_t len)
     oc_proto_writer_init(&w, buf, sizeof buf);
     oc_proto_put_u32(&w, OC_F_SESSION, x->id);
     oc_proto_put_u32(&w, OC_F_PID, (uint32_t)x->pid);
-    send_frame(OC_T_RESULT, 0, s->id, buf, (uint32_t)w.len);
+    stream_send(s, OC_T_RESULT, 0, buf, (uint32_t)w.len);
     stream_free(s, 0);
 }
 
@@ -235,7 +239,7 @@ void session_list(agent_stream *s, const uint8_t *p, size_t len)
     oc_proto_reader_init(&r, p, len);
     while ((rc = oc_proto_next(&r, &f)) == 1) {
         if (f.tag != OC_F_OP) {
-            send_error(s->id, OC_PERR_UNSUPPORTED, "SESSION_LIST: unknown field 0x%04x", f.tag);
+            stream_error(s, OC_PERR_UNSUPPORTED, "SESSION_LIST: unknown field 0x%04x", f.tag);
             stream_free(s, 0);
             return;
         }
@@ -247,8 +251,8 @@ void session_list(agent_stream *s, const uint8_t *p, size_t len)
             total += 128 + sessions[i]->cmd_len;
     s->rec = malloc(total);
     if (rc < 0 || !s->rec) {
-        send_error(s->id, rc < 0 ? OC_PERR_PROTOCOL : OC_PERR_LIMIT, "SESSION_LIST: %s",
-                   rc < 0 ? "malformed field list" : "out of memory");
+        stream_error(s, rc < 0 ? OC_PERR_PROTOCOL : OC_PERR_LIMIT, "SESSION_LIST: %s",
+                     rc < 0 ? "malformed field list" : "out of memory");
         stream_free(s, 0);
         return;
     }
@@ -290,7 +294,7 @@ void session_kill(agent_stream *s, const uint8_t *p, size_t len)
      * group id might otherwise be someone else's by now. */
     if (x->pid > 0 && (!x->exited || x->out_fd[1] >= 0 || x->out_fd[2] >= 0))
         kill(-x->pid, (int)sig);
-    send_frame(OC_T_RESULT, 0, s->id, NULL, 0);
+    stream_send(s, OC_T_RESULT, 0, NULL, 0);
     stream_free(s, 0);
 }
 
@@ -306,6 +310,9 @@ void session_attach(agent_stream *s, const uint8_t *p, size_t len)
         return;
     s->session = id;
     x->attachers++;
+    s->next_attach = x->attached;
+    x->attached = s;
+    s->credit_ms[1] = s->credit_ms[2] = agent_now_ms();
     for (int c = 1; c <= 2; c++) {
         s->cursor[c] = ring_start(&x->ring[c]);
         s->replay_end[c] = x->ring[c].total;
@@ -318,7 +325,7 @@ void session_attach(agent_stream *s, const uint8_t *p, size_t len)
         oc_proto_writer_init(&w, buf, sizeof buf);
         oc_proto_put_u32(&w, OC_F_COLS, x->cols);
         oc_proto_put_u32(&w, OC_F_ROWS, x->rows);
-        send_frame(OC_T_INFO, 0, s->id, buf, (uint32_t)w.len);
+        stream_send(s, OC_T_INFO, 0, buf, (uint32_t)w.len);
     }
 }
 
@@ -394,15 +401,21 @@ int session_resize(agent_stream *s, uint32_t cols, uint32_t rows)
 void session_detach(agent_stream *s)
 {
     /* Detaching is what CANCEL means here: the process is not touched. */
-    send_frame(OC_T_RESULT, 0, s->id, NULL, 0);
+    stream_send(s, OC_T_RESULT, 0, NULL, 0);
     stream_free(s, 0);
 }
 
 void session_release(agent_stream *s)
 {
     session *x = session_find(s->session);
-    if (x)
+    if (x) {
         x->attachers--;
+        for (agent_stream **p = &x->attached; *p; p = &(*p)->next_attach)
+            if (*p == s) {
+                *p = s->next_attach;
+                break;
+            }
+    }
     free(s->in_buf);
 }
 
@@ -424,7 +437,7 @@ void session_pump(agent_stream *s)
                 oc_proto_writer w;
                 oc_proto_writer_init(&w, buf, sizeof buf);
                 oc_proto_put_u64(&w, OC_F_SKIPPED, ring_start(r) - s->cursor[c]);
-                send_frame(OC_T_INFO, (uint8_t)c, s->id, buf, (uint32_t)w.len);
+                stream_send(s, OC_T_INFO, (uint8_t)c, buf, (uint32_t)w.len);
                 s->cursor[c] = ring_start(r);
             }
             while (s->cursor[c] < limit) {
@@ -445,15 +458,15 @@ void session_pump(agent_stream *s)
         oc_proto_writer w;
         oc_proto_writer_init(&w, buf, sizeof buf);
         oc_proto_put_u8(&w, OC_F_REPLAY_END, 1);
-        send_frame(OC_T_INFO, 0, s->id, buf, (uint32_t)w.len);
+        stream_send(s, OC_T_INFO, 0, buf, (uint32_t)w.len);
         s->replayed = 1;
     }
     if (x->exited && x->out_fd[1] < 0 && x->out_fd[2] < 0 &&
         s->cursor[1] == x->ring[1].total && s->cursor[2] == x->ring[2].total &&
-        agent.fd >= 0 && !agent.hup) {
-        send_frame(OC_T_EOF, OC_CHAN_OUT, s->id, NULL, 0);
-        send_frame(OC_T_EOF, OC_CHAN_ERR, s->id, NULL, 0);
-        exec_send_result(s->id, x->status, x->timed_out, x->t_exit_us - x->t_start_us);
+        conn_up(s->conn)) {
+        stream_send(s, OC_T_EOF, OC_CHAN_OUT, NULL, 0);
+        stream_send(s, OC_T_EOF, OC_CHAN_ERR, NULL, 0);
+        exec_send_result(s, x->status, x->timed_out, x->t_exit_us - x->t_start_us);
         stream_free(s, 0);
     }
 }
@@ -500,6 +513,29 @@ int session_exited(pid_t pid, int status)
     return 0;
 }
 
+/* Until when channel c's pipe is left unread; 0: it may be read now.
+ * Output waits for attached hosts that read, never for one that stopped:
+ * while an attacher that takes data (it has credit, or was granted some in
+ * the last HOLD_MS) is within one drain of losing bytes it has not been
+ * sent, the pipe is not read and the process blocks on it as on any pipe.
+ * An attacher whose host has granted nothing for HOLD_MS holds nothing back
+ * (it skips, and is told), and with nobody attached the ring drops its
+ * oldest bytes.  INT64_MAX: until the channel takes the data. */
+static int64_t held_until(const session *x, int c, int64_t now)
+{
+    uint64_t room = x->ring[c].max - (uint64_t)DRAIN_CHUNK * DRAIN_READS;
+    int64_t until = 0;
+    for (const agent_stream *s = x->attached; s; s = s->next_attach) {
+        if (x->ring[c].total - s->cursor[c] <= room)
+            continue;
+        if (s->credit[c] > 0)
+            return INT64_MAX;
+        if (s->credit_ms[c] + HOLD_MS > now && s->credit_ms[c] + HOLD_MS > until)
+            until = s->credit_ms[c] + HOLD_MS;
+    }
+    return until;
+}
+
 void sessions_poll_setup(struct pollfd *pfd, int *n)
 {
     for (unsigned i = 0; i < OC_PROTO_MAX_SESSIONS; i++) {
@@ -508,7 +544,7 @@ void sessions_poll_setup(struct pollfd *pfd, int *n)
             continue;
         for (int c = 1; c <= 2; c++) {
             x->pidx[c] = -1;
-            if (x->out_fd[c] >= 0) {
+            if (x->out_fd[c] >= 0 && !held_until(x, c, agent_now_ms())) {
                 pfd[*n] = (struct pollfd){ .fd = x->out_fd[c], .events = POLLIN };
                 x->pidx[c] = (*n)++;
             }
@@ -576,6 +612,11 @@ int64_t sessions_timers(int64_t now)
         int64_t d = x->kill_at_ms ? x->kill_at_ms : 0;
         if (x->drain_at_ms && (!d || x->drain_at_ms < d))
             d = x->drain_at_ms;
+        for (int c = 1; c <= 2; c++) {
+            int64_t h = x->out_fd[c] >= 0 ? held_until(x, c, now) : 0;
+            if (h && h != INT64_MAX && (!d || h < d))
+                d = h; /* a hold that runs out must wake the loop */
+        }
         if (d && (!next || d < next))
             next = d;
     }

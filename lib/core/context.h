@@ -28,8 +28,9 @@ oc_context *core_context_new(const char *uri, const char *state_dir, GError **er
 void core_context_free(oc_context *ctx);
 
 /* How long an idle agent connection stays open.  QEMU serves one client per
- * socket, so a connection held forever would lock other processes out; a
- * short linger keeps back-to-back calls from reconnecting every time. */
+ * socket and a sandbox has VIRT_AGENT_PORTS of them, so a connection held
+ * forever would take a port from other processes; a short linger keeps
+ * back-to-back calls from reconnecting every time. */
 #define CORE_AGENT_LINGER_MS 1000
 #define CORE_AGENT_CONNECT_TIMEOUT_MS 30000
 

@@ -6,6 +6,25 @@
 
 #include "util/error.h"
 
+char *virt_agent_port_name(guint port)
+{
+    return port ? g_strdup_printf(VIRT_AGENT_PORT ".%u", port) : g_strdup(VIRT_AGENT_PORT);
+}
+
+/* One channel per agent port: QEMU serves one client per socket, and each
+ * port is an independent connection to the agent (docs/protocol.md). */
+static void append_agent_channels(GString *x)
+{
+    for (guint i = 0; i < VIRT_AGENT_PORTS; i++) {
+        g_autofree char *name = virt_agent_port_name(i);
+        g_string_append_printf(x,
+            "    <channel type='unix'>\n"
+            "      <source mode='bind'/>\n"
+            "      <target type='virtio' name='%s'/>\n"
+            "    </channel>\n", name);
+    }
+}
+
 char *virt_domain_xml(const VirtDomainSpec *s)
 {
     const VirtRecord *r = s->record;
@@ -45,25 +64,23 @@ char *virt_domain_xml(const VirtDomainSpec *s)
         "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
         "      <source file='%s'/>\n"
         "      <target dev='vda' bus='virtio'/>\n"
-        "    </disk>\n"
-        "    <channel type='unix'>\n"
-        "      <source mode='bind'/>\n"
-        "      <target type='virtio' name='" VIRT_AGENT_PORT "'/>\n"
-        "    </channel>\n"
-        "    <serial type='null'>\n"
-        "      <log file='%s' append='off'/>\n"
-        "    </serial>\n"
-        "    <controller type='usb' model='none'/>\n"
-        "    <memballoon model='none'/>\n"
-        "  </devices>\n"
-        "</domain>\n",
+        "    </disk>\n",
         r->memory_mb, r->cpu_count, kernel, initrd, r->id,
         /* TCG looks translated code up by virtual address, so with ASLR
          * every new process translates glibc again: 35-50 ms per exec
          * against ~10 ms without.  TCG is no security boundary anyway;
          * under KVM the guest keeps ASLR. */
         g_str_equal(s->domain_type, "qemu") ? " norandmaps" : "",
-        disk, log);
+        disk);
+    append_agent_channels(x);
+    g_string_append_printf(x,
+        "    <serial type='null'>\n"
+        "      <log file='%s' append='off'/>\n"
+        "    </serial>\n"
+        "    <controller type='usb' model='none'/>\n"
+        "    <memballoon model='none'/>\n"
+        "  </devices>\n"
+        "</domain>\n", log);
     return g_string_free(x, FALSE);
 }
 
@@ -129,4 +146,23 @@ char *virt_domain_xml_channel_path(const char *live_xml, const char *port, GErro
         g_set_error(error, OC_ERROR, OC_EVIRT, "the domain has no unix socket for the '%s' channel",
                     port);
     return s.found;
+}
+
+GPtrArray *virt_domain_xml_agent_sockets(const char *live_xml, GError **error)
+{
+    char *path = virt_domain_xml_channel_path(live_xml, VIRT_AGENT_PORT, error);
+    GPtrArray *paths;
+
+    if (!path)
+        return NULL;
+    paths = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(paths, path);
+    /* A domain defined before there were several ports has only port 0. */
+    for (guint i = 1; i < VIRT_AGENT_PORTS; i++) {
+        g_autofree char *name = virt_agent_port_name(i);
+        if (!(path = virt_domain_xml_channel_path(live_xml, name, NULL)))
+            break;
+        g_ptr_array_add(paths, path);
+    }
+    return paths;
 }

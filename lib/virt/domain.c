@@ -164,7 +164,7 @@ int virt_get_state(virDomainPtr dom, GError **error)
     }
 }
 
-char *virt_agent_socket(virDomainPtr dom, GError **error)
+GPtrArray *virt_agent_sockets(virDomainPtr dom, GError **error)
 {
     g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
 
@@ -173,7 +173,7 @@ char *virt_agent_socket(virDomainPtr dom, GError **error)
                        virDomainGetName(dom));
         return NULL;
     }
-    return virt_domain_xml_channel_path(xml, VIRT_AGENT_PORT, error);
+    return virt_domain_xml_agent_sockets(xml, error);
 }
 
 static void domain_free(gpointer dom)

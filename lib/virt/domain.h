@@ -8,6 +8,10 @@
 #include "virt/record.h"
 
 #define VIRT_AGENT_PORT "oc.agent"
+/* Agent ports of a new domain: VIRT_AGENT_PORT, then "oc.agent.1" and on,
+ * each its own socket, so that as many host processes can talk to the
+ * agent at once. */
+#define VIRT_AGENT_PORTS 4
 
 typedef struct {
     const char *domain_type;   /* "kvm" or "qemu" (TCG) */
@@ -22,6 +26,13 @@ char *virt_domain_xml(const VirtDomainSpec *spec);
 /* Path of the unix socket behind a virtio-serial port (VIRT_AGENT_PORT for
  * the agent), from a running domain's XML: libvirt picks it at start. */
 char *virt_domain_xml_channel_path(const char *live_xml, const char *port, GError **error);
+/* Port n's name (g_free). */
+char *virt_agent_port_name(guint port);
+/* The sockets of the agent ports (g_free'd strings), port 0 first, from a
+ * running domain's XML: as many as the domain has, at least port 0 (or NULL
+ * with error).  virt_agent_sockets() reads the XML first. */
+GPtrArray *virt_domain_xml_agent_sockets(const char *live_xml, GError **error);
+GPtrArray *virt_agent_sockets(virDomainPtr dom, GError **error);
 
 /* Sets error from libvirt's last error, prefixed by what we were doing. */
 void virt_set_error(GError **error, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
@@ -40,7 +51,6 @@ gboolean virt_set_record(virDomainPtr dom, const VirtRecord *rec, GError **error
 
 /* One of oc_sandbox_state. */
 int virt_get_state(virDomainPtr dom, GError **error);
-char *virt_agent_socket(virDomainPtr dom, GError **error);
 
 /* Every domain whose name looks like a sandbox id. */
 GPtrArray *virt_list_sandboxes(virConnectPtr conn, GError **error);

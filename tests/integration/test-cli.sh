@@ -8,7 +8,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-echo "1..32"
+echo "1..36"
 tmp=$(mktemp -d)
 id=""
 cleanup() { [ -n "$id" ] && "$oc" kill "$id" >/dev/null 2>&1; rm -rf "$tmp"; }
@@ -67,6 +67,30 @@ check "oc exec attach -i sends stdin, and its end closes the session's stdin" te
 rc=$?
 check "oc exec attach of an unknown session fails and says so" \
     bash -c "[ $rc -eq 1 ] && grep -q 'no such session' '$tmp/err'"
+
+# Other processes are served while one holds its agent connection to follow
+# a session (QEMU takes one client per port).  The 20 s bounds only turn a
+# hang into a failure; without free ports each call would wait for 30 s.
+session=$("$oc" exec --detach "$id" -- 'echo ready; exec sleep 1000')
+"$oc" exec attach "$id" "$session" >"$tmp/follow.out" 2>/dev/null &
+follow=$!
+for _ in $(seq 1 600); do grep -q ready "$tmp/follow.out" && break; sleep 0.1; done
+timeout 20 "$oc" exec "$id" -- echo hi >"$tmp/hi.out" 2>&1 &
+hi=$!
+timeout 20 "$oc" exec list "$id" >"$tmp/list.out" 2>&1
+list_rc=$?
+wait $hi
+hi_rc=$?
+check "oc exec answers while another process follows a session" \
+    bash -c "[ $hi_rc -eq 0 ] && [ \"\$(cat '$tmp/hi.out')\" = hi ]"
+check "so does oc exec list, at the same time" \
+    bash -c "[ $list_rc -eq 0 ] && grep -q '^$session .*running' '$tmp/list.out'"
+check "the follower is still attached meanwhile" kill -0 $follow
+"$oc" exec kill "$id" "$session"
+timeout 20 tail --pid=$follow -f /dev/null || kill $follow 2>/dev/null
+wait $follow
+rc=$?
+check "and ends with the session it follows (exit 137)" test $rc -eq 137
 
 # oc shell in a real terminal (tmux): the prompt, typed commands, window
 # size, the exit code, and the local terminal restored afterwards.

@@ -364,11 +364,17 @@ def open_in_use(ctx):
 
 @test
 def stream_limit(ctx):
-    """the 257th stream is ERROR LIMIT; ids are reusable after the end"""
+    """the 257th stream is ERROR LIMIT, per connection; ids are reusable after the end"""
     c = ctx.c
     sids = [c.open(OP_EXEC, fld(F_ARG, 'cat') + u8(F_STDIN, 1)) for _ in range(256)]
     r = c.op(OP_STAT, fld(F_PATH, '/'))
     assert r.errcode() == E_LIMIT, r
+    other = ctx.agent.connect()
+    try:
+        r = other.op(OP_STAT, fld(F_PATH, '/'))
+        assert r.result, r
+    finally:
+        other.close()
     for sid in sids:
         c.send(EOF, 0, sid)
     for sid in sids:
@@ -656,6 +662,67 @@ def session_survives(ctx):
 
 
 @test
+def two_connections(ctx):
+    """two connections at once: both on stream 1, a session shared, a hang-up or HELLO ends only its own"""
+    c1 = ctx.fresh()
+    c2 = ctx.agent.connect()
+    try:
+        # stream 1 on both at once: each connection's frames are its own
+        s1 = c1.open(OP_EXEC, fld(F_ARG, 'cat') + u8(F_STDIN, 1))
+        s2 = c2.open(OP_EXEC, fld(F_ARG, 'cat') + u8(F_STDIN, 1))
+        assert s1 == s2 == 1, (s1, s2)
+        c1.send(DATA, 0, 1, b'one')
+        c2.send(DATA, 0, 1, b'two')
+        c2.send(EOF, 0, 1)
+        r2 = c2.collect(1)
+        c1.send(EOF, 0, 1)
+        r1 = c1.collect(1)
+        assert r1.out == b'one' and r1.code == 0, r1
+        assert r2.out == b'two' and r2.code == 0, r2
+        # a session started on one connection is the other's too
+        sess = session_start(c1, 'echo hi; exec sleep 30')
+        a = Attach(c2, sess)
+        a.until(lambda: a.replayed and a.out == b'hi\n')
+        assert session_list(c1)[sess].int(F_RUNNING) == 1
+        # c1 hangs up with an EXEC running: it dies, c2's EXEC and attach go on
+        marker = os.path.join(ctx.tmp, 'marker-two')
+        c1.open(OP_EXEC, fld(F_COMMAND, 'sleep 1; touch %s' % marker))
+        sid = c2.open(OP_EXEC, fld(F_COMMAND, 'sleep 1.5; echo survived'))
+        time.sleep(0.3)
+        c1 = ctx.fresh()
+        r = c2.collect(sid)
+        assert r.out == b'survived\n' and r.code == 0, r
+        assert not os.path.exists(marker), 'the EXEC of the hung-up connection survived'
+        # a HELLO on c1 does not touch c2 either
+        c1.hello()
+        assert not a.done() and c2.ping() == b'ping'
+        assert session_list(c1)[sess].int(F_RUNNING) == 1
+        c2.send(SIGNAL, 0, a.sid, u32(F_SIGNAL, 15))
+        a.finish()
+        assert a.result.int(F_EXIT_SIGNAL) == 15 and a.eofs == {1, 2}, a.result.list
+    finally:
+        c2.close()
+
+
+@test
+def connection_limit(ctx):
+    """a client past the 4 served at once waits, and is served when one leaves"""
+    others = [ctx.agent.connect() for _ in range(3)]
+    waiting = ctx.agent.connect(hello=False)
+    try:
+        waiting.send(PING, 0, 0, b'wait')
+        assert waiting.quiet(0.5) == [], 'a fifth client was served'
+        others.pop().close()
+        t, ch, st, p = waiting.recv(10)
+        assert t == PONG and p == b'wait', (t, p)
+        assert all(o.ping() == b'ping' for o in others)
+    finally:
+        waiting.close()
+        for o in others:
+            o.close()
+
+
+@test
 def session_flood(ctx):
     """session: unattended flood keeps the agent's RSS under rings + 16 MiB; EXEC stays prompt"""
     c = ctx.c
@@ -677,6 +744,23 @@ def session_flood(ctx):
     a.until(lambda: a.replayed)
     assert len(a.replay) == 1 << 20 and set(bytes(a.replay)) <= {ord('y'), ord('\n')}, len(a.replay)
     kill_attached(c, sess, a)
+
+
+@test
+def session_reader_holds_back(ctx):
+    """session: an attacher that keeps granting credit, however slowly, gets every byte: the process waits"""
+    c = ctx.c
+    n = 8 << 20
+    sess = session_start(c, 'sleep 0.3; exec head -c %d /dev/zero' % n)
+    a = Attach(c, sess)
+    while not a.done():
+        before = len(a.out)
+        a.step(15)
+        if len(a.out) // (256 << 10) != before // (256 << 10):
+            time.sleep(0.05)  # a slow reader: 8 MiB take >= 1.6 s, the process far less
+    assert a.result.int(F_EXIT_CODE) == 0, a.result.list
+    assert a.skipped == {1: 0, 2: 0} and len(a.out) == n, (a.skipped, len(a.out))
+    assert bytes(a.out) == bytes(n)
 
 
 @test
@@ -1043,8 +1127,9 @@ def still_alive(ctx):
 
 
 class Ctx:
-    """The agent serves one connection at a time, so a test that wants a new
-    connection replaces the shared one (closing it first)."""
+    """The shared connection; a test that wants a new one replaces it
+    (closing it first).  Tests of several connections open the others
+    themselves."""
     c = None
 
     def fresh(self, hello=True):
