@@ -417,6 +417,10 @@ static int stdio_pipes(const exec_req *q, posix_spawn_file_actions_t *fa, exec_c
         return -1;
     }
     fcntl(outp[0], F_SETPIPE_SZ, PIPE_SIZE);
+    /* stdin too: a streaming reader (cat) then takes more per read, with
+     * fewer switches between it and the agent. */
+    if (q->want_stdin)
+        fcntl(inp[1], F_SETPIPE_SZ, PIPE_SIZE);
     if (q->want_stdin)
         posix_spawn_file_actions_adddup2(fa, inp[0], 0);
     else
