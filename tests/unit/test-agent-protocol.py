@@ -464,10 +464,11 @@ def disconnect_kills(ctx):
 def credit_overrun(ctx):
     """a host that ignores credit gets ERROR PROTOCOL, the agent survives"""
     c = ctx.fresh()
-    # sleep never reads its stdin, so the agent must hold what we send
+    # sleep never reads its stdin, so once its pipe (1 MiB) is full the
+    # agent must hold what we send: twice the window is over the credit
     sid = c.open(OP_EXEC, fld(F_ARG, 'sleep') + fld(F_ARG, '30') + u8(F_STDIN, 1))
     chunk = b'y' * MAX_PAYLOAD
-    for _ in range(WINDOW // MAX_PAYLOAD + 4):
+    for _ in range(2 * WINDOW // MAX_PAYLOAD + 4):
         c.send(DATA, 0, sid, chunk)
     while True:
         t, ch, st, p = c.recv(10, sid)
