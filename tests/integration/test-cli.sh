@@ -8,7 +8,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-echo "1..36"
+echo "1..38"
 tmp=$(mktemp -d)
 id=""
 cleanup() { [ -n "$id" ] && "$oc" kill "$id" >/dev/null 2>&1; rm -rf "$tmp"; }
@@ -120,6 +120,11 @@ sleep 1
 tmux send-keys -t oc-test-shell C-c
 tmux send-keys -t oc-test-shell 'echo after-$((1+2))' Enter
 check "Ctrl-C interrupts the program in the sandbox, not oc shell" tmux_wait '^after-3'
+tmux send-keys -t oc-test-shell 'top -d 0.5' Enter
+check "a full-screen program draws (top)" tmux_wait '^top - .*load average'
+tmux send-keys -t oc-test-shell q
+tmux send-keys -t oc-test-shell 'clear; echo back-$((2+2))' Enter
+check "and gives the terminal back when it quits" tmux_wait '^back-4'
 tmux send-keys -t oc-test-shell 'exit 3' Enter
 for _ in $(seq 1 300); do [ -s "$tmp/tty.after" ] && break; sleep 0.1; done
 check "oc shell exits with the shell's exit code" test "$(cat "$tmp/shell.rc" 2>/dev/null)" = 3
