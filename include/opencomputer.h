@@ -377,10 +377,12 @@ typedef struct {
      * exit_code -1. */
     void (*on_end)(int status, int exit_code, void *user_data);
     void *user_data;
-    /* This handle stopped taking output (a callback blocked) while more than
-     * OC_EXEC_SESSION_SCROLLBACK came, and skipped `bytes` of stream 1
-     * (stdout) or 2 (stderr); called just before the output that follows the
-     * gap.  NULL: gaps pass silently. */
+    /* `bytes` of stream 1 (stdout) or 2 (stderr) will not come: the
+     * scrollback no longer held them when the handle attached (more than
+     * OC_EXEC_SESSION_SCROLLBACK came before), or the handle stopped taking
+     * output (a callback blocked) while more than that came.  Called just
+     * before the output that follows the gap; received plus skipped bytes
+     * are all the process wrote.  NULL: gaps pass silently. */
     void (*on_gap)(int stream, uint64_t bytes, void *user_data);
 } oc_exec_callbacks;
 

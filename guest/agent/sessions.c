@@ -313,8 +313,10 @@ void session_attach(agent_stream *s, const uint8_t *p, size_t len)
     s->next_attach = x->attached;
     x->attached = s;
     s->credit_ms[1] = s->credit_ms[2] = agent_now_ms();
+    /* From the first byte: if the ring no longer holds it, the attacher is
+     * told (SKIPPED) how much came before its scrollback. */
     for (int c = 1; c <= 2; c++) {
-        s->cursor[c] = ring_start(&x->ring[c]);
+        s->cursor[c] = 0;
         s->replay_end[c] = x->ring[c].total;
     }
     if (x->cols) {

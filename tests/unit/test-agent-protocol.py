@@ -748,6 +748,17 @@ def session_flood(ctx):
 
 
 @test
+def session_attach_late(ctx):
+    """session: an attach after the ring dropped the start is told how much came before its scrollback"""
+    c = ctx.c
+    sess = session_start(c, 'exec head -c 3145728 /dev/zero')
+    time.sleep(0.5)  # all written, nobody attached: the ring kept the last 1 MiB
+    a = Attach(c, sess).finish()
+    assert a.result.int(F_EXIT_CODE) == 0, a.result.list
+    assert a.skipped[1] == 2 << 20 and len(a.out) == 1 << 20, (a.skipped, len(a.out))
+
+
+@test
 def session_reader_holds_back(ctx):
     """session: an attacher that keeps granting credit, however slowly, gets every byte: the process waits"""
     c = ctx.c
