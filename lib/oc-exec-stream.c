@@ -17,6 +17,9 @@
 #define ATTACH_TIMEOUT_MS 30000
 /* How often an attached handle restarts the sandbox's idle clock. */
 #define TOUCH_INTERVAL_US G_USEC_PER_SEC
+/* How long a freed handle waits for the agent to confirm the detach: a
+ * guest that never answers must not hang oc_exec_handle_free(). */
+#define DETACH_WAIT_US (5 * G_USEC_PER_SEC)
 
 struct oc_exec_handle {
     oc_sandbox *sb;
@@ -31,6 +34,7 @@ struct oc_exec_handle {
     GCond cond;
     gboolean ended;         /* on_end has returned (or was skipped) */
     gboolean closing;       /* freed: no more callbacks */
+    gint64 closing_at;      /* when (monotonic) */
     gboolean self_free;     /* freed from a callback: the thread frees it */
     int status;
     int exit_code;
@@ -45,6 +49,15 @@ static gboolean handle_closing(oc_exec_handle *h)
     gboolean closing = h->closing;
     g_mutex_unlock(&h->lock);
     return closing;
+}
+
+/* Freed, and the agent has not confirmed the detach in DETACH_WAIT_US. */
+static gboolean handle_gave_up(oc_exec_handle *h, gint64 now)
+{
+    g_mutex_lock(&h->lock);
+    gboolean gave_up = h->closing && now - h->closing_at > DETACH_WAIT_US;
+    g_mutex_unlock(&h->lock);
+    return gave_up;
 }
 
 static void deliver(oc_exec_handle *h, const AgentEvent *ev)
@@ -113,6 +126,11 @@ static gpointer handle_thread(gpointer data)
             touched = now;
         }
         AgentEvent *ev = agent_attach_next(h->a, now + TOUCH_INTERVAL_US);
+        if (handle_gave_up(h, now)) {
+            /* (a guest may also keep sending instead of ending) */
+            agent_attach_event_free(h->a, ev);
+            goto unanswered;
+        }
         if (ev == NULL)
             continue;
         if (ev->kind == AGENT_EVENT_END) {
@@ -124,6 +142,7 @@ static gpointer handle_thread(gpointer data)
         agent_attach_event_free(h->a, ev);
     }
     finish(h);
+unanswered:
     g_mutex_lock(&h->lock);
     gboolean self_free = h->self_free;
     g_mutex_unlock(&h->lock);
@@ -323,6 +342,7 @@ OC_API void oc_exec_handle_free(oc_exec_handle *h)
         return;
     g_mutex_lock(&h->lock);
     h->closing = TRUE;
+    h->closing_at = g_get_monotonic_time();
     h->self_free = g_thread_self() == h->thread;
     g_mutex_unlock(&h->lock);
     agent_attach_detach(h->a);
