@@ -82,6 +82,14 @@ export interface FollowOpts<E extends string | undefined = undefined> {
   onScrollbackEnd?: () => void;
   /** The process exited (128+signal if a signal ended it); not called when following ends otherwise. */
   onExit?: (exitCode: number) => void;
+  /**
+   * `skipped` bytes of `stream` (1: stdout, 2: stderr, as file descriptors)
+   * will not come: the session's 1 MiB scrollback had dropped them when this
+   * attached, or the callbacks took no output for over a second while more
+   * came.  Called just before the output that follows the gap; received plus
+   * skipped bytes are all the process wrote.  Without it, gaps pass silently.
+   */
+  onGap?: (stream: 1 | 2, skipped: number) => void;
   /** Decode output (e.g. 'utf8', as a stream) and pass strings instead of Buffers. */
   encoding?: E;
 }
@@ -137,6 +145,8 @@ export interface ExecSessionInfo {
 export class ExecSession {
   private constructor();
   readonly sessionId: string;
+  /** Whether the session runs on a terminal (`pty.create`). */
+  readonly isPty: boolean;
   /**
    * The exit code (128+signal if a signal ended it).  Rejects with a
    * SandboxError after close() (code -12), or when following ends otherwise

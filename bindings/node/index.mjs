@@ -110,6 +110,7 @@ const STDOUT = 1;
 const STDERR = 2;
 const REPLAY_END = 3;
 const END = 4;
+const GAP = 5;
 
 // Passes output chunks to fn: Buffers, or strings when `encoding` is given
 // (decoded as a stream, so a character split across chunks comes whole).
@@ -123,7 +124,7 @@ function output(fn, encoding) {
 
 // A session's callbacks, and its `done` Promise: the exit code, or the
 // error that ended the following.
-function follow({ onStdout, onStderr, onScrollbackEnd, onExit, encoding }) {
+function follow({ onStdout, onStderr, onScrollbackEnd, onExit, onGap, encoding }) {
   const out = output(onStdout, encoding);
   const err = output(onStderr, encoding);
   let settle;
@@ -135,6 +136,11 @@ function follow({ onStdout, onStderr, onScrollbackEnd, onExit, encoding }) {
       out?.write(data);
     } else if (kind === STDERR) {
       err?.write(data);
+    } else if (kind === GAP) {
+      // a character split across the gap cannot be completed: flush its
+      // first half (replaced) before the gap is told
+      (data === STDOUT ? out : err)?.flush();
+      onGap?.(/* stream */ data, /* skipped */ exitCode);
     } else if (kind === REPLAY_END) {
       onScrollbackEnd?.();
     } else if (kind === END) {
@@ -170,9 +176,10 @@ export class ExecSession {
   #handle;
   #tail = Promise.resolve();
 
-  constructor({ handle, sessionId }, done) {
+  constructor({ handle, sessionId, isPty }, done) {
     this.#handle = handle;
     this.sessionId = String(sessionId);
+    this.isPty = isPty;
     this.done = done;
   }
 
@@ -272,9 +279,9 @@ export class Exec {
    * `encoding`), `onExit` its exit code.  `timeout` in seconds (default:
    * none).  The session outlives this process; `attach` follows it again.
    */
-  async start(cmd, { args, env, cwd, timeout, onStdout, onStderr, onExit, onScrollbackEnd,
+  async start(cmd, { args, env, cwd, timeout, onStdout, onStderr, onExit, onScrollbackEnd, onGap,
                      encoding } = {}) {
-    const f = follow({ onStdout, onStderr, onScrollbackEnd, onExit, encoding });
+    const f = follow({ onStdout, onStderr, onScrollbackEnd, onExit, onGap, encoding });
     const opened = await call(native.execSpawn, this.#handle, cmd, args, env, cwd,
                               timeoutMs(timeout), f.dispatch);
     return new ExecSession(opened, f.done);
@@ -287,10 +294,12 @@ export class Exec {
 
   /**
    * Follows a running session: first what its scrollback still holds, then
-   * `onScrollbackEnd`, then live output.
+   * `onScrollbackEnd`, then live output; `onGap` comes first if the
+   * scrollback no longer holds the start.
    */
-  async attach(sessionId, { onStdout, onStderr, onExit, onScrollbackEnd, encoding } = {}) {
-    const f = follow({ onStdout, onStderr, onScrollbackEnd, onExit, encoding });
+  async attach(sessionId, { onStdout, onStderr, onExit, onScrollbackEnd, onGap,
+                            encoding } = {}) {
+    const f = follow({ onStdout, onStderr, onScrollbackEnd, onExit, onGap, encoding });
     const opened = await call(native.execAttach, this.#handle, sessionNumber(sessionId),
                               f.dispatch);
     return new ExecSession(opened, f.done);

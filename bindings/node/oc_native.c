@@ -68,6 +68,7 @@ struct job {
     uint32_t cpu_count, memory_mb;
 
     uint32_t session; /* an id, in or out */
+    bool is_pty;      /* out, with a session handle */
 
     oc_sandbox *out_sb;
     int out_int;
@@ -406,8 +407,10 @@ static int int_arg(int64_t n)
 static int opened(job *j, int rc, oc_exec_handle *const *h)
 {
     stream_opened(j->st, rc == OC_OK ? *h : NULL);
-    if (rc == OC_OK)
+    if (rc == OC_OK) {
         j->session = oc_exec_handle_session_id(*h);
+        j->is_pty = oc_exec_handle_is_pty(*h) != 0;
+    }
     return rc;
 }
 
@@ -450,7 +453,8 @@ static napi_status done_stream(napi_env env, job *j, napi_value *out)
 
     if ((s = napi_create_object(env, out)) != napi_ok ||
         (s = stream_value(env, j->st, &handle)) != napi_ok ||
-        (s = set_value(env, *out, "handle", handle)) != napi_ok)
+        (s = set_value(env, *out, "handle", handle)) != napi_ok ||
+        (s = set_bool(env, *out, "isPty", j->is_pty)) != napi_ok)
         return s;
     return set_num(env, *out, "sessionId", j->session);
 }

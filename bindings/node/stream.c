@@ -40,14 +40,16 @@ struct stream {
 
 typedef struct {
     int kind;
-    int status, exit_code;
+    int status, exit_code; /* STREAM_GAP: status is the stream */
+    uint64_t bytes;        /* STREAM_GAP */
     size_t len;
     char data[];
 } event;
 
 /* ---- the handle's thread ---- */
 
-static void push(stream *s, int kind, const char *data, size_t len, int status, int exit_code)
+static void push(stream *s, int kind, const char *data, size_t len, int status, int exit_code,
+                 uint64_t bytes)
 {
     event *ev = malloc(sizeof(*ev) + len);
 
@@ -56,6 +58,7 @@ static void push(stream *s, int kind, const char *data, size_t len, int status, 
     ev->kind = kind;
     ev->status = status;
     ev->exit_code = exit_code;
+    ev->bytes = bytes;
     ev->len = len;
     if (len)
         memcpy(ev->data, data, len);
@@ -66,28 +69,34 @@ static void push(stream *s, int kind, const char *data, size_t len, int status, 
 
 static void on_stdout(const char *data, size_t len, void *user_data)
 {
-    push(user_data, STREAM_STDOUT, data, len, 0, 0);
+    push(user_data, STREAM_STDOUT, data, len, 0, 0, 0);
 }
 
 static void on_stderr(const char *data, size_t len, void *user_data)
 {
-    push(user_data, STREAM_STDERR, data, len, 0, 0);
+    push(user_data, STREAM_STDERR, data, len, 0, 0, 0);
 }
 
 static void on_replay_end(void *user_data)
 {
-    push(user_data, STREAM_REPLAY_END, NULL, 0, 0, 0);
+    push(user_data, STREAM_REPLAY_END, NULL, 0, 0, 0, 0);
 }
 
 static void on_end(int status, int exit_code, void *user_data)
 {
-    push(user_data, STREAM_END, NULL, 0, status, exit_code);
+    push(user_data, STREAM_END, NULL, 0, status, exit_code, 0);
+}
+
+/* On the same queue as the output, so it stays just before what follows it. */
+static void on_gap(int fd, uint64_t bytes, void *user_data)
+{
+    push(user_data, STREAM_GAP, NULL, 0, fd, 0, bytes);
 }
 
 oc_exec_callbacks stream_callbacks(stream *s)
 {
     return (oc_exec_callbacks){ OC_EXEC_CALLBACKS_VERSION, on_stdout, on_stderr, on_replay_end,
-                                on_end, s };
+                                on_end, s, on_gap };
 }
 
 /* ---- worker threads ---- */
@@ -205,6 +214,11 @@ static void call_js(napi_env env, napi_value dispatch, void *context, void *data
     if (ev->kind == STREAM_END) {
         if (end_args(env, s, ev, argv) == napi_ok)
             argc = 4;
+    } else if (ev->kind == STREAM_GAP && st == napi_ok) {
+        /* a double is exact up to 2^53 bytes */
+        if ((st = napi_create_int32(env, ev->status, &argv[1])) == napi_ok)
+            st = napi_create_double(env, (double)ev->bytes, &argv[2]);
+        argc = 3;
     } else if (ev->kind != STREAM_REPLAY_END && st == napi_ok) {
         st = napi_create_buffer_copy(env, ev->len, ev->data, NULL, &argv[1]);
         argc = 2;

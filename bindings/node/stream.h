@@ -5,6 +5,8 @@
  * events, dispatch(kind, ...):
  *   dispatch(STREAM_STDOUT, Buffer), dispatch(STREAM_STDERR, Buffer),
  *   dispatch(STREAM_REPLAY_END),
+ *   dispatch(STREAM_GAP, stream (1 or 2), skipped bytes) (just before the
+ *     output that follows the gap),
  *   dispatch(STREAM_END, status, exitCode, message) (always the last).
  * A worker thread opens its handle (spawn, attach or pty) with
  * stream_callbacks() and gives it to stream_opened().  While the handle is
@@ -17,7 +19,9 @@
 #include <node_api.h>
 #include <opencomputer.h>
 
-enum { STREAM_STDOUT = 1, STREAM_STDERR = 2, STREAM_REPLAY_END = 3, STREAM_END = 4 };
+enum {
+    STREAM_STDOUT = 1, STREAM_STDERR = 2, STREAM_REPLAY_END = 3, STREAM_END = 4, STREAM_GAP = 5
+};
 
 typedef struct stream stream;
 

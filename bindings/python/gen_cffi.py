@@ -148,6 +148,7 @@ int oc_exec_spawn(oc_exec_handle **out, oc_sandbox *sb, const char *command,
                   const oc_exec_options *opts, const oc_exec_callbacks *callbacks,
                   oc_error **error);
 uint32_t oc_exec_handle_session_id(const oc_exec_handle *h);
+int oc_exec_handle_is_pty(const oc_exec_handle *h);
 int oc_exec_send_stdin(oc_exec_handle *h, const void *data, size_t len, oc_error **error);
 int oc_exec_close_stdin(oc_exec_handle *h, oc_error **error);
 int oc_exec_signal(oc_exec_handle *h, int signal, oc_error **error);
@@ -161,6 +162,7 @@ extern "Python" void _oc_on_stdout(const char *data, size_t len, void *user_data
 extern "Python" void _oc_on_stderr(const char *data, size_t len, void *user_data);
 extern "Python" void _oc_on_replay_end(void *user_data);
 extern "Python" void _oc_on_end(int status, int exit_code, void *user_data);
+extern "Python" void _oc_on_gap(int stream, uint64_t bytes, void *user_data);
 
 typedef struct {
     uint32_t version;

@@ -107,6 +107,36 @@ test('attach replays the scrollback, then live output', async () => {
   await assert.rejects(sb.exec.attach('999999'), NotFoundError);
 });
 
+test('attach after the scrollback dropped the start: onGap, then the last 1 MiB', async () => {
+  // 3 MiB while nobody follows: the 1 MiB scrollback keeps only the last
+  const s = await sb.exec.start('head -c 3145728 /dev/zero; touch /tmp/js-gap-written; ' +
+                                'while [ ! -e /tmp/js-gap-go ]; do sleep 0.1; done');
+  assert.equal(s.isPty, false);
+  s.close();
+  for (;;) {
+    if ((await sb.exec.run('test -e /tmp/js-gap-written')).exitCode === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const events = [];
+  let stdoutBytes = 0;
+  const a = await sb.exec.attach(s.sessionId, {
+    onStdout: (d) => { stdoutBytes += d.length; if (events.at(-1) !== 'out') events.push('out'); },
+    onGap: (stream, skipped) => events.push(['gap', stream, skipped]),
+    onScrollbackEnd: () => events.push('END'),
+  });
+  assert.equal(a.isPty, false);
+  await until(() => events.includes('END'), 'the end of the scrollback');
+  await sb.exec.run('touch /tmp/js-gap-go');
+  assert.equal(await a.done, 0);
+  assert.deepEqual(events, [['gap', 1, 2097152], 'out', 'END']);
+  assert.equal(stdoutBytes, 1048576);
+
+  const p = await sb.pty.create({ shell: '/bin/sh' });
+  assert.equal(p.isPty, true);
+  p.send('exit 0\n');
+  assert.equal(await p.done, 0);
+});
+
 test('kill ends a session with 137', async () => {
   const s = await sb.exec.start('sleep 600');
   await s.kill();

@@ -14,9 +14,12 @@ Every call runs the blocking C call in a worker thread (cffi releases the
 GIL), so the event loop keeps running.  opencomputer.sync has the same API
 without async.
 
-Streaming callbacks (on_stdout, on_stderr, on_scrollback_end, on_exit,
-on_output) run on the event loop that started or attached the session, in
-order; output comes as bytes, or as str when encoding= is given.
+Streaming callbacks (on_stdout, on_stderr, on_gap, on_scrollback_end,
+on_exit, on_output) run on the event loop that started or attached the
+session, in order; output comes as bytes, or as str when encoding= is given.
+on_gap(stream, skipped): `skipped` bytes of stream 1 (stdout) or 2 (stderr)
+will not come (see opencomputer.sync); it comes just before the output that
+follows them.
 """
 import asyncio
 from typing import Callable, Dict, List, Optional, Sequence, Union
@@ -65,9 +68,16 @@ class ExecSession:
         self._lock: Optional[asyncio.Lock] = None
         self.done: asyncio.Future = loop.create_future()
         self.done.add_done_callback(_retrieved)
+        # all through call_soon_threadsafe, so they keep their order
         self._stream = Stream(_on_loop(loop, follow.stdout), _on_loop(loop, follow.stderr),
-                              _on_loop(loop, follow.replay_end), _on_loop(loop, self._ended))
+                              _on_loop(loop, follow.replay_end), _on_loop(loop, self._ended),
+                              _on_loop(loop, follow.gap))
         self.session_id = 0
+
+    @property
+    def is_pty(self) -> bool:
+        """Whether the session runs on a terminal (pty.create)."""
+        return self._stream.is_pty
 
     def _opened(self) -> 'ExecSession':
         self.session_id = self._stream.session_id
@@ -158,10 +168,12 @@ class Exec:
                     on_stderr: Optional[OutputFn] = None,
                     on_exit: Optional[Callable[[int], None]] = None,
                     on_scrollback_end: Optional[Callable[[], None]] = None,
+                    on_gap: Optional[Callable[[int, int], None]] = None,
                     encoding: Optional[str] = None) -> ExecSession:
         """Starts command as a background session and follows it (see
         opencomputer.sync.Exec.start)."""
-        session = ExecSession(Follow(on_stdout, on_stderr, on_scrollback_end, on_exit, encoding))
+        session = ExecSession(Follow(on_stdout, on_stderr, on_scrollback_end, on_exit, encoding,
+                                     on_gap))
         await _run(self._h.exec_spawn, session._stream, command, args, env, cwd, timeout)
         return session._opened()
 
@@ -171,10 +183,12 @@ class Exec:
                      on_stderr: Optional[OutputFn] = None,
                      on_exit: Optional[Callable[[int], None]] = None,
                      on_scrollback_end: Optional[Callable[[], None]] = None,
+                     on_gap: Optional[Callable[[int, int], None]] = None,
                      encoding: Optional[str] = None) -> ExecSession:
-        """Follows a running session: its scrollback, on_scrollback_end, then
-        live output."""
-        session = ExecSession(Follow(on_stdout, on_stderr, on_scrollback_end, on_exit, encoding))
+        """Follows a running session: its scrollback (after on_gap if it no
+        longer holds the start), on_scrollback_end, then live output."""
+        session = ExecSession(Follow(on_stdout, on_stderr, on_scrollback_end, on_exit, encoding,
+                                     on_gap))
         await _run(self._h.exec_attach, session._stream, session_id)
         return session._opened()
 

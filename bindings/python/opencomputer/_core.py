@@ -425,6 +425,11 @@ def _oc_on_replay_end(user_data):
 
 
 @ffi.def_extern()
+def _oc_on_gap(stream, n, user_data):
+    ffi.from_handle(user_data).fns[4](stream, n)
+
+
+@ffi.def_extern()
 def _oc_on_end(status, exit_code, user_data):
     ffi.from_handle(user_data).ended(status, exit_code)
 
@@ -452,16 +457,27 @@ class Output:
 
 
 class Follow:
-    """A caller's callbacks for one stream: output as bytes or str, and
-    on_exit(exit_code) when the process exits."""
+    """A caller's callbacks for one stream: output as bytes or str,
+    on_gap(stream, skipped) before the output that follows skipped bytes,
+    and on_exit(exit_code) when the process exits."""
 
     def __init__(self, on_stdout: Optional[Callable], on_stderr: Optional[Callable],
                  on_replay_end: Optional[Callable], on_exit: Optional[Callable],
-                 encoding: Optional[str]):
+                 encoding: Optional[str], on_gap: Optional[Callable] = None):
         self.stdout = Output(on_stdout, encoding) if on_stdout else None
         self.stderr = Output(on_stderr, encoding) if on_stderr else None
         self.replay_end = on_replay_end
         self._on_exit = on_exit
+        self._on_gap = on_gap
+        self.gap = self._gap if on_gap else None
+
+    def _gap(self, stream: int, skipped: int) -> None:
+        # a character split across the gap cannot be completed: flush its
+        # first half (replaced) before the gap is told
+        out = self.stdout if stream == 1 else self.stderr
+        if out:
+            out.flush()
+        self._on_gap(stream, skipped)
 
     def ended(self, status: int, exit_code: int) -> None:
         for out in (self.stdout, self.stderr):
@@ -528,15 +544,17 @@ class _Shared:
 class Stream(_Shared):
     """One oc_exec_handle.  The callbacks (None: not wanted) run on the
     handle's own thread, one at a time and in order: on_stdout(bytes),
-    on_stderr(bytes), on_replay_end(), and last on_end(status, exit_code).
-    The handle is freed once its end is known (wait())."""
+    on_stderr(bytes), on_gap(stream, skipped) before the output that follows
+    a gap, on_replay_end(), and last on_end(status, exit_code).  The handle
+    is freed once its end is known (wait())."""
 
     def __init__(self, on_stdout: Optional[Callable] = None,
                  on_stderr: Optional[Callable] = None,
                  on_replay_end: Optional[Callable] = None,
-                 on_end: Optional[Callable] = None):
+                 on_end: Optional[Callable] = None,
+                 on_gap: Optional[Callable] = None):
         super().__init__()
-        self.fns = (on_stdout, on_stderr, on_replay_end, on_end)
+        self.fns = (on_stdout, on_stderr, on_replay_end, on_end, on_gap)
         self._ud = ffi.new_handle(self)
         cb = ffi.new('oc_exec_callbacks *')
         cb.version = lib.OC_EXEC_CALLBACKS_VERSION
@@ -544,11 +562,13 @@ class Stream(_Shared):
         cb.on_stderr = lib._oc_on_stderr if on_stderr else ffi.NULL
         cb.on_replay_end = lib._oc_on_replay_end if on_replay_end else ffi.NULL
         cb.on_end = lib._oc_on_end
+        cb.on_gap = lib._oc_on_gap if on_gap else ffi.NULL
         cb.user_data = self._ud
         self._cb = cb
         self._ended = False   # on_end has been called
         self._end = None      # (status, exit_code, message) as oc_exec_wait told it
         self.session_id = 0
+        self.is_pty = False
 
     def _gone(self, what: str) -> str:
         return 'cannot %s session %d: it has ended' % (what, self.session_id)
@@ -566,6 +586,7 @@ class Stream(_Shared):
                 _following.discard(self)
             raise error_for(*_failure(rc, err))
         self.session_id = lib.oc_exec_handle_session_id(out[0])
+        self.is_pty = bool(lib.oc_exec_handle_is_pty(out[0]))
         with self._lock:
             self._ptr = ffi.gc(out[0], lib.oc_exec_handle_free)
 

@@ -4,13 +4,20 @@
     with Sandbox.create() as sandbox:
         print(sandbox.exec.run("echo hello").stdout)
 
-Streaming callbacks (on_stdout, on_stderr, on_scrollback_end, on_exit,
-on_output) run on a thread of the C library, one per session, not on the
+Streaming callbacks (on_stdout, on_stderr, on_gap, on_scrollback_end,
+on_exit, on_output) run on a thread of the C library, one per session, not on the
 caller's thread: one at a time and in order for a session, but concurrently
 with the caller.  Keep them short (while one runs, no more output is taken
 for that session) and guard what they share.  Output comes as bytes, or as
 str when encoding= is given (decoded incrementally, undecodable bytes
 replaced).
+
+on_gap(stream, skipped) says that `skipped` bytes of stream 1 (stdout) or 2
+(stderr) will not come: the session's 1 MiB scrollback had dropped them
+when this attached, or the callbacks took no output for over a second while
+more came.  It is called just before the output that follows the gap;
+received plus skipped bytes are all the process wrote.  Without on_gap,
+gaps pass silently.
 """
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
@@ -40,6 +47,11 @@ class ExecSession(_Closing):
     def __init__(self, stream: Stream):
         self._stream = stream
         self.session_id = stream.session_id
+
+    @property
+    def is_pty(self) -> bool:
+        """Whether the session runs on a terminal (pty.create)."""
+        return self._stream.is_pty
 
     def send_stdin(self, data: Union[str, bytes]) -> None:
         """Writes to the process's stdin; blocks while the sandbox holds 4 MiB
@@ -102,7 +114,7 @@ class Shell(_Closing):
 
 
 def _stream(f: Follow) -> Stream:
-    return Stream(f.stdout, f.stderr, f.replay_end, f.ended)
+    return Stream(f.stdout, f.stderr, f.replay_end, f.ended, f.gap)
 
 
 class Exec:
@@ -123,12 +135,13 @@ class Exec:
               on_stderr: Optional[OutputFn] = None,
               on_exit: Optional[Callable[[int], None]] = None,
               on_scrollback_end: Optional[Callable[[], None]] = None,
+              on_gap: Optional[Callable[[int, int], None]] = None,
               encoding: Optional[str] = None) -> ExecSession:
         """Starts command as a background session and follows it: the
         callbacks get its output from the first byte, on_exit its exit code.
         timeout in seconds (default: none).  The session outlives this
         process; attach() follows it again."""
-        s = _stream(Follow(on_stdout, on_stderr, on_scrollback_end, on_exit, encoding))
+        s = _stream(Follow(on_stdout, on_stderr, on_scrollback_end, on_exit, encoding, on_gap))
         self._h.exec_spawn(s, command, args, env, cwd, timeout)
         return ExecSession(s)
 
@@ -138,10 +151,13 @@ class Exec:
                on_stderr: Optional[OutputFn] = None,
                on_exit: Optional[Callable[[int], None]] = None,
                on_scrollback_end: Optional[Callable[[], None]] = None,
+               on_gap: Optional[Callable[[int, int], None]] = None,
                encoding: Optional[str] = None) -> ExecSession:
         """Follows a running session: first what its scrollback still holds,
-        then on_scrollback_end, then live output."""
-        s = _stream(Follow(on_stdout, on_stderr, on_scrollback_end, on_exit, encoding))
+        then on_scrollback_end, then live output.  on_gap(stream, skipped)
+        comes first if the scrollback no longer holds the start (see the
+        module's docstring)."""
+        s = _stream(Follow(on_stdout, on_stderr, on_scrollback_end, on_exit, encoding, on_gap))
         self._h.exec_attach(s, session_id)
         return ExecSession(s)
 

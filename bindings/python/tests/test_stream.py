@@ -144,6 +144,57 @@ def test_attach_replays_the_scrollback_then_live_output(shared):
     run(main())
 
 
+def test_attach_after_the_scrollback_dropped_the_start_gets_the_gap_first(shared):
+    # 3 MiB while nobody follows: the 1 MiB scrollback keeps only the last
+    s = shared.exec.start('head -c 3145728 /dev/zero; touch /tmp/py-gap-written; '
+                          'while [ ! -e /tmp/py-gap-go ]; do sleep 0.1; done')
+    assert s.is_pty is False
+    s.close()
+    deadline = time.monotonic() + PATIENCE
+    while shared.exec.run('test -e /tmp/py-gap-written').exit_code != 0:
+        assert time.monotonic() < deadline, 'the 3 MiB were never written'
+        time.sleep(0.1)
+
+    def follower():
+        events, threads = [], set()
+
+        def on_stdout(data):
+            threads.add(threading.get_ident())
+            if not events or events[-1][0] != 'out':
+                events.append(['out', 0])
+            events[-1][1] += len(data)
+
+        def on_gap(stream, skipped):
+            threads.add(threading.get_ident())
+            events.append(('gap', stream, skipped))
+        return events, threads, dict(on_stdout=on_stdout, on_gap=on_gap,
+                                     on_scrollback_end=lambda: events.append('end'))
+
+    async def main():
+        sb = await Sandbox.connect(shared.sandbox_id)
+        events, threads, cbs = follower()
+        a = await sb.exec.attach(s.session_id, **cbs)
+        assert a.is_pty is False
+        await until(lambda: 'end' in events, 'the end of the scrollback')
+        assert events == [('gap', 1, 2097152), ['out', 1048576], 'end'], events
+        assert threads == {threading.get_ident()}  # on the loop
+        a.close()
+    run(main())
+
+    # sync: on the library's thread, in the same order
+    events, threads, cbs = follower()
+    a = shared.exec.attach(s.session_id, **cbs)
+    shared.exec.run('touch /tmp/py-gap-go')
+    assert a.wait(timeout=PATIENCE) == 0
+    assert events == [('gap', 1, 2097152), ['out', 1048576], 'end'], events
+    assert threading.get_ident() not in threads
+
+    p = shared.pty.create(shell='/bin/sh')
+    assert p.is_pty is True
+    p.send('exit 0\n')
+    assert p.wait(timeout=PATIENCE) == 0
+
+
 def test_kill_ends_a_session_with_137(shared):
     async def main():
         sb = await Sandbox.connect(shared.sandbox_id)
