@@ -26,7 +26,6 @@ struct oc_exec_handle {
     CoreCall call;          /* holds the agent connection (not the busy lock) */
     AgentAttach *a;
     guint32 session;
-    gboolean pty;           /* made by oc_pty_create() */
     oc_exec_callbacks cb;
     GThread *thread;
 
@@ -249,7 +248,9 @@ OC_API uint32_t oc_exec_handle_session_id(const oc_exec_handle *h)
 
 OC_API int oc_exec_handle_is_pty(const oc_exec_handle *h)
 {
-    return h && (h->pty || agent_attach_is_pty(h->a));
+    /* Known before the attach returned: the agent says so before any
+     * output. */
+    return h && agent_attach_is_pty(h->a);
 }
 
 /* The result of a call on the attach, as a public code.  (err is passed by
@@ -406,8 +407,6 @@ OC_API int oc_pty_create(oc_exec_handle **out, oc_sandbox *sb, const oc_pty_opti
         prep.req.pty_cols = opts->cols ? opts->cols : PTY_DEFAULT_COLS;
         prep.req.pty_rows = opts->rows ? opts->rows : PTY_DEFAULT_ROWS;
         *out = handle_open(sb, &prep.req, 0, callbacks, &err);
-        if (*out)
-            (*out)->pty = TRUE;
     }
     exec_prep_clear(&prep);
     return err ? oc_error_propagate(error, err) : OC_OK;

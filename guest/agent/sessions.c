@@ -42,8 +42,8 @@ typedef struct {
     int64_t kill_at_ms, drain_at_ms;
     uint8_t *cmd;           /* the ARG / COMMAND fields as given */
     size_t cmd_len;
-    int attachers;          /* attach streams; such a session is never evicted */
-    agent_stream *attached; /* those streams, through next_attach */
+    agent_stream *attached; /* attach streams, through next_attach; a session
+                             * that has any is never evicted */
 } session;
 
 static session *sessions[OC_PROTO_MAX_SESSIONS];
@@ -85,7 +85,7 @@ static int pick_slot(void)
         session *x = sessions[i];
         if (!x)
             return (int)i;
-        if (x->exited && !x->attachers &&
+        if (x->exited && !x->attached &&
             (victim < 0 || x->t_exit_us < sessions[victim]->t_exit_us))
             victim = (int)i;
     }
@@ -309,7 +309,6 @@ void session_attach(agent_stream *s, const uint8_t *p, size_t len)
     if (!x)
         return;
     s->session = id;
-    x->attachers++;
     s->next_attach = x->attached;
     x->attached = s;
     s->credit_ms[1] = s->credit_ms[2] = agent_now_ms();
@@ -411,7 +410,6 @@ void session_release(agent_stream *s)
 {
     session *x = session_find(s->session);
     if (x) {
-        x->attachers--;
         for (agent_stream **p = &x->attached; *p; p = &(*p)->next_attach)
             if (*p == s) {
                 *p = s->next_attach;

@@ -32,8 +32,6 @@
 /* PONGs are dropped beyond this much queued control data. */
 #define CTRL_SOFT_CAP (1024u * 1024u)
 #define LOST_MSG "lost the connection to the sandbox agent"
-#define PING_TIMEOUT_US (10 * G_USEC_PER_SEC)
-
 typedef struct {
     GSource base;
     AgentConn *conn;
@@ -67,7 +65,7 @@ void conn_unref(AgentConn *conn)
     g_free(conn);
 }
 
-static gboolean conn_alive(AgentConn *conn)
+gboolean conn_alive(AgentConn *conn)
 {
     return g_atomic_int_get(&conn->alive);
 }
@@ -110,7 +108,7 @@ static void conn_fail(AgentConn *conn, int code, const char *msg)
     g_mutex_unlock(&conn->lock);
 }
 
-static void set_dead_error(AgentConn *conn, GError **error)
+void conn_set_dead_error(AgentConn *conn, GError **error)
 {
     g_mutex_lock(&conn->lock);
     g_set_error_literal(error, OC_ERROR, conn->dead_msg ? conn->dead_code : OC_EAGENT,
@@ -169,7 +167,7 @@ static gboolean write_all(AgentConn *conn, struct iovec *iov, int iovcnt, gint64
             continue;
         }
         if (!conn_alive(conn)) {
-            set_dead_error(conn, error);
+            conn_set_dead_error(conn, error);
             return FALSE;
         }
         struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
@@ -192,7 +190,7 @@ static gboolean write_all(AgentConn *conn, struct iovec *iov, int iovcnt, gint64
             continue;
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
             conn_fail(conn, OC_EAGENT, LOST_MSG);
-            set_dead_error(conn, error);
+            conn_set_dead_error(conn, error);
             return FALSE;
         }
         int timeout = 500;
@@ -342,7 +340,7 @@ gboolean conn_write_frame(AgentConn *conn, guint8 type, guint8 chan, guint32 str
     }
     if (!wl_acquire(conn, deadline)) {
         if (!conn_alive(conn))
-            set_dead_error(conn, error);
+            conn_set_dead_error(conn, error);
         else
             g_set_error_literal(error, OC_ERROR, OC_ETIMEOUT,
                                 "timed out waiting to write to the sandbox agent");
@@ -478,70 +476,6 @@ gboolean conn_proto_violation(AgentConn *conn, const char *fmt, ...)
     return FALSE;
 }
 
-/* ---- ping ----
- * Only tests/bench pings (to measure the smallest round trip), so the few
- * waiters live in one list here instead of in every connection.  A PONG
- * carries its PING's payload back: an 8-byte token names the waiter. */
-
-typedef struct {
-    AgentConn *conn;
-    guint64 token;
-    gboolean answered;
-} PingWaiter;
-
-static GMutex ping_lock;
-static GCond ping_cond;
-static GSList *ping_waiters;
-
-/* Event thread, with conn->lock held. */
-static void ping_answered(AgentConn *conn, const guint8 *payload, guint32 len)
-{
-    guint64 token;
-
-    if (len != sizeof token)
-        return;
-    memcpy(&token, payload, sizeof token);
-    g_mutex_lock(&ping_lock);
-    for (GSList *l = ping_waiters; l; l = l->next) {
-        PingWaiter *w = l->data;
-        if (w->conn == conn && w->token == token) {
-            w->answered = TRUE;
-            g_cond_broadcast(&ping_cond);
-        }
-    }
-    g_mutex_unlock(&ping_lock);
-}
-
-gboolean agent_conn_ping(AgentConn *conn, GError **error)
-{
-    static gint counter;
-    gint64 deadline = g_get_monotonic_time() + PING_TIMEOUT_US;
-    PingWaiter w = { .conn = conn };
-
-    w.token = ((guint64)g_random_int() << 32) | (guint32)g_atomic_int_add(&counter, 1);
-    g_mutex_lock(&ping_lock);
-    ping_waiters = g_slist_prepend(ping_waiters, &w);
-    g_mutex_unlock(&ping_lock);
-    gboolean sent = conn_write_frame(conn, OC_T_PING, 0, 0, &w.token, sizeof w.token, deadline,
-                                     error);
-    g_mutex_lock(&ping_lock);
-    /* Wakes now and then to notice a connection that died meanwhile. */
-    while (sent && !w.answered && conn_alive(conn) && g_get_monotonic_time() < deadline)
-        g_cond_wait_until(&ping_cond, &ping_lock,
-                          MIN(deadline, g_get_monotonic_time() + 100 * G_TIME_SPAN_MILLISECOND));
-    ping_waiters = g_slist_remove(ping_waiters, &w);
-    gboolean answered = w.answered;
-    g_mutex_unlock(&ping_lock);
-    if (!sent || answered)
-        return answered;
-    if (!conn_alive(conn))
-        set_dead_error(conn, error);
-    else
-        g_set_error(error, OC_ERROR, OC_ETIMEOUT, "the sandbox agent did not answer a ping in %d s",
-                    (int)(PING_TIMEOUT_US / G_USEC_PER_SEC));
-    return FALSE;
-}
-
 /* Handles one complete frame; FALSE if it killed the connection. */
 static gboolean handle_frame(AgentConn *conn, const oc_proto_header *h, const guint8 *payload)
 {
@@ -552,7 +486,7 @@ static gboolean handle_frame(AgentConn *conn, const oc_proto_header *h, const gu
             return conn_proto_violation(conn, "%s on stream %u", oc_proto_type_name(h->type),
                                         h->stream);
         if (h->type == OC_T_PONG)
-            ping_answered(conn, payload, h->length);
+            conn_ping_answered_locked(conn, payload, h->length);
         return TRUE; /* late answers to a resent HELLO, or to our PING */
     case OC_T_PING:
         if (h->stream != 0)

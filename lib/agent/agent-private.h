@@ -1,10 +1,11 @@
-/* agent-private.h: what the three parts of the agent client share:
- * agent-conn.c (the connection: socket, writes, control queue, reading and
- * the handshake), agent-stream.c (the streams multiplexed on it and their
- * flow control) and agent-ops.c (the operations built on streams).
+/* agent-private.h: what the parts of the agent client share: agent-conn.c
+ * (the connection: socket, writes, control queue, reading and the
+ * handshake), agent-ping.c (its round trip), agent-stream.c (the streams
+ * multiplexed on it and their flow control), and the operations built on
+ * streams: agent-ops.c (exec, files), agent-sessions.c and agent-attach.c.
  *
- * Locking.  conn->lock guards the stream table, the handshake and dead_*
- * fields and every AgentStream's state; a stream's cond is waited on with
+ * Locking.  conn->lock guards the stream table, the handshake, the pings and
+ * dead_* fields and every AgentStream's state; a stream's cond is waited on with
  * conn->lock.  Writes to the socket are serialized by the write lock (wbusy)
  * and never happen under conn->lock, since a write may block on the guest.
  * ctrl_lock guards the control queue and conn->source.  conn->lock may be
@@ -24,8 +25,9 @@ struct _AgentConn {
     gint alive; /* atomic; written under lock */
 
     GMutex lock;
-    GCond hs_cond;
+    GCond hs_cond;  /* the handshake ended, a PONG came, or the connection died */
     int hs_state; /* 0 waiting for HELLO_ACK, 1 done, -1 failed */
+    GSList *pings;  /* AgentPing* waiting for their PONG (agent-ping.c) */
     guint64 nonce;
     char *agent_version;
     guint32 version;        /* the protocol version agreed in the handshake */
@@ -171,6 +173,11 @@ gboolean conn_write_frame(AgentConn *conn, guint8 type, guint8 chan, guint32 str
 gboolean conn_ctrl_queue(AgentConn *conn, guint8 type, guint8 chan, guint32 stream,
                          const void *payload, guint32 len, gboolean droppable);
 void conn_ctrl_kick(AgentConn *conn);
+gboolean conn_alive(AgentConn *conn);
+/* Sets *error to why the (dead) connection died. */
+void conn_set_dead_error(AgentConn *conn, GError **error);
+/* Event thread, under conn->lock: a PONG came (agent-ping.c). */
+void conn_ping_answered_locked(AgentConn *conn, const guint8 *payload, guint32 len);
 /* Under conn->lock: kills the connection; always returns FALSE. */
 gboolean conn_proto_violation(AgentConn *conn, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 /* Event thread, under conn->lock: a DATA, EOF, WINDOW, RESULT or ERROR frame.
