@@ -86,14 +86,20 @@ OC_API void oc_set_log_handler(oc_log_fn fn, void *user_data, oc_destroy_notify 
 
 typedef struct oc_context oc_context;
 
+#define OC_DEFAULT_POOL_MEMORY_MB 2048
+
 typedef struct {
     uint32_t version;
     const char *uri;       /* libvirt URI; NULL: qemu:///system */
     const char *state_dir; /* NULL: $OC_STATE_DIR or /var/lib/opencomputer */
+    /* version 2: the warm pool (see "warm pool" below) */
+    uint32_t pool_size;                /* ready sandboxes kept per pooled template; 0: none */
+    uint32_t pool_memory_mb;           /* memory the pool may hold; 0: OC_DEFAULT_POOL_MEMORY_MB */
+    const char *const *pool_templates; /* NULL-terminated; NULL: { "base" } */
 } oc_context_options;
 
-#define OC_CONTEXT_OPTIONS_VERSION 1
-#define OC_CONTEXT_OPTIONS_INIT { OC_CONTEXT_OPTIONS_VERSION, NULL, NULL }
+#define OC_CONTEXT_OPTIONS_VERSION 2
+#define OC_CONTEXT_OPTIONS_INIT { OC_CONTEXT_OPTIONS_VERSION, NULL, NULL, 0, 0, NULL }
 OC_API int oc_context_options_init(oc_context_options *opts, uint32_t version);
 
 OC_API int oc_context_new(oc_context **out, const oc_context_options *opts, oc_error **error);
@@ -246,6 +252,12 @@ OC_API const char *oc_sandbox_info_metadata_at(const oc_sandbox_info *info, size
 OC_API const char *oc_sandbox_info_metadata_get(const oc_sandbox_info *info, const char *key);
 OC_API size_t oc_sandbox_info_env_count(const oc_sandbox_info *info);
 OC_API const char *oc_sandbox_info_env_at(const oc_sandbox_info *info, size_t i, const char **value);
+/* How the sandbox was made: "boot" (cold boot), "snapshot" (from its
+ * template's ready snapshot), "pool" (claimed from the warm pool) or
+ * "checkpoint" (a fork of oc_sandbox_info_checkpoint()). */
+OC_API const char *oc_sandbox_info_origin(const oc_sandbox_info *info);
+/* The checkpoint the sandbox was forked or last restored from, or NULL. */
+OC_API const char *oc_sandbox_info_checkpoint(const oc_sandbox_info *info);
 
 typedef struct oc_sandbox_list oc_sandbox_list;
 
@@ -256,6 +268,113 @@ OC_API int oc_sandbox_list_get(oc_sandbox_list **out, oc_context *ctx,
 OC_API size_t oc_sandbox_list_count(const oc_sandbox_list *list);
 OC_API const oc_sandbox_info *oc_sandbox_list_at(const oc_sandbox_list *list, size_t i);
 OC_API void oc_sandbox_list_free(oc_sandbox_list *list);
+
+/* ---- checkpoints and forks ----
+ *
+ * A checkpoint captures a running sandbox's memory, CPU and disk state; the
+ * sandbox goes on after a pause of about one save.  It lives in the state
+ * directory (checkpoints/ID/) on its own: killing its sandbox keeps it.
+ * A fork is a new sandbox that resumes from a checkpoint's memory, so the
+ * processes that ran at checkpoint time run on in it, with a disk of its
+ * own (a qcow2 overlay on the checkpoint's frozen disk).  Every fork and
+ * restore reseeds the guest's RNG and sets its hostname to its sandbox id.
+ * A fork has the cpu count and memory of the checkpoint. */
+
+typedef struct oc_checkpoint oc_checkpoint;
+
+/* Checkpoints the sandbox (waking it if hibernated).  name: a label of 1 to
+ * 128 printable characters, not unique.  Returns once the memory image and
+ * the frozen disk are on disk (fsync). */
+OC_API int oc_checkpoint_create(oc_checkpoint **out, oc_sandbox *sb, const char *name,
+                                uint32_t flags, oc_error **error);
+OC_API int oc_checkpoint_get(oc_checkpoint **out, oc_context *ctx, const char *id,
+                             oc_error **error);
+OC_API void oc_checkpoint_free(oc_checkpoint *cp);
+OC_API const char *oc_checkpoint_id(const oc_checkpoint *cp);          /* "cp-..." */
+OC_API const char *oc_checkpoint_name(const oc_checkpoint *cp);
+OC_API const char *oc_checkpoint_sandbox_id(const oc_checkpoint *cp);  /* taken of */
+OC_API const char *oc_checkpoint_template(const oc_checkpoint *cp);
+OC_API int64_t oc_checkpoint_created_at(const oc_checkpoint *cp);      /* unix seconds */
+OC_API uint64_t oc_checkpoint_size_bytes(const oc_checkpoint *cp);     /* memory + disk */
+OC_API uint32_t oc_checkpoint_cpu_count(const oc_checkpoint *cp);
+OC_API uint32_t oc_checkpoint_memory_mb(const oc_checkpoint *cp);
+
+typedef struct oc_checkpoint_list oc_checkpoint_list;
+
+/* Lists checkpoints, oldest first; sandbox_id: only those taken of that
+ * sandbox (NULL: all). */
+OC_API int oc_checkpoint_list_get(oc_checkpoint_list **out, oc_context *ctx,
+                                  const char *sandbox_id, uint32_t flags, oc_error **error);
+OC_API size_t oc_checkpoint_list_count(const oc_checkpoint_list *list);
+OC_API const oc_checkpoint *oc_checkpoint_list_at(const oc_checkpoint_list *list, size_t i);
+OC_API void oc_checkpoint_list_free(oc_checkpoint_list *list);
+
+/* Deletes a checkpoint: it is gone from lists at once and cannot be forked
+ * or restored again; its memory image is freed.  Its frozen disk is kept
+ * while a sandbox or another checkpoint builds on it, and removed with the
+ * last of them. */
+OC_API int oc_checkpoint_delete(oc_context *ctx, const char *id, uint32_t flags,
+                                oc_error **error);
+
+/* Reverts the sandbox in place to the checkpoint (any checkpoint with the
+ * sandbox's cpu count and memory): its memory, processes and disk become
+ * the checkpoint's; the id, envs, metadata and timeout stay.  Calls in
+ * flight fail. */
+OC_API int oc_sandbox_restore_checkpoint(oc_sandbox *sb, const char *checkpoint_id,
+                                         uint32_t flags, oc_error **error);
+
+#define OC_MAX_FORK_COUNT 64
+
+typedef struct {
+    uint32_t version;
+    int64_t timeout_s;           /* OC_TIMEOUT_DEFAULT: 300; 0: never */
+    const char *const *envs;     /* as in oc_sandbox_options */
+    const char *const *metadata;
+    uint32_t count;              /* oc_sandbox_fork(): how many; 0 means 1 */
+} oc_fork_options;
+
+#define OC_FORK_OPTIONS_VERSION 1
+#define OC_FORK_OPTIONS_INIT { OC_FORK_OPTIONS_VERSION, OC_TIMEOUT_DEFAULT, NULL, NULL, 1 }
+OC_API int oc_fork_options_init(oc_fork_options *opts, uint32_t version);
+
+/* Creates one sandbox from a checkpoint; opts->count must be 0 or 1. */
+OC_API int oc_sandbox_create_from_checkpoint(oc_sandbox **out, oc_context *ctx,
+                                             const char *checkpoint_id,
+                                             const oc_fork_options *opts, oc_error **error);
+/* Creates opts->count sandboxes from a checkpoint at once.  All or none: if
+ * one fails, those made are killed.  *out receives an array of count
+ * handles; unref each, then oc_free() the array. */
+OC_API int oc_sandbox_fork(oc_sandbox ***out, oc_context *ctx, const char *checkpoint_id,
+                           const oc_fork_options *opts, oc_error **error);
+
+/* ---- template snapshots and the warm pool ----
+ *
+ * A template's ready snapshot is a checkpoint of a sandbox booted from it
+ * with the default cpu count and memory, taken once its agent answered.
+ * oc_sandbox_create() with those sizes forks it instead of booting, and
+ * boots when it is missing or stale (the template, kernel, initramfs with
+ * the agent, QEMU or libvirt changed since).
+ *
+ * With pool_size > 0 in oc_context_options, the context keeps that many
+ * sandboxes ready per pooled template (forks of the ready snapshot), refilled
+ * in the background within pool_memory_mb.  oc_sandbox_create() with the
+ * default sizes claims one, gives it the requested envs, metadata and
+ * timeout, and returns.  Pool members are hidden from lists until claimed;
+ * any process's create can claim them; the context kills those it made
+ * when it is freed. */
+
+/* Builds the template's ready snapshot if it is missing or stale (a cold
+ * boot and a save); does nothing when it is fresh.  *built (nullable): 1 if
+ * it built one. */
+OC_API int oc_template_prepare(oc_context *ctx, const char *template_name, uint32_t flags,
+                               int *built, oc_error **error);
+/* *ready: 1 if the template has a fresh ready snapshot. */
+OC_API int oc_template_snapshot_ready(oc_context *ctx, const char *template_name, int *ready,
+                                      oc_error **error);
+/* *ready: unclaimed pool sandboxes of the template on this host (from any
+ * process); *target: how many this context keeps (0 without a pool). */
+OC_API int oc_pool_status(oc_context *ctx, const char *template_name, uint32_t *ready,
+                          uint32_t *target, oc_error **error);
 
 /* ---- exec ---- */
 

@@ -1,6 +1,7 @@
 /* oc-context.c: public entry points of the context. */
 #include "config.h"
 #include "core/context.h"
+#include "core/pool.h"
 #include "oc-private.h"
 #include "util/error.h"
 
@@ -40,6 +41,14 @@ OC_API int oc_context_new(oc_context **out, const oc_context_options *opts, oc_e
     ctx = core_context_new(uri, state_dir, &err);
     if (!ctx)
         return oc_error_propagate(error, err);
+    if (opts && opts->version >= 2 && opts->pool_size > 0) {
+        ctx->pool = core_pool_start(ctx, opts->pool_size, opts->pool_memory_mb,
+                                    opts->pool_templates, &err);
+        if (!ctx->pool) {
+            core_context_free(ctx);
+            return oc_error_propagate(error, err);
+        }
+    }
     *out = ctx;
     return OC_OK;
 }

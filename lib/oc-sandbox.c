@@ -231,6 +231,16 @@ OC_API const char *oc_sandbox_info_env_at(const oc_sandbox_info *i, size_t n, co
     return kv_at(i->record->envs, i->env_keys, n, value);
 }
 
+OC_API const char *oc_sandbox_info_origin(const oc_sandbox_info *i)
+{
+    return i ? (i->record->origin ? i->record->origin : "boot") : NULL;
+}
+
+OC_API const char *oc_sandbox_info_checkpoint(const oc_sandbox_info *i)
+{
+    return i ? i->record->checkpoint : NULL;
+}
+
 struct oc_sandbox_list {
     GPtrArray *items;
 };

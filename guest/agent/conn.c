@@ -294,6 +294,7 @@ struct agent_rand_pool_info {
     uint8_t buf[512];
 };
 #define AGENT_RNDADDENTROPY _IOW('R', 0x03, int[2])
+#define AGENT_RNDRESEEDCRNG _IO('R', 0x07)
 
 static void mix_entropy(const uint8_t *p, size_t len)
 {
@@ -313,6 +314,11 @@ static void mix_entropy(const uint8_t *p, size_t len)
             /* mixing is best effort */
         }
     }
+    /* Mixed-in bytes reach the output only at the next reseed, which the
+     * kernel does by the minute: a fork would meanwhile produce the same
+     * bytes as its siblings.  Reseed now. */
+    if (agent.pid1 && ioctl(fd, AGENT_RNDRESEEDCRNG) < 0)
+        agent_log("cannot reseed the RNG: %s", strerror(errno));
     close(fd);
 }
 
@@ -330,6 +336,19 @@ static void set_clock(uint64_t host_ns)
         agent_log("cannot set the clock: %s", strerror(errno));
 }
 
+/* A fork or a restore brings another sandbox's hostname along; a hostname
+ * the guest set itself is kept across reconnections of the same sandbox. */
+static void set_host_name(const char *name, size_t len)
+{
+    if (!agent.pid1 || len >= sizeof agent.host_name ||
+        (strlen(agent.host_name) == len && memcmp(agent.host_name, name, len) == 0))
+        return;
+    memcpy(agent.host_name, name, len);
+    agent.host_name[len] = 0;
+    if (sethostname(name, len) < 0)
+        agent_log("cannot set hostname: %s", strerror(errno));
+}
+
 static void on_hello(agent_conn *c, const uint8_t *p, size_t len)
 {
     /* Only the streams go: the input after this HELLO belongs to the new
@@ -337,8 +356,8 @@ static void on_hello(agent_conn *c, const uint8_t *p, size_t len)
      * our HELLO_ACK. */
     conn_cancel_streams(c);
     uint64_t vmin = 1, vmax = 1, nonce = 0, time_ns = 0;
-    const uint8_t *entropy = NULL;
-    size_t entropy_len = 0;
+    const uint8_t *entropy = NULL, *host_name = NULL;
+    size_t entropy_len = 0, host_name_len = 0;
     oc_proto_reader r;
     oc_proto_field f;
     int rc;
@@ -351,6 +370,7 @@ static void on_hello(agent_conn *c, const uint8_t *p, size_t len)
         case OC_F_NONCE: bad = oc_proto_field_u64(&f, &nonce); break;
         case OC_F_TIME_NS: bad = oc_proto_field_u64(&f, &time_ns); break;
         case OC_F_ENTROPY: entropy = f.data; entropy_len = f.len; break;
+        case OC_F_HOSTNAME: host_name = f.data; host_name_len = f.len; break;
         default:
             /* Unknown HELLO fields are skipped, not rejected: a newer host
              * may add some, and the version fields are what tell it whether
@@ -380,6 +400,8 @@ static void on_hello(agent_conn *c, const uint8_t *p, size_t len)
         set_clock(time_ns);
     if (entropy_len)
         mix_entropy(entropy, entropy_len);
+    if (host_name_len)
+        set_host_name((const char *)host_name, host_name_len);
 
     uint8_t buf[256];
     oc_proto_writer w;

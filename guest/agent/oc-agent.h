@@ -142,6 +142,7 @@ typedef struct {
     agent_conn conns[AGENT_MAX_CONNS];
     char **default_env;
     char boot_id[64];
+    char host_name[65]; /* the last hostname a host sent in HELLO */
 } agent_state;
 
 extern agent_state agent;

@@ -96,8 +96,11 @@ void pid1_setup(void)
 
     bring_up_lo();
     char id[256];
-    if (cmdline_value("oc.id", id, sizeof id) && sethostname(id, strlen(id)) < 0)
-        agent_log("cannot set hostname %s: %s", id, strerror(errno));
+    if (cmdline_value("oc.id", id, sizeof id)) {
+        if (sethostname(id, strlen(id)) < 0)
+            agent_log("cannot set hostname %s: %s", id, strerror(errno));
+        snprintf(agent.host_name, sizeof agent.host_name, "%s", id);
+    }
 
     /* Ctrl-Alt-Del (virsh send-key, ACPI on some machines) becomes SIGINT,
      * which shuts down cleanly like SIGTERM. */

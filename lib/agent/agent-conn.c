@@ -649,6 +649,12 @@ static void conn_detach(AgentConn *conn)
 AgentConn *agent_conn_open(const char *socket_path, GMainContext *ctx, guint timeout_ms,
                            GError **error)
 {
+    return agent_conn_open_as(socket_path, NULL, ctx, timeout_ms, error);
+}
+
+AgentConn *agent_conn_open_as(const char *socket_path, const char *sandbox_id, GMainContext *ctx,
+                              guint timeout_ms, GError **error)
+{
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * G_TIME_SPAN_MILLISECOND;
     guint8 hello[256];
     guint8 entropy[32];
@@ -697,6 +703,8 @@ AgentConn *agent_conn_open(const char *socket_path, GMainContext *ctx, guint tim
     oc_proto_put_u64(&w, OC_F_NONCE, conn->nonce);
     oc_proto_put_u64(&w, OC_F_TIME_NS, (guint64)g_get_real_time() * 1000);
     oc_proto_put_bytes(&w, OC_F_ENTROPY, entropy, sizeof entropy);
+    if (sandbox_id && strlen(sandbox_id) <= 64)
+        oc_proto_put_str(&w, OC_F_HOSTNAME, sandbox_id);
     g_assert(!w.overflow);
 
     GError *local = NULL;

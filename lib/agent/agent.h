@@ -29,6 +29,10 @@ typedef struct _AgentConn AgentConn;
  * OC_EAGENT if what answered is not a compatible agent. */
 AgentConn *agent_conn_open(const char *socket_path, GMainContext *ctx, guint timeout_ms,
                            GError **error);
+/* The same, telling the agent the sandbox's id, which becomes the guest's
+ * hostname if the guest came from another sandbox (a fork, a restore). */
+AgentConn *agent_conn_open_as(const char *socket_path, const char *sandbox_id, GMainContext *ctx,
+                              guint timeout_ms, GError **error);
 /* Cancels every stream in flight and frees the connection. */
 void agent_conn_close(AgentConn *conn);
 gboolean agent_conn_is_alive(AgentConn *conn);

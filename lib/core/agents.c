@@ -104,7 +104,7 @@ static AgentConn *open_conn(oc_context *ctx, const char *id, virDomainPtr dom, g
     port = pick_port(ctx, id, paths->len, lock_fd);
     if (*lock_fd < 0)
         log_debug("%s: every agent port is taken; waiting for port 0", id);
-    conn = agent_conn_open(paths->pdata[port], ctx->main_context, timeout_ms, error);
+    conn = agent_conn_open_as(paths->pdata[port], id, ctx->main_context, timeout_ms, error);
     if (conn)
         log_debug("%s: agent connected on port %u (%s)", id, port,
                   agent_conn_agent_version(conn));

@@ -1,5 +1,6 @@
 /* context.c: libvirt connection, state directory and the event thread. */
 #include "core/context.h"
+#include "core/pool.h"
 
 #include <libvirt/virterror.h>
 #include <unistd.h>
@@ -79,6 +80,7 @@ void core_context_free(oc_context *ctx)
 {
     g_autofree char **ids = NULL;
 
+    core_pool_stop(ctx->pool);
     /* No handle holds the context any more, so no call is in flight. */
     g_mutex_lock(&ctx->lock);
     ids = (char **)g_hash_table_get_keys_as_array(ctx->agents, NULL);

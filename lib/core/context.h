@@ -22,6 +22,7 @@ struct oc_context {
     GThread *thread;
     GMutex lock;              /* guards agents */
     GHashTable *agents;       /* sandbox id -> AgentSlot */
+    struct _CorePool *pool;   /* the warm pool this context keeps, or NULL */
 };
 
 oc_context *core_context_new(const char *uri, const char *state_dir, GError **error);

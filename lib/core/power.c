@@ -16,6 +16,7 @@
 #include "core/activity.h"
 #include "image/store.h"
 #include "util/error.h"
+#include "util/lockfile.h"
 #include "util/log.h"
 #include "virt/domain.h"
 #include "virt/power.h"
@@ -28,21 +29,10 @@ static int take_power_lock(oc_sandbox *sb, GError **error)
 {
     g_autofree char *dir = image_sandbox_dir(sb->ctx->state_dir, sb->id);
     g_autofree char *path = g_build_filename(dir, "power.lock", NULL);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = lockfile_take(path, error);
 
-    if (fd < 0) {
-        g_set_error(error, OC_ERROR, errno == ENOENT ? OC_ENOTFOUND : OC_EIO,
-                    "sandbox %s: cannot open %s: %s", sb->id, path, g_strerror(errno));
-        return -1;
-    }
-    while (flock(fd, LOCK_EX) < 0) {
-        if (errno != EINTR) {
-            g_set_error(error, OC_ERROR, OC_EIO, "sandbox %s: cannot lock %s: %s", sb->id, path,
-                        g_strerror(errno));
-            close(fd);
-            return -1;
-        }
-    }
+    if (fd < 0)
+        g_prefix_error(error, "sandbox %s: ", sb->id);
     return fd;
 }
 
@@ -78,8 +68,7 @@ static void set_mark(oc_context *ctx, const char *id)
         log_warning("%s: cannot create %s: %s", id, path, g_strerror(errno));
 }
 
-/* Starts a hibernate or wake: the power lock's descriptor, or -1. */
-static int begin_transition(oc_sandbox *sb, GError **error)
+int core_power_begin(oc_sandbox *sb, GError **error)
 {
     if (!core_sandbox_check_alive(sb, error))
         return -1;
@@ -103,7 +92,7 @@ static gboolean hibernate(oc_sandbox *sb, guint32 idle_timeout_s, gboolean *skip
     int lock_fd, idle_fd, state;
     gboolean ok = FALSE;
 
-    lock_fd = begin_transition(sb, error);
+    lock_fd = core_power_begin(sb, error);
     if (lock_fd < 0)
         return FALSE;
     /* With the busy lock, calls that begin meanwhile wait and then wake the
@@ -176,7 +165,7 @@ gboolean core_sandbox_wake(oc_sandbox *sb, gint64 timeout_s, int *kind_out, GErr
     int lock_fd, state, kind = OC_WAKE_NONE;
     gboolean ok = FALSE;
 
-    lock_fd = begin_transition(sb, error);
+    lock_fd = core_power_begin(sb, error);
     if (lock_fd < 0)
         return FALSE;
     state = settled_state(sb, error);

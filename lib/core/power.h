@@ -5,6 +5,10 @@
 
 #include "core/sandbox.h"
 
+/* Starts a transition of the sandbox (hibernate, wake, checkpoint,
+ * restore): takes its power lock, which serialises them across processes.
+ * The lock's descriptor (close it to release), or -1. */
+int core_power_begin(oc_sandbox *sb, GError **error);
 gboolean core_sandbox_hibernate(oc_sandbox *sb, GError **error);
 /* timeout_s < 0 keeps the idle timeout.  *kind_out: an oc_wake_kind. */
 gboolean core_sandbox_wake(oc_sandbox *sb, gint64 timeout_s, int *kind_out, GError **error);

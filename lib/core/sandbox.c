@@ -14,13 +14,18 @@
 #include <unistd.h>
 
 #include "core/activity.h"
+#include "core/pool.h"
 #include "core/power.h"
+#include "core/snapshots.h"
+#include "image/checkpoints.h"
 #include "image/store.h"
 #include "util/error.h"
+#include "util/lockfile.h"
 #include "util/log.h"
 #include "virt/domain.h"
 #include "virt/overlay.h"
 #include "virt/power.h"
+#include "virt/saveimage.h"
 
 static char *new_sandbox_id(void)
 {
@@ -53,7 +58,7 @@ static gboolean copy_pairs(GPtrArray *dst, const char *const *src, gboolean env,
     return TRUE;
 }
 
-static oc_sandbox *sandbox_new(oc_context *ctx, virDomainPtr dom, VirtRecord *rec)
+oc_sandbox *core_sandbox_wrap(oc_context *ctx, virDomainPtr dom, VirtRecord *rec)
 {
     oc_sandbox *sb = g_new0(oc_sandbox, 1);
     sb->refcount = 1;
@@ -78,15 +83,7 @@ void core_sandbox_free(oc_sandbox *sb)
 static int take_create_lock(const char *dir, GError **error)
 {
     g_autofree char *path = g_build_filename(dir, "create.lock", NULL);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-
-    if (fd < 0 || flock(fd, LOCK_EX) < 0) {
-        g_set_error(error, OC_ERROR, OC_EIO, "cannot lock %s: %s", path, g_strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
+    return lockfile_take(path, error);
 }
 
 /* TRUE if the sandbox is marked creating and its creator is gone. */
@@ -94,14 +91,7 @@ static gboolean creator_is_gone(oc_context *ctx, const char *id)
 {
     g_autofree char *dir = image_sandbox_dir(ctx->state_dir, id);
     g_autofree char *path = g_build_filename(dir, "create.lock", NULL);
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    gboolean gone;
-
-    if (fd < 0)
-        return TRUE;
-    gone = flock(fd, LOCK_EX | LOCK_NB) == 0;
-    close(fd);
-    return gone;
+    return !lockfile_is_held(path);
 }
 
 static void remove_sandbox(oc_context *ctx, virDomainPtr dom, const char *id)
@@ -140,23 +130,14 @@ static gboolean check_spec(const CoreCreateSpec *spec, GError **error)
     return TRUE;
 }
 
-oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GError **error)
+VirtRecord *core_record_new(const CoreCreateSpec *spec, GError **error)
 {
     g_autoptr(VirtRecord) rec = virt_record_new();
-    g_autofree char *template_disk = NULL, *kernel = NULL, *initrd = NULL;
-    g_autofree char *dir = NULL, *disk = NULL, *log = NULL, *xml = NULL;
-    virDomainPtr dom = NULL;
-    AgentConn *conn;
-    int lock_fd = -1;
 
     if (!check_spec(spec, error) ||
         !copy_pairs(rec->envs, spec->envs, TRUE, error) ||
         !copy_pairs(rec->metadata, spec->metadata, FALSE, error))
         return NULL;
-    template_disk = image_template_disk(ctx->state_dir, spec->template_name, error);
-    if (!template_disk || !image_boot_paths(ctx->state_dir, &kernel, &initrd, error))
-        return NULL;
-
     rec->id = new_sandbox_id();
     rec->template_name = g_strdup(spec->template_name);
     rec->created = g_get_real_time() / G_USEC_PER_SEC;
@@ -164,7 +145,25 @@ oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GEr
     rec->cpu_count = spec->cpu_count;
     rec->memory_mb = spec->memory_mb;
     rec->creating = TRUE;
+    return g_steal_pointer(&rec);
+}
 
+/* How long a restored guest may take to answer: it answers at once, unless
+ * many restores share the host's cores. */
+#define RESTORE_AGENT_TIMEOUT_MS 60000
+
+oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBirth *birth,
+                              int *hidden_lock, GError **error)
+{
+    g_autoptr(VirtRecord) rec = rec_in;
+    g_autofree char *kernel = NULL, *initrd = NULL;
+    g_autofree char *dir = NULL, *disk = NULL, *log = NULL, *xml = NULL;
+    virDomainPtr dom = NULL;
+    AgentConn *conn;
+    int lock_fd = -1;
+
+    if (!image_boot_paths(ctx->state_dir, &kernel, &initrd, error))
+        return NULL;
     dir = image_sandbox_dir(ctx->state_dir, rec->id);
     if (g_mkdir_with_parents(dir, 0711) < 0) {
         g_set_error(error, OC_ERROR, OC_EIO, "cannot create %s: %s", dir, g_strerror(errno));
@@ -175,7 +174,7 @@ oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GEr
         goto fail;
     disk = g_build_filename(dir, "disk.qcow2", NULL);
     log = g_build_filename(dir, "console.log", NULL);
-    if (!virt_overlay_create(disk, template_disk, error))
+    if (!virt_overlay_create(disk, birth->backing, error))
         goto fail;
 
     VirtDomainSpec ds = {
@@ -184,28 +183,40 @@ oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GEr
     };
     xml = virt_domain_xml(&ds);
     dom = virt_define(ctx->conn, xml, error);
-    if (!dom || !virt_start(dom, error))
+    if (!dom)
         goto fail;
+    if (birth->image) {
+        g_autofree char *mxml = virt_domain_migratable_xml(dom, error);
+        g_autofree char *fifo = g_build_filename(dir, "restore.fifo", NULL);
+        if (!mxml || !virt_restore_as(ctx->conn, birth->image, mxml, fifo, error))
+            goto fail;
+    } else if (!virt_start(dom, error)) {
+        goto fail;
+    }
 
-    conn = core_agent_acquire(ctx, rec->id, dom, CORE_BOOT_AGENT_TIMEOUT_MS, error);
+    conn = core_agent_acquire(ctx, rec->id, dom, birth->image ? RESTORE_AGENT_TIMEOUT_MS
+                                                              : CORE_BOOT_AGENT_TIMEOUT_MS, error);
     if (!conn) {
         g_prefix_error(error, "the sandbox did not come up (console log: %s): ", log);
         goto fail;
     }
     core_agent_release(ctx, rec->id, conn);
 
-    rec->creating = FALSE;
-    if (!virt_set_record(dom, rec, error))
-        goto fail;
-    {
+    if (hidden_lock) {
+        /* A builder: hidden while the caller uses it, and removed by the
+         * next list if the caller dies. */
+        *hidden_lock = lock_fd;
+    } else {
+        rec->creating = FALSE;
+        if (!virt_set_record(dom, rec, error))
+            goto fail;
         /* Ready: the lock file goes first, then the lock. */
         g_autofree char *lock_path = g_build_filename(dir, "create.lock", NULL);
         unlink(lock_path);
         close(lock_fd);
     }
     core_activity_touch(ctx->state_dir, rec->id);
-    log_info("%s: created from template %s", rec->id, rec->template_name);
-    return sandbox_new(ctx, dom, g_steal_pointer(&rec));
+    return core_sandbox_wrap(ctx, dom, g_steal_pointer(&rec));
 
 fail:
     remove_sandbox(ctx, dom, rec->id);
@@ -214,6 +225,46 @@ fail:
     if (lock_fd >= 0)
         close(lock_fd);
     return NULL;
+}
+
+oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GError **error)
+{
+    g_autoptr(VirtRecord) rec = core_record_new(spec, error);
+    g_autoptr(ImageCheckpoint) snap = NULL;
+    g_autofree char *template_disk = NULL;
+    oc_sandbox *sb;
+
+    if (!rec)
+        return NULL;
+    template_disk = image_template_disk(ctx->state_dir, spec->template_name, error);
+    if (!template_disk)
+        return NULL;
+    if ((sb = core_pool_claim(ctx, rec)))
+        return sb;
+    snap = core_template_snapshot_fresh(ctx, spec->template_name, spec->cpu_count,
+                                        spec->memory_mb);
+    if (snap) {
+        GError *err = NULL;
+        g_autofree char *snap_disk = image_checkpoint_file(snap, "disk.qcow2");
+        g_autofree char *snap_memory = image_checkpoint_file(snap, "memory.save");
+        VirtRecord *copy = virt_record_copy(rec);
+        CoreBirth birth = { .backing = snap_disk, .image = snap_memory };
+
+        copy->origin = g_strdup("snapshot");
+        if ((sb = core_sandbox_make(ctx, copy, &birth, NULL, &err))) {
+            log_info("%s: created from the snapshot of template %s", sb->id, rec->template_name);
+            return sb;
+        }
+        log_warning("%s: cannot start from the snapshot of template %s (%s); booting instead",
+                    rec->id, rec->template_name, err->message);
+        g_error_free(err);
+    }
+    CoreBirth boot = { .backing = template_disk };
+    rec->origin = g_strdup("boot");
+    sb = core_sandbox_make(ctx, g_steal_pointer(&rec), &boot, NULL, error);
+    if (sb)
+        log_info("%s: created from template %s (cold boot)", sb->id, sb->record->template_name);
+    return sb;
 }
 
 /* Looks up a sandbox's domain and record; removes it and answers not found
@@ -244,6 +295,13 @@ static virDomainPtr lookup_ready(oc_context *ctx, const char *id, VirtRecord **r
         virDomainFree(dom);
         return NULL;
     }
+    if (rec->pool) {
+        g_set_error(error, OC_ERROR, OC_ENOTFOUND, "no sandbox with id '%s': it is an unclaimed "
+                    "member of the warm pool", id);
+        virt_record_free(rec);
+        virDomainFree(dom);
+        return NULL;
+    }
     *rec_out = rec;
     return dom;
 }
@@ -253,7 +311,7 @@ oc_sandbox *core_sandbox_connect(oc_context *ctx, const char *id, GError **error
     VirtRecord *rec = NULL;
     virDomainPtr dom = lookup_ready(ctx, id, &rec, error);
 
-    return dom ? sandbox_new(ctx, dom, rec) : NULL;
+    return dom ? core_sandbox_wrap(ctx, dom, rec) : NULL;
 }
 
 gboolean core_sandbox_check_alive(oc_sandbox *sb, GError **error)
@@ -285,6 +343,7 @@ gboolean core_sandbox_kill(oc_sandbox *sb, GError **error)
         return FALSE;
     if (!image_sandbox_dir_remove(sb->ctx->state_dir, sb->id, error))
         return FALSE;
+    image_layers_gc(sb->ctx->state_dir); /* checkpoints deleted while it built on them */
     g_mutex_lock(&sb->lock);
     sb->killed = TRUE;
     g_mutex_unlock(&sb->lock);

@@ -43,6 +43,24 @@ typedef struct {
  * another process began. */
 #define CORE_JOB_WAIT_MS 300000
 
+/* What a new sandbox starts from. */
+typedef struct {
+    const char *backing; /* the disk its overlay builds on */
+    const char *image;   /* a save image to resume (a fork); NULL: boot */
+} CoreBirth;
+
+/* A new record for spec (id, sizes, checked envs and metadata), marked
+ * creating. */
+VirtRecord *core_record_new(const CoreCreateSpec *spec, GError **error);
+/* Makes the sandbox of rec (taken) from birth and returns once its agent
+ * answers.  With hidden_lock, the sandbox stays marked creating (hidden from
+ * lists, removed if this process dies) and *hidden_lock receives its create
+ * lock, to close after killing it. */
+oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec, const CoreBirth *birth,
+                              int *hidden_lock, GError **error);
+/* A handle on dom and rec (both taken). */
+oc_sandbox *core_sandbox_wrap(oc_context *ctx, virDomainPtr dom, VirtRecord *rec);
+/* From the warm pool, the template's ready snapshot, or a cold boot. */
 oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GError **error);
 oc_sandbox *core_sandbox_connect(oc_context *ctx, const char *id, GError **error);
 void core_sandbox_free(oc_sandbox *sb);

@@ -108,6 +108,9 @@ enum oc_proto_field {
     OC_F_BOOT_ID      = 0x0006, /* string */
     OC_F_ENTROPY      = 0x0007, /* bytes mixed into the guest RNG */
     OC_F_NONCE        = 0x0008, /* u64, echoed in HELLO_ACK */
+    OC_F_HOSTNAME     = 0x0009, /* string: the sandbox's id, which a PID 1 agent
+                                 * makes the hostname when it differs from the
+                                 * last one a host sent (a fork or a restore) */
     /* OPEN */
     OC_F_OP           = 0x0010, /* u32 enum oc_proto_op */
     OC_F_ARG          = 0x0011, /* string, repeated: argv (no shell) */

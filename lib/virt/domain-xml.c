@@ -39,10 +39,16 @@ char *virt_domain_xml(const VirtDomainSpec *s)
      * default namespace, so its children are in it too). */
     g_string_append_printf(x,
         "<domain type='%s'>\n"
-        "  <name>%s</name>\n"
+        "  <name>%s</name>\n", s->domain_type, r->id);
+    if (s->uuid)
+        g_string_append_printf(x, "  <uuid>%s</uuid>\n", s->uuid);
+    g_string_append_printf(x,
+        /* A generation id: a guest kernel that watches it reseeds its RNG
+         * when it changes, as it does for every fork and restore.  (The
+         * agent reseeds too, for kernels that do not.) */
+        "  <genid/>\n"
         "  <metadata>\n"
-        "<sandbox xmlns='" VIRT_META_URI "'%s", s->domain_type, r->id,
-        meta + strlen("<sandbox"));
+        "<sandbox xmlns='" VIRT_META_URI "'%s", meta + strlen("<sandbox"));
     g_string_append_printf(x,
         "  </metadata>\n"
         "  <memory unit='MiB'>%u</memory>\n"
@@ -82,6 +88,50 @@ char *virt_domain_xml(const VirtDomainSpec *s)
         "  </devices>\n"
         "</domain>\n", log);
     return g_string_free(x, FALSE);
+}
+
+typedef struct {
+    gboolean in_disk;
+    int depth;   /* inside the <disk>: 1 for its children */
+    char *found;
+} DiskScan;
+
+static const char *attr(const char **names, const char **values, const char *key);
+
+static void disk_start(GMarkupParseContext *pc, const char *el, const char **names,
+                       const char **values, gpointer data, GError **error)
+{
+    DiskScan *s = data;
+
+    if (!s->in_disk) {
+        s->in_disk = g_str_equal(el, "disk");
+        s->depth = 0;
+        return;
+    }
+    /* The disk's own <source>, not those inside <backingStore>. */
+    if (++s->depth == 1 && !s->found && g_str_equal(el, "source") && attr(names, values, "file"))
+        s->found = g_strdup(attr(names, values, "file"));
+}
+
+static void disk_end(GMarkupParseContext *pc, const char *el, gpointer data, GError **error)
+{
+    DiskScan *s = data;
+
+    if (s->in_disk && s->depth-- == 0)
+        s->in_disk = FALSE;
+}
+
+char *virt_domain_xml_disk_path(const char *xml, GError **error)
+{
+    static const GMarkupParser parser = { disk_start, disk_end, NULL, NULL, NULL };
+    DiskScan s = { 0 };
+    GMarkupParseContext *pc = g_markup_parse_context_new(&parser, 0, &s, NULL);
+
+    g_markup_parse_context_parse(pc, xml, -1, NULL);
+    g_markup_parse_context_free(pc);
+    if (!s.found)
+        g_set_error(error, OC_ERROR, OC_EVIRT, "the domain has no disk with a source file");
+    return s.found;
 }
 
 typedef struct {

@@ -164,16 +164,31 @@ int virt_get_state(virDomainPtr dom, GError **error)
     }
 }
 
-GPtrArray *virt_agent_sockets(virDomainPtr dom, GError **error)
+static char *xml_desc(virDomainPtr dom, unsigned int flags, GError **error)
 {
-    g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
+    char *xml = virDomainGetXMLDesc(dom, flags);
 
-    if (!xml) {
+    if (!xml)
         virt_set_error(error, OC_EVIRT, "cannot read the definition of sandbox %s",
                        virDomainGetName(dom));
-        return NULL;
-    }
-    return virt_domain_xml_agent_sockets(xml, error);
+    return xml;
+}
+
+GPtrArray *virt_agent_sockets(virDomainPtr dom, GError **error)
+{
+    g_autofree char *xml = xml_desc(dom, 0, error);
+    return xml ? virt_domain_xml_agent_sockets(xml, error) : NULL;
+}
+
+char *virt_domain_disk_path(virDomainPtr dom, GError **error)
+{
+    g_autofree char *xml = xml_desc(dom, 0, error);
+    return xml ? virt_domain_xml_disk_path(xml, error) : NULL;
+}
+
+char *virt_domain_migratable_xml(virDomainPtr dom, GError **error)
+{
+    return xml_desc(dom, VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE, error);
 }
 
 static void domain_free(gpointer dom)

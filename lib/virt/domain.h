@@ -12,6 +12,9 @@
  * each its own socket, so that as many host processes can talk to the
  * agent at once. */
 #define VIRT_AGENT_PORTS 4
+/* Bumped whenever virt_domain_xml() changes what the guest sees: a save
+ * image of an older definition may not restore into a newer one. */
+#define VIRT_DOMAIN_XML_VERSION 2
 
 typedef struct {
     const char *domain_type;   /* "kvm" or "qemu" (TCG) */
@@ -20,12 +23,18 @@ typedef struct {
     const char *disk;          /* the sandbox's qcow2 overlay */
     const char *console_log;   /* serial console goes here, for diagnosis */
     const VirtRecord *record;  /* name, sizes, metadata */
+    const char *uuid;          /* NULL: libvirt makes one; set to redefine a domain */
 } VirtDomainSpec;
 
 char *virt_domain_xml(const VirtDomainSpec *spec);
 /* Path of the unix socket behind a virtio-serial port (VIRT_AGENT_PORT for
  * the agent), from a running domain's XML: libvirt picks it at start. */
 char *virt_domain_xml_channel_path(const char *live_xml, const char *port, GError **error);
+/* The source file of the domain's disk (its active overlay), from its XML. */
+char *virt_domain_xml_disk_path(const char *xml, GError **error);
+char *virt_domain_disk_path(virDomainPtr dom, GError **error);
+/* XML for virt_restore_as(): the migratable definition of a defined domain. */
+char *virt_domain_migratable_xml(virDomainPtr dom, GError **error);
 /* Port n's name (g_free). */
 char *virt_agent_port_name(guint port);
 /* The sockets of the agent ports (g_free'd strings), port 0 first, from a

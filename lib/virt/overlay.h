@@ -4,7 +4,10 @@
 
 #include <glib.h>
 
-/* Creates path as a qcow2 image backed by backing (a qcow2 file). */
+/* Creates path (which must not exist) as a qcow2 v3 image with the virtual
+ * size of backing, a qcow2 file it records by the name given.  Fails with
+ * OC_ENOTFOUND when backing is missing, OC_EINVAL when it is not qcow2,
+ * OC_EEXISTS when path exists; a failed create leaves no file behind. */
 gboolean virt_overlay_create(const char *path, const char *backing, GError **error);
 
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "opencomputer.h"
+#include "util/durable.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "virt/domain.h"
@@ -29,28 +30,11 @@ char *virt_save_image_path(virDomainPtr dom)
     return g_build_filename("/var/lib/libvirt/qemu/save", file, NULL);
 }
 
-static gboolean fsync_path(const char *path, int flags, GError **error)
-{
-    int fd = open(path, flags | O_CLOEXEC);
-
-    if (fd < 0 || fsync(fd) < 0) {
-        int e = errno;
-        g_set_error(error, OC_ERROR, e == ENOENT ? OC_ENOTFOUND : OC_EIO, "cannot sync %s: %s",
-                    path, g_strerror(e));
-        if (fd >= 0)
-            close(fd);
-        return FALSE;
-    }
-    close(fd);
-    return TRUE;
-}
-
 gboolean virt_sync_save_image(virDomainPtr dom, GError **error)
 {
     g_autofree char *path = virt_save_image_path(dom);
-    g_autofree char *dir = g_path_get_dirname(path);
 
-    return fsync_path(path, O_RDONLY, error) && fsync_path(dir, O_RDONLY | O_DIRECTORY, error);
+    return durable_sync(path, error) && durable_sync_parent(path, error);
 }
 
 gboolean virt_hibernate(virDomainPtr dom, GError **error)

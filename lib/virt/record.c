@@ -19,9 +19,37 @@ void virt_record_free(VirtRecord *rec)
         return;
     g_free(rec->id);
     g_free(rec->template_name);
+    g_free(rec->origin);
+    g_free(rec->checkpoint);
     g_ptr_array_unref(rec->envs);
     g_ptr_array_unref(rec->metadata);
     g_free(rec);
+}
+
+static void copy_kv(GPtrArray *dst, GPtrArray *src)
+{
+    for (guint i = 0; i < src->len; i++)
+        g_ptr_array_add(dst, g_strdup(src->pdata[i]));
+}
+
+VirtRecord *virt_record_copy(const VirtRecord *rec)
+{
+    VirtRecord *c = virt_record_new();
+
+    c->id = g_strdup(rec->id);
+    c->template_name = g_strdup(rec->template_name);
+    c->created = rec->created;
+    c->timeout_s = rec->timeout_s;
+    c->cpu_count = rec->cpu_count;
+    c->memory_mb = rec->memory_mb;
+    copy_kv(c->envs, rec->envs);
+    copy_kv(c->metadata, rec->metadata);
+    c->creating = rec->creating;
+    c->last_wake = rec->last_wake;
+    c->origin = g_strdup(rec->origin);
+    c->checkpoint = g_strdup(rec->checkpoint);
+    c->pool = rec->pool;
+    return c;
 }
 
 const char *virt_kv_lookup(GPtrArray *kv, const char *key)
@@ -48,6 +76,14 @@ static void append_kv(GString *s, const char *elem, GPtrArray *kv)
     }
 }
 
+static void append_text(GString *s, const char *elem, const char *text)
+{
+    g_autofree char *t = text ? g_markup_escape_text(text, -1) : NULL;
+
+    if (t)
+        g_string_append_printf(s, "  <%s>%s</%s>\n", elem, t, elem);
+}
+
 char *virt_record_to_xml(const VirtRecord *rec)
 {
     GString *s = g_string_new("<sandbox>\n");
@@ -61,6 +97,10 @@ char *virt_record_to_xml(const VirtRecord *rec)
     g_string_append_printf(s, "  <memory>%u</memory>\n", rec->memory_mb);
     if (rec->creating)
         g_string_append(s, "  <creating/>\n");
+    if (rec->pool)
+        g_string_append(s, "  <pool/>\n");
+    append_text(s, "origin", rec->origin);
+    append_text(s, "checkpoint", rec->checkpoint);
     if (rec->last_wake)
         g_string_append_printf(s, "  <wake>%d</wake>\n", rec->last_wake);
     append_kv(s, "env", rec->envs);
@@ -90,8 +130,8 @@ static void on_start(GMarkupParseContext *pc, const char *element, const char **
     ParseState *st = data;
     const char *ln = local_name(element);
 
-    if (g_str_equal(ln, "creating")) {
-        st->rec->creating = TRUE;
+    if (g_str_equal(ln, "creating") || g_str_equal(ln, "pool")) {
+        *(g_str_equal(ln, "pool") ? &st->rec->pool : &st->rec->creating) = TRUE;
         return;
     }
     g_clear_pointer(&st->elem, g_free);
@@ -137,6 +177,10 @@ static void on_end(GMarkupParseContext *pc, const char *element, gpointer data, 
         rec->cpu_count = parse_u32(t);
     } else if (g_str_equal(ln, "memory")) {
         rec->memory_mb = parse_u32(t);
+    } else if (g_str_equal(ln, "origin") || g_str_equal(ln, "checkpoint")) {
+        char **field = g_str_equal(ln, "origin") ? &rec->origin : &rec->checkpoint;
+        g_free(*field);
+        *field = g_strdup(t);
     } else if (g_str_equal(ln, "wake")) {
         rec->last_wake = (int)parse_u32(t);
     } else if ((g_str_equal(ln, "env") || g_str_equal(ln, "meta")) && st->name_attr) {

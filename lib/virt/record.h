@@ -20,10 +20,14 @@ typedef struct {
     GPtrArray *metadata;  /* "K=V" strings */
     gboolean creating;    /* set until the first agent handshake succeeded */
     int last_wake;        /* oc_wake_kind of the last wake; 0 if never woken */
+    char *origin;         /* "boot", "snapshot", "pool", "checkpoint"; NULL: "boot" */
+    char *checkpoint;     /* forked or last restored from; NULL: none */
+    gboolean pool;        /* an unclaimed member of the warm pool: hidden */
 } VirtRecord;
 
 VirtRecord *virt_record_new(void);
 void virt_record_free(VirtRecord *rec);
+VirtRecord *virt_record_copy(const VirtRecord *rec);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VirtRecord, virt_record_free)
 
 /* The <sandbox> element, without a namespace: virDomainSetMetadata puts it

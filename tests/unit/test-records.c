@@ -24,6 +24,9 @@ static VirtRecord *sample(void)
     r->memory_mb = 1024;
     r->creating = TRUE;
     r->last_wake = 2;
+    r->origin = g_strdup("checkpoint");
+    r->checkpoint = g_strdup("cp-0123456789ab");
+    r->pool = TRUE;
     g_ptr_array_add(r->envs, g_strdup("NODE_ENV=production"));
     g_ptr_array_add(r->metadata, g_strdup("project=<my & \"app\">"));
     g_ptr_array_add(r->metadata, g_strdup("eq=a=b"));
@@ -45,6 +48,9 @@ START_TEST(test_record_roundtrip)
     ck_assert_uint_eq(back->memory_mb, 1024);
     ck_assert(back->creating);
     ck_assert_int_eq(back->last_wake, 2);
+    ck_assert_str_eq(back->origin, "checkpoint");
+    ck_assert_str_eq(back->checkpoint, "cp-0123456789ab");
+    ck_assert(back->pool);
     ck_assert_str_eq(virt_kv_lookup(back->envs, "NODE_ENV"), "production");
     ck_assert_str_eq(virt_kv_lookup(back->metadata, "project"), "<my & \"app\">");
     ck_assert_str_eq(virt_kv_lookup(back->metadata, "eq"), "a=b");
@@ -58,6 +64,8 @@ START_TEST(test_record_roundtrip)
     ck_assert_uint_eq(p->timeout_s, 0);
     ck_assert(!p->creating);
     ck_assert_int_eq(p->last_wake, 0);
+    ck_assert_ptr_null(p->origin);
+    ck_assert(!p->pool);
     ck_assert_str_eq(virt_kv_lookup(p->metadata, "k"), "v");
     /* the element itself is written without a prefix: libvirt adds one, and
      * a prefix of ours would come back doubled */

@@ -1,0 +1,215 @@
+/* layers.c: which frozen disks are still built on, and removing the rest.
+ *
+ * Disks form chains through the backing file named in each qcow2 header:
+ * a sandbox's overlay on a checkpoint's frozen disk, on an older one, ...,
+ * on a template's disk.  Every overlay we create names its backing by a path
+ * that lives as long as the layer does (a checkpoint's or template
+ * snapshot's directory, never a sandbox's), so a chain stays valid whatever
+ * is killed or deleted.  A deleted checkpoint's directory (no
+ * checkpoint.json) and a replaced template snapshot are removed once no
+ * chain from a live disk reaches their disk.  Directories whose create.lock
+ * is held are being made and are left alone. */
+#include "image/checkpoints.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/error.h"
+#include "util/lockfile.h"
+#include "util/log.h"
+
+#define QCOW2_MAGIC 0x514649fbu
+/* Longer chains than this are taken as a loop. */
+#define MAX_CHAIN 256
+#define MAX_BACKING_NAME 4096
+
+static guint64 be64(const guint8 *p)
+{
+    guint64 v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static guint32 be32(const guint8 *p)
+{
+    return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | p[3];
+}
+
+char *image_qcow2_backing(const char *path, GError **error)
+{
+    guint8 h[20];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *name = NULL;
+
+    if (fd < 0) {
+        g_set_error(error, OC_ERROR, errno == ENOENT ? OC_ENOTFOUND : OC_EIO, "cannot open %s: %s",
+                    path, g_strerror(errno));
+        return NULL;
+    }
+    if (pread(fd, h, sizeof h, 0) != sizeof h || be32(h) != QCOW2_MAGIC) {
+        g_set_error(error, OC_ERROR, OC_EINVAL, "%s is not a qcow2 image", path);
+    } else {
+        guint64 off = be64(h + 8);
+        guint32 len = be32(h + 16);
+        if (off && len && len <= MAX_BACKING_NAME) {
+            name = g_malloc0((gsize)len + 1);
+            if (pread(fd, name, len, (off_t)off) != (ssize_t)len || memchr(name, 0, len)) {
+                g_set_error(error, OC_ERROR, OC_EINVAL, "%s has a damaged backing file name", path);
+                g_clear_pointer(&name, g_free);
+            }
+        }
+    }
+    close(fd);
+    return name;
+}
+
+static gboolean locked(const char *dir)
+{
+    g_autofree char *path = g_build_filename(dir, "create.lock", NULL);
+    return lockfile_is_held(path);
+}
+
+static guint64 inode_key(const struct stat *st)
+{
+    return (guint64)st->st_ino ^ ((guint64)st->st_dev << 40);
+}
+
+/* Marks every disk in path's chain (path included). */
+static void mark_chain(GHashTable *marked, const char *path)
+{
+    g_autofree char *cur = g_strdup(path);
+
+    for (int i = 0; cur && i < MAX_CHAIN; i++) {
+        struct stat st;
+        char *next;
+        if (stat(cur, &st) < 0)
+            return;
+        g_hash_table_add(marked, g_memdup2(&(guint64){ inode_key(&st) }, sizeof(guint64)));
+        next = image_qcow2_backing(cur, NULL);
+        g_free(cur);
+        cur = next;
+    }
+}
+
+typedef struct {
+    GHashTable *marked;  /* inode keys of disks some live chain reaches */
+    GPtrArray *doomed;   /* directories to remove if their disk is unmarked */
+} Sweep;
+
+/* A directory holding a frozen disk: a root if live, else a candidate. */
+static void visit_layer_dir(Sweep *s, const char *dir, gboolean live)
+{
+    g_autofree char *disk = g_build_filename(dir, "disk.qcow2", NULL);
+
+    if (live || locked(dir))
+        mark_chain(s->marked, disk);
+    else
+        g_ptr_array_add(s->doomed, g_strdup(dir));
+}
+
+static void visit_sandboxes(Sweep *s, const char *state_dir)
+{
+    g_autofree char *root = g_build_filename(state_dir, "sandboxes", NULL);
+    GDir *d = g_dir_open(root, 0, NULL);
+    const char *id;
+
+    while (d && (id = g_dir_read_name(d))) {
+        g_autofree char *dir = g_build_filename(root, id, NULL);
+        GDir *sd = g_dir_open(dir, 0, NULL);
+        const char *f;
+        while (sd && (f = g_dir_read_name(sd))) {
+            g_autofree char *p = g_build_filename(dir, f, NULL);
+            if (g_str_has_suffix(f, ".qcow2"))
+                mark_chain(s->marked, p);
+        }
+        if (sd)
+            g_dir_close(sd);
+    }
+    if (d)
+        g_dir_close(d);
+}
+
+static void visit_checkpoints(Sweep *s, const char *state_dir)
+{
+    g_autofree char *root = g_build_filename(state_dir, "checkpoints", NULL);
+    GDir *d = g_dir_open(root, 0, NULL);
+    const char *id;
+
+    while (d && (id = g_dir_read_name(d))) {
+        g_autofree char *dir = g_build_filename(root, id, NULL);
+        g_autofree char *meta = g_build_filename(dir, "checkpoint.json", NULL);
+        if (g_str_has_prefix(id, "cp-"))
+            visit_layer_dir(s, dir, g_file_test(meta, G_FILE_TEST_EXISTS));
+    }
+    if (d)
+        g_dir_close(d);
+}
+
+static void visit_template_snapshots(Sweep *s, const char *state_dir)
+{
+    g_autofree char *root = g_build_filename(state_dir, "templates", NULL);
+    GDir *d = g_dir_open(root, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *tdir = g_build_filename(root, name, NULL);
+        g_autofree char *link = g_build_filename(tdir, "snapshot", NULL);
+        g_autofree char *current = g_file_read_link(link, NULL);
+        GDir *td = g_dir_open(tdir, 0, NULL);
+        const char *f;
+        while (td && (f = g_dir_read_name(td))) {
+            g_autofree char *dir = g_build_filename(tdir, f, NULL);
+            if (g_str_has_prefix(f, "snapshot-") && g_file_test(dir, G_FILE_TEST_IS_DIR))
+                visit_layer_dir(s, dir, g_strcmp0(current, f) == 0);
+        }
+        if (td)
+            g_dir_close(td);
+    }
+    if (d)
+        g_dir_close(d);
+}
+
+static void remove_flat_dir(const char *dir)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    const char *f;
+
+    while (d && (f = g_dir_read_name(d))) {
+        g_autofree char *p = g_build_filename(dir, f, NULL);
+        g_unlink(p);
+    }
+    if (d)
+        g_dir_close(d);
+    if (g_rmdir(dir) < 0 && errno != ENOENT)
+        log_warning("cannot remove %s: %s", dir, g_strerror(errno));
+}
+
+void image_layers_gc(const char *state_dir)
+{
+    Sweep s = {
+        .marked = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL),
+        .doomed = g_ptr_array_new_with_free_func(g_free),
+    };
+
+    visit_sandboxes(&s, state_dir);
+    visit_checkpoints(&s, state_dir);
+    visit_template_snapshots(&s, state_dir);
+    for (guint i = 0; i < s.doomed->len; i++) {
+        const char *dir = s.doomed->pdata[i];
+        g_autofree char *disk = g_build_filename(dir, "disk.qcow2", NULL);
+        struct stat st;
+        if (stat(disk, &st) == 0 &&
+            g_hash_table_contains(s.marked, &(guint64){ inode_key(&st) }))
+            continue; /* something still builds on it */
+        log_debug("removing %s: nothing builds on its disk any more", dir);
+        remove_flat_dir(dir);
+    }
+    g_hash_table_unref(s.marked);
+    g_ptr_array_unref(s.doomed);
+}

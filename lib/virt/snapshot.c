@@ -1,0 +1,38 @@
+/* snapshot.c: external snapshots through libvirt.
+ *
+ * libvirt writes the memory file in its save image format, which is what
+ * virt_restore_as() forks from.  The new overlay is ours (REUSE_EXT), so its
+ * header names the frozen disk by the path we chose: a checkpoint's own,
+ * which outlives the sandbox (see image/layers.h). */
+#include "virt/snapshot.h"
+
+#include "util/error.h"
+#include "virt/domain.h"
+
+gboolean virt_snapshot_external(virDomainPtr dom, const char *mem_path, const char *overlay,
+                                GError **error)
+{
+    g_autofree char *mem = g_markup_escape_text(mem_path, -1);
+    g_autofree char *ov = g_markup_escape_text(overlay, -1);
+    g_autofree char *xml = g_strdup_printf(
+        "<domainsnapshot>\n"
+        "  <memory snapshot='external' file='%s'/>\n"
+        "  <disks>\n"
+        "    <disk name='vda' snapshot='external' type='file'>\n"
+        "      <driver type='qcow2'/>\n"
+        "      <source file='%s'/>\n"
+        "    </disk>\n"
+        "  </disks>\n"
+        "</domainsnapshot>\n", mem, ov);
+    virDomainSnapshotPtr snap;
+
+    snap = virDomainSnapshotCreateXML(dom, xml, VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA |
+                                                    VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT |
+                                                    VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC);
+    if (!snap) {
+        virt_set_error(error, OC_EVIRT, "cannot snapshot sandbox %s", virDomainGetName(dom));
+        return FALSE;
+    }
+    virDomainSnapshotFree(snap);
+    return TRUE;
+}
