@@ -375,6 +375,11 @@ OC_API int oc_template_snapshot_ready(oc_context *ctx, const char *template_name
  * process); *target: how many this context keeps (0 without a pool). */
 OC_API int oc_pool_status(oc_context *ctx, const char *template_name, uint32_t *ready,
                           uint32_t *target, oc_error **error);
+/* Kills the template's unclaimed pool sandboxes on this host (those a
+ * process that died left behind, say); *killed (nullable) counts them.
+ * A context that keeps a pool refills it afterwards. */
+OC_API int oc_pool_drain(oc_context *ctx, const char *template_name, uint32_t *killed,
+                         oc_error **error);
 
 /* ---- exec ---- */
 

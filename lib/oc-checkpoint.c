@@ -271,6 +271,23 @@ OC_API int oc_template_snapshot_ready(oc_context *ctx, const char *template_name
     return OC_OK;
 }
 
+OC_API int oc_pool_drain(oc_context *ctx, const char *template_name, uint32_t *killed,
+                         oc_error **error)
+{
+    GError *err = NULL;
+    g_autofree char *disk = NULL;
+    guint n;
+
+    CHECK_ARG(ctx && template_name, "oc_pool_drain: ctx and template_name must not be NULL");
+    disk = image_template_disk(ctx->state_dir, template_name, &err);
+    if (!disk)
+        return oc_error_propagate(error, err);
+    n = core_pool_drain(ctx, template_name);
+    if (killed)
+        *killed = n;
+    return OC_OK;
+}
+
 OC_API int oc_pool_status(oc_context *ctx, const char *template_name, uint32_t *ready,
                           uint32_t *target, oc_error **error)
 {

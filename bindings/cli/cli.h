@@ -31,6 +31,9 @@ int cmd_hibernate(Cli *cli, int argc, char **argv);
 int cmd_wake(Cli *cli, int argc, char **argv);
 int cmd_set_timeout(Cli *cli, int argc, char **argv);
 int cmd_daemon(Cli *cli, int argc, char **argv);
+int cmd_checkpoint(Cli *cli, int argc, char **argv);
+int cmd_template(Cli *cli, int argc, char **argv);
+int cmd_pool(Cli *cli, int argc, char **argv);
 
 #define CLI_JSON_ENTRY(cli) { "json", 0, 0, G_OPTION_ARG_NONE, &(cli)->json, "Print JSON", NULL }
 
@@ -52,11 +55,29 @@ char *cli_iso_time(int64_t t);
 /* For verbs that take options and one sandbox id: parses, connects, and
  * returns the sandbox, or NULL with *rc set to the exit code. */
 oc_sandbox *cli_parse_one_id(Cli *cli, GOptionContext *oc, int argc, char **argv, int *rc);
+/* For verbs that take ID ARG: parses, sets *arg, connects; NULL with *rc
+ * set to the exit code.  what names ARG in the usage error. */
+oc_sandbox *cli_parse_id_arg(Cli *cli, GOptionContext *oc, int argc, char **argv,
+                             const char *what, const char **arg, int *rc);
 /* For verbs on one session (ID SESSION): parses, checks the session id
  * into *session, connects; NULL with *rc set to the exit code. */
 oc_sandbox *cli_parse_id_session(Cli *cli, GOptionContext *oc, int argc, char **argv,
                                  uint32_t *session, int *rc);
 void cli_warn_if_tcg(Cli *cli);
+
+/* A verb of a group (oc checkpoint create): argv[0] is its own name. */
+typedef struct {
+    const char *name;
+    int (*fn)(Cli *cli, int argc, char **argv);
+    const char *help;
+} CliVerb;
+/* Runs the verb of the group named by argv[1], or prints the group's verbs
+ * (exit 0 for --help, a usage error otherwise). */
+int cli_dispatch(Cli *cli, const char *group, const CliVerb *verbs, size_t n, int argc,
+                 char **argv);
+/* Prints "ID said", or with --json the sandbox's info plus "wake" (the
+ * wake kind) when wake is not NULL. */
+int cli_print_state(Cli *cli, oc_sandbox *sb, const char *said, const char *wake);
 
 /* Output: a JSON document on stdout, or a table. */
 void cli_print_json(JsonNode *node);

@@ -1,30 +1,9 @@
-/* cmd-power.c: oc hibernate, wake, set-timeout, daemon. */
+/* cmd-power.c: oc hibernate, wake, set-timeout, daemon (the reaper and the warm pool). */
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
 
 #include "cli.h"
-
-/* Prints "ID said", or with --json the sandbox's info plus "wake" (the
- * wake kind) when wake is not NULL. */
-static int print_state(Cli *cli, oc_sandbox *sb, const char *said, const char *wake)
-{
-    oc_sandbox_info *info = NULL;
-    oc_error *err = NULL;
-
-    if (!cli->json) {
-        printf("%s %s\n", oc_sandbox_id(sb), said);
-        return 0;
-    }
-    if (oc_sandbox_info_get(&info, sb, &err) < 0)
-        return cli_fail(err);
-    JsonNode *node = cli_info_json(info);
-    if (wake)
-        json_object_set_string_member(json_node_get_object(node), "wake", wake);
-    cli_print_json(node);
-    oc_sandbox_info_free(info);
-    return 0;
-}
 
 static int hibernate_one(Cli *cli, oc_sandbox *sb, gpointer data)
 {
@@ -32,7 +11,7 @@ static int hibernate_one(Cli *cli, oc_sandbox *sb, gpointer data)
 
     if (oc_sandbox_hibernate(sb, 0, &err) < 0)
         return cli_fail(err);
-    return print_state(cli, sb, "hibernated", NULL);
+    return cli_print_state(cli, sb, "hibernated", NULL);
 }
 
 int cmd_hibernate(Cli *cli, int argc, char **argv)
@@ -57,7 +36,7 @@ static int wake_one(Cli *cli, oc_sandbox *sb, gpointer data)
 
     if (oc_sandbox_wake(sb, opts, &kind, &err) < 0)
         return cli_fail(err);
-    return print_state(cli, sb, oc_wake_kind_name(kind), oc_wake_kind_name(kind));
+    return cli_print_state(cli, sb, oc_wake_kind_name(kind), oc_wake_kind_name(kind));
 }
 
 int cmd_wake(Cli *cli, int argc, char **argv)
@@ -124,20 +103,55 @@ static gboolean report_active(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+/* Makes cli->ctx: with --pool, one that keeps a warm pool while it lives
+ * (and kills the pool's sandboxes when the daemon exits). */
+static int daemon_context(Cli *cli, int pool, int pool_memory, char **pool_templates)
+{
+    oc_context_options opts = OC_CONTEXT_OPTIONS_INIT;
+    oc_error *err = NULL;
+
+    opts.pool_size = (uint32_t)pool;
+    opts.pool_memory_mb = (uint32_t)pool_memory;
+    opts.pool_templates = (const char *const *)pool_templates;
+    if (oc_context_new(&cli->ctx, &opts, &err) < 0)
+        return cli_fail(err);
+    if (pool > 0)
+        fprintf(stderr, "oc daemon: keeping %d ready sandbox%s per pooled template, in up to "
+                        "%d MB\n", pool, pool == 1 ? "" : "es",
+                pool_memory ? pool_memory : OC_DEFAULT_POOL_MEMORY_MB);
+    return 0;
+}
+
 int cmd_daemon(Cli *cli, int argc, char **argv)
 {
+    int pool = 0, pool_memory = 0, rc;
+    g_auto(GStrv) pool_templates = NULL;
+    GOptionEntry entries[] = {
+        { "pool", 0, 0, G_OPTION_ARG_INT, &pool, "Keep N ready sandboxes per pooled template (default 0: no pool)", "N" },
+        { "pool-memory", 0, 0, G_OPTION_ARG_INT, &pool_memory, "Memory the pool may hold (default 2048)", "MB" },
+        { "pool-template", 0, 0, G_OPTION_ARG_STRING_ARRAY, &pool_templates, "A template to pool (default: base)", "NAME" },
+        { NULL },
+    };
     g_autoptr(GOptionContext) oc = g_option_context_new(
         "- run the idle reaper until SIGINT or SIGTERM: hibernate sandboxes idle past their "
-        "timeout");
+        "timeout; with --pool, also keep sandboxes ready for oc create to claim");
     g_autoptr(GMainLoop) loop = NULL;
     oc_reaper *reaper = NULL;
     oc_error *err = NULL;
 
+    g_option_context_add_main_entries(oc, entries, NULL);
     if (!cli_parse(oc, &argc, &argv))
         return CLI_EXIT_USAGE;
     if (argc > 1)
         return cli_usage(oc, "unexpected argument '%s'", argv[1]);
+    if (pool < 0 || pool_memory < 0)
+        return cli_usage(oc, "--pool and --pool-memory take numbers >= 0");
+    if (pool == 0 && (pool_memory || pool_templates))
+        return cli_usage(oc, "--pool-memory and --pool-template need --pool N");
     cli_log_level_at_least(OC_LOG_INFO); /* a daemon tells what it does */
+    rc = daemon_context(cli, pool, pool_memory, pool_templates);
+    if (rc)
+        return rc;
     if (oc_reaper_start(&reaper, cli->ctx, 0, &err) < 0)
         return cli_fail(err);
     loop = g_main_loop_new(NULL, FALSE);

@@ -115,6 +115,9 @@ int cmd_info(Cli *cli, int argc, char **argv)
         cli_table_header();
         cli_table_row(info);
         printf("accelerator: %s\n", oc_sandbox_info_accelerator(info));
+        printf("origin: %s\n", oc_sandbox_info_origin(info));
+        if (oc_sandbox_info_checkpoint(info))
+            printf("checkpoint: %s\n", oc_sandbox_info_checkpoint(info));
     }
     oc_sandbox_info_free(info);
     return 0;

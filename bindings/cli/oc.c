@@ -8,6 +8,9 @@ static const struct {
     const char *name;
     int (*fn)(Cli *cli, int argc, char **argv);
     const char *help;
+    /* The verb makes cli->ctx itself, with options of its own (oc daemon
+     * --pool); main() only unrefs it. */
+    gboolean makes_context;
 } verbs[] = {
     { "create", cmd_create, "create a sandbox and print its id" },
     { "ls", cmd_ls, "list sandboxes" },
@@ -19,7 +22,12 @@ static const struct {
     { "hibernate", cmd_hibernate, "save sandboxes to disk and stop their VMs" },
     { "wake", cmd_wake, "bring hibernated sandboxes back" },
     { "set-timeout", cmd_set_timeout, "set a sandbox's idle timeout: oc set-timeout ID SECONDS" },
-    { "daemon", cmd_daemon, "run the idle reaper in the foreground" },
+    { "checkpoint", cmd_checkpoint,
+      "checkpoints of sandboxes: oc checkpoint create|list|restore|delete|spawn ..." },
+    { "template", cmd_template, "ready snapshots of templates: oc template prepare|status NAME..." },
+    { "pool", cmd_pool, "the warm pool: oc pool status [TEMPLATE...]" },
+    { "daemon", cmd_daemon, "run the idle reaper (and with --pool, a warm pool) in the foreground",
+      TRUE },
 };
 
 /* Library log lines go to stderr: warnings and errors always (they tell of
@@ -77,7 +85,9 @@ int main(int argc, char **argv)
         for (int j = i + 1; j < argc && strcmp(argv[j], "--") != 0; j++)
             if (strcmp(argv[j], "--json") == 0)
                 cli.json = TRUE;
-        if (oc_context_new(&cli.ctx, NULL, &err) < 0)
+        g_autofree char *prgname = g_strdup_printf("oc %s", verbs[v].name);
+        g_set_prgname(prgname);
+        if (!verbs[v].makes_context && oc_context_new(&cli.ctx, NULL, &err) < 0)
             return cli_fail(err);
         rc = verbs[v].fn(&cli, argc - i, argv + i);
         oc_context_unref(cli.ctx);

@@ -1,6 +1,7 @@
 /* output.c: errors, tables and JSON for the `oc` command line. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "cli.h"
@@ -79,6 +80,24 @@ oc_sandbox *cli_parse_one_id(Cli *cli, GOptionContext *oc, int argc, char **argv
     return sb;
 }
 
+oc_sandbox *cli_parse_id_arg(Cli *cli, GOptionContext *oc, int argc, char **argv,
+                             const char *what, const char **arg, int *rc)
+{
+    oc_sandbox *sb;
+
+    *rc = CLI_EXIT_USAGE;
+    if (!cli_parse(oc, &argc, &argv))
+        return NULL;
+    if (argc != 3) {
+        cli_usage(oc, "expected a sandbox id and %s", what);
+        return NULL;
+    }
+    *arg = argv[2];
+    sb = cli_connect(cli, argv[1]);
+    *rc = sb ? 0 : CLI_EXIT_FAILURE;
+    return sb;
+}
+
 oc_sandbox *cli_parse_id_session(Cli *cli, GOptionContext *oc, int argc, char **argv,
                                  uint32_t *session, int *rc)
 {
@@ -100,6 +119,50 @@ oc_sandbox *cli_parse_id_session(Cli *cli, GOptionContext *oc, int argc, char **
     sb = cli_connect(cli, argv[1]);
     *rc = sb ? 0 : CLI_EXIT_FAILURE;
     return sb;
+}
+
+int cli_dispatch(Cli *cli, const char *group, const CliVerb *verbs, size_t n, int argc,
+                 char **argv)
+{
+    const char *sub = argc >= 2 ? argv[1] : NULL;
+    gboolean help = sub && (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0);
+    FILE *f = help ? stdout : stderr;
+
+    for (size_t i = 0; sub && i < n; i++) {
+        if (strcmp(sub, verbs[i].name) == 0) {
+            g_autofree char *prgname = g_strdup_printf("oc %s %s", group, sub);
+            g_set_prgname(prgname);
+            return verbs[i].fn(cli, argc - 1, argv + 1);
+        }
+    }
+    if (!sub)
+        fprintf(f, "oc: expected a %s verb\n\n", group);
+    else if (!help)
+        fprintf(f, "oc: unknown %s verb '%s'\n\n", group, sub);
+    fprintf(f, "usage: oc %s VERB [OPTIONS] [ARGS]\n\nverbs:\n", group);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
+    fprintf(f, "\n`oc %s VERB --help` tells more.\n", group);
+    return help ? 0 : CLI_EXIT_USAGE;
+}
+
+int cli_print_state(Cli *cli, oc_sandbox *sb, const char *said, const char *wake)
+{
+    oc_sandbox_info *info = NULL;
+    oc_error *err = NULL;
+
+    if (!cli->json) {
+        printf("%s %s\n", oc_sandbox_id(sb), said);
+        return 0;
+    }
+    if (oc_sandbox_info_get(&info, sb, &err) < 0)
+        return cli_fail(err);
+    JsonNode *node = cli_info_json(info);
+    if (wake)
+        json_object_set_string_member(json_node_get_object(node), "wake", wake);
+    cli_print_json(node);
+    oc_sandbox_info_free(info);
+    return 0;
 }
 
 void cli_warn_if_tcg(Cli *cli)
@@ -163,6 +226,11 @@ JsonNode *cli_info_json(const oc_sandbox_info *info)
         json_object_set_string_member(o, "lastWake",
                                       oc_wake_kind_name(oc_sandbox_info_last_wake(info)));
     json_object_set_string_member(o, "accelerator", oc_sandbox_info_accelerator(info));
+    json_object_set_string_member(o, "origin", oc_sandbox_info_origin(info));
+    if (oc_sandbox_info_checkpoint(info))
+        json_object_set_string_member(o, "checkpoint", oc_sandbox_info_checkpoint(info));
+    else
+        json_object_set_null_member(o, "checkpoint");
     json_object_set_member(o, "metadata", pairs_json(oc_sandbox_info_metadata_count(info), info,
                                                      oc_sandbox_info_metadata_at));
     json_object_set_member(o, "envs", pairs_json(oc_sandbox_info_env_count(info), info,

@@ -271,6 +271,8 @@ napi_status info_value(napi_env env, const oc_sandbox_info *info, napi_value *ou
         (s = set_str(env, *out, "lastWake", wake ? oc_wake_kind_name(wake) : NULL)) != napi_ok ||
         (s = set_num(env, *out, "idleDeadline",
                      (double)oc_sandbox_info_idle_deadline(info))) != napi_ok ||
+        (s = set_str(env, *out, "origin", oc_sandbox_info_origin(info))) != napi_ok ||
+        (s = set_str(env, *out, "checkpoint", oc_sandbox_info_checkpoint(info))) != napi_ok ||
         (s = set_kv(env, *out, "metadata", info, oc_sandbox_info_metadata_count,
                     oc_sandbox_info_metadata_at)) != napi_ok)
         return s;
@@ -329,6 +331,23 @@ napi_status session_value(napi_env env, const oc_exec_session_info *si, napi_val
     s = running ? napi_get_null(env, &code)
                 : napi_create_int32(env, oc_exec_session_info_exit_code(si), &code);
     return s == napi_ok ? set_value(env, *out, "exitCode", code) : s;
+}
+
+/* Plain fields; index.mjs turns the time into a Date. */
+napi_status checkpoint_value(napi_env env, const oc_checkpoint *cp, napi_value *out)
+{
+    napi_status s;
+
+    if ((s = napi_create_object(env, out)) != napi_ok ||
+        (s = set_str(env, *out, "id", oc_checkpoint_id(cp))) != napi_ok ||
+        (s = set_str(env, *out, "name", oc_checkpoint_name(cp))) != napi_ok ||
+        (s = set_str(env, *out, "sandboxId", oc_checkpoint_sandbox_id(cp))) != napi_ok ||
+        (s = set_str(env, *out, "template", oc_checkpoint_template(cp))) != napi_ok ||
+        (s = set_num(env, *out, "created", (double)oc_checkpoint_created_at(cp))) != napi_ok ||
+        (s = set_num(env, *out, "sizeBytes", (double)oc_checkpoint_size_bytes(cp))) != napi_ok ||
+        (s = set_num(env, *out, "cpuCount", oc_checkpoint_cpu_count(cp))) != napi_ok)
+        return s;
+    return set_num(env, *out, "memoryMB", oc_checkpoint_memory_mb(cp));
 }
 
 /* ---- arguments ---- */

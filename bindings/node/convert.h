@@ -51,6 +51,7 @@ napi_status sandbox_value(napi_env env, oc_sandbox *sb, napi_value *out);
 napi_status info_value(napi_env env, const oc_sandbox_info *info, napi_value *out);
 napi_status file_value(napi_env env, const oc_file_info *fi, napi_value *out);
 napi_status session_value(napi_env env, const oc_exec_session_info *si, napi_value *out);
+napi_status checkpoint_value(napi_env env, const oc_checkpoint *cp, napi_value *out);
 
 typedef napi_status (*item_fn)(napi_env env, const void *list, size_t i, napi_value *out);
 /* An Array of item(list, 0..n-1). */

@@ -45,7 +45,62 @@ export interface SandboxInfo {
   lastWake: 'restored' | 'cold-boot' | null;
   metadata: Record<string, string>;
   envs: Record<string, string>;
+  /**
+   * How it was made: a cold boot, a fork of its template's ready snapshot,
+   * claimed from the warm pool, or a fork of a checkpoint.
+   */
+  origin: 'boot' | 'snapshot' | 'pool' | 'checkpoint';
+  /** The checkpoint it was forked or last restored from. */
+  checkpoint: string | null;
 }
+
+export interface CheckpointInfo {
+  /** "cp-..." */
+  id: string;
+  name: string;
+  /** The sandbox it was taken of. */
+  sandboxId: string;
+  template: string;
+  createdAt: Date;
+  /** Memory image plus disk. */
+  sizeBytes: number;
+  cpuCount: number;
+  memoryMB: number;
+}
+
+export interface CreateFromCheckpointOpts {
+  /** Idle timeout in seconds; default 300; 0: never. */
+  timeout?: number;
+  envs?: Record<string, string>;
+  metadata?: Record<string, string>;
+}
+
+export interface ContextOpts {
+  /** Sandboxes kept ready per pooled template; 0 (default): no warm pool. */
+  poolSize?: number;
+  /** The memory the pool may hold; default 2048. */
+  poolMemoryMB?: number;
+  /** Default ['base']. */
+  poolTemplates?: string[];
+  /** libvirt URI; default qemu:///system. */
+  uri?: string;
+  /** Default $OC_STATE_DIR or /var/lib/opencomputer. */
+  stateDir?: string;
+}
+
+export interface PoolStatus {
+  /** Unclaimed pool sandboxes of the template on this host (of any process). */
+  ready: number;
+  /** How many this process keeps; 0 without a pool. */
+  target: number;
+}
+
+/** The options of the process's library context, before any other call (StateError after). */
+export function configure(opts?: ContextOpts): void;
+/** Builds the template's ready snapshot if missing or stale; true if it built one. */
+export function prepareTemplate(template?: string): Promise<boolean>;
+export function templateSnapshotReady(template?: string): Promise<boolean>;
+export function poolStatus(template?: string): Promise<PoolStatus>;
 
 export interface RunOpts {
   /** If set, run the command directly with these arguments, without a shell. */
@@ -237,6 +292,10 @@ export class Sandbox {
   static create(opts?: SandboxOpts): Promise<Sandbox>;
   static connect(sandboxId: string): Promise<Sandbox>;
   static list(opts?: { metadata?: Record<string, string> }): Promise<SandboxInfo[]>;
+  /** A fork of the checkpoint; with `count`, an Array of that many (1 to 64), made at once. */
+  static createFromCheckpoint(checkpointId: string, opts?: CreateFromCheckpointOpts & { count?: undefined }): Promise<Sandbox>;
+  static createFromCheckpoint(checkpointId: string, opts: CreateFromCheckpointOpts & { count: number }): Promise<Sandbox[]>;
+  static getCheckpoint(checkpointId: string): Promise<CheckpointInfo>;
 
   status(): Promise<SandboxState>;
   isRunning(): Promise<boolean>;
@@ -246,6 +305,13 @@ export class Sandbox {
   hibernate(): Promise<void>;
   wake(opts?: { timeout?: number }): Promise<WakeKind>;
   kill(): Promise<void>;
+  /** The sandbox goes on after a short pause; the checkpoint outlives it. */
+  createCheckpoint(name: string): Promise<CheckpointInfo>;
+  /** This sandbox's checkpoints, oldest first. */
+  listCheckpoints(): Promise<CheckpointInfo[]>;
+  /** Reverts memory, processes and disk in place; id, envs, metadata and timeout stay. */
+  restoreCheckpoint(checkpointId: string): Promise<void>;
+  deleteCheckpoint(checkpointId: string): Promise<void>;
 }
 
 export default Sandbox;

@@ -87,6 +87,11 @@ function sandboxInfo(raw) {
   return { ...rest, startedAt: toDate(created), endAt: toDate(idleDeadline) };
 }
 
+function checkpointInfo(raw) {
+  const { created, ...rest } = raw;
+  return { ...rest, createdAt: toDate(created) };
+}
+
 function fileInfo(raw, dir) {
   const { mtimeMs, ...rest } = raw;
   const path = dir === undefined ? undefined : `${dir.replace(/\/+$/, '')}/${raw.name}`;
@@ -425,6 +430,27 @@ export class Sandbox {
     return new Sandbox(await call(native.connect, sandboxId));
   }
 
+  /**
+   * A new sandbox (a fork) that resumes from a checkpoint: its processes run
+   * on, its disk is its own, its hostname is its sandbox id and its RNG is
+   * reseeded; it has the checkpoint's cpu count and memory.  With `count`,
+   * resolves to an Array of that many forks (1 to 64), made at once, all or
+   * none.  `timeout`: idle timeout in seconds (default 300, 0: never).
+   */
+  static async createFromCheckpoint(checkpointId, { timeout, envs, metadata, count } = {}) {
+    if (count === undefined || count === null) {
+      return new Sandbox(await call(native.createFromCheckpoint, checkpointId, timeout, envs,
+                                    metadata));
+    }
+    const handles = await call(native.fork, checkpointId, timeout, envs, metadata, count);
+    return handles.map((h) => new Sandbox(h));
+  }
+
+  /** A checkpoint, by id. */
+  static async getCheckpoint(checkpointId) {
+    return checkpointInfo(await call(native.checkpointGet, checkpointId));
+  }
+
   /** Sandboxes that carry every key/value of `metadata`. */
   static async list({ metadata } = {}) {
     return (await call(native.list, metadata)).map(sandboxInfo);
@@ -460,6 +486,72 @@ export class Sandbox {
   async kill() {
     await call(native.kill, this.#handle);
   }
+
+  /**
+   * Checkpoints the sandbox (waking it if hibernated), which goes on after
+   * a short pause.  `name`: a label (1 to 128 printable characters), not
+   * unique.  The checkpoint outlives the sandbox.
+   */
+  async createCheckpoint(name) {
+    return checkpointInfo(await call(native.checkpointCreate, this.#handle, name));
+  }
+
+  /** The checkpoints taken of this sandbox, oldest first. */
+  async listCheckpoints() {
+    return (await call(native.checkpointList, this.sandboxId)).map(checkpointInfo);
+  }
+
+  /**
+   * Reverts this sandbox in place to a checkpoint (one with its cpu count
+   * and memory): memory, processes and disk; its id, envs, metadata and
+   * timeout stay.  Calls in flight fail.
+   */
+  async restoreCheckpoint(checkpointId) {
+    await call(native.checkpointRestore, this.#handle, checkpointId);
+  }
+
+  /** Deletes a checkpoint (any, not only this sandbox's). */
+  async deleteCheckpoint(checkpointId) {
+    await call(native.checkpointDelete, checkpointId);
+  }
+}
+
+/**
+ * The options of the process's library context; call it before any other
+ * call (a StateError once the context is open).  `poolSize`: sandboxes kept
+ * ready per pooled template (0: no warm pool), which `Sandbox.create` with
+ * the default cpu count and memory claims; `poolMemoryMB`: the memory the
+ * pool may hold (default 2048); `poolTemplates`: default ['base'].  The
+ * pool's unclaimed sandboxes are killed when the environment exits.
+ */
+export function configure({ poolSize, poolMemoryMB, poolTemplates, uri, stateDir } = {}) {
+  try {
+    native.configure({ poolSize, poolMemoryMB, poolTemplates, uri, stateDir });
+  } catch (e) {
+    throw mapError(e);
+  }
+}
+
+/**
+ * Builds the template's ready snapshot (a cold boot and a save) if it is
+ * missing or stale; `Sandbox.create` with the default sizes then forks it
+ * instead of booting.  Resolves to true if it built one.
+ */
+export function prepareTemplate(template = 'base') {
+  return call(native.templatePrepare, template);
+}
+
+/** Whether the template has a fresh ready snapshot. */
+export function templateSnapshotReady(template = 'base') {
+  return call(native.templateSnapshotReady, template);
+}
+
+/**
+ * The template's warm pool: `ready` unclaimed sandboxes on this host (of
+ * any process), `target` how many this process keeps (0 without a pool).
+ */
+export function poolStatus(template = 'base') {
+  return call(native.poolStatus, template);
 }
 
 export default Sandbox;

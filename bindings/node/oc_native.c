@@ -1,210 +1,31 @@
-/* oc_native.c: the Node binding's native half (N-API, NAPI_VERSION 8).
+/* oc_native.c: the Node binding's native half (N-API, NAPI_VERSION 8):
+ * sandboxes, exec, shells and files; checkpoints are in checkpoint.c.
  *
  * Thin on purpose: each export copies its JS arguments into a plain C job,
- * runs the blocking C call on libuv's thread pool (napi_async_work) and
- * settles a Promise with the converted result on the main thread.  index.mjs
- * builds the @opencomputer/sdk shape and the error classes on top.
+ * runs the blocking C call on libuv's thread pool and settles a Promise with
+ * the converted result on the main thread (job.c).  index.mjs builds the
+ * @opencomputer/sdk shape and the error classes on top.
  *
  * A sandbox handle is a napi external owning one oc_sandbox reference; a job
  * takes its own reference, so a handle collected mid-call stays valid.
  * Session handles (stream.c) and shells (shell.c) work the same way; sessions
  * deliver their output through a thread-safe function.
  */
+#include "checkpoint.h"
+#include "context.h"
 #include "convert.h"
-#include "shell.h"
-#include "stream.h"
+#include "job.h"
 
-#include <limits.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* One context per process, opened on first use by a worker thread (opening
- * it talks to libvirt, so it must not run on the main thread).  It is never
- * released: sandboxes handed to JS may outlive any environment. */
-static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
-static oc_context *ctx;
-
-static int context_get(oc_context **out, oc_error **error)
-{
-    int rc = 0;
-
-    pthread_mutex_lock(&ctx_lock);
-    if (!ctx)
-        rc = oc_context_new(&ctx, NULL, error);
-    *out = ctx;
-    pthread_mutex_unlock(&ctx_lock);
-    return rc;
-}
-
-typedef struct job job;
-typedef int (*job_run_fn)(job *j, oc_error **error);
-typedef napi_status (*job_done_fn)(napi_env env, job *j, napi_value *result);
-
-/* Inputs (copied from JS on the main thread) and outputs (owned until the
- * complete callback converts them) of every kind of call; each call uses a
- * few of them. */
-struct job {
-    napi_async_work work;
-    napi_deferred deferred;
-    job_run_fn run;
-    job_done_fn done;
-    oc_sandbox *sb;
-    stream *st;
-    shell_box *shb;
-    int rc;
-    oc_error *error;
-    const char *message; /* the binding's own, when error is NULL */
-
-    char *str1, *str2;
-    char **strv1, **strv2;
-    int64_t num, num2;
-    uint32_t flags;
-    void *data;
-    size_t len;
-    bool has_num, has_num2;
-    bool has_cpu_count, has_memory_mb;
-    uint32_t cpu_count, memory_mb;
-
-    uint32_t session; /* an id, in or out */
-    bool is_pty;      /* out, with a session handle */
-
-    oc_sandbox *out_sb;
-    int out_int;
-    oc_exec_result *result;
-    oc_sandbox_info *info;
-    oc_sandbox_list *list;
-    oc_file_info *file;
-    oc_file_list *files;
-    oc_exec_session_list *sessions;
-    oc_shell *shell;
-};
-
-static void job_free(job *j)
-{
-    oc_sandbox_unref(j->sb);
-    stream_unref(j->st);
-    shell_unref(j->shb);
-    oc_error_free(j->error);
-    free(j->str1);
-    free(j->str2);
-    strv_free(j->strv1);
-    strv_free(j->strv2);
-    free(j->data);
-    oc_sandbox_unref(j->out_sb);
-    oc_exec_result_free(j->result);
-    oc_sandbox_info_free(j->info);
-    oc_sandbox_list_free(j->list);
-    oc_file_info_free(j->file);
-    oc_file_list_free(j->files);
-    oc_exec_session_list_free(j->sessions);
-    oc_shell_close(j->shell);
-    free(j);
-}
-
-/* ---- the async machinery ---- */
-
-static void job_execute(napi_env env, void *data)
-{
-    job *j = data;
-    j->rc = j->run(j, &j->error);
-}
-
-/* Rejects with an Error carrying `code` (the OC_E* value); index.mjs turns
- * it into the matching SandboxError subclass. */
-static napi_status error_value(napi_env env, job *j, napi_value *out)
-{
-    int code = j->error ? oc_error_code_of(j->error) : j->rc;
-    const char *msg = j->error     ? oc_error_message(j->error)
-                      : j->message ? j->message
-                                   : oc_strerror(j->rc);
-    napi_value m, c;
-    napi_status s;
-
-    if ((s = napi_create_string_utf8(env, msg ? msg : "error", NAPI_AUTO_LENGTH, &m)) != napi_ok ||
-        (s = napi_create_error(env, NULL, m, out)) != napi_ok ||
-        (s = napi_create_int32(env, code ? code : OC_EINTERNAL, &c)) != napi_ok)
-        return s;
-    return set_value(env, *out, "code", c);
-}
-
-static void job_complete(napi_env env, napi_status status, void *data)
-{
-    job *j = data;
-    napi_value v = NULL;
-    napi_status s;
-
-    if (status != napi_ok)
-        j->rc = OC_ECANCELLED;
-    if (j->rc < 0) {
-        s = error_value(env, j, &v);
-        if (s == napi_ok)
-            napi_reject_deferred(env, j->deferred, v);
-    } else {
-        s = j->done ? j->done(env, j, &v) : napi_get_undefined(env, &v);
-        if (s == napi_ok) {
-            napi_resolve_deferred(env, j->deferred, v);
-        } else {
-            /* a conversion failed (out of memory, a pending exception) */
-            napi_value exc;
-            bool pending = false;
-            napi_is_exception_pending(env, &pending);
-            if (pending && napi_get_and_clear_last_exception(env, &exc) == napi_ok)
-                napi_reject_deferred(env, j->deferred, exc);
-            else if (napi_create_string_utf8(env, "conversion failed", NAPI_AUTO_LENGTH, &v) ==
-                         napi_ok &&
-                     napi_create_error(env, NULL, v, &exc) == napi_ok)
-                napi_reject_deferred(env, j->deferred, exc);
-        }
-    }
-    napi_delete_async_work(env, j->work);
-    job_free(j);
-}
-
-/* Queues j and returns its Promise; on failure frees j and leaves the
- * exception pending (the export then returns NULL, i.e. throws). */
-static napi_value job_start(napi_env env, job *j, napi_status prep)
-{
-    napi_value promise = NULL, name;
-
-    if (prep == napi_ok &&
-        napi_create_promise(env, &j->deferred, &promise) == napi_ok &&
-        napi_create_string_utf8(env, "opencomputer", NAPI_AUTO_LENGTH, &name) == napi_ok &&
-        napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work) ==
-            napi_ok &&
-        napi_queue_async_work(env, j->work) == napi_ok)
-        return promise;
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (!pending)
-        napi_throw_error(env, NULL, "could not start the call");
-    if (j->work)
-        napi_delete_async_work(env, j->work);
-    /* a created promise is left pending; nothing awaits it since we throw */
-    job_free(j);
-    return NULL;
-}
-
-static job *job_new(napi_env env, job_run_fn run, job_done_fn done)
-{
-    job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        napi_throw_error(env, NULL, "out of memory");
-        return NULL;
-    }
-    j->run = run;
-    j->done = done;
-    return j;
-}
 
 /* ---- sandboxes ---- */
 
 static int run_create(job *j, oc_error **error)
 {
     oc_sandbox_options opts = OC_SANDBOX_OPTIONS_INIT;
-    oc_context *c;
-    int rc = context_get(&c, error);
+    int rc = job_context(j, error);
 
     if (rc < 0)
         return rc;
@@ -217,10 +38,10 @@ static int run_create(job *j, oc_error **error)
         opts.memory_mb = j->memory_mb;
     opts.envs = (const char *const *)j->strv1;
     opts.metadata = (const char *const *)j->strv2;
-    return oc_sandbox_create(&j->out_sb, c, &opts, error);
+    return oc_sandbox_create(&j->out_sb, j->ctx, &opts, error);
 }
 
-static napi_status done_sandbox(napi_env env, job *j, napi_value *out)
+napi_status done_sandbox(napi_env env, job *j, napi_value *out)
 {
     napi_status s = sandbox_value(env, j->out_sb, out);
     j->out_sb = NULL; /* the handle's, even on failure */
@@ -264,17 +85,15 @@ static napi_value js_create(napi_env env, napi_callback_info info)
 
 static int run_connect(job *j, oc_error **error)
 {
-    oc_context *c;
-    int rc = context_get(&c, error);
-    return rc < 0 ? rc : oc_sandbox_connect(&j->out_sb, c, j->str1, error);
+    int rc = job_context(j, error);
+    return rc < 0 ? rc : oc_sandbox_connect(&j->out_sb, j->ctx, j->str1, error);
 }
 
 static int run_list(job *j, oc_error **error)
 {
-    oc_context *c;
-    int rc = context_get(&c, error);
+    int rc = job_context(j, error);
     return rc < 0 ? rc
-                  : oc_sandbox_list_get(&j->list, c, (const char *const *)j->strv1, 0, error);
+                  : oc_sandbox_list_get(&j->list, j->ctx, (const char *const *)j->strv1, 0, error);
 }
 
 static napi_status sandbox_item(napi_env env, const void *list, size_t i, napi_value *out)
@@ -323,7 +142,7 @@ static napi_status done_state(napi_env env, job *j, napi_value *out)
     return napi_create_string_utf8(env, oc_sandbox_state_name(j->out_int), NAPI_AUTO_LENGTH, out);
 }
 
-static napi_status done_bool(napi_env env, job *j, napi_value *out)
+napi_status done_bool(napi_env env, job *j, napi_value *out)
 {
     return napi_get_boolean(env, j->out_int != 0, out);
 }
@@ -390,17 +209,6 @@ static napi_status done_exec(napi_env env, job *j, napi_value *out)
 }
 
 /* ---- sessions ---- */
-
-/* Out of range values reach the C library, which says what is wrong. */
-static uint32_t u32_arg(int64_t n)
-{
-    return n < 0 || n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-}
-
-static int int_arg(int64_t n)
-{
-    return n < INT_MIN ? INT_MIN : n > INT_MAX ? INT_MAX : (int)n;
-}
 
 /* After a call that opened *h (or failed): the stream takes it.  h is a
  * pointer since the call's arguments may be evaluated in any order. */
@@ -623,36 +431,8 @@ static napi_status done_list_dir(napi_env env, job *j, napi_value *out)
 
 /* ---- the exports ----
  *
- * Every export but create, sandboxId and execDetach is a row: its JS arguments, in
- * order, and the job functions.  Strings fill str1 then str2, vectors strv1
- * then strv2, in the order they come. */
-
-typedef enum {
-    ARG_END,
-    ARG_SANDBOX,   /* a handle */
-    ARG_STRING,
-    ARG_OPT_STRING,
-    ARG_ARRAY,     /* of strings, or nullish */
-    ARG_PAIRS,     /* an object of "KEY=VALUE", or nullish */
-    ARG_OPT_INT,
-    ARG_SECONDS,   /* a required 0..UINT32_MAX */
-    ARG_BYTES,
-    ARG_OPT_BYTES,
-    ARG_RECURSIVE, /* a nullish or boolean OC_FILES_RECURSIVE */
-    ARG_SESSION,   /* a session id */
-    ARG_STREAM,    /* a session handle */
-    ARG_DISPATCH,  /* the function a new session's events go to */
-    ARG_SHELL,     /* a shell handle */
-} arg_kind;
-
-#define MAX_ARGS 7
-
-typedef struct {
-    const char *name;
-    job_run_fn run;
-    job_done_fn done;
-    arg_kind args[MAX_ARGS];
-} export_spec;
+ * Every export but create, sandboxId, execDetach and configure is a row:
+ * its JS arguments, in order, and the job functions (job.h). */
 
 static const export_spec exports_table[] = {
     { "connect", run_connect, done_sandbox, { ARG_STRING } },
@@ -696,97 +476,19 @@ static const export_spec exports_table[] = {
     { "filesRename", run_rename, NULL, { ARG_SANDBOX, ARG_STRING, ARG_STRING } },
 };
 
-typedef struct {
-    int str, strv, num; /* how many of each are taken */
-} slots;
-
-static napi_status get_arg(napi_env env, job *j, arg_kind kind, napi_value v, slots *n)
-{
-    bool b = false;
-    napi_status s;
-
-    switch (kind) {
-    case ARG_SANDBOX:
-        return get_sandbox(env, v, &j->sb);
-    case ARG_STRING:
-        return get_string(env, v, n->str++ ? &j->str2 : &j->str1);
-    case ARG_OPT_STRING:
-        return get_opt_string(env, v, n->str++ ? &j->str2 : &j->str1);
-    case ARG_ARRAY:
-    case ARG_PAIRS:
-        return get_strv(env, v, kind == ARG_PAIRS, n->strv++ ? &j->strv2 : &j->strv1);
-    case ARG_OPT_INT:
-        return n->num++ ? get_opt_int(env, v, &j->num2, &j->has_num2)
-                        : get_opt_int(env, v, &j->num, &j->has_num);
-    case ARG_SECONDS:
-        if ((s = get_opt_int(env, v, &j->num, &j->has_num)) == napi_ok &&
-            (!j->has_num || j->num < 0 || j->num > UINT32_MAX))
-            s = throw_type(env, "timeout must be a number of seconds (0: never)");
-        return s;
-    case ARG_OPT_BYTES:
-        if (is_nullish(env, v))
-            return napi_ok;
-        /* fall through */
-    case ARG_BYTES:
-        return get_bytes(env, v, &j->data, &j->len);
-    case ARG_RECURSIVE:
-        s = is_nullish(env, v) ? napi_ok : napi_get_value_bool(env, v, &b);
-        if (s == napi_boolean_expected)
-            return throw_type(env, "expected a boolean");
-        j->flags = b ? OC_FILES_RECURSIVE : 0;
-        return s;
-    case ARG_SESSION: {
-        int64_t id = 0;
-        if ((s = get_opt_int(env, v, &id, &b)) == napi_ok && (!b || id < 1 || id > UINT32_MAX))
-            s = throw_type(env, "expected a session id (a positive integer)");
-        j->session = (uint32_t)id;
-        return s;
-    }
-    case ARG_STREAM:
-        return get_stream(env, v, &j->st);
-    case ARG_DISPATCH:
-        return stream_new(env, v, &j->st);
-    case ARG_SHELL:
-        return get_shell(env, v, &j->shb);
-    case ARG_END:
-        break;
-    }
-    return napi_ok;
-}
-
-static napi_value js_call(napi_env env, napi_callback_info info)
-{
-    napi_value argv[MAX_ARGS];
-    void *data;
-    napi_status s = napi_ok;
-    slots n = { 0, 0, 0 };
-    job *j;
-
-    if (get_args(env, info, MAX_ARGS, argv, &data) != napi_ok)
-        return NULL;
-    const export_spec *spec = data;
-    if (!(j = job_new(env, spec->run, spec->done)))
-        return NULL;
-    for (size_t i = 0; s == napi_ok && i < MAX_ARGS && spec->args[i] != ARG_END; i++)
-        s = get_arg(env, j, spec->args[i], argv[i], &n);
-    return job_start(env, j, s);
-}
-
 static napi_value init(napi_env env, napi_value exports)
 {
-    enum { N = sizeof(exports_table) / sizeof(exports_table[0]) };
-    enum { OWN = 3 }; /* the exports outside the table */
-    napi_property_descriptor props[N + OWN] = {
+    napi_property_descriptor own[] = {
         { "create", NULL, js_create, NULL, NULL, NULL, napi_enumerable, NULL },
         { "sandboxId", NULL, js_sandbox_id, NULL, NULL, NULL, napi_enumerable, NULL },
         { "execDetach", NULL, js_detach, NULL, NULL, NULL, napi_enumerable, NULL },
+        { "configure", NULL, js_configure, NULL, NULL, NULL, napi_enumerable, NULL },
     };
 
-    for (size_t i = 0; i < N; i++)
-        props[i + OWN] = (napi_property_descriptor){ exports_table[i].name, NULL, js_call, NULL,
-                                                     NULL, NULL, napi_enumerable,
-                                                     (void *)&exports_table[i] };
-    if (napi_define_properties(env, exports, N + OWN, props) != napi_ok)
+    if (napi_define_properties(env, exports, sizeof(own) / sizeof(own[0]), own) != napi_ok ||
+        define_exports(env, exports, exports_table,
+                       sizeof(exports_table) / sizeof(exports_table[0])) != napi_ok ||
+        define_exports(env, exports, checkpoint_exports, checkpoint_exports_count) != napi_ok)
         return NULL;
     return exports;
 }

@@ -23,6 +23,8 @@ typedef struct oc_exec_session_info oc_exec_session_info;
 typedef struct oc_exec_session_list oc_exec_session_list;
 typedef struct oc_exec_handle oc_exec_handle;
 typedef struct oc_shell oc_shell;
+typedef struct oc_checkpoint oc_checkpoint;
+typedef struct oc_checkpoint_list oc_checkpoint_list;
 
 int oc_error_code_of(const oc_error *error);
 const char *oc_error_message(const oc_error *error);
@@ -34,8 +36,12 @@ typedef struct {
     uint32_t version;
     const char *uri;
     const char *state_dir;
+    uint32_t pool_size;
+    uint32_t pool_memory_mb;
+    const char *const *pool_templates;
 } oc_context_options;
 #define OC_CONTEXT_OPTIONS_VERSION ...
+#define OC_DEFAULT_POOL_MEMORY_MB ...
 int oc_context_new(oc_context **out, const oc_context_options *opts, oc_error **error);
 oc_context *oc_context_unref(oc_context *ctx);
 const char *oc_context_accelerator(oc_context *ctx);
@@ -89,11 +95,53 @@ size_t oc_sandbox_info_metadata_count(const oc_sandbox_info *info);
 const char *oc_sandbox_info_metadata_at(const oc_sandbox_info *info, size_t i, const char **value);
 size_t oc_sandbox_info_env_count(const oc_sandbox_info *info);
 const char *oc_sandbox_info_env_at(const oc_sandbox_info *info, size_t i, const char **value);
+const char *oc_sandbox_info_origin(const oc_sandbox_info *info);
+const char *oc_sandbox_info_checkpoint(const oc_sandbox_info *info);
 int oc_sandbox_list_get(oc_sandbox_list **out, oc_context *ctx,
                         const char *const *metadata_filter, uint32_t flags, oc_error **error);
 size_t oc_sandbox_list_count(const oc_sandbox_list *list);
 const oc_sandbox_info *oc_sandbox_list_at(const oc_sandbox_list *list, size_t i);
 void oc_sandbox_list_free(oc_sandbox_list *list);
+
+int oc_checkpoint_create(oc_checkpoint **out, oc_sandbox *sb, const char *name,
+                         uint32_t flags, oc_error **error);
+int oc_checkpoint_get(oc_checkpoint **out, oc_context *ctx, const char *id, oc_error **error);
+void oc_checkpoint_free(oc_checkpoint *cp);
+const char *oc_checkpoint_id(const oc_checkpoint *cp);
+const char *oc_checkpoint_name(const oc_checkpoint *cp);
+const char *oc_checkpoint_sandbox_id(const oc_checkpoint *cp);
+const char *oc_checkpoint_template(const oc_checkpoint *cp);
+int64_t oc_checkpoint_created_at(const oc_checkpoint *cp);
+uint64_t oc_checkpoint_size_bytes(const oc_checkpoint *cp);
+uint32_t oc_checkpoint_cpu_count(const oc_checkpoint *cp);
+uint32_t oc_checkpoint_memory_mb(const oc_checkpoint *cp);
+int oc_checkpoint_list_get(oc_checkpoint_list **out, oc_context *ctx, const char *sandbox_id,
+                           uint32_t flags, oc_error **error);
+size_t oc_checkpoint_list_count(const oc_checkpoint_list *list);
+const oc_checkpoint *oc_checkpoint_list_at(const oc_checkpoint_list *list, size_t i);
+void oc_checkpoint_list_free(oc_checkpoint_list *list);
+int oc_checkpoint_delete(oc_context *ctx, const char *id, uint32_t flags, oc_error **error);
+int oc_sandbox_restore_checkpoint(oc_sandbox *sb, const char *checkpoint_id, uint32_t flags,
+                                  oc_error **error);
+typedef struct {
+    uint32_t version;
+    int64_t timeout_s;
+    const char *const *envs;
+    const char *const *metadata;
+    uint32_t count;
+} oc_fork_options;
+#define OC_FORK_OPTIONS_VERSION ...
+int oc_sandbox_create_from_checkpoint(oc_sandbox **out, oc_context *ctx,
+                                      const char *checkpoint_id, const oc_fork_options *opts,
+                                      oc_error **error);
+int oc_sandbox_fork(oc_sandbox ***out, oc_context *ctx, const char *checkpoint_id,
+                    const oc_fork_options *opts, oc_error **error);
+int oc_template_prepare(oc_context *ctx, const char *template_name, uint32_t flags, int *built,
+                        oc_error **error);
+int oc_template_snapshot_ready(oc_context *ctx, const char *template_name, int *ready,
+                               oc_error **error);
+int oc_pool_status(oc_context *ctx, const char *template_name, uint32_t *ready,
+                   uint32_t *target, oc_error **error);
 
 typedef struct {
     uint32_t version;

@@ -147,9 +147,9 @@ static gboolean make_member(CorePool *pool, const char *template_name)
     dir = pool_dir(ctx->state_dir, template_name);
     marker = g_build_filename(dir, sb->id, NULL);
     g_mkdir_with_parents(dir, 0711);
-    fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    fd = core_sandbox_warm(sb, &err) ? open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600) : -1;
     if (fd < 0) {
-        log_warning("pool: cannot create %s: %s", marker, g_strerror(errno));
+        log_warning("pool: cannot make %s ready: %s", sb->id, err ? err->message : g_strerror(errno));
         core_sandbox_kill(sb, NULL);
     } else {
         close(fd);
@@ -160,6 +160,42 @@ static gboolean make_member(CorePool *pool, const char *template_name)
     }
     oc_sandbox_unref(sb);
     return fd >= 0;
+}
+
+/* Kills a member whose marker the caller removed. */
+static void kill_member(oc_context *ctx, const char *id)
+{
+    virDomainPtr dom = virDomainLookupByName(ctx->conn, id);
+    VirtRecord *rec = dom ? virt_get_record(dom, NULL) : NULL;
+
+    if (rec && rec->pool) {
+        oc_sandbox *sb = core_sandbox_wrap(ctx, dom, rec);
+        core_sandbox_kill(sb, NULL);
+        oc_sandbox_unref(sb);
+        return;
+    }
+    virt_record_free(rec);
+    if (dom)
+        virDomainFree(dom);
+}
+
+guint core_pool_drain(oc_context *ctx, const char *template_name)
+{
+    g_autofree char *dir = pool_dir(ctx->state_dir, template_name);
+    GDir *d = g_dir_open(dir, 0, NULL);
+    const char *n;
+    guint killed = 0;
+
+    while (d && (n = g_dir_read_name(d))) {
+        g_autofree char *marker = g_build_filename(dir, n, NULL);
+        if (g_str_has_prefix(n, "sb-") && g_unlink(marker) == 0) {
+            kill_member(ctx, n);
+            killed++;
+        }
+    }
+    if (d)
+        g_dir_close(d);
+    return killed;
 }
 
 static guint members_on_host(CorePool *pool)
@@ -236,19 +272,8 @@ void core_pool_stop(CorePool *pool)
         for (char **t = pool->templates; *t; t++) {
             g_autofree char *dir = pool_dir(pool->own->state_dir, *t);
             g_autofree char *marker = g_build_filename(dir, id, NULL);
-            virDomainPtr dom;
-            VirtRecord *rec;
-            if (g_unlink(marker) < 0)
-                continue; /* claimed, or of another template */
-            dom = virDomainLookupByName(pool->own->conn, id);
-            rec = dom ? virt_get_record(dom, NULL) : NULL;
-            if (rec) {
-                oc_sandbox *sb = core_sandbox_wrap(pool->own, dom, rec);
-                core_sandbox_kill(sb, NULL);
-                oc_sandbox_unref(sb);
-            } else if (dom) {
-                virDomainFree(dom);
-            }
+            if (g_unlink(marker) == 0) /* else claimed, or of another template */
+                kill_member(pool->own, id);
         }
     }
     g_ptr_array_unref(pool->mine);

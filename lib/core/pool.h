@@ -18,6 +18,8 @@ typedef struct _CorePool CorePool;
 /* Claims a member for want (its template, sizes, envs, metadata, timeout,
  * created), or NULL if none is ready. */
 oc_sandbox *core_pool_claim(oc_context *ctx, const VirtRecord *want);
+/* Claims and kills the template's unclaimed members; how many. */
+guint core_pool_drain(oc_context *ctx, const char *template_name);
 /* Unclaimed members of the template on this host. */
 guint core_pool_ready(const char *state_dir, const char *template_name);
 

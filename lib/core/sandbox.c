@@ -161,6 +161,7 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
     virDomainPtr dom = NULL;
     AgentConn *conn;
     int lock_fd = -1;
+    gint64 t0 = g_get_monotonic_time(), t_start, t_run, t_up;
 
     if (!image_boot_paths(ctx->state_dir, &kernel, &initrd, error))
         return NULL;
@@ -185,6 +186,7 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
     dom = virt_define(ctx->conn, xml, error);
     if (!dom)
         goto fail;
+    t_start = g_get_monotonic_time();
     if (birth->image) {
         g_autofree char *mxml = virt_domain_migratable_xml(dom, error);
         g_autofree char *fifo = g_build_filename(dir, "restore.fifo", NULL);
@@ -193,6 +195,7 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
     } else if (!virt_start(dom, error)) {
         goto fail;
     }
+    t_run = g_get_monotonic_time();
 
     conn = core_agent_acquire(ctx, rec->id, dom, birth->image ? RESTORE_AGENT_TIMEOUT_MS
                                                               : CORE_BOOT_AGENT_TIMEOUT_MS, error);
@@ -201,6 +204,10 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
         goto fail;
     }
     core_agent_release(ctx, rec->id, conn);
+    t_up = g_get_monotonic_time();
+    log_debug("%s: %s: overlay and definition %.3f s, %s %.3f s, agent %.3f s", rec->id,
+              birth->image ? "resumed" : "booted", (t_start - t0) / 1e6,
+              birth->image ? "restore" : "start", (t_run - t_start) / 1e6, (t_up - t_run) / 1e6);
 
     if (hidden_lock) {
         /* A builder: hidden while the caller uses it, and removed by the
@@ -225,6 +232,23 @@ fail:
     if (lock_fd >= 0)
         close(lock_fd);
     return NULL;
+}
+
+static gboolean warm_op(AgentConn *conn, gpointer data, GError **error)
+{
+    static const char *const argv[] = { "/bin/sh", "-c", "/bin/true", NULL };
+    AgentExecRequest req = { .argv = argv, .env = (const char *const *)data, .timeout_ms = 60000 };
+    AgentExecResult res = { 0 };
+    gboolean ok = agent_exec_run(conn, &req, &res, error);
+
+    agent_exec_result_clear(&res);
+    return ok;
+}
+
+gboolean core_sandbox_warm(oc_sandbox *sb, GError **error)
+{
+    g_auto(GStrv) env = core_sandbox_exec_env(sb, NULL);
+    return core_call_run(sb, warm_op, env, error);
 }
 
 oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GError **error)

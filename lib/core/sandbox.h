@@ -60,6 +60,11 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec, const CoreBirth 
                               int *hidden_lock, GError **error);
 /* A handle on dom and rec (both taken). */
 oc_sandbox *core_sandbox_wrap(oc_context *ctx, virDomainPtr dom, VirtRecord *rec);
+/* Runs a first command in the guest: its first exec of a shell and glibc
+ * reads them from disk and, under TCG, translates their code, which costs
+ * a few hundred ms once per VM process.  Pool members and template
+ * snapshots pay it before anyone waits on them. */
+gboolean core_sandbox_warm(oc_sandbox *sb, GError **error);
 /* From the warm pool, the template's ready snapshot, or a cold boot. */
 oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GError **error);
 oc_sandbox *core_sandbox_connect(oc_context *ctx, const char *id, GError **error);

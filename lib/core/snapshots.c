@@ -20,6 +20,9 @@
 #include "util/log.h"
 #include "virt/domain.h"
 
+/* Bumped when how a snapshot is made changes (what runs before the save). */
+#define SNAPSHOT_RECIPE 2
+
 static void hash_file_identity(GChecksum *h, const char *path)
 {
     struct stat st;
@@ -51,8 +54,8 @@ static char *snapshot_key(oc_context *ctx, const char *template_name, GError **e
     virConnectGetLibVersion(ctx->conn, &lib_version);
     g_file_get_contents(boot_key_path, &boot_key, NULL, NULL);
     h = g_checksum_new(G_CHECKSUM_SHA256);
-    line = g_strdup_printf("xml %d\ntype %s\nqemu %lu\nlibvirt %lu\nsizes %d %d\nboot %s\n",
-                           VIRT_DOMAIN_XML_VERSION, ctx->domain_type, qemu_version, lib_version,
+    line = g_strdup_printf("recipe %d\nxml %d\ntype %s\nqemu %lu\nlibvirt %lu\nsizes %d %d\n"
+                           "boot %s\n", SNAPSHOT_RECIPE, VIRT_DOMAIN_XML_VERSION, ctx->domain_type, qemu_version, lib_version,
                            OC_DEFAULT_CPU_COUNT, OC_DEFAULT_MEMORY_MB, boot_key ? boot_key : "");
     g_checksum_update(h, (const guchar *)line, -1);
     hash_file_identity(h, disk);
@@ -125,7 +128,8 @@ static gboolean build(oc_context *ctx, const char *name, const char *key, GError
     cp->memory_mb = spec.memory_mb;
     dirname = g_strdup_printf("snapshot-%.16s-%08x", key, g_random_int());
     cp->dir = g_build_filename(ctx->state_dir, "templates", name, dirname, NULL);
-    power_lock = core_power_begin(builder, error);
+    /* Its page cache then holds the shell and glibc for every fork. */
+    power_lock = core_sandbox_warm(builder, error) ? core_power_begin(builder, error) : -1;
     dir_lock = power_lock >= 0 ? image_lock_dir(cp->dir, error) : -1;
     if (dir_lock >= 0) {
         ok = core_checkpoint_take(builder, cp, error) && image_checkpoint_commit(cp, error) &&

@@ -139,6 +139,10 @@ oc_build_images() {
         name=$(basename -- "$recipe" .recipe)
         "$OC_ROOT/guest/image/build-template" --name "$name" --recipe "$recipe" \
             --out "$OC_STATE_DIR/templates" || oc_die "build-template $name failed"
+        # Its ready snapshot, which create forks instead of booting: rebuilt
+        # when the template, kernel, initramfs (agent), QEMU or libvirt changed.
+        OC_STATE_DIR=$OC_STATE_DIR "$OC_ROOT/$OC_BUILD_DIR/bindings/cli/oc" template prepare "$name" ||
+            oc_die "oc template prepare $name failed"
     done
 }
 

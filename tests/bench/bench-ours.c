@@ -240,13 +240,14 @@ out:
 
 /* ---- 3 (ours): create to first exec ---- */
 
-double bench_ours_create_once(oc_context *ctx)
+double bench_ours_create_once(oc_context *ctx, double *create_s, char **origin)
 {
     const char *meta[] = { bench_tag, "oc-test=bench", NULL };
     static const char *const noargs[] = { NULL };
     oc_sandbox_options so = OC_SANDBOX_OPTIONS_INIT;
     oc_exec_options eo = OC_EXEC_OPTIONS_INIT;
     oc_sandbox *sb = NULL;
+    oc_sandbox_info *info = NULL;
     oc_exec_result *res = NULL;
     oc_error *e = NULL;
     double result = -1;
@@ -259,6 +260,8 @@ double bench_ours_create_once(oc_context *ctx)
         bench_report_oc("oc_sandbox_create", rc, e);
         return -1;
     }
+    if (create_s)
+        *create_s = bench_now() - t0;
     rc = oc_exec_run(&res, sb, "true", &eo, &e);
     double t1 = bench_now();
     if (rc != 0)
@@ -267,6 +270,9 @@ double bench_ours_create_once(oc_context *ctx)
         bench_note("ours create: true exited %d", oc_exec_result_exit_code(res));
     else
         result = t1 - t0;
+    if (origin && oc_sandbox_info_get(&info, sb, NULL) == 0)
+        *origin = g_strdup(oc_sandbox_info_origin(info));
+    oc_sandbox_info_free(info);
     oc_exec_result_free(res);
     e = NULL;
     double k0 = bench_now();

@@ -137,6 +137,37 @@ static void print_levers(const BenchResults *res)
     printf(" (plain, then init_on_free=1)\n");
 }
 
+/* Issue 5: fast create, pool and fork. */
+static void fork_rows(const BenchResults *res)
+{
+    double sc = bench_median(res->snap_create_s), sf = bench_median(res->snap_floor_s);
+    double se = bench_median(res->snap_create_exec_s), pe = bench_median(res->pool_create_exec_s);
+    double f1 = bench_median(res->fork1_s), f8 = bench_median(res->fork8_s);
+    double disk = bench_pct(res->fork_disk_bytes, 1.0) / MIB;
+    gboolean have_s = !isnan(sc) && !isnan(sf), have_p = !isnan(pe) && !isnan(se);
+    gboolean have_f = !isnan(f1) && !isnan(f8), have_d = !isnan(disk);
+    Row rows[] = {
+        { "create from snapshot (s)", sc, sf, NAN, 2, ratio(sc, sf), NAN, "ours/raw restore <= 1.25",
+          verdict(have_s, have_s && sc <= 1.25 * sf) },
+        { "pool create->exec p50 (s)", pe, se, NAN, 3, ratio(pe, se), NAN,
+          "ours/snapshot create <= 0.05", verdict(have_p, have_p && pe * 20 <= se) },
+        { "8-way fork (s)", f8, f1, NAN, 2, ratio(f8, f1), NAN, "8-way/single <= 2",
+          verdict(have_f, have_f && f8 <= 2 * f1) },
+        { "fork disk, max (MiB)", disk, NAN, NAN, 2, NAN, NAN, "< 1 MiB", verdict(have_d, disk < 1) },
+    };
+    print_table(rows, G_N_ELEMENTS(rows));
+    printf("fast create:  N=%u; ours = oc_sandbox_create from the template's ready snapshot (floor: "
+           "virDomainRestoreFlags of the same image onto a fresh overlay, p50 %.2f s); to the first "
+           "exec p50 %.2f s; pool = create claimed from a pool of 1 to the first exec, N=%u, "
+           "p50/p90 %.3f/%.3f s; forks: N=%u single, %u 8-way, of a checkpoint of a %d MiB "
+           "sandbox, disk per fork p50 %.2f MiB\n",
+           res->snap_create_s->len, sf, se, res->pool_create_exec_s->len, pe,
+           bench_pct(res->pool_create_exec_s, 0.9), res->fork1_s->len, res->fork8_s->len,
+           OC_DEFAULT_MEMORY_MB, bench_median(res->fork_disk_bytes) / MIB);
+    if (res->fork_status)
+        printf("fork:         NOT MEASURED: %s\n", res->fork_status);
+}
+
 void bench_report(void)
 {
     const BenchResults *res = &bench_results;
@@ -197,6 +228,7 @@ void bench_report(void)
         { sname, st_o, st_f, NAN, 1, ratio(st_o, st_f), NAN, "ours/raw echo >= 0.4", verdict(have_st, pass_st) },
     };
     print_table(rows, G_N_ELEMENTS(rows));
+    fork_rows(res);
     printf("\n");
     printf("exec true:    ours p50/p90/min %.2f/%.2f/%.2f ms (argv, no shell; N=%u after %d warmups); "
            "ours via sh -c p50 %.2f ms; peer p50/p90/min %.2f/%.2f/%.2f ms\n",
@@ -316,6 +348,13 @@ void bench_report(void)
     json_arr(b, "ours_stream_mibs", res->ours_stream_mibs);
     json_arr(b, "ours_stream_skipped_bytes", res->ours_stream_skipped);
     json_arr(b, "floor_raw_echo_mibs", res->raw_echo_mibs);
+    json_arr(b, "ours_snapshot_create_s", res->snap_create_s);
+    json_arr(b, "ours_snapshot_create_exec_s", res->snap_create_exec_s);
+    json_arr(b, "floor_snapshot_restore_s", res->snap_floor_s);
+    json_arr(b, "ours_pool_create_exec_s", res->pool_create_exec_s);
+    json_arr(b, "ours_fork1_s", res->fork1_s);
+    json_arr(b, "ours_fork8_s", res->fork8_s);
+    json_arr(b, "ours_fork_disk_bytes", res->fork_disk_bytes);
     json_builder_end_object(b);
     json_builder_set_member_name(b, "summary");
     json_builder_begin_object(b);

@@ -66,6 +66,7 @@ gboolean opt_power_levers = FALSE;
 int opt_keys = 200;
 gboolean opt_skip_stream = FALSE;
 static gboolean opt_skip_create = FALSE;
+static gboolean opt_skip_fork = FALSE;
 static gboolean opt_skip_peer_domain = FALSE;
 
 static GOptionEntry entries[] = {
@@ -80,6 +81,8 @@ static GOptionEntry entries[] = {
       "qemu-guest-agent file transfer size in MiB (8)", "MIB" },
     { "reps", 0, 0, G_OPTION_ARG_INT, &opt_reps, "Repetitions of each 64 MiB transfer; median reported (3)", "N" },
     { "skip-create", 0, 0, G_OPTION_ARG_NONE, &opt_skip_create, "Skip the create benchmark", NULL },
+    { "skip-fork", 0, 0, G_OPTION_ARG_NONE, &opt_skip_fork,
+      "Skip snapshot create, pool and fork benchmarks", NULL },
     { "power-n", 0, 0, G_OPTION_ARG_INT, &opt_power_n, "Hibernate+wake rounds per side (3)", "N" },
     { "skip-power", 0, 0, G_OPTION_ARG_NONE, &opt_skip_power, "Skip the hibernate/wake benchmark", NULL },
     { "power-levers", 0, 0, G_OPTION_ARG_NONE, &opt_power_levers,
@@ -340,7 +343,7 @@ static void bench_create(oc_context *ctx, virConnectPtr vc)
             return;
         }
         bench_push(bench_results.floor_create_s, f);
-        double o = bench_ours_create_once(ctx);
+        double o = bench_ours_create_once(ctx, NULL, NULL);
         if (o < 0) {
             bench_results.create_status = g_strdup("ours create failed");
             return;
@@ -415,6 +418,13 @@ int main(int argc, char **argv)
     bench_results.ours_stream_mibs = darray();
     bench_results.ours_stream_skipped = darray();
     bench_results.raw_echo_mibs = darray();
+    bench_results.snap_create_s = darray();
+    bench_results.snap_create_exec_s = darray();
+    bench_results.snap_floor_s = darray();
+    bench_results.pool_create_exec_s = darray();
+    bench_results.fork1_s = darray();
+    bench_results.fork8_s = darray();
+    bench_results.fork_disk_bytes = darray();
 
     state_dir = g_strdup(opt_state_dir ? opt_state_dir
                          : g_getenv("OC_STATE_DIR") ? g_getenv("OC_STATE_DIR") : OC_DEFAULT_STATE_DIR);
@@ -475,6 +485,10 @@ int main(int argc, char **argv)
         bench_results.create_status = g_strdup("skipped");
     else
         bench_create(ctx, vc);
+    if (opt_skip_fork)
+        bench_results.fork_status = g_strdup("skipped");
+    else
+        bench_fork(ctx, vc);
 
     g_main_loop_quit(bench_loop);
     g_thread_join(lt);

@@ -89,6 +89,14 @@ typedef struct {
     char *stream_status;        /* NULL if measured, else why not */
     char *ours_stream_note;     /* set if a transfer skipped output */
     char *raw_echo_status;
+    /* checkpoints, forks, fast create (issue 5) */
+    GArray *snap_create_s;      /* oc_sandbox_create from the template's ready snapshot */
+    GArray *snap_create_exec_s; /* the same, to the first oc_exec_run(true) */
+    GArray *snap_floor_s;       /* virDomainRestoreFlags of the same image */
+    GArray *pool_create_exec_s; /* create claimed from the pool, to the first exec */
+    GArray *fork1_s, *fork8_s;  /* oc_sandbox_fork of 1 and of 8, wall time */
+    GArray *fork_disk_bytes;    /* a fork's overlay right after creation */
+    char *fork_status;          /* NULL if measured, else why not */
 } BenchResults;
 
 extern BenchResults bench_results;
@@ -141,7 +149,10 @@ gboolean bench_watched_ok(BenchWatchdog *wd, const char *what, int rc, oc_error 
 
 /* bench-ours.c */
 gboolean bench_ours(oc_context *ctx, virConnectPtr vc);
-double bench_ours_create_once(oc_context *ctx);
+/* oc_sandbox_create then oc_exec_run(true), killed after: seconds to the
+ * exec's end, < 0 on failure.  create_s (nullable): to create's return;
+ * origin (nullable, g_free): how the library made it. */
+double bench_ours_create_once(oc_context *ctx, double *create_s, char **origin);
 
 /* bench-stream.c */
 void bench_stream_ours(oc_sandbox *sb);
@@ -158,6 +169,9 @@ double bench_floor_create_once(virConnectPtr vc, int i);
 
 /* bench-power.c */
 void bench_power_floor(virConnectPtr vc, GMainContext *loop_ctx);
+
+/* bench-fork.c */
+void bench_fork(oc_context *ctx, virConnectPtr vc);
 
 /* bench-qga.c */
 gsize bench_qga_write_chunk(void);

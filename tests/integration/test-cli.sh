@@ -8,10 +8,17 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-echo "1..38"
+echo "1..59"
 tmp=$(mktemp -d)
-id=""
-cleanup() { [ -n "$id" ] && "$oc" kill "$id" >/dev/null 2>&1; rm -rf "$tmp"; }
+id="" forks="" cp="" daemon=""
+cleanup() {
+    [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon"
+    # shellcheck disable=SC2086 # one word a fork
+    [ -n "$forks" ] && "$oc" kill $forks >/dev/null 2>&1
+    [ -n "$cp" ] && "$oc" checkpoint delete "$cp" >/dev/null 2>&1
+    [ -n "$id" ] && "$oc" kill "$id" >/dev/null 2>&1
+    rm -rf "$tmp"
+}
 trap cleanup EXIT
 
 "$oc" create --memory 192 --meta oc-test=cli --json >"$tmp/create.json" 2>"$tmp/create.err"
@@ -150,6 +157,97 @@ import json,sys; i=json.load(open(sys.argv[1])); assert i["timeout"] == 0 and "e
 rc=$?
 check "oc hibernate of an unknown id fails and names it" \
     bash -c "[ $rc -eq 1 ] && grep -q 'sb-000000000000' '$tmp/err'"
+
+# Checkpoints: forks resume with the disk as it was, under their own
+# hostnames; restore reverts in place.
+"$oc" exec "$id" -- 'echo before >/root/cp-file'
+"$oc" checkpoint create --json "$id" cli-test >"$tmp/cp.json"
+cp=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$tmp/cp.json" 2>/dev/null)
+check "oc checkpoint create --json describes the new checkpoint" python3 -c '
+import json,sys; c=json.load(open(sys.argv[1]))
+assert c["id"].startswith("cp-") and (c["name"], c["sandboxId"], c["template"], c["memoryMB"]) == ("cli-test", sys.argv[2], "base", 192), c
+assert c["sizeBytes"] > 0 and c["createdAt"].endswith("Z"), c' "$tmp/cp.json" "$id"
+"$oc" checkpoint list --json --sandbox "$id" >"$tmp/cps.json"
+check "oc checkpoint list --json --sandbox lists it" python3 -c '
+import json,sys; l=json.load(open(sys.argv[1])); assert [c["id"] for c in l] == [sys.argv[2]], l' "$tmp/cps.json" "$cp"
+check "oc checkpoint list shows it in the table" \
+    bash -c "'$oc' checkpoint list | grep -q '^$cp  *cli-test  *$id  *20.*M\$'"
+
+forks=$("$oc" checkpoint spawn --count 2 --metadata oc-test=cli-fork "$cp" | tr '\n' ' ')
+read -r fork1 fork2 extra <<<"$forks"
+check "oc checkpoint spawn --count 2 prints two new ids" \
+    bash -c "[[ '$fork1' == sb-* && '$fork2' == sb-* && '$fork1' != '$fork2' && -z '$extra' ]]"
+check "both forks see the file written before the checkpoint" bash -c \
+    "[ \"\$('$oc' exec '$fork1' -- cat /root/cp-file)\" = before ] && [ \"\$('$oc' exec '$fork2' -- cat /root/cp-file)\" = before ]"
+check "each fork's hostname is its own id" bash -c \
+    "[ \"\$('$oc' exec '$fork1' -- hostname)\" = '$fork1' ] && [ \"\$('$oc' exec '$fork2' -- hostname)\" = '$fork2' ]"
+"$oc" ls --json --meta oc-test=cli-fork >"$tmp/forks.json"
+check "oc ls --json shows the forks' origin and checkpoint" python3 -c '
+import json,sys; l=json.load(open(sys.argv[1]))
+assert sorted((s["sandboxId"], s["origin"], s["checkpoint"]) for s in l) == sorted((f, "checkpoint", sys.argv[2]) for f in sys.argv[3:]), l
+' "$tmp/forks.json" "$cp" "$fork1" "$fork2"
+"$oc" checkpoint spawn --json --timeout 600 -e CP_ENV=1 "$cp" >"$tmp/spawn.json" 2>/dev/null
+one=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["sandboxId"])' "$tmp/spawn.json" 2>/dev/null)
+forks="$forks $one"
+check "oc checkpoint spawn --json prints the fork's info, with its timeout and env" python3 -c '
+import json,sys; l=json.load(open(sys.argv[1])); s=l[0]
+assert len(l) == 1 and (s["origin"], s["checkpoint"], s["timeout"], s["envs"]) == ("checkpoint", sys.argv[2], 600, {"CP_ENV": "1"}), l
+' "$tmp/spawn.json" "$cp"
+
+"$oc" exec "$id" -- rm /root/cp-file
+out=$("$oc" checkpoint restore "$id" "$cp")
+check "oc checkpoint restore says so" test "$out" = "$id restored to $cp"
+check "and brings back a file deleted after the checkpoint" \
+    test "$("$oc" exec "$id" -- cat /root/cp-file 2>&1)" = before
+check "oc info names the checkpoint it was restored from" \
+    bash -c "'$oc' info '$id' | grep -qx 'checkpoint: $cp'"
+# shellcheck disable=SC2086 # one word a fork
+"$oc" kill $forks >/dev/null
+check "oc kill removes the forks" bash -c "[ \"\$('$oc' ls --meta oc-test=cli-fork | wc -l)\" -eq 1 ]"
+forks=""
+"$oc" checkpoint delete "$cp" >"$tmp/out"
+check "oc checkpoint delete says so" test "$(cat "$tmp/out")" = "deleted $cp"
+check "and it is gone from the list" bash -c "! '$oc' checkpoint list | grep -q '^$cp '"
+"$oc" checkpoint spawn "$cp" >/dev/null 2>"$tmp/err"
+rc=$?
+check "oc checkpoint spawn of a deleted checkpoint fails and says so" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'no checkpoint' '$tmp/err'"
+cp=""
+usage_errors=0
+for args in "checkpoint" "checkpoint nosuch" "checkpoint create $id" "checkpoint restore $id" \
+    "checkpoint delete" "checkpoint spawn" "checkpoint spawn --count 0 cp-0" "template status" \
+    "pool" "daemon --pool -1"; do
+    # shellcheck disable=SC2086 # split into words
+    "$oc" $args >/dev/null 2>&1
+    rc=$?
+    [ $rc -eq 2 ] || { echo "# oc $args: exit $rc, not 2"; usage_errors=$((usage_errors + 1)); }
+done
+check "missing or wrong arguments of the new verbs are usage errors (exit 2)" test $usage_errors -eq 0
+
+# The ready snapshot of base and the warm pool.
+check "oc template status base says whether the snapshot is fresh" \
+    bash -c "'$oc' template status base | grep -Eqx 'base: (fresh|stale)'"
+"$oc" template prepare base >"$tmp/out"
+check "oc template prepare base leaves it fresh" bash -c \
+    "grep -Eqx 'base: (built|fresh)' '$tmp/out' && '$oc' template status --json base | grep -q '\"ready\" : true'"
+"$oc" pool status >"$tmp/pool.out"
+check "oc pool status prints a header and a row for base" \
+    bash -c "head -1 '$tmp/pool.out' | grep -q '^TEMPLATE  *READY  *TARGET\$' && sed -n 2p '$tmp/pool.out' | grep -Eq '^base  *[0-9]+  *0\$'"
+"$oc" daemon --pool 1 2>"$tmp/daemon.err" &
+daemon=$!
+ready=0
+for _ in $(seq 1 180); do
+    ready=$("$oc" pool status --json base | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ready"])')
+    [ "${ready:-0}" -ge 1 ] && break
+    sleep 1
+done
+check "oc daemon --pool 1 fills the warm pool" test "${ready:-0}" -ge 1
+kill "$daemon"
+wait "$daemon"
+rc=$?
+daemon=""
+check "and exits 0 on SIGTERM, having said what it keeps" \
+    bash -c "[ $rc -eq 0 ] && grep -q 'keeping 1 ready sandbox per pooled template' '$tmp/daemon.err'"
 
 "$oc" kill "$id" >/dev/null
 check "oc kill removes it" bash -c "! '$oc' ls | grep -q '^$id '"

@@ -20,18 +20,27 @@ session, in order; output comes as bytes, or as str when encoding= is given.
 on_gap(stream, skipped): `skipped` bytes of stream 1 (stdout) or 2 (stderr)
 will not come (see opencomputer.sync); it comes just before the output that
 follows them.
+
+Checkpoints: sandbox.create_checkpoint(name), then
+Sandbox.create_from_checkpoint(checkpoint.id) (count=N: N forks at once) or
+sandbox.restore_checkpoint(checkpoint.id).  configure(pool_size=...), before
+any other call, keeps a warm pool of ready sandboxes that create() claims.
 """
 import asyncio
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from . import sync
-from ._core import ExecResult, ExecSessionInfo, FileInfo, Follow, SandboxInfo, Stream
+from ._checkpoint import Checkpoint, PoolStatus
+from ._core import (ExecResult, ExecSessionInfo, FileInfo, Follow, SandboxInfo, Stream,
+                    configure)
 from .errors import (AlreadyExistsError, InvalidArgumentError, LimitError, NotFoundError,
                      PermissionDeniedError, SandboxError, StateError, TimeoutError)
 
-__all__ = ['Sandbox', 'ExecResult', 'ExecSession', 'ExecSessionInfo', 'FileInfo', 'PtySession',
-           'SandboxInfo', 'Shell', 'SandboxError', 'InvalidArgumentError', 'NotFoundError', 'StateError',
-           'TimeoutError', 'LimitError', 'AlreadyExistsError', 'PermissionDeniedError']
+__all__ = ['Sandbox', 'Checkpoint', 'ExecResult', 'ExecSession', 'ExecSessionInfo', 'FileInfo',
+           'PoolStatus', 'PtySession', 'SandboxInfo', 'Shell', 'configure', 'prepare_template',
+           'template_snapshot_ready', 'pool_status', 'SandboxError', 'InvalidArgumentError',
+           'NotFoundError', 'StateError', 'TimeoutError', 'LimitError', 'AlreadyExistsError',
+           'PermissionDeniedError']
 
 _run = asyncio.to_thread
 OutputFn = Callable[[Union[bytes, str]], None]
@@ -272,6 +281,22 @@ class Sandbox:
     async def connect(cls, sandbox_id: str) -> 'Sandbox':
         return cls(await _run(sync.Sandbox.connect, sandbox_id))
 
+    @classmethod
+    async def create_from_checkpoint(cls, checkpoint_id: str, timeout: Optional[int] = None,
+                                     envs: Optional[Dict[str, str]] = None,
+                                     metadata: Optional[Dict[str, str]] = None,
+                                     count: Optional[int] = None
+                                     ) -> Union['Sandbox', List['Sandbox']]:
+        """A fork of the checkpoint; with count=N a list of N, made at once
+        (see opencomputer.sync.Sandbox.create_from_checkpoint)."""
+        made = await _run(sync.Sandbox.create_from_checkpoint, checkpoint_id, timeout, envs,
+                          metadata, count)
+        return cls(made) if count is None else [cls(s) for s in made]
+
+    @staticmethod
+    async def get_checkpoint(checkpoint_id: str) -> Checkpoint:
+        return await _run(sync.Sandbox.get_checkpoint, checkpoint_id)
+
     @staticmethod
     async def list(metadata: Optional[Dict[str, str]] = None) -> List[SandboxInfo]:
         return await _run(sync.Sandbox.list, metadata)
@@ -302,8 +327,33 @@ class Sandbox:
     async def kill(self) -> None:
         await _run(self._s.kill)
 
+    async def create_checkpoint(self, name: str) -> Checkpoint:
+        return await _run(self._s.create_checkpoint, name)
+
+    async def list_checkpoints(self) -> List[Checkpoint]:
+        return await _run(self._s.list_checkpoints)
+
+    async def restore_checkpoint(self, checkpoint_id: str) -> None:
+        await _run(self._s.restore_checkpoint, checkpoint_id)
+
+    async def delete_checkpoint(self, checkpoint_id: str) -> None:
+        await _run(self._s.delete_checkpoint, checkpoint_id)
+
     async def __aenter__(self) -> 'Sandbox':
         return self
 
     async def __aexit__(self, *exc) -> None:
         await self.kill()
+
+
+async def prepare_template(template: str = 'base') -> bool:
+    """See opencomputer.sync.prepare_template."""
+    return await _run(sync.prepare_template, template)
+
+
+async def template_snapshot_ready(template: str = 'base') -> bool:
+    return await _run(sync.template_snapshot_ready, template)
+
+
+async def pool_status(template: str = 'base') -> PoolStatus:
+    return await _run(sync.pool_status, template)

@@ -49,7 +49,35 @@ def _pairs(d: Optional[Dict[str, str]]) -> Optional[List[str]]:
 
 
 _ctx = None
+_ctx_options = None  # (oc_context_options *, what it points into), from configure()
 _ctx_lock = threading.Lock()
+
+
+def configure(pool_size: int = 0, pool_memory_mb: int = 0,
+              pool_templates: Optional[Sequence[str]] = None, uri: Optional[str] = None,
+              state_dir: Optional[str] = None) -> None:
+    """Options of the process's library context; call it before any other
+    call (StateError once the context is open).
+
+    pool_size: sandboxes kept ready per pooled template (0: no warm pool);
+    create() with the default cpu count and memory claims one.
+    pool_memory_mb: the memory the pool may hold (0: 2048).
+    pool_templates: the pooled templates (None: ['base']).
+    uri: the libvirt URI (None: qemu:///system); state_dir (None:
+    $OC_STATE_DIR or /var/lib/opencomputer).  The pool's unclaimed
+    sandboxes are killed when the context is freed, at exit."""
+    global _ctx_options
+    opts = ffi.new('oc_context_options *')
+    opts.version = lib.OC_CONTEXT_OPTIONS_VERSION
+    keep = [_CStrings(pool_templates)] + [ffi.new('char[]', s.encode()) if s else ffi.NULL
+                                          for s in (uri, state_dir)]
+    opts.pool_size, opts.pool_memory_mb = pool_size, pool_memory_mb
+    opts.pool_templates, opts.uri, opts.state_dir = keep[0].ptr, keep[1], keep[2]
+    with _ctx_lock:
+        if _ctx is not None:
+            raise StateError('the library context is open already: call configure() '
+                             'before any other call', -3)
+        _ctx_options = (opts, keep)
 
 
 def context():
@@ -59,9 +87,24 @@ def context():
         if _ctx is None:
             out = ffi.new('oc_context **')
             err = ffi.new('oc_error **')
-            _check(lib.oc_context_new(out, ffi.NULL, err), err)
+            opts = _ctx_options[0] if _ctx_options else ffi.NULL
+            _check(lib.oc_context_new(out, opts, err), err)
             _ctx = ffi.gc(out[0], lib.oc_context_unref)
         return _ctx
+
+
+@atexit.register
+def _close_context() -> None:
+    # A warm pool stops, and kills the sandboxes it holds ready, when its
+    # context is freed: drop this module's reference (sandbox objects still
+    # alive keep theirs).  Worker threads have been joined by now.
+    global _ctx
+    with _ctx_lock:
+        if not (_ctx_options and _ctx_options[0].pool_size):
+            return
+        ctx, _ctx = _ctx, None
+    if ctx is not None:
+        ffi.release(ctx)
 
 
 @dataclass
@@ -78,6 +121,11 @@ class SandboxInfo:
     end_at: Optional[datetime]
     metadata: Dict[str, str] = field(default_factory=dict)
     envs: Dict[str, str] = field(default_factory=dict)
+    #: how it was made: 'boot', 'snapshot' (its template's ready snapshot),
+    #: 'pool' (claimed from the warm pool) or 'checkpoint' (a fork)
+    origin: str = 'boot'
+    #: the checkpoint it was forked or last restored from
+    checkpoint: Optional[str] = None
 
 
 def _kv(info, count_fn, at_fn) -> Dict[str, str]:
@@ -105,6 +153,8 @@ def _info(p) -> SandboxInfo:
         end_at=datetime.fromtimestamp(deadline, timezone.utc) if deadline else None,
         metadata=_kv(p, lib.oc_sandbox_info_metadata_count, lib.oc_sandbox_info_metadata_at),
         envs=_kv(p, lib.oc_sandbox_info_env_count, lib.oc_sandbox_info_env_at),
+        origin=_str(lib.oc_sandbox_info_origin(p)),
+        checkpoint=_str(lib.oc_sandbox_info_checkpoint(p)),
     )
 
 

@@ -18,11 +18,16 @@ when this attached, or the callbacks took no output for over a second while
 more came.  It is called just before the output that follows the gap;
 received plus skipped bytes are all the process wrote.  Without on_gap,
 gaps pass silently.
+
+configure(pool_size=...) sets the options of the process's library context
+(a warm pool of ready sandboxes); call it before anything else.
 """
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
+from . import _checkpoint
+from ._checkpoint import Checkpoint, PoolStatus
 from ._core import (ExecResult, ExecSessionInfo, FileInfo, Follow, Handle, SandboxInfo, Shell as
-                    _Shell, Stream)
+                    _Shell, Stream, configure)  # noqa: F401 (configure: re-exported)
 
 OutputFn = Callable[[Union[bytes, str]], None]
 
@@ -246,6 +251,24 @@ class Sandbox:
     def connect(cls, sandbox_id: str) -> 'Sandbox':
         return cls(Handle.connect(sandbox_id))
 
+    @classmethod
+    def create_from_checkpoint(cls, checkpoint_id: str, timeout: Optional[int] = None,
+                               envs: Optional[Dict[str, str]] = None,
+                               metadata: Optional[Dict[str, str]] = None,
+                               count: Optional[int] = None
+                               ) -> Union['Sandbox', List['Sandbox']]:
+        """A new sandbox (a fork) that resumes from the checkpoint: its
+        processes run on, its disk is its own, its hostname is its sandbox id
+        and its RNG is reseeded; it has the checkpoint's cpu count and memory.
+        With count=N: a list of N forks made at once (1 to 64), all or none.
+        timeout: idle timeout in seconds (default 300, 0: never)."""
+        made = _checkpoint.fork(checkpoint_id, timeout, envs, metadata, count)
+        return cls(made) if count is None else [cls(h) for h in made]
+
+    @staticmethod
+    def get_checkpoint(checkpoint_id: str) -> Checkpoint:
+        return _checkpoint.get(checkpoint_id)
+
     @staticmethod
     def list(metadata: Optional[Dict[str, str]] = None) -> List[SandboxInfo]:
         return Handle.list(metadata)
@@ -278,8 +301,46 @@ class Sandbox:
     def kill(self) -> None:
         self._h.kill()
 
+    def create_checkpoint(self, name: str) -> Checkpoint:
+        """Checkpoints the sandbox (waking it if hibernated), which goes on
+        after a short pause.  name: a label (1 to 128 printable characters),
+        not unique."""
+        return _checkpoint.create(self._h, name)
+
+    def list_checkpoints(self) -> List[Checkpoint]:
+        """The checkpoints taken of this sandbox, oldest first."""
+        return _checkpoint.list_of(self.sandbox_id)
+
+    def restore_checkpoint(self, checkpoint_id: str) -> None:
+        """Reverts this sandbox in place to the checkpoint (one with its cpu
+        count and memory): memory, processes and disk; its id, envs,
+        metadata and timeout stay.  Calls in flight fail."""
+        _checkpoint.restore(self._h, checkpoint_id)
+
+    def delete_checkpoint(self, checkpoint_id: str) -> None:
+        """Deletes a checkpoint (any, not only this sandbox's): it can no
+        longer be forked or restored."""
+        _checkpoint.delete(checkpoint_id)
+
     def __enter__(self) -> 'Sandbox':
         return self
 
     def __exit__(self, *exc) -> None:
         self.kill()
+
+
+def prepare_template(template: str = 'base') -> bool:
+    """Builds the template's ready snapshot (a cold boot and a save) if it is
+    missing or stale; create() with the default sizes then forks it instead
+    of booting.  True if it built one."""
+    return _checkpoint.template_prepare(template)
+
+
+def template_snapshot_ready(template: str = 'base') -> bool:
+    """Whether the template has a fresh ready snapshot."""
+    return _checkpoint.template_snapshot_ready(template)
+
+
+def pool_status(template: str = 'base') -> PoolStatus:
+    """The warm pool of the template (see configure())."""
+    return _checkpoint.pool_status(template)

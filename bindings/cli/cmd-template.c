@@ -1,0 +1,204 @@
+/* cmd-template.c: oc template prepare|status NAME..., oc pool status
+ * [TEMPLATE...] (templates' ready snapshots and the warm pool). */
+#include <stdio.h>
+
+#include "cli.h"
+
+typedef struct TemplateVerb TemplateVerb;
+
+/* A verb that asks the library the same about each template it names. */
+struct TemplateVerb {
+    const char *usage;   /* the GOptionContext parameter string */
+    gboolean boots;      /* it may boot a VM: warn about TCG */
+    const char *header;  /* a line before the rows, or NULL */
+    char **fallback;     /* the templates when none are named; NULL: one is needed */
+    /* Asks the library about one template; sets the answer's fields in o. */
+    int (*query)(Cli *cli, const char *name, JsonObject *o, oc_error **err);
+    /* Prints one answer as a row; NULL: "NAME: yes" or "NAME: no" after
+     * the boolean member key. */
+    void (*print)(const TemplateVerb *v, JsonObject *o);
+    const char *key, *yes, *no;
+};
+
+static void print_yes_no(const TemplateVerb *v, JsonObject *o)
+{
+    printf("%s: %s\n", json_object_get_string_member(o, "template"),
+           json_object_get_boolean_member(o, v->key) ? v->yes : v->no);
+}
+
+/* Parses, then runs v->query on each template: with --json prints an array
+ * of {"template": NAME, ...}, otherwise a row each.  The exit code is the
+ * worst. */
+static int template_verb(Cli *cli, int argc, char **argv, const TemplateVerb *v)
+{
+    GOptionEntry entries[] = { CLI_JSON_ENTRY(cli), { NULL } };
+    g_autoptr(GOptionContext) oc = g_option_context_new(v->usage);
+    void (*print)(const TemplateVerb *, JsonObject *) = v->print ? v->print : print_yes_no;
+    JsonArray *a;
+    oc_error *err = NULL;
+    char **names;
+    int rc = 0;
+
+    g_option_context_add_main_entries(oc, entries, NULL);
+    if (!cli_parse(oc, &argc, &argv))
+        return CLI_EXIT_USAGE;
+    if (argc < 2 && !v->fallback)
+        return cli_usage(oc, "expected at least one template name");
+    names = argc < 2 ? v->fallback : argv + 1;
+    if (v->boots)
+        cli_warn_if_tcg(cli);
+    if (v->header && !cli->json)
+        printf("%s\n", v->header);
+    a = json_array_new();
+    for (; *names; names++) {
+        JsonObject *o = json_object_new();
+        json_object_set_string_member(o, "template", *names);
+        if (v->query(cli, *names, o, &err) < 0) {
+            rc = cli_fail(err);
+            err = NULL;
+            json_object_unref(o);
+            continue;
+        }
+        if (!cli->json)
+            print(v, o);
+        json_array_add_object_element(a, o);
+    }
+    if (cli->json) {
+        JsonNode *node = json_node_new(JSON_NODE_ARRAY);
+        json_node_take_array(node, a);
+        cli_print_json(node);
+    } else {
+        json_array_unref(a);
+    }
+    return rc;
+}
+
+static int prepare_query(Cli *cli, const char *name, JsonObject *o, oc_error **err)
+{
+    int built = 0;
+
+    if (oc_template_prepare(cli->ctx, name, 0, &built, err) < 0)
+        return -1;
+    json_object_set_boolean_member(o, "built", built);
+    return 0;
+}
+
+static int template_prepare(Cli *cli, int argc, char **argv)
+{
+    static const TemplateVerb v = {
+        .usage = "NAME... - build templates' ready snapshots where missing or stale (a cold "
+                 "boot each); prints NAME: built, or NAME: fresh when there was nothing to do",
+        .boots = TRUE,
+        .query = prepare_query,
+        .key = "built", .yes = "built", .no = "fresh",
+    };
+
+    return template_verb(cli, argc, argv, &v);
+}
+
+static int status_query(Cli *cli, const char *name, JsonObject *o, oc_error **err)
+{
+    int ready = 0;
+
+    if (oc_template_snapshot_ready(cli->ctx, name, &ready, err) < 0)
+        return -1;
+    json_object_set_boolean_member(o, "ready", ready);
+    return 0;
+}
+
+static int template_status(Cli *cli, int argc, char **argv)
+{
+    static const TemplateVerb v = {
+        .usage = "NAME... - whether templates' ready snapshots are fresh; prints NAME: fresh, "
+                 "or NAME: stale when missing or out of date (oc create then boots; oc "
+                 "template prepare builds it)",
+        .query = status_query,
+        .key = "ready", .yes = "fresh", .no = "stale",
+    };
+
+    return template_verb(cli, argc, argv, &v);
+}
+
+int cmd_template(Cli *cli, int argc, char **argv)
+{
+    static const CliVerb verbs[] = {
+        { "prepare", template_prepare, "build ready snapshots: oc template prepare NAME..." },
+        { "status", template_status, "are the ready snapshots fresh: oc template status NAME..." },
+    };
+
+    return cli_dispatch(cli, "template", verbs, G_N_ELEMENTS(verbs), argc, argv);
+}
+
+static int pool_query(Cli *cli, const char *name, JsonObject *o, oc_error **err)
+{
+    uint32_t ready = 0, target = 0;
+
+    if (oc_pool_status(cli->ctx, name, &ready, &target, err) < 0)
+        return -1;
+    json_object_set_int_member(o, "ready", ready);
+    json_object_set_int_member(o, "target", target);
+    return 0;
+}
+
+static void pool_print(const TemplateVerb *v, JsonObject *o)
+{
+    printf("%-16s %6" G_GINT64_FORMAT " %6" G_GINT64_FORMAT "\n",
+           json_object_get_string_member(o, "template"), json_object_get_int_member(o, "ready"),
+           json_object_get_int_member(o, "target"));
+}
+
+static int pool_status(Cli *cli, int argc, char **argv)
+{
+    static char *base[] = { "base", NULL };
+    static const TemplateVerb v = {
+        .usage = "[TEMPLATE...] - unclaimed warm sandboxes per template on this host (default: "
+                 "base); TARGET is what this process keeps, so 0 here: oc daemon --pool keeps "
+                 "the pool",
+        .header = "TEMPLATE          READY TARGET",
+        .fallback = base,
+        .query = pool_query,
+        .print = pool_print,
+    };
+
+    return template_verb(cli, argc, argv, &v);
+}
+
+static int drain_query(Cli *cli, const char *name, JsonObject *o, oc_error **err)
+{
+    uint32_t killed = 0;
+
+    if (oc_pool_drain(cli->ctx, name, &killed, err) < 0)
+        return -1;
+    json_object_set_int_member(o, "killed", killed);
+    return 0;
+}
+
+static void drain_print(const TemplateVerb *v, JsonObject *o)
+{
+    printf("%s: %" G_GINT64_FORMAT " killed\n", json_object_get_string_member(o, "template"),
+           json_object_get_int_member(o, "killed"));
+}
+
+static int pool_drain(Cli *cli, int argc, char **argv)
+{
+    static char *base[] = { "base", NULL };
+    static const TemplateVerb v = {
+        .usage = "[TEMPLATE...] - kill the unclaimed warm sandboxes of templates on this host "
+                 "(default: base)",
+        .fallback = base,
+        .query = drain_query,
+        .print = drain_print,
+    };
+
+    return template_verb(cli, argc, argv, &v);
+}
+
+int cmd_pool(Cli *cli, int argc, char **argv)
+{
+    static const CliVerb verbs[] = {
+        { "status", pool_status, "ready and target counts: oc pool status [TEMPLATE...]" },
+        { "drain", pool_drain, "kill unclaimed pool sandboxes: oc pool drain [TEMPLATE...]" },
+    };
+
+    return cli_dispatch(cli, "pool", verbs, G_N_ELEMENTS(verbs), argc, argv);
+}
