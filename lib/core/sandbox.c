@@ -91,6 +91,12 @@ static gboolean creator_is_gone(oc_context *ctx, const char *id)
 {
     g_autofree char *dir = image_sandbox_dir(ctx->state_dir, id);
     g_autofree char *path = g_build_filename(dir, "create.lock", NULL);
+
+    /* A creator makes the directory before it defines the domain: with no
+     * directory here, the sandbox is being made in another state directory
+     * on the same libvirt, and is not ours to remove. */
+    if (!g_file_test(dir, G_FILE_TEST_IS_DIR))
+        return FALSE;
     return !lockfile_is_held(path);
 }
 

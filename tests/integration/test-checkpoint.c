@@ -166,6 +166,40 @@ START_TEST(test_forks_differ)
 }
 END_TEST
 
+/* A checkpoint of a fork, a fork of that, and hibernate and wake of the
+ * second-generation fork: chains of frozen disks, and managed save on a
+ * restored domain. */
+START_TEST(test_fork_of_fork)
+{
+    oc_checkpoint *cp = NULL;
+    oc_sandbox *gen2 = NULL;
+    g_autofree char *id = NULL, *out = NULL;
+    int kind = -1;
+
+    ck_assert_msg(forks[0], "test_fork_twice made no forks");
+    OK(oc_checkpoint_create(&cp, forks[0], "fork's", 0, &e_));
+    id = g_strdup(oc_checkpoint_id(cp));
+    oc_checkpoint_free(cp);
+    OK(oc_sandbox_create_from_checkpoint(&gen2, ctx, id, NULL, &e_));
+    out = itest_sh(gen2, "cat /root/marker /root/only-f0");
+    ck_assert_str_eq(out, "from-before\na\n");
+    g_free(itest_sh(gen2, "echo gen2 > /root/gen2 && sync"));
+    OK(oc_sandbox_hibernate(gen2, 0, &e_));
+    ck_assert_int_eq(itest_state(gen2), OC_STATE_HIBERNATED);
+    OK(oc_sandbox_wake(gen2, NULL, &kind, &e_));
+    ck_assert_int_eq(kind, OC_WAKE_RESTORED);
+    g_free(out);
+    out = itest_sh(gen2, "cat /root/gen2; hostname");
+    g_autofree char *want = g_strdup_printf("gen2\n%s\n", oc_sandbox_id(gen2));
+    ck_assert_str_eq(out, want);
+    /* the first fork goes on, unaffected */
+    ck_assert(!file_exists(forks[0], "/root/gen2"));
+    OK(oc_checkpoint_delete(ctx, id, 0, &e_));
+    OK(oc_sandbox_kill(gen2, 0, &e_));
+    oc_sandbox_unref(gen2);
+}
+END_TEST
+
 START_TEST(test_restore_in_place)
 {
     oc_sandbox_info *info = NULL;
@@ -410,6 +444,7 @@ int main(void)
         test_checkpoint_info,
         test_fork_twice,
         test_forks_differ,
+        test_fork_of_fork,
         test_restore_in_place,
         test_outlives_source,
         test_bad_input,
