@@ -86,17 +86,18 @@ static int take_create_lock(const char *dir, GError **error)
     return lockfile_take(path, error);
 }
 
-/* TRUE if the sandbox is marked creating and its creator is gone. */
+static gboolean sandbox_dir_exists(oc_context *ctx, const char *id)
+{
+    g_autofree char *dir = image_sandbox_dir(ctx->state_dir, id);
+    return g_file_test(dir, G_FILE_TEST_IS_DIR);
+}
+
+/* TRUE if the sandbox's creator is gone (its create lock is free).  A
+ * creator makes the directory before it defines the domain. */
 static gboolean creator_is_gone(oc_context *ctx, const char *id)
 {
     g_autofree char *dir = image_sandbox_dir(ctx->state_dir, id);
     g_autofree char *path = g_build_filename(dir, "create.lock", NULL);
-
-    /* A creator makes the directory before it defines the domain: with no
-     * directory here, the sandbox is being made in another state directory
-     * on the same libvirt, and is not ours to remove. */
-    if (!g_file_test(dir, G_FILE_TEST_IS_DIR))
-        return FALSE;
     return !lockfile_is_held(path);
 }
 
@@ -312,6 +313,15 @@ static virDomainPtr lookup_ready(oc_context *ctx, const char *id, VirtRecord **r
         virDomainFree(dom);
         return NULL;
     }
+    if (!sandbox_dir_exists(ctx, id)) {
+        /* The state directory is the namespace: this sandbox lives in
+         * another one on the same libvirt, whose files we cannot see. */
+        g_set_error(error, OC_ERROR, OC_ENOTFOUND, "no sandbox with id '%s' in state directory "
+                    "%s (it belongs to another state directory)", id, ctx->state_dir);
+        virt_record_free(rec);
+        virDomainFree(dom);
+        return NULL;
+    }
     if (rec->creating) {
         gboolean gone = creator_is_gone(ctx, id);
         if (gone) {
@@ -489,14 +499,19 @@ static void sweep_orphan_dirs(oc_context *ctx)
     g_autofree char *root = g_build_filename(ctx->state_dir, "sandboxes", NULL);
     GDir *d = g_dir_open(root, 0, NULL);
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    gboolean removed = FALSE;
     const char *id;
 
     while (d && (id = g_dir_read_name(d))) {
-        g_autofree char *lock = g_build_filename(root, id, "create.lock", NULL);
+        g_autofree char *dir = g_build_filename(root, id, NULL);
+        g_autofree char *lock = g_build_filename(dir, "create.lock", NULL);
         GStatBuf st;
         virDomainPtr dom;
 
-        if (!g_str_has_prefix(id, "sb-") || g_stat(lock, &st) < 0 ||
+        /* The lock file's age, or for a directory without one (its domain
+         * went without it: removed by hand, or by a process that died
+         * between the two), the directory's. */
+        if (!g_str_has_prefix(id, "sb-") || (g_stat(lock, &st) < 0 && g_stat(dir, &st) < 0) ||
             st.st_mtime > now - ORPHAN_MIN_AGE_S || !creator_is_gone(ctx, id))
             continue;
         dom = virDomainLookupByName(ctx->conn, id);
@@ -504,12 +519,14 @@ static void sweep_orphan_dirs(oc_context *ctx)
             virDomainFree(dom); /* a domain: lookup_ready() deals with it */
             continue;
         }
-        log_info("%s: removing the directory of a sandbox whose creator died before defining it",
-                 id);
+        log_info("%s: removing the directory of a sandbox that has no domain", id);
         remove_sandbox(ctx, NULL, id);
+        removed = TRUE;
     }
     if (d)
         g_dir_close(d);
+    if (removed)
+        image_layers_gc(ctx->state_dir); /* frozen disks only it built on */
 }
 
 GPtrArray *core_sandbox_list(oc_context *ctx, const char *const *filter, GError **error)

@@ -210,11 +210,18 @@ void bench_fork(oc_context *ctx, virConnectPtr vc)
         g_error_free(err);
         return;
     }
+    /* Alternating, and in turn first: on a host that hands freed memory
+     * back to its own hypervisor, guest RAM freed a moment ago is much
+     * cheaper to fault in again than RAM freed seconds ago (measured: 512
+     * MiB in 0.05 s against 2.2 s), so whoever follows a kill is helped. */
     for (int i = 0; i < opt_create_n; i++) {
         double f;
-        ours_create_once(ctx);
+        if (i % 2 == 0)
+            ours_create_once(ctx);
         if ((f = floor_restore_once(vc, snap, i)) >= 0)
             bench_push(bench_results.snap_floor_s, f);
+        if (i % 2 == 1)
+            ours_create_once(ctx);
     }
     bench_pool();
     bench_forks(ctx);

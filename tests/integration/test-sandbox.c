@@ -413,11 +413,18 @@ START_TEST(test_orphan_dirs)
     g_autofree char *young = fake_half_made("sb-0000000young", 0);
     g_autofree char *held_lock = g_build_filename(held, "create.lock", NULL);
     int fd = open(held_lock, O_RDWR);
+    /* and one whose domain went without it (no lock file at all) */
+    g_autofree char *lost = fake_half_made("sb-0000000lost1", 60);
+    g_autofree char *lost_lock = g_build_filename(lost, "create.lock", NULL);
+    struct utimbuf old = { time(NULL) - 60, time(NULL) - 60 };
 
+    ck_assert_int_eq(g_unlink(lost_lock), 0);
+    ck_assert_int_eq(utime(lost, &old), 0);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(flock(fd, LOCK_EX), 0);
     list_all();
     ck_assert_msg(!g_file_test(dead, G_FILE_TEST_EXISTS), "%s is still there", dead);
+    ck_assert_msg(!g_file_test(lost, G_FILE_TEST_EXISTS), "%s is still there", lost);
     ck_assert_msg(g_file_test(held, G_FILE_TEST_IS_DIR), "a creator's directory was removed");
     ck_assert_msg(g_file_test(young, G_FILE_TEST_IS_DIR), "a brand new directory was removed");
     close(fd); /* the creator dies */
