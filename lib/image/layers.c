@@ -113,79 +113,76 @@ static void visit_layer_dir(Sweep *s, const char *dir, gboolean live)
         g_ptr_array_add(s->doomed, g_strdup(dir));
 }
 
+/* The names in a directory (none if it cannot be read). */
+static GPtrArray *dir_names(const char *dir)
+{
+    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+    GDir *d = g_dir_open(dir, 0, NULL);
+    const char *n;
+
+    while (d && (n = g_dir_read_name(d)))
+        g_ptr_array_add(names, g_strdup(n));
+    if (d)
+        g_dir_close(d);
+    return names;
+}
+
 static void visit_sandboxes(Sweep *s, const char *state_dir)
 {
     g_autofree char *root = g_build_filename(state_dir, "sandboxes", NULL);
-    GDir *d = g_dir_open(root, 0, NULL);
-    const char *id;
+    g_autoptr(GPtrArray) ids = dir_names(root);
 
-    while (d && (id = g_dir_read_name(d))) {
-        g_autofree char *dir = g_build_filename(root, id, NULL);
-        GDir *sd = g_dir_open(dir, 0, NULL);
-        const char *f;
-        while (sd && (f = g_dir_read_name(sd))) {
-            g_autofree char *p = g_build_filename(dir, f, NULL);
-            if (g_str_has_suffix(f, ".qcow2"))
+    for (guint i = 0; i < ids->len; i++) {
+        g_autofree char *dir = g_build_filename(root, ids->pdata[i], NULL);
+        g_autoptr(GPtrArray) files = dir_names(dir);
+        for (guint j = 0; j < files->len; j++) {
+            g_autofree char *p = g_build_filename(dir, files->pdata[j], NULL);
+            if (g_str_has_suffix(files->pdata[j], ".qcow2"))
                 mark_chain(s->marked, p);
         }
-        if (sd)
-            g_dir_close(sd);
     }
-    if (d)
-        g_dir_close(d);
 }
 
 static void visit_checkpoints(Sweep *s, const char *state_dir)
 {
     g_autofree char *root = g_build_filename(state_dir, "checkpoints", NULL);
-    GDir *d = g_dir_open(root, 0, NULL);
-    const char *id;
+    g_autoptr(GPtrArray) ids = dir_names(root);
 
-    while (d && (id = g_dir_read_name(d))) {
-        g_autofree char *dir = g_build_filename(root, id, NULL);
+    for (guint i = 0; i < ids->len; i++) {
+        g_autofree char *dir = g_build_filename(root, ids->pdata[i], NULL);
         g_autofree char *meta = g_build_filename(dir, "checkpoint.json", NULL);
-        if (g_str_has_prefix(id, "cp-"))
+        if (g_str_has_prefix(ids->pdata[i], "cp-"))
             visit_layer_dir(s, dir, g_file_test(meta, G_FILE_TEST_EXISTS));
     }
-    if (d)
-        g_dir_close(d);
 }
 
 static void visit_template_snapshots(Sweep *s, const char *state_dir)
 {
     g_autofree char *root = g_build_filename(state_dir, "templates", NULL);
-    GDir *d = g_dir_open(root, 0, NULL);
-    const char *name;
+    g_autoptr(GPtrArray) names = dir_names(root);
 
-    while (d && (name = g_dir_read_name(d))) {
-        g_autofree char *tdir = g_build_filename(root, name, NULL);
+    for (guint i = 0; i < names->len; i++) {
+        g_autofree char *tdir = g_build_filename(root, names->pdata[i], NULL);
         g_autofree char *link = g_build_filename(tdir, "snapshot", NULL);
         g_autofree char *current = g_file_read_link(link, NULL);
-        GDir *td = g_dir_open(tdir, 0, NULL);
-        const char *f;
-        while (td && (f = g_dir_read_name(td))) {
+        g_autoptr(GPtrArray) files = dir_names(tdir);
+        for (guint j = 0; j < files->len; j++) {
+            const char *f = files->pdata[j];
             g_autofree char *dir = g_build_filename(tdir, f, NULL);
             if (g_str_has_prefix(f, "snapshot-") && g_file_test(dir, G_FILE_TEST_IS_DIR))
                 visit_layer_dir(s, dir, g_strcmp0(current, f) == 0);
         }
-        if (td)
-            g_dir_close(td);
     }
-    if (d)
-        g_dir_close(d);
 }
 
 static void remove_flat_dir(const char *dir)
 {
-    GDir *d = g_dir_open(dir, 0, NULL);
-    const char *f;
+    g_autoptr(GPtrArray) files = dir_names(dir);
 
-    while (d && (f = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(dir, f, NULL);
+    for (guint i = 0; i < files->len; i++) {
+        g_autofree char *p = g_build_filename(dir, files->pdata[i], NULL);
         g_unlink(p);
     }
-    if (d)
-        g_dir_close(d);
     if (g_rmdir(dir) < 0 && errno != ENOENT)
         log_warning("cannot remove %s: %s", dir, g_strerror(errno));
 }
