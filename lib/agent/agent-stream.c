@@ -140,13 +140,20 @@ gboolean agent_stream_peek(AgentConn *conn, AgentStream *s, const guint8 **data,
     return ok;
 }
 
-/* Counts consumed bytes and returns credit once half the window is
- * consumed.  The WINDOW goes through the control queue: neither the event
- * thread nor a caller may block on a guest that is not reading. */
+/* Credit goes back in steps of this much.  The agent takes an attacher that
+ * has granted nothing for a second as stalled and skips its output, so a
+ * reader that is slow but steady must grant often: with half the window
+ * (2 MiB) per step, one taking 5 ms per callback looked stalled on a busy
+ * host and lost output. */
+#define CREDIT_RETURN_STEP (OC_PROTO_INITIAL_WINDOW / 16)
+
+/* Counts consumed bytes and returns credit in CREDIT_RETURN_STEP steps.  The
+ * WINDOW goes through the control queue: neither the event thread nor a
+ * caller may block on a guest that is not reading. */
 static void return_credit_locked(AgentConn *conn, AgentStream *s, guint8 chan, gsize len)
 {
     s->unreturned[chan] += len;
-    if (s->unreturned[chan] >= OC_PROTO_INITIAL_WINDOW / 2 && !s->done) {
+    if (s->unreturned[chan] >= CREDIT_RETURN_STEP && !s->done) {
         guint8 p[4];
         put_u32_le(p, (guint32)s->unreturned[chan]);
         s->recv_credit[chan] += s->unreturned[chan];
