@@ -8,6 +8,9 @@
 #define EXEC_BACKSTOP_MS 10000
 /* A FILE_LIST record larger than this is a protocol violation. */
 #define MAX_RECORD (64u * 1024u)
+/* A listing (files, sessions) larger than this in all is refused: records
+ * are small, but a guest could send them without end. */
+#define MAX_LISTING_BYTES (64u * 1024u * 1024u)
 
 static int map_perr(guint32 perr)
 {
@@ -560,6 +563,7 @@ gboolean ops_read_records(AgentConn *conn, AgentStream *s, OpsRecordParse parse,
                           GPtrArray **out, GError **error)
 {
     const char *bad = NULL;
+    guint64 total = 0;
     g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(free_item);
     g_autoptr(GByteArray) pending = g_byte_array_new();
     const guint8 *data;
@@ -577,6 +581,10 @@ gboolean ops_read_records(AgentConn *conn, AgentStream *s, OpsRecordParse parse,
             }
             if (pending->len - pos - 4 < rec)
                 break;
+            if ((total += 4 + rec) > MAX_LISTING_BYTES) {
+                bad = "a listing of over 64 MiB";
+                break;
+            }
             gpointer item = parse(pending->data + pos + 4, rec);
             if (item == NULL) {
                 bad = "a malformed record";

@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""seeds.py: writes the seed corpus of the fuzz targets (tests/fuzz/corpus/),
+valid and almost-valid inputs from docs/protocol.md, for libFuzzer to mutate
+and for the replay tests to run.  Run it again after a protocol change."""
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+T = dict(HELLO_ACK=0x02, PING=0x03, DATA=0x11, EOF=0x12, WINDOW=0x13, RESULT=0x14, ERROR=0x15,
+         INFO=0x18)
+F = dict(EXIT_CODE=0x20, EXIT_SIGNAL=0x21, TIMED_OUT=0x22, SIZE=0x23, DURATION_US=0x24,
+         NAME=0x30, FTYPE=0x31, MTIME_NS=0x32, LINK_TARGET=0x33, MODE=0x19, SESSION=0x50, PID=0x51,
+         RUNNING=0x52, STARTED_MS=0x53, REPLAY_END=0x54, COLS=0x55, ROWS=0x56, SKIPPED=0x57,
+         ERRCODE=0x40, MESSAGE=0x41, COMMAND=0x12)
+
+
+def field(tag, value):
+    if isinstance(value, str):
+        value = value.encode()
+    return struct.pack('<HI', tag, len(value)) + value
+
+
+def u8(tag, v): return field(tag, struct.pack('<B', v))
+def u32(tag, v): return field(tag, struct.pack('<I', v))
+def i32(tag, v): return field(tag, struct.pack('<i', v))
+def u64(tag, v): return field(tag, struct.pack('<Q', v))
+
+
+def frame(kind, payload=b'', chan=0, stream=1, length=None):
+    n = len(payload) if length is None else length
+    return struct.pack('<HBBII', 0x434f, T[kind], chan, stream, n) + payload
+
+
+def record(*fields):
+    body = b''.join(fields)
+    return struct.pack('<I', len(body)) + body
+
+
+exit_ok = frame('RESULT', i32(F['EXIT_CODE'], 0) + u64(F['DURATION_US'], 1234))
+entry = record(field(F['NAME'], 'a'), u8(F['FTYPE'], 1), u64(F['SIZE'], 3), u32(F['MODE'], 0o644),
+               u64(F['MTIME_NS'], 10**18))
+session = record(u32(F['SESSION'], 1), u32(F['PID'], 10), u8(F['RUNNING'], 1),
+                 u64(F['STARTED_MS'], 10**12), field(F['COMMAND'], 'sleep 9'))
+SEEDS = {
+    'exec-ok': b'\0' + frame('DATA', b'hello\n', chan=1) + frame('EOF', chan=1) +
+    frame('EOF', chan=2) + exit_ok,
+    'exec-signal': b'\0' + frame('RESULT', i32(F['EXIT_CODE'], -1) + u32(F['EXIT_SIGNAL'], 9)),
+    'read-ok': b'\1' + frame('INFO', u64(F['SIZE'], 5)) + frame('DATA', b'abcde', chan=1) +
+    frame('EOF', chan=1) + frame('RESULT', u64(F['SIZE'], 5)),
+    'read-short': b'\1' + frame('INFO', u64(F['SIZE'], 9)) + frame('DATA', b'abc', chan=1) +
+    frame('RESULT', u64(F['SIZE'], 9)),
+    'list-ok': b'\2' + frame('DATA', entry * 3, chan=1) + frame('EOF', chan=1) + frame('RESULT'),
+    'list-split': b'\2' + frame('DATA', entry[:7], chan=1) + frame('DATA', entry[7:], chan=1) +
+    frame('EOF', chan=1) + frame('RESULT'),
+    'stat-ok': b'\3' + frame('DATA', entry, chan=1) + frame('EOF', chan=1) + frame('RESULT'),
+    'sessions-ok': b'\4' + frame('DATA', session * 2, chan=1) + frame('EOF', chan=1) +
+    frame('RESULT'),
+    'attach-ok': b'\5' + frame('INFO', u32(F['COLS'], 80) + u32(F['ROWS'], 24)) +
+    frame('DATA', b'scrollback', chan=1) + frame('INFO', u8(F['REPLAY_END'], 1)) +
+    frame('INFO', u64(F['SKIPPED'], 4096), chan=1) + frame('DATA', b'live', chan=1) + exit_ok,
+    'error-noent': b'\1' + frame('ERROR', u32(F['ERRCODE'], 3) + field(F['MESSAGE'], 'no such')),
+    'header-4gib': b'\0' + frame('DATA', chan=1, length=0xffffffff),
+    'unknown-stream': b'\0' + frame('DATA', b'x', chan=1, stream=99) + exit_ok,
+    'window-flood': b'\5' + frame('WINDOW', struct.pack('<I', 0xffffffff), chan=0) * 4,
+    'garbage': b'\2' + bytes(range(256)),
+    'ping': b'\0' + frame('PING', b'12345678', stream=0) + exit_ok,
+}
+
+
+def save_image(xml, cookie, pad=64):
+    data = xml.encode() + b'\0' + (cookie.encode() + b'\0' if cookie else b'') + b'\0' * pad
+    head = b'LibvirtQemudSave' + struct.pack('<5I', 2, len(data), 1, 0,
+                                             len(xml) + 1 if cookie else 0) + b'\0' * 56
+    return head + data + b'QEVM\0\0\0\3'
+
+
+IMAGES = {
+    'ok': save_image("<domain type='qemu'><name>sb-1</name></domain>", '<qemu-migration/>'),
+    'no-cookie': save_image('<domain/>', None),
+    'partial': b'LibvirtQemudPart' + b'\0' * 80,
+    'compressed': save_image('<domain/>', None)[:28] + struct.pack('<I', 5) +
+    save_image('<domain/>', None)[32:],
+}
+
+
+def main():
+    for name, data in SEEDS.items():
+        with open(os.path.join(HERE, 'corpus', 'host-conn', name), 'wb') as f:
+            f.write(data)
+    for name, data in IMAGES.items():
+        with open(os.path.join(HERE, 'corpus', 'saveimage', name), 'wb') as f:
+            f.write(data)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
