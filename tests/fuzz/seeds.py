@@ -7,12 +7,14 @@ import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-T = dict(HELLO_ACK=0x02, PING=0x03, DATA=0x11, EOF=0x12, WINDOW=0x13, RESULT=0x14, ERROR=0x15,
+T = dict(HELLO=0x01, OPEN=0x10, CANCEL=0x16, SIGNAL=0x17, RESIZE=0x19, HELLO_ACK=0x02, PING=0x03, DATA=0x11, EOF=0x12, WINDOW=0x13, RESULT=0x14, ERROR=0x15,
          INFO=0x18)
 F = dict(EXIT_CODE=0x20, EXIT_SIGNAL=0x21, TIMED_OUT=0x22, SIZE=0x23, DURATION_US=0x24,
          NAME=0x30, FTYPE=0x31, MTIME_NS=0x32, LINK_TARGET=0x33, MODE=0x19, SESSION=0x50, PID=0x51,
          RUNNING=0x52, STARTED_MS=0x53, REPLAY_END=0x54, COLS=0x55, ROWS=0x56, SKIPPED=0x57,
-         ERRCODE=0x40, MESSAGE=0x41, COMMAND=0x12)
+         ERRCODE=0x40, MESSAGE=0x41, COMMAND=0x12, VERSION_MIN=0x01, VERSION_MAX=0x02,
+         TIME_NS=0x04, ENTROPY=0x07, NONCE=0x08, HOSTNAME=0x09, OP=0x10, ARG=0x11, ENV=0x13,
+         STDIN=0x16, PATH=0x17, SIGNAL_NO=0x1c)
 
 
 def field(tag, value):
@@ -68,6 +70,30 @@ SEEDS = {
 }
 
 
+hello = frame('HELLO', u32(F['VERSION_MIN'], 1) + u32(F['VERSION_MAX'], 2) +
+              u64(F['NONCE'], 42) + u64(F['TIME_NS'], 10**18) + field(F['ENTROPY'], b'e' * 32) +
+              field(F['HOSTNAME'], 'sb-000000000001'), stream=0)
+exec_open = frame('OPEN', u32(F['OP'], 1) + field(F['ARG'], 'cat') + field(F['ENV'], 'A=b') +
+                  u8(F['STDIN'], 1))
+AGENT_SEEDS = {
+    'hello': hello,
+    'exec-stdin': hello + exec_open + frame('DATA', b'input', chan=0) + frame('EOF', chan=0) +
+    frame('WINDOW', struct.pack('<I', 4096), chan=1) + frame('SIGNAL', u32(F['SIGNAL_NO'], 15)) +
+    frame('CANCEL'),
+    'attach-resize': hello + frame('OPEN', u32(F['OP'], 10) + u32(F['SESSION'], 1)) +
+    frame('RESIZE', u32(F['COLS'], 100) + u32(F['ROWS'], 30)) + frame('CANCEL'),
+    'files-refused': hello + frame('OPEN', u32(F['OP'], 2) + field(F['PATH'], '/etc/x')) +
+    frame('OPEN', u32(F['OP'], 3) + field(F['PATH'], '/tmp/y'), stream=3) +
+    frame('DATA', b'abc', stream=3) + frame('EOF', stream=3),
+    'many-streams': hello + b''.join(frame('OPEN', u32(F['OP'], 1) + field(F['ARG'], 'true'),
+                                           stream=2 * i + 1) for i in range(300)),
+    'resync': b'junk' + hello + b'\x4f\x43\x10' + hello + frame('PING', b'p', stream=0),
+    'bad-ops': hello + frame('OPEN', u32(F['OP'], 99)) + frame('OPEN', b'\x10', stream=3) +
+    frame('OPEN', u32(F['OP'], 1), stream=2) + frame('DATA', b'x', stream=77),
+    'huge-header': hello + frame('DATA', stream=1, length=0xfffffff0),
+}
+
+
 def save_image(xml, cookie, pad=64):
     data = xml.encode() + b'\0' + (cookie.encode() + b'\0' if cookie else b'') + b'\0' * pad
     head = b'LibvirtQemudSave' + struct.pack('<5I', 2, len(data), 1, 0,
@@ -87,6 +113,10 @@ IMAGES = {
 def main():
     for name, data in SEEDS.items():
         with open(os.path.join(HERE, 'corpus', 'host-conn', name), 'wb') as f:
+            f.write(data)
+    os.makedirs(os.path.join(HERE, 'corpus', 'agent-frames'), exist_ok=True)
+    for name, data in AGENT_SEEDS.items():
+        with open(os.path.join(HERE, 'corpus', 'agent-frames', name), 'wb') as f:
             f.write(data)
     for name, data in IMAGES.items():
         with open(os.path.join(HERE, 'corpus', 'saveimage', name), 'wb') as f:
