@@ -252,17 +252,24 @@ OC_API int oc_template_prepare(oc_context *ctx, const char *template_name, uint3
     return OC_OK;
 }
 
+/* OC_EINVAL or OC_ENOTFOUND (naming the templates there are) through error
+ * unless the template exists: pool and snapshot names are template names,
+ * so they cannot escape the state directory. */
+static gboolean check_template(oc_context *ctx, const char *name, GError **error)
+{
+    g_autofree char *disk = image_template_disk(ctx->state_dir, name, error);
+    return disk != NULL;
+}
+
 OC_API int oc_template_snapshot_ready(oc_context *ctx, const char *template_name, int *ready,
                                       oc_error **error)
 {
     GError *err = NULL;
-    g_autofree char *disk = NULL;
     ImageCheckpoint *snap;
 
     CHECK_ARG(ctx && template_name && ready,
               "oc_template_snapshot_ready: ctx, template_name and ready must not be NULL");
-    disk = image_template_disk(ctx->state_dir, template_name, &err);
-    if (!disk)
+    if (!check_template(ctx, template_name, &err))
         return oc_error_propagate(error, err);
     snap = core_template_snapshot_fresh(ctx, template_name, OC_DEFAULT_CPU_COUNT,
                                         OC_DEFAULT_MEMORY_MB);
@@ -275,12 +282,10 @@ OC_API int oc_pool_drain(oc_context *ctx, const char *template_name, uint32_t *k
                          oc_error **error)
 {
     GError *err = NULL;
-    g_autofree char *disk = NULL;
     guint n;
 
     CHECK_ARG(ctx && template_name, "oc_pool_drain: ctx and template_name must not be NULL");
-    disk = image_template_disk(ctx->state_dir, template_name, &err);
-    if (!disk)
+    if (!check_template(ctx, template_name, &err))
         return oc_error_propagate(error, err);
     n = core_pool_drain(ctx, template_name);
     if (killed)
@@ -292,11 +297,9 @@ OC_API int oc_pool_status(oc_context *ctx, const char *template_name, uint32_t *
                           uint32_t *target, oc_error **error)
 {
     GError *err = NULL;
-    g_autofree char *disk = NULL;
 
     CHECK_ARG(ctx && template_name, "oc_pool_status: ctx and template_name must not be NULL");
-    disk = image_template_disk(ctx->state_dir, template_name, &err);
-    if (!disk)
+    if (!check_template(ctx, template_name, &err))
         return oc_error_propagate(error, err);
     if (ready)
         *ready = core_pool_ready(ctx->state_dir, template_name);

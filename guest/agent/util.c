@@ -22,26 +22,6 @@ int64_t agent_now_ms(void)
     return agent_now_us() / 1000;
 }
 
-void agent_log(const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n > sizeof buf - 2)
-        n = sizeof buf - 2;
-    buf[n++] = '\n';
-    /* One write, so that lines from the agent stay whole on the console. */
-    char line[600];
-    int m = snprintf(line, sizeof line, "oc-agent: %.*s", n, buf);
-    if (m > 0 && write(2, line, (size_t)m < sizeof line ? (size_t)m : sizeof line - 1) < 0) {
-        /* nowhere left to report it */
-    }
-}
-
 uint32_t agent_errno_code(int err)
 {
     switch (err) {

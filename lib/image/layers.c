@@ -99,16 +99,15 @@ static void mark_chain(GHashTable *marked, const char *path)
 
 typedef struct {
     GHashTable *marked;  /* inode keys of disks some live chain reaches */
+    GPtrArray *roots;    /* disks of live checkpoints and snapshots */
     GPtrArray *doomed;   /* directories to remove if their disk is unmarked */
 } Sweep;
 
 /* A directory holding a frozen disk: a root if live, else a candidate. */
 static void visit_layer_dir(Sweep *s, const char *dir, gboolean live)
 {
-    g_autofree char *disk = g_build_filename(dir, "disk.qcow2", NULL);
-
     if (live || locked(dir))
-        mark_chain(s->marked, disk);
+        g_ptr_array_add(s->roots, g_build_filename(dir, "disk.qcow2", NULL));
     else
         g_ptr_array_add(s->doomed, g_strdup(dir));
 }
@@ -191,12 +190,18 @@ void image_layers_gc(const char *state_dir)
 {
     Sweep s = {
         .marked = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL),
+        .roots = g_ptr_array_new_with_free_func(g_free),
         .doomed = g_ptr_array_new_with_free_func(g_free),
     };
 
-    visit_sandboxes(&s, state_dir);
     visit_checkpoints(&s, state_dir);
     visit_template_snapshots(&s, state_dir);
+    /* Most kills find nothing deleted: then no chain need be read. */
+    if (s.doomed->len > 0) {
+        visit_sandboxes(&s, state_dir);
+        for (guint i = 0; i < s.roots->len; i++)
+            mark_chain(s.marked, s.roots->pdata[i]);
+    }
     for (guint i = 0; i < s.doomed->len; i++) {
         const char *dir = s.doomed->pdata[i];
         g_autofree char *disk = g_build_filename(dir, "disk.qcow2", NULL);
@@ -208,5 +213,6 @@ void image_layers_gc(const char *state_dir)
         remove_flat_dir(dir);
     }
     g_hash_table_unref(s.marked);
+    g_ptr_array_unref(s.roots);
     g_ptr_array_unref(s.doomed);
 }

@@ -115,19 +115,24 @@ VirtSaveImage *virt_save_image_parse(const guint8 *buf, gsize len, gsize *need, 
     return g_steal_pointer(&img);
 }
 
-VirtSaveImage *virt_save_image_read(const char *path, GError **error)
+static int open_image(const char *path, GError **error)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        g_set_error(error, OC_ERROR, errno == ENOENT ? OC_ENOTFOUND : OC_EIO,
+                    "cannot open save image %s: %s", path, g_strerror(errno));
+    return fd;
+}
+
+/* Reads and parses the head of the image open on fd (named path). */
+static VirtSaveImage *read_head(int fd, const char *path, GError **error)
+{
     g_autofree guint8 *buf = NULL;
     gsize have = 0, need = VIRT_SAVE_HEADER_SIZE;
     VirtSaveImage *img = NULL;
     GError *err = NULL;
 
-    if (fd < 0) {
-        g_set_error(error, OC_ERROR, errno == ENOENT ? OC_ENOTFOUND : OC_EIO,
-                    "cannot open save image %s: %s", path, g_strerror(errno));
-        return NULL;
-    }
     for (;;) {
         gsize want = need + 4; /* with the stream's magic */
         buf = g_realloc(buf, want);
@@ -143,12 +148,21 @@ VirtSaveImage *virt_save_image_read(const char *path, GError **error)
         if (img || err || have < want || need + 4 <= have)
             break; /* parsed, damaged, or at the end of the file */
     }
-    close(fd);
     if (!img) {
         if (!err)
             g_set_error(&err, OC_ERROR, OC_EINVAL, "the save image is truncated");
         g_propagate_prefixed_error(error, err, "%s: ", path);
     }
+    return img;
+}
+
+VirtSaveImage *virt_save_image_read(const char *path, GError **error)
+{
+    int fd = open_image(path, error);
+    VirtSaveImage *img = fd >= 0 ? read_head(fd, path, error) : NULL;
+
+    if (fd >= 0)
+        close(fd);
     return img;
 }
 
@@ -253,20 +267,20 @@ static void feeder_stop(Feeder *f, GThread *thread)
 gboolean virt_restore_as(virConnectPtr conn, const char *path, const char *xml,
                          const char *fifo, GError **error)
 {
-    g_autoptr(VirtSaveImage) img = virt_save_image_read(path, error);
-    Feeder f = { .fifo = (char *)fifo, .image_fd = -1 };
+    g_autoptr(VirtSaveImage) img = NULL;
+    Feeder f = { .fifo = (char *)fifo, .image_fd = open_image(path, error) };
     struct stat st;
     GThread *thread;
     int rc;
 
-    if (!img)
+    if (f.image_fd < 0)
         return FALSE;
-    f.image_fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (f.image_fd < 0 || fstat(f.image_fd, &st) < 0) {
-        g_set_error(error, OC_ERROR, OC_EIO, "cannot open save image %s: %s", path,
-                    g_strerror(errno));
-        if (f.image_fd >= 0)
-            close(f.image_fd);
+    img = read_head(f.image_fd, path, error);
+    if (!img || fstat(f.image_fd, &st) < 0) {
+        if (img)
+            g_set_error(error, OC_ERROR, OC_EIO, "cannot stat save image %s: %s", path,
+                        g_strerror(errno));
+        close(f.image_fd);
         return FALSE;
     }
     unlink(fifo); /* a leftover of a process that died here */

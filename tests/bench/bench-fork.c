@@ -13,6 +13,7 @@
 
 #include "bench.h"
 #include "image/checkpoints.h"
+#include "virt/domain.h"
 #include "virt/overlay.h"
 #include "virt/saveimage.h"
 
@@ -51,18 +52,16 @@ static double floor_restore_once(virConnectPtr vc, const ImageCheckpoint *snap, 
         return -1;
     }
     {
-        /* The image names the builder's directory as STATE/sandboxes/ID. */
-        const char *at = strstr(img->xml, "/sandboxes/");
-        const char *end = at ? strstr(at, snap->sandbox_id) : NULL;
-        const char *start = at;
-        while (start && start > img->xml && start[-1] != '\'' && start[-1] != '>')
-            start--;
-        if (!end || !start) {
-            bench_note("snapshot floor: the image does not name the builder's directory");
+        /* The builder's directory (its disk's, and its console log's) is
+         * gone: ours stands in for it. */
+        g_autofree char *old_disk = virt_domain_xml_disk_path(img->xml, &err);
+        g_autofree char *old_dir = old_disk ? g_path_get_dirname(old_disk) : NULL;
+        if (!old_dir) {
+            bench_note("snapshot floor: %s", err->message);
+            g_clear_error(&err);
             return -1;
         }
-        g_autofree char *prefix = g_strndup(start, end + strlen(snap->sandbox_id) - start);
-        g_auto(GStrv) parts = g_strsplit(img->xml, prefix, -1);
+        g_auto(GStrv) parts = g_strsplit(img->xml, old_dir, -1);
         xml = g_strjoinv(dir, parts);
     }
     bench_track_domain(snap->sandbox_id);

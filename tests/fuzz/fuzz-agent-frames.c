@@ -16,28 +16,11 @@
 #include "fuzz.h"
 #include "oc-agent.h"
 
-/* ---- stubs of the agent's other parts ---- */
-
-int64_t agent_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t agent_now_ms(void)
-{
-    return agent_now_us() / 1000;
-}
+/* ---- stubs of the agent's other parts (util.c and pty.c are its own) ---- */
 
 void agent_log(const char *fmt, ...)
 {
     (void)fmt; /* quiet: libFuzzer's output is what matters */
-}
-
-int agent_set_nonblock(int fd)
-{
-    return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
 static void refuse(agent_stream *s)
