@@ -96,16 +96,24 @@ typedef struct {
     uint32_t pool_size;                /* ready sandboxes kept per pooled template; 0: none */
     uint32_t pool_memory_mb;           /* memory the pool may hold; 0: OC_DEFAULT_POOL_MEMORY_MB */
     const char *const *pool_templates; /* NULL-terminated; NULL: { "base" } */
+    /* version 3 */
+    uint32_t flags;                    /* OC_CONTEXT_* below, or'ed */
 } oc_context_options;
 
-#define OC_CONTEXT_OPTIONS_VERSION 2
-#define OC_CONTEXT_OPTIONS_INIT { OC_CONTEXT_OPTIONS_VERSION, NULL, NULL, 0, 0, NULL }
+/* Refuse to work without hardware virtualization: oc_context_new() fails with
+ * OC_EUNSUPPORTED on a host without a usable /dev/kvm, instead of running
+ * sandboxes under TCG emulation, which is not a security boundary. */
+#define OC_CONTEXT_REQUIRE_KVM (1u << 0)
+
+#define OC_CONTEXT_OPTIONS_VERSION 3
+#define OC_CONTEXT_OPTIONS_INIT { OC_CONTEXT_OPTIONS_VERSION, NULL, NULL, 0, 0, NULL, 0 }
 OC_API int oc_context_options_init(oc_context_options *opts, uint32_t version);
 
 OC_API int oc_context_new(oc_context **out, const oc_context_options *opts, oc_error **error);
 OC_API oc_context *oc_context_ref(oc_context *ctx);
 OC_API oc_context *oc_context_unref(oc_context *ctx);
-/* "kvm" or "tcg": what new sandboxes on this host will use. */
+/* "kvm" or "tcg": what new sandboxes on this host will use.  Under TCG every
+ * create and fork also logs a warning that TCG is not a security boundary. */
 OC_API const char *oc_context_accelerator(oc_context *ctx);
 
 /* ---- sandboxes ---- */

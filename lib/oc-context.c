@@ -35,12 +35,28 @@ OC_API int oc_context_new(oc_context **out, const oc_context_options *opts, oc_e
             uri = opts->uri;
         if (opts->state_dir)
             state_dir = opts->state_dir;
+        if (opts->version >= 3 && (opts->flags & ~(uint32_t)OC_CONTEXT_REQUIRE_KVM)) {
+            g_set_error(&err, OC_ERROR, OC_EINVAL,
+                        "oc_context_options: unknown flags 0x%x (known: OC_CONTEXT_REQUIRE_KVM)",
+                        opts->flags & ~(uint32_t)OC_CONTEXT_REQUIRE_KVM);
+            return oc_error_propagate(error, err);
+        }
     }
     if (!state_dir || !*state_dir)
         state_dir = OC_DEFAULT_STATE_DIR;
     ctx = core_context_new(uri, state_dir, &err);
     if (!ctx)
         return oc_error_propagate(error, err);
+    if (opts && opts->version >= 3 && (opts->flags & OC_CONTEXT_REQUIRE_KVM) &&
+        !g_str_equal(ctx->accelerator, "kvm")) {
+        g_set_error(&err, OC_ERROR, OC_EUNSUPPORTED,
+                    "KVM is required (OC_CONTEXT_REQUIRE_KVM) but this host has no usable "
+                    "/dev/kvm, so sandboxes would run under TCG emulation, which is not a "
+                    "security boundary: enable hardware virtualization (and load kvm_intel or "
+                    "kvm_amd), or drop the requirement");
+        core_context_free(ctx);
+        return oc_error_propagate(error, err);
+    }
     if (opts && opts->version >= 2 && opts->pool_size > 0) {
         ctx->pool = core_pool_start(ctx, opts->pool_size, opts->pool_memory_mb,
                                     opts->pool_templates, &err);

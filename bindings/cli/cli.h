@@ -11,6 +11,7 @@
 typedef struct {
     oc_context *ctx;
     gboolean json;
+    uint32_t context_flags; /* OC_CONTEXT_*, from the global options */
 } Cli;
 
 /* Exit codes of oc itself (exec passes the command's own through). */

@@ -192,7 +192,6 @@ static int checkpoint_spawn(Cli *cli, int argc, char **argv)
     opts.envs = (const char *const *)envs;
     opts.metadata = (const char *const *)meta;
     opts.count = (uint32_t)count;
-    cli_warn_if_tcg(cli);
     if (count == 1) {
         if (oc_sandbox_create_from_checkpoint(&one, cli->ctx, argv[1], &opts, &err) < 0)
             return cli_fail(err);

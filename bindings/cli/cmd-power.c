@@ -113,6 +113,7 @@ static int daemon_context(Cli *cli, int pool, int pool_memory, char **pool_templ
     opts.pool_size = (uint32_t)pool;
     opts.pool_memory_mb = (uint32_t)pool_memory;
     opts.pool_templates = (const char *const *)pool_templates;
+    opts.flags = cli->context_flags;
     if (oc_context_new(&cli->ctx, &opts, &err) < 0)
         return cli_fail(err);
     if (pool > 0)

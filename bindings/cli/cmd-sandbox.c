@@ -38,7 +38,6 @@ int cmd_create(Cli *cli, int argc, char **argv)
     opts.memory_mb = (uint32_t)memory;
     opts.envs = (const char *const *)envs;
     opts.metadata = (const char *const *)meta;
-    cli_warn_if_tcg(cli);
     if (oc_sandbox_create(&sb, cli->ctx, &opts, &err) < 0)
         return cli_fail(err);
     if (cli->json) {

@@ -47,10 +47,12 @@ static void log_to_stderr(int level, const char *message, void *user_data)
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: oc [--json] [--verbose] VERB [OPTIONS] [ARGS]\n\nverbs:\n");
+    fprintf(f, "usage: oc [--json] [--verbose] [--require-kvm] VERB [OPTIONS] [ARGS]\n\nverbs:\n");
     for (size_t i = 0; i < G_N_ELEMENTS(verbs); i++)
         fprintf(f, "  %-12s %s\n", verbs[i].name, verbs[i].help);
-    fprintf(f, "\n`oc VERB --help` tells more.  OC_STATE_DIR sets the state directory.\n");
+    fprintf(f, "\n`oc VERB --help` tells more.  OC_STATE_DIR sets the state directory.\n"
+               "--require-kvm refuses to run where sandboxes would run under TCG emulation,\n"
+               "which is not a security boundary.\n");
     return f == stdout ? 0 : CLI_EXIT_USAGE;
 }
 
@@ -63,6 +65,8 @@ int main(int argc, char **argv)
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--json") == 0)
             cli.json = TRUE;
+        else if (strcmp(argv[i], "--require-kvm") == 0)
+            cli.context_flags |= OC_CONTEXT_REQUIRE_KVM;
         else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0)
             log_level = OC_LOG_DEBUG;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
@@ -87,7 +91,9 @@ int main(int argc, char **argv)
                 cli.json = TRUE;
         g_autofree char *prgname = g_strdup_printf("oc %s", verbs[v].name);
         g_set_prgname(prgname);
-        if (!verbs[v].makes_context && oc_context_new(&cli.ctx, NULL, &err) < 0)
+        oc_context_options opts = OC_CONTEXT_OPTIONS_INIT;
+        opts.flags = cli.context_flags;
+        if (!verbs[v].makes_context && oc_context_new(&cli.ctx, &opts, &err) < 0)
             return cli_fail(err);
         rc = verbs[v].fn(&cli, argc - i, argv + i);
         oc_context_unref(cli.ctx);

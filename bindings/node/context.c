@@ -74,6 +74,7 @@ napi_value js_configure(napi_env env, napi_callback_info info)
     static bool hooked;
     napi_value argv[1], v, out = NULL;
     uint32_t size = 0, memory_mb = 0;
+    bool require_kvm = false;
     char *uri = NULL, *state_dir = NULL, **templates = NULL;
     bool open = false;
     napi_status s;
@@ -86,8 +87,10 @@ napi_value js_configure(napi_env env, napi_callback_info info)
         (s = get_strv(env, v, false, &templates)) == napi_ok &&
         (s = get_field(env, argv[0], "uri", &v)) == napi_ok &&
         (s = get_opt_string(env, v, &uri)) == napi_ok &&
-        (s = get_field(env, argv[0], "stateDir", &v)) == napi_ok)
-        s = get_opt_string(env, v, &state_dir);
+        (s = get_field(env, argv[0], "stateDir", &v)) == napi_ok &&
+        (s = get_opt_string(env, v, &state_dir)) == napi_ok &&
+        (s = get_field(env, argv[0], "requireKvm", &v)) == napi_ok)
+        s = get_opt_bool(env, v, &require_kvm);
     if (s == napi_ok) {
         pthread_mutex_lock(&ctx_lock);
         open = ctx != NULL;
@@ -101,6 +104,7 @@ napi_value js_configure(napi_env env, napi_callback_info info)
             options.pool_templates = (const char *const *)opt_templates;
             options.pool_size = size;
             options.pool_memory_mb = memory_mb;
+            options.flags = require_kvm ? OC_CONTEXT_REQUIRE_KVM : 0;
             configured = true;
         }
         pthread_mutex_unlock(&ctx_lock);

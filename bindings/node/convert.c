@@ -116,6 +116,19 @@ napi_status get_opt_int(napi_env env, napi_value v, int64_t *out, bool *has)
     return s;
 }
 
+napi_status get_opt_bool(napi_env env, napi_value v, bool *out)
+{
+    napi_status s;
+
+    *out = false;
+    if (is_nullish(env, v))
+        return napi_ok;
+    s = napi_get_value_bool(env, v, out);
+    if (s == napi_boolean_expected)
+        return throw_type(env, "expected a boolean");
+    return s;
+}
+
 /* A Buffer, TypedArray or string, copied. */
 napi_status get_bytes(napi_env env, napi_value v, void **data, size_t *len)
 {

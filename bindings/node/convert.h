@@ -31,6 +31,8 @@ napi_status get_strv(napi_env env, napi_value v, bool pairs, char ***out);
 void strv_free(char **v);
 /* *has is false for null or undefined. */
 napi_status get_opt_int(napi_env env, napi_value v, int64_t *out, bool *has);
+/* *out is false for null or undefined. */
+napi_status get_opt_bool(napi_env env, napi_value v, bool *out);
 /* A string (UTF-8), Buffer or Uint8Array. */
 napi_status get_bytes(napi_env env, napi_value v, void **data, size_t *len);
 /* A new reference on the sandbox of a handle made by sandbox_value(). */

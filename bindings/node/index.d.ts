@@ -12,6 +12,7 @@ export class TimeoutError extends SandboxError {}
 export class LimitError extends SandboxError {}
 export class AlreadyExistsError extends SandboxError {}
 export class PermissionDeniedError extends SandboxError {}
+export class UnsupportedError extends SandboxError {}
 
 export type SandboxState = 'running' | 'hibernated' | 'stopped' | 'error';
 export type WakeKind = 'restored' | 'cold-boot' | 'running';
@@ -86,6 +87,8 @@ export interface ContextOpts {
   uri?: string;
   /** Default $OC_STATE_DIR or /var/lib/opencomputer. */
   stateDir?: string;
+  /** Refuse to run without KVM (UnsupportedError) instead of under TCG, which is not a security boundary. */
+  requireKvm?: boolean;
 }
 
 export interface PoolStatus {

@@ -45,6 +45,8 @@ export class LimitError extends SandboxError {}
 export class AlreadyExistsError extends SandboxError {}
 /** Permission denied (OC_EPERM). */
 export class PermissionDeniedError extends SandboxError {}
+/** Not supported by this host, guest or version (OC_EUNSUPPORTED). */
+export class UnsupportedError extends SandboxError {}
 
 const BY_CODE = new Map([
   [-1, InvalidArgumentError],
@@ -53,6 +55,7 @@ const BY_CODE = new Map([
   [-4, TimeoutError],
   [-8, LimitError],
   [-9, AlreadyExistsError],
+  [-10, UnsupportedError],
   [-13, PermissionDeniedError],
 ]);
 
@@ -523,10 +526,13 @@ export class Sandbox {
  * the default cpu count and memory claims; `poolMemoryMB`: the memory the
  * pool may hold (default 2048); `poolTemplates`: default ['base'].  The
  * pool's unclaimed sandboxes are killed when the environment exits.
+ * `requireKvm`: refuse to run without KVM (the first call that needs the
+ * context rejects with an UnsupportedError) rather than under TCG
+ * emulation, which is not a security boundary.
  */
-export function configure({ poolSize, poolMemoryMB, poolTemplates, uri, stateDir } = {}) {
+export function configure({ poolSize, poolMemoryMB, poolTemplates, uri, stateDir, requireKvm } = {}) {
   try {
-    native.configure({ poolSize, poolMemoryMB, poolTemplates, uri, stateDir });
+    native.configure({ poolSize, poolMemoryMB, poolTemplates, uri, stateDir, requireKvm });
   } catch (e) {
     throw mapError(e);
   }

@@ -39,8 +39,10 @@ typedef struct {
     uint32_t pool_size;
     uint32_t pool_memory_mb;
     const char *const *pool_templates;
+    uint32_t flags;
 } oc_context_options;
 #define OC_CONTEXT_OPTIONS_VERSION ...
+#define OC_CONTEXT_REQUIRE_KVM ...
 #define OC_DEFAULT_POOL_MEMORY_MB ...
 int oc_context_new(oc_context **out, const oc_context_options *opts, oc_error **error);
 oc_context *oc_context_unref(oc_context *ctx);

@@ -329,8 +329,9 @@ GPtrArray *core_sandbox_fork(oc_context *ctx, const ImageCheckpoint *cp, const c
         g_clear_error(&jobs[i].error);
     }
     if (!first) {
-        log_info("%u fork(s) of %s made in %.2f s", count, cp->id,
-                 (g_get_monotonic_time() - t0) / 1e6);
+        g_autofree char *what = g_strdup_printf("%u fork(s) of %s", count, cp->id);
+        log_info("%s made in %.2f s", what, (g_get_monotonic_time() - t0) / 1e6);
+        core_context_warn_isolation(ctx, what);
         return out;
     }
 fail:

@@ -76,6 +76,14 @@ oc_context *core_context_new(const char *uri, const char *state_dir, GError **er
     return ctx;
 }
 
+void core_context_warn_isolation(oc_context *ctx, const char *what)
+{
+    if (g_str_equal(ctx->accelerator, "tcg"))
+        log_warning("%s: runs under TCG emulation (no usable /dev/kvm on this host), which is "
+                    "not a security boundary: do not run untrusted code in it "
+                    "(OC_CONTEXT_REQUIRE_KVM refuses to run without KVM)", what);
+}
+
 void core_context_free(oc_context *ctx)
 {
     g_autofree char **ids = NULL;

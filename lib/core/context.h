@@ -27,6 +27,9 @@ struct oc_context {
 
 oc_context *core_context_new(const char *uri, const char *state_dir, GError **error);
 void core_context_free(oc_context *ctx);
+/* Under TCG, logs a warning that WHAT (the sandboxes just made) runs without
+ * a security boundary: said on every create, so that no log of one misses it. */
+void core_context_warn_isolation(oc_context *ctx, const char *what);
 
 /* How long an idle agent connection stays open.  QEMU serves one client per
  * socket and a sandbox has VIRT_AGENT_PORTS of them, so a connection held

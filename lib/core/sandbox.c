@@ -270,8 +270,10 @@ oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GEr
     template_disk = image_template_disk(ctx->state_dir, spec->template_name, error);
     if (!template_disk)
         return NULL;
-    if ((sb = core_pool_claim(ctx, rec)))
+    if ((sb = core_pool_claim(ctx, rec))) {
+        core_context_warn_isolation(ctx, sb->id);
         return sb;
+    }
     snap = core_template_snapshot_fresh(ctx, spec->template_name, spec->cpu_count,
                                         spec->memory_mb);
     if (snap) {
@@ -284,6 +286,7 @@ oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GEr
         copy->origin = g_strdup("snapshot");
         if ((sb = core_sandbox_make(ctx, copy, &birth, NULL, &err))) {
             log_info("%s: created from the snapshot of template %s", sb->id, rec->template_name);
+            core_context_warn_isolation(ctx, sb->id);
             return sb;
         }
         log_warning("%s: cannot start from the snapshot of template %s (%s); booting instead",
@@ -293,8 +296,10 @@ oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GEr
     CoreBirth boot = { .backing = template_disk };
     rec->origin = g_strdup("boot");
     sb = core_sandbox_make(ctx, g_steal_pointer(&rec), &boot, NULL, error);
-    if (sb)
+    if (sb) {
         log_info("%s: created from template %s (cold boot)", sb->id, sb->record->template_name);
+        core_context_warn_isolation(ctx, sb->id);
+    }
     return sb;
 }
 

@@ -439,6 +439,20 @@ START_TEST(test_orphan_dirs)
 }
 END_TEST
 
+/* Warnings the library logged, one per line. */
+static GString *warnings;
+static GMutex warnings_lock;
+
+static void keep_warnings(int level, const char *message, void *user_data)
+{
+    (void)user_data;
+    if (level > OC_LOG_WARNING)
+        return;
+    g_mutex_lock(&warnings_lock);
+    g_string_append_printf(warnings, "%s\n", message);
+    g_mutex_unlock(&warnings_lock);
+}
+
 START_TEST(test_kill)
 {
     oc_sandbox *victim = NULL, *other = NULL;
@@ -449,8 +463,19 @@ START_TEST(test_kill)
     const char *meta[] = { "oc-test=integration", NULL };
     o.memory_mb = 128;
     o.metadata = meta;
+    warnings = g_string_new(NULL);
+    oc_set_log_handler(keep_warnings, NULL, NULL);
     OK(oc_sandbox_create(&victim, ctx, &o, &e_));
+    oc_set_log_handler(NULL, NULL, NULL);
     g_strlcpy(id, oc_sandbox_id(victim), sizeof id);
+    /* under TCG, every create says, through the log handler, that this is no
+     * security boundary; under KVM it says nothing of the kind */
+    g_autofree char *tcg_line = g_strdup_printf("%s: runs under TCG", id);
+    ck_assert_msg((strstr(warnings->str, tcg_line) != NULL) ==
+                  (strcmp(oc_context_accelerator(ctx), "tcg") == 0), "warnings: %s", warnings->str);
+    if (strcmp(oc_context_accelerator(ctx), "tcg") == 0)
+        ck_assert_ptr_nonnull(strstr(warnings->str, "not a security boundary"));
+    g_string_free(warnings, TRUE);
     OK(oc_sandbox_connect(&other, ctx, id, &e_));
     OK(oc_sandbox_kill(victim, 0, &e_));
 
@@ -465,7 +490,30 @@ START_TEST(test_kill)
 }
 END_TEST
 
-/* Names of the sb-* domains libvirt has, as a set. */
+/* OC_CONTEXT_REQUIRE_KVM: refused, with the reason, where there is no KVM;
+ * unknown flags are refused everywhere. */
+START_TEST(test_require_kvm)
+{
+    oc_context_options co = OC_CONTEXT_OPTIONS_INIT;
+    oc_context *c = NULL;
+    gboolean kvm = access("/dev/kvm", R_OK | W_OK) == 0;
+
+    co.flags = OC_CONTEXT_REQUIRE_KVM;
+    if (kvm) {
+        OK(oc_context_new(&c, &co, &e_));
+        ck_assert_str_eq(oc_context_accelerator(c), "kvm");
+        oc_context_unref(c);
+    } else {
+        FAILS(OC_EUNSUPPORTED, oc_context_new(&c, &co, &err), "/dev/kvm");
+        ck_assert_ptr_null(c);
+        ck_assert_str_eq(oc_context_accelerator(ctx), "tcg");
+    }
+    co.flags = 1u << 7;
+    FAILS(OC_EINVAL, oc_context_new(&c, &co, &err), "unknown flags 0x80");
+    ck_assert_ptr_null(c);
+}
+END_TEST
+
 /* The name of the sb- domain whose definition holds marker, or NULL.  Other
  * tests create sandboxes at the same time (meson runs tests in parallel), so
  * only a marker tells ours apart. */
@@ -558,6 +606,7 @@ int main(void)
         test_sessions,
         test_orphan_dirs,
         test_kill,
+        test_require_kvm,
         test_create_interrupted,
     };
 

@@ -5,6 +5,8 @@
 // oc-test, which scripts/check sweeps, and is killed here.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 
 import {
   Sandbox, NotFoundError, StateError, configure, poolStatus, templateSnapshotReady,
@@ -30,6 +32,21 @@ test('context options, template snapshot and pool status', async () => {
     (e) => e instanceof StateError && e.code === -3 && /configure/.test(e.message));
   assert.throws(() => configure({ poolSize: -1 }), TypeError);
   await assert.rejects(Sandbox.getCheckpoint('cp-000000000000'), NotFoundError);
+});
+
+test('requireKvm refuses to run under TCG', () => {
+  // a fresh process: this one's context is open already
+  const index = new URL('../index.mjs', import.meta.url).href;
+  const code = `import { configure, poolStatus, UnsupportedError } from '${index}';
+    configure({ requireKvm: true });
+    try { await poolStatus('base'); console.log('opened'); }
+    catch (e) { console.log(e instanceof UnsupportedError ? 'refused: ' + e.message : 'other: ' + e); }`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
+  let kvm = true;
+  try { accessSync('/dev/kvm', constants.R_OK | constants.W_OK); } catch { kvm = false; }
+  if (kvm) assert.equal(out, 'opened\n');
+  else assert.match(out, /^refused: .*\/dev\/kvm/);
+  assert.throws(() => configure({ requireKvm: 'yes' }), TypeError);
 });
 
 async function randomBytes(sb) {

@@ -34,13 +34,14 @@ from ._checkpoint import Checkpoint, PoolStatus
 from ._core import (ExecResult, ExecSessionInfo, FileInfo, Follow, SandboxInfo, Stream,
                     configure)
 from .errors import (AlreadyExistsError, InvalidArgumentError, LimitError, NotFoundError,
-                     PermissionDeniedError, SandboxError, StateError, TimeoutError)
+                     PermissionDeniedError, SandboxError, StateError, TimeoutError,
+                     UnsupportedError)
 
 __all__ = ['Sandbox', 'Checkpoint', 'ExecResult', 'ExecSession', 'ExecSessionInfo', 'FileInfo',
            'PoolStatus', 'PtySession', 'SandboxInfo', 'Shell', 'configure', 'prepare_template',
            'template_snapshot_ready', 'pool_status', 'SandboxError', 'InvalidArgumentError',
            'NotFoundError', 'StateError', 'TimeoutError', 'LimitError', 'AlreadyExistsError',
-           'PermissionDeniedError']
+           'PermissionDeniedError', 'UnsupportedError']
 
 _run = asyncio.to_thread
 OutputFn = Callable[[Union[bytes, str]], None]

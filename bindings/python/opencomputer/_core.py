@@ -55,7 +55,7 @@ _ctx_lock = threading.Lock()
 
 def configure(pool_size: int = 0, pool_memory_mb: int = 0,
               pool_templates: Optional[Sequence[str]] = None, uri: Optional[str] = None,
-              state_dir: Optional[str] = None) -> None:
+              state_dir: Optional[str] = None, require_kvm: bool = False) -> None:
     """Options of the process's library context; call it before any other
     call (StateError once the context is open).
 
@@ -65,13 +65,17 @@ def configure(pool_size: int = 0, pool_memory_mb: int = 0,
     pool_templates: the pooled templates (None: ['base']).
     uri: the libvirt URI (None: qemu:///system); state_dir (None:
     $OC_STATE_DIR or /var/lib/opencomputer).  The pool's unclaimed
-    sandboxes are killed when the context is freed, at exit."""
+    sandboxes are killed when the context is freed, at exit.
+    require_kvm: refuse to run without KVM (the first call that needs the
+    context raises UnsupportedError) rather than under TCG emulation, which
+    is not a security boundary."""
     global _ctx_options
     opts = ffi.new('oc_context_options *')
     opts.version = lib.OC_CONTEXT_OPTIONS_VERSION
     keep = [_CStrings(pool_templates)] + [ffi.new('char[]', s.encode()) if s else ffi.NULL
                                           for s in (uri, state_dir)]
     opts.pool_size, opts.pool_memory_mb = pool_size, pool_memory_mb
+    opts.flags = lib.OC_CONTEXT_REQUIRE_KVM if require_kvm else 0
     opts.pool_templates, opts.uri, opts.state_dir = keep[0].ptr, keep[1], keep[2]
     with _ctx_lock:
         if _ctx is not None:

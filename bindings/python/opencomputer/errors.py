@@ -39,6 +39,10 @@ class PermissionDeniedError(SandboxError, PermissionError):
     """Permission denied (OC_EPERM)."""
 
 
+class UnsupportedError(SandboxError):
+    """Not supported by this host, guest or version (OC_EUNSUPPORTED)."""
+
+
 _BY_CODE = {
     -1: InvalidArgumentError,
     -2: NotFoundError,
@@ -46,6 +50,7 @@ _BY_CODE = {
     -4: TimeoutError,
     -8: LimitError,
     -9: AlreadyExistsError,
+    -10: UnsupportedError,
     -13: PermissionDeniedError,
 }
 

@@ -5,6 +5,9 @@ Three sandboxes in all (a parent and two forks); each carries metadata
 oc-test, which scripts/check sweeps, and is killed here.
 """
 import asyncio
+import os
+import subprocess
+import sys
 from datetime import datetime
 
 import pytest
@@ -26,6 +29,25 @@ def test_context_options_and_pool_status():
         opencomputer.configure(pool_size=1)
     with pytest.raises(opencomputer.NotFoundError):
         sync.Sandbox.get_checkpoint('cp-000000000000')
+
+
+def test_require_kvm():
+    # a fresh process: this one's context is open already
+    code = ('import opencomputer\n'
+            'from opencomputer import sync\n'
+            'opencomputer.configure(require_kvm=True)\n'
+            'try:\n'
+            '    sync.pool_status("base")\n'
+            'except opencomputer.UnsupportedError as e:\n'
+            '    print("refused:", e)\n'
+            'else:\n'
+            '    print("opened")\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         check=True).stdout
+    if os.access('/dev/kvm', os.R_OK | os.W_OK):
+        assert out == 'opened\n'
+    else:
+        assert out.startswith('refused:') and '/dev/kvm' in out, out
 
 
 async def _random_bytes(sb: Sandbox) -> str:
