@@ -1,5 +1,6 @@
-/* exec.c: EXEC streams: request parsing, spawning, pipes, exit and RESULT.
- * The parsing and spawning are shared with SESSION_START (sessions.c). */
+/* exec.c: EXEC streams: spawning, pipes, exit and RESULT.  The spawning is
+ * shared with SESSION_START (sessions.c); the request is parsed in
+ * requests.c. */
 #define _GNU_SOURCE
 #include "oc-agent.h"
 
@@ -16,199 +17,6 @@
 #include <unistd.h>
 
 #define PIPE_SIZE (1024 * 1024)
-
-typedef struct {
-    char **argv;
-    size_t argc;
-    char **envp;
-    size_t envc;
-    int has_env;
-    char *command;
-    char *cwd;
-    uint32_t timeout_ms;
-    int want_stdin;
-    uint32_t cols, rows; /* both or neither: a terminal rather than pipes */
-    char **tty_env;   /* a PTY session's environment, if TERM had to be added */
-    char *strings; /* backing store of every string above */
-    char *words;   /* a copy of command split into argv, if it was simple */
-    const char *what; /* the operation, for messages */
-} exec_req;
-
-static void req_free(exec_req *q)
-{
-    free(q->argv);
-    free(q->envp);
-    free(q->tty_env);
-    free(q->strings);
-    free(q->words);
-}
-
-/* Parses the OPEN fields.  Counts are bounded before anything is sized from
- * them, and all strings are copied into one buffer no larger than the
- * payload itself. */
-static int req_parse(agent_stream *s, const uint8_t *p, size_t len, exec_req *q)
-{
-    oc_proto_reader r;
-    oc_proto_field f;
-    int rc;
-    size_t nstr = 0;
-    memset(q, 0, sizeof *q);
-    q->what = s->op == OC_OP_EXEC ? "EXEC" : "SESSION_START";
-    oc_proto_reader_init(&r, p, len);
-    while ((rc = oc_proto_next(&r, &f)) == 1) {
-        switch (f.tag) {
-        case OC_F_ARG: q->argc++; nstr++; break;
-        case OC_F_ENV: q->envc++; nstr++; q->has_env = 1; break;
-        case OC_F_COMMAND: case OC_F_CWD: nstr++; break;
-        case OC_F_OP: case OC_F_TIMEOUT_MS: case OC_F_STDIN: break;
-        case OC_F_COLS: case OC_F_ROWS:
-            if (s->op == OC_OP_SESSION_START)
-                break;
-            stream_error(s, OC_PERR_INVAL, "%s: COLS and ROWS (a terminal) are only for "
-                         "SESSION_START", q->what);
-            return -1;
-        default:
-            stream_error(s, OC_PERR_UNSUPPORTED, "%s: unknown field 0x%04x", q->what, f.tag);
-            return -1;
-        }
-    }
-    if (rc < 0) {
-        stream_error(s, OC_PERR_PROTOCOL, "%s: malformed field list", q->what);
-        return -1;
-    }
-    if (q->argc > OC_PROTO_MAX_ARGS || q->envc > OC_PROTO_MAX_ARGS) {
-        stream_error(s, OC_PERR_LIMIT, "%s: more than %u ARG or ENV fields", q->what,
-                     OC_PROTO_MAX_ARGS);
-        return -1;
-    }
-    /* +4 covers "/bin/sh -c CMD"; a command split into words has at most
-     * len/2+1 of them. */
-    q->argv = calloc(q->argc + 4 + len / 2, sizeof *q->argv);
-    q->envp = calloc(q->envc + 1, sizeof *q->envp);
-    q->strings = malloc(len + nstr + 1);
-    if (!q->argv || !q->envp || !q->strings) {
-        stream_error(s, OC_PERR_LIMIT, "%s: out of memory", q->what);
-        return -1;
-    }
-    char *sp = q->strings;
-    size_t ai = 0, ei = 0;
-    oc_proto_reader_init(&r, p, len);
-    while (oc_proto_next(&r, &f) == 1) {
-        char *str = NULL;
-        if (f.tag == OC_F_ARG || f.tag == OC_F_ENV || f.tag == OC_F_COMMAND || f.tag == OC_F_CWD) {
-            if (memchr(f.data, 0, f.len)) {
-                stream_error(s, OC_PERR_INVAL, "%s: string field 0x%04x contains a NUL byte",
-                             q->what, f.tag);
-                return -1;
-            }
-            memcpy(sp, f.data, f.len);
-            sp[f.len] = '\0';
-            str = sp;
-            sp += f.len + 1;
-        }
-        uint32_t v;
-        switch (f.tag) {
-        case OC_F_ARG: q->argv[ai++] = str; break;
-        case OC_F_ENV:
-            if (!strchr(str, '=')) {
-                stream_error(s, OC_PERR_INVAL, "%s: ENV entry '%.200s' is not K=V", q->what, str);
-                return -1;
-            }
-            q->envp[ei++] = str;
-            break;
-        case OC_F_COMMAND:
-            if (q->command) {
-                stream_error(s, OC_PERR_INVAL, "%s: more than one COMMAND", q->what);
-                return -1;
-            }
-            q->command = str;
-            break;
-        case OC_F_CWD:
-            if (f.len >= OC_PROTO_MAX_PATH) {
-                stream_error(s, OC_PERR_LIMIT, "%s: CWD longer than %u bytes", q->what,
-                             OC_PROTO_MAX_PATH);
-                return -1;
-            }
-            q->cwd = str;
-            break;
-        case OC_F_TIMEOUT_MS:
-        case OC_F_STDIN:
-            if (oc_proto_field_u32(&f, &v) < 0) {
-                stream_error(s, OC_PERR_INVAL, "%s: integer field 0x%04x has size %u",
-                             q->what, f.tag, f.len);
-                return -1;
-            }
-            if (f.tag == OC_F_TIMEOUT_MS)
-                q->timeout_ms = v;
-            else
-                q->want_stdin = v != 0;
-            break;
-        case OC_F_COLS:
-        case OC_F_ROWS:
-            if (pty_size_field(&f, &q->cols, &q->rows) < 0) {
-                stream_error(s, OC_PERR_INVAL, "%s: %s must be a u32 from 1 to %u", q->what,
-                             pty_field_name(f.tag), PTY_SIZE_MAX);
-                return -1;
-            }
-            break;
-        }
-    }
-    if (!q->cols != !q->rows) {
-        stream_error(s, OC_PERR_INVAL, "%s: COLS and ROWS go together (both make a PTY "
-                     "session)", q->what);
-        return -1;
-    }
-    if ((q->argc > 0) == (q->command != NULL)) {
-        stream_error(s, OC_PERR_INVAL, "%s: exactly one of ARG and COMMAND is required",
-                     q->what);
-        return -1;
-    }
-    return 0;
-}
-
-/* Builtins whose effect a separate program cannot have, or does not have in
- * the same way; a command naming one always goes through the shell. */
-static const char *const shell_only[] = {
-    ".", "alias", "bg", "break", "cd", "command", "continue", "eval", "exec", "exit",
-    "export", "fg", "getopts", "hash", "jobs", "local", "read", "readonly", "return",
-    "set", "shift", "source", "times", "trap", "type", "ulimit", "umask", "unalias",
-    "unset", "wait", NULL,
-};
-
-/* A command line made only of plain words (no quoting, expansion,
- * redirection, globbing, separators or assignments) means the same run as
- * argv as under `sh -c`, and saves the guest a second exec, the most costly
- * part of an exec under TCG.  Splits a copy into q->argv and returns 1, or
- * returns 0 to leave it to the shell. */
-static int split_simple(exec_req *q)
-{
-    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                "0123456789_./:,+@%-= ";
-    size_t n = 0;
-    char *save = NULL;
-
-    if (strspn(q->command, plain) != strlen(q->command) || !(q->words = strdup(q->command)))
-        return 0;
-    for (char *w = strtok_r(q->words, " ", &save); w; w = strtok_r(NULL, " ", &save))
-        q->argv[n++] = w;
-    q->argv[n] = NULL;
-    if (n == 0 || strchr(q->argv[0], '='))
-        return 0; /* an assignment, or nothing: the shell's business */
-    for (const char *const *b = shell_only; *b; b++)
-        if (strcmp(q->argv[0], *b) == 0)
-            return 0;
-    q->argc = n;
-    return 1;
-}
-
-static void use_shell(exec_req *q)
-{
-    q->argv[0] = "/bin/sh";
-    q->argv[1] = "-c";
-    q->argv[2] = q->command;
-    q->argv[3] = NULL;
-    q->argc = 3;
-}
 
 /* PATH search as execvp does it, but with the PATH of the environment the
  * command will get (the host's ENV), not the agent's.  Returns 0 and the
@@ -481,7 +289,7 @@ static int pty_env(exec_req *q)
 
 static int spawn_fail(agent_stream *s, exec_req *q)
 {
-    req_free(q);
+    exec_req_free(q);
     stream_free(s, 1);
     return -1;
 }
@@ -490,11 +298,14 @@ int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, e
                char *msg, size_t msg_cap)
 {
     exec_req q;
+    agent_fail fail;
     memset(c, 0, sizeof *c);
     c->out_fd[0] = c->out_fd[1] = c->out_fd[2] = c->in_fd = -1;
     c->t_start_us = agent_now_us();
-    if (req_parse(s, p, len, &q) < 0)
+    if (exec_req_parse(p, len, s->op, &q, &fail) < 0) {
+        stream_fail(s, &fail);
         return spawn_fail(s, &q);
+    }
     if (force_stdin)
         q.want_stdin = 1;
     c->cols = q.cols;
@@ -531,17 +342,17 @@ int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, e
     if (q.command) {
         /* A plain command whose program is not found still goes to the
          * shell, so that the message and status are the shell's. */
-        if (!split_simple(&q)) {
-            use_shell(&q);
+        if (!exec_req_split_simple(&q)) {
+            exec_req_use_shell(&q);
         } else if (resolve(q.argv[0], envp, prog, sizeof prog) != 0) {
-            use_shell(&q);
+            exec_req_use_shell(&q);
         }
     }
     rc = resolve(q.argv[0], envp, prog, sizeof prog);
     if (rc) {
         rc = unrunnable(rc, q.argv[0], rc == 127 ? "command not found" : "Permission denied", msg,
                         msg_cap);
-        req_free(&q);
+        exec_req_free(&q);
         return rc;
     }
 
@@ -580,13 +391,13 @@ int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, e
         close_fds(&c->in_fd, 1);
         rc = rc == ENOENT ? unrunnable(127, q.argv[0], "command not found", msg, msg_cap)
                           : unrunnable(126, q.argv[0], strerror(rc), msg, msg_cap);
-        req_free(&q);
+        exec_req_free(&q);
         return rc;
     }
     c->pid = pid;
     c->has_stdin = q.want_stdin;
     c->timeout_ms = q.timeout_ms;
-    req_free(&q);
+    exec_req_free(&q);
     return 0;
 }
 

@@ -20,77 +20,15 @@ void fail_errno(agent_stream *s, int err, const char *what, const char *path)
     stream_free(s, 1);
 }
 
-static void fail(agent_stream *s, uint32_t code, const char *msg)
+int file_args_read(agent_stream *s, const uint8_t *p, size_t len, unsigned allowed,
+                   file_args *a)
 {
-    stream_error(s, code, "%s", msg);
+    agent_fail f;
+    if (file_args_parse(p, len, allowed, a, &f) == 0)
+        return 0;
+    stream_fail(s, &f);
     stream_free(s, 1);
-}
-
-int file_args_parse(agent_stream *s, const uint8_t *p, size_t len, unsigned allowed,
-                    file_args *a)
-{
-    oc_proto_reader r;
-    oc_proto_field f;
-    int rc;
-    char msg[128];
-    memset(a, 0, sizeof *a);
-    oc_proto_reader_init(&r, p, len);
-    while ((rc = oc_proto_next(&r, &f)) == 1) {
-        uint32_t v;
-        unsigned bit = f.tag == OC_F_PATH ? FA_PATH : f.tag == OC_F_NEW_PATH ? FA_NEW_PATH
-                     : f.tag == OC_F_MODE ? FA_MODE : f.tag == OC_F_PARENTS ? FA_PARENTS
-                     : f.tag == OC_F_RECURSIVE ? FA_RECURSIVE : 0;
-        if (f.tag == OC_F_OP)
-            continue;
-        if (!(bit & allowed)) {
-            snprintf(msg, sizeof msg, "unknown field 0x%04x for this operation", f.tag);
-            fail(s, OC_PERR_UNSUPPORTED, msg);
-            return -1;
-        }
-        if (bit == FA_PATH || bit == FA_NEW_PATH) {
-            char *out = bit == FA_PATH ? a->path : a->new_path;
-            if (f.len >= OC_PROTO_MAX_PATH) {
-                snprintf(msg, sizeof msg, "path longer than %u bytes", OC_PROTO_MAX_PATH - 1);
-                fail(s, OC_PERR_LIMIT, msg);
-                return -1;
-            }
-            if (f.len == 0 || oc_proto_field_str(&f, out, OC_PROTO_MAX_PATH) < 0) {
-                fail(s, OC_PERR_INVAL, "path is empty or contains a NUL byte");
-                return -1;
-            }
-            if (bit == FA_PATH)
-                a->has_path = 1;
-            else
-                a->has_new_path = 1;
-            continue;
-        }
-        if (oc_proto_field_u32(&f, &v) < 0) {
-            snprintf(msg, sizeof msg, "integer field 0x%04x has size %u", f.tag, f.len);
-            fail(s, OC_PERR_INVAL, msg);
-            return -1;
-        }
-        if (bit == FA_MODE) {
-            a->mode = v;
-            a->has_mode = 1;
-        } else if (bit == FA_PARENTS) {
-            a->parents = v != 0;
-        } else {
-            a->recursive = v != 0;
-        }
-    }
-    if (rc < 0) {
-        fail(s, OC_PERR_PROTOCOL, "malformed field list");
-        return -1;
-    }
-    if ((allowed & FA_PATH) && !a->has_path) {
-        fail(s, OC_PERR_INVAL, "PATH is required");
-        return -1;
-    }
-    if ((allowed & FA_NEW_PATH) && !a->has_new_path) {
-        fail(s, OC_PERR_INVAL, "NEW_PATH is required");
-        return -1;
-    }
-    return 0;
+    return -1;
 }
 
 static uint8_t ftype_of(mode_t m)
@@ -132,7 +70,7 @@ static void result_empty(agent_stream *s)
 void fileop_stat(agent_stream *s, const uint8_t *p, size_t len)
 {
     file_args a;
-    if (file_args_parse(s, p, len, FA_PATH, &a) < 0)
+    if (file_args_read(s, p, len, FA_PATH, &a) < 0)
         return;
     /* NAME is the basename; trailing slashes do not count, "/" is "/". */
     char base[OC_PROTO_MAX_PATH];
@@ -169,7 +107,7 @@ static int is_dir(const char *path)
 void fileop_mkdir(agent_stream *s, const uint8_t *p, size_t len)
 {
     file_args a;
-    if (file_args_parse(s, p, len, FA_PATH | FA_MODE | FA_PARENTS, &a) < 0)
+    if (file_args_read(s, p, len, FA_PATH | FA_MODE | FA_PARENTS, &a) < 0)
         return;
     mode_t mode = a.has_mode ? (a.mode & 07777) : 0755;
     if (a.parents) {
@@ -253,10 +191,11 @@ static int remove_tree(int dirfd, const char *name, int depth)
 void fileop_remove(agent_stream *s, const uint8_t *p, size_t len)
 {
     file_args a;
-    if (file_args_parse(s, p, len, FA_PATH | FA_RECURSIVE, &a) < 0)
+    if (file_args_read(s, p, len, FA_PATH | FA_RECURSIVE, &a) < 0)
         return;
     if (strspn(a.path, "/") == strlen(a.path)) {
-        fail(s, OC_PERR_INVAL, "refusing to remove /");
+        stream_error(s, OC_PERR_INVAL, "refusing to remove /");
+        stream_free(s, 1);
         return;
     }
     struct stat st;
@@ -287,7 +226,7 @@ void fileop_remove(agent_stream *s, const uint8_t *p, size_t len)
 void fileop_rename(agent_stream *s, const uint8_t *p, size_t len)
 {
     file_args a;
-    if (file_args_parse(s, p, len, FA_PATH | FA_NEW_PATH, &a) < 0)
+    if (file_args_read(s, p, len, FA_PATH | FA_NEW_PATH, &a) < 0)
         return;
     if (rename(a.path, a.new_path) < 0) {
         int err = errno;

@@ -36,7 +36,7 @@ static void send_size_result(agent_stream *s)
 void file_read_open(agent_stream *s, const uint8_t *p, size_t len)
 {
     file_args a;
-    if (file_args_parse(s, p, len, FA_PATH, &a) < 0)
+    if (file_args_read(s, p, len, FA_PATH, &a) < 0)
         return;
     /* O_NONBLOCK so that opening a FIFO cannot hang the agent. */
     int fd = open(a.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -90,7 +90,7 @@ static int read_pump(agent_stream *s)
 void file_write_open(agent_stream *s, const uint8_t *p, size_t len)
 {
     file_args a;
-    if (file_args_parse(s, p, len, FA_PATH | FA_MODE, &a) < 0)
+    if (file_args_read(s, p, len, FA_PATH | FA_MODE, &a) < 0)
         return;
     s->mode = a.has_mode ? (a.mode & 07777) : 0644;
 
@@ -175,7 +175,7 @@ void file_write_eof(agent_stream *s)
 void file_list_open(agent_stream *s, const uint8_t *p, size_t len)
 {
     file_args a;
-    if (file_args_parse(s, p, len, FA_PATH, &a) < 0)
+    if (file_args_read(s, p, len, FA_PATH, &a) < 0)
         return;
     s->dir = opendir(a.path);
     if (!s->dir) {

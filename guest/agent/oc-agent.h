@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "oc-proto.h"
+#include "requests.h"
 
 #define AGENT_VERSION "0.1.0"
 #define AGENT_NAME    "oc-agent " AGENT_VERSION
@@ -50,9 +51,7 @@
 /* After a process exits, a background child may still hold its pipes; this
  * long after the exit the agent stops waiting for them. */
 #define AGENT_DRAIN_MS 1000
-/* A PTY session's terminal: the largest COLS and ROWS, and the TERM its
- * programs get when the host's ENV names none. */
-#define PTY_SIZE_MAX 4096u
+/* The TERM a PTY session's programs get when the host's ENV names none. */
 #define PTY_DEFAULT_TERM "xterm-256color"
 
 enum agent_mode { MODE_LISTEN, MODE_PORT };
@@ -174,6 +173,11 @@ void send_error(agent_conn *c, uint32_t stream, uint32_t code, const char *fmt, 
 void stream_send(agent_stream *s, uint8_t type, uint8_t chan, const void *p, uint32_t len);
 void stream_error(agent_stream *s, uint32_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The ERROR a request parser (requests.h) wrote down. */
+static inline void stream_fail(agent_stream *s, const agent_fail *f)
+{
+    stream_error(s, f->code, "%s", f->msg);
+}
 /* How many DATA bytes may be sent now on (s, chan): credit, room, frame. */
 size_t stream_sendable(const agent_stream *s, int chan);
 /* Reads up to max bytes from fd straight into a DATA frame. Returns read()'s
@@ -238,11 +242,7 @@ uint64_t ring_start(const agent_ring *r);
  * at most max; returns their count and sets *p. */
 size_t ring_peek(const agent_ring *r, uint64_t off, size_t max, const uint8_t **p);
 
-/* pty.c: the terminal of a PTY session */
-/* Stores a COLS or ROWS field in *cols or *rows.  Returns 0, or -1 when it
- * is not a u32 from 1 to PTY_SIZE_MAX. */
-int pty_size_field(const oc_proto_field *f, uint32_t *cols, uint32_t *rows);
-const char *pty_field_name(uint16_t tag);
+/* pty.c: the terminal of a PTY session (its size fields: requests.c) */
 /* Opens a terminal of this size and adds to fa what makes it the child's
  * stdio and controlling terminal.  Returns the master (nonblocking,
  * close-on-exec), or -1 with errno. */
@@ -288,22 +288,10 @@ void fileop_stat(agent_stream *s, const uint8_t *p, size_t len);
 void fileop_mkdir(agent_stream *s, const uint8_t *p, size_t len);
 void fileop_remove(agent_stream *s, const uint8_t *p, size_t len);
 void fileop_rename(agent_stream *s, const uint8_t *p, size_t len);
-/* Parses PATH (and NEW_PATH, MODE, flags) fields; sends ERROR itself and
- * returns -1 on a bad or unknown field. */
-typedef struct {
-    char path[OC_PROTO_MAX_PATH];
-    char new_path[OC_PROTO_MAX_PATH];
-    int has_path, has_new_path, has_mode;
-    uint32_t mode;
-    uint8_t parents, recursive;
-} file_args;
-int file_args_parse(agent_stream *s, const uint8_t *p, size_t len, unsigned allowed,
-                    file_args *a);
-#define FA_PATH      1u
-#define FA_NEW_PATH  2u
-#define FA_MODE      4u
-#define FA_PARENTS   8u
-#define FA_RECURSIVE 16u
+/* file_args_parse() (requests.c) for stream s: on a bad or unknown field it
+ * sends ERROR, frees the stream and returns -1. */
+int file_args_read(agent_stream *s, const uint8_t *p, size_t len, unsigned allowed,
+                   file_args *a);
 /* Fails the stream with an ERROR built from errno, naming the path. */
 void fail_errno(agent_stream *s, int err, const char *what, const char *path);
 /* Appends the entry fields of (dirfd, name) to w; -1 with errno. */

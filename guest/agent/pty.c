@@ -11,20 +11,6 @@
 #include <termios.h>
 #include <unistd.h>
 
-int pty_size_field(const oc_proto_field *f, uint32_t *cols, uint32_t *rows)
-{
-    uint32_t v;
-    if (oc_proto_field_u32(f, &v) < 0 || v < 1 || v > PTY_SIZE_MAX)
-        return -1;
-    *(f->tag == OC_F_COLS ? cols : rows) = v;
-    return 0;
-}
-
-const char *pty_field_name(uint16_t tag)
-{
-    return tag == OC_F_COLS ? "COLS" : "ROWS";
-}
-
 int pty_resize(int master, uint32_t cols, uint32_t rows)
 {
     /* On the master this sets the slave's size, and the kernel sends

@@ -97,39 +97,12 @@ static int pick_slot(void)
 static int parse_id(agent_stream *s, const uint8_t *p, size_t len, const char *what,
                     uint32_t *id, uint32_t *sig)
 {
-    oc_proto_reader r;
-    oc_proto_field f;
-    int rc;
-    *id = 0;
-    oc_proto_reader_init(&r, p, len);
-    while ((rc = oc_proto_next(&r, &f)) == 1) {
-        int bad = 0;
-        if (f.tag == OC_F_SESSION) {
-            bad = oc_proto_field_u32(&f, id);
-        } else if (f.tag == OC_F_SIGNAL && sig) {
-            bad = oc_proto_field_u32(&f, sig) < 0 || *sig == 0 || *sig >= 65;
-        } else if (f.tag != OC_F_OP) {
-            stream_error(s, OC_PERR_UNSUPPORTED, "%s: unknown field 0x%04x", what, f.tag);
-            stream_free(s, 0);
-            return -1;
-        }
-        if (bad) {
-            stream_error(s, OC_PERR_INVAL, "%s: bad field 0x%04x", what, f.tag);
-            stream_free(s, 0);
-            return -1;
-        }
-    }
-    if (rc < 0) {
-        stream_error(s, OC_PERR_PROTOCOL, "%s: malformed field list", what);
-        stream_free(s, 0);
-        return -1;
-    }
-    if (!*id) {
-        stream_error(s, OC_PERR_INVAL, "%s: SESSION is required", what);
-        stream_free(s, 0);
-        return -1;
-    }
-    return 0;
+    agent_fail f;
+    if (session_ref_parse(p, len, what, id, sig, &f) == 0)
+        return 0;
+    stream_fail(s, &f);
+    stream_free(s, 0);
+    return -1;
 }
 
 static session *find_or_fail(agent_stream *s, uint32_t id, const char *what)

@@ -93,6 +93,36 @@ AGENT_SEEDS = {
     'huge-header': hello + frame('DATA', stream=1, length=0xfffffff0),
 }
 
+# The first byte picks the parser (fuzz-agent-requests.c): 0 EXEC, 4
+# SESSION_START, 1 + 4k the file operation's fields k, 2 (6 with SIGNAL)
+# a session reference, 3 RESIZE fields.
+F.update(CWD=0x14, TIMEOUT_MS=0x15, NEW_PATH=0x18, PARENTS=0x1a, RECURSIVE=0x1b)
+REQUEST_SEEDS = {
+    'exec-argv': b'\0' + u32(F['OP'], 1) + field(F['ARG'], '/bin/echo') + field(F['ARG'], 'hi') +
+    field(F['ENV'], 'A=b') + field(F['CWD'], '/tmp') + u32(F['TIMEOUT_MS'], 1000) + u8(F['STDIN'], 1),
+    'exec-simple': b'\0' + field(F['COMMAND'], 'ls -la /tmp'),
+    'exec-shell': b'\0' + field(F['COMMAND'], 'echo "$HOME" | wc -c; cd /'),
+    'exec-builtin': b'\0' + field(F['COMMAND'], 'export A=1'),
+    'exec-both': b'\0' + field(F['COMMAND'], 'ls') + field(F['ARG'], 'ls'),
+    'exec-env-bad': b'\0' + field(F['ARG'], 'x') + field(F['ENV'], 'noequals'),
+    'exec-nul': b'\0' + field(F['ARG'], 'a\0b'),
+    'exec-many-args': b'\0' + field(F['ARG'], 'x') * 5000,
+    'session-pty': b'\4' + field(F['COMMAND'], 'bash') + u32(F['COLS'], 80) + u32(F['ROWS'], 24),
+    'session-pty-half': b'\4' + field(F['COMMAND'], 'bash') + u32(F['COLS'], 80),
+    'exec-pty-refused': b'\0' + field(F['COMMAND'], 'bash') + u32(F['COLS'], 80) + u32(F['ROWS'], 24),
+    'file-read': b'\1' + u32(F['OP'], 2) + field(F['PATH'], '/etc/hostname'),
+    'file-write-mode': b'\5' + field(F['PATH'], '/tmp/x') + u32(F['MODE'], 0o600),
+    'file-mkdir': b'\x09' + field(F['PATH'], '/a/b') + u8(F['PARENTS'], 1) + u32(F['MODE'], 0o755),
+    'file-remove': b'\x0d' + field(F['PATH'], '/tmp/d') + u8(F['RECURSIVE'], 1),
+    'file-rename': b'\x11' + field(F['PATH'], '/a') + field(F['NEW_PATH'], '/b'),
+    'file-long-path': b'\1' + field(F['PATH'], 'a' * 5000),
+    'file-unknown': b'\1' + field(F['PATH'], '/a') + u32(0x99, 1),
+    'session-kill': b'\6' + u32(F['SESSION'], 3) + u32(F['SIGNAL_NO'], 9),
+    'session-zero': b'\2' + u32(F['SESSION'], 0),
+    'resize': b'\3' + u32(F['COLS'], 100) + u32(F['ROWS'], 5000),
+    'truncated': b'\0' + field(F['ARG'], 'abc')[:-1],
+}
+
 
 def save_image(xml, cookie, pad=64):
     data = xml.encode() + b'\0' + (cookie.encode() + b'\0' if cookie else b'') + b'\0' * pad
@@ -117,6 +147,10 @@ def main():
     os.makedirs(os.path.join(HERE, 'corpus', 'agent-frames'), exist_ok=True)
     for name, data in AGENT_SEEDS.items():
         with open(os.path.join(HERE, 'corpus', 'agent-frames', name), 'wb') as f:
+            f.write(data)
+    os.makedirs(os.path.join(HERE, 'corpus', 'agent-requests'), exist_ok=True)
+    for name, data in REQUEST_SEEDS.items():
+        with open(os.path.join(HERE, 'corpus', 'agent-requests', name), 'wb') as f:
             f.write(data)
     for name, data in IMAGES.items():
         with open(os.path.join(HERE, 'corpus', 'saveimage', name), 'wb') as f:
