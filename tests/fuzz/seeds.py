@@ -123,6 +123,16 @@ REQUEST_SEEDS = {
     'truncated': b'\0' + field(F['ARG'], 'abc')[:-1],
 }
 
+DOCKERFILES = {
+    'full': '# syntax=x\nARG PY=python3\nFROM base\nRUN apt-get update && \\\n    apt-get install -y jq\n'
+            'COPY --chown=a:b --chmod=0644 ["a b", "/x"]\nENV X=1 Y="two words" Z=${PY:-n}\n'
+            'ENV OLD long value\nWORKDIR /app\nWORKDIR rel\nUSER app:app\nRUN ["env", "$PY"]\n',
+    'errors': 'FROM base\nCMD x\n',
+    'quotes': "FROM base\nENV A='$B' B=\"\\\"q\\$\" C=\\x${A:+y}\n",
+    'continuation-eof': 'FROM base\nRUN echo \\\n',
+    'crlf': 'FROM base\r\nRUN true\r\n',
+}
+
 
 def save_image(xml, cookie, pad=64):
     data = xml.encode() + b'\0' + (cookie.encode() + b'\0' if cookie else b'') + b'\0' * pad
@@ -152,6 +162,10 @@ def main():
     for name, data in REQUEST_SEEDS.items():
         with open(os.path.join(HERE, 'corpus', 'agent-requests', name), 'wb') as f:
             f.write(data)
+    os.makedirs(os.path.join(HERE, 'corpus', 'dockerfile'), exist_ok=True)
+    for name, text in DOCKERFILES.items():
+        with open(os.path.join(HERE, 'corpus', 'dockerfile', name), 'w') as f:
+            f.write(text)
     for name, data in IMAGES.items():
         with open(os.path.join(HERE, 'corpus', 'saveimage', name), 'wb') as f:
             f.write(data)
