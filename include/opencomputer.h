@@ -389,6 +389,40 @@ OC_API int oc_pool_status(oc_context *ctx, const char *template_name, uint32_t *
 OC_API int oc_pool_drain(oc_context *ctx, const char *template_name, uint32_t *killed,
                          oc_error **error);
 
+/* ---- templates ---- */
+
+typedef struct oc_template_info oc_template_info;
+
+OC_API int oc_template_get(oc_template_info **out, oc_context *ctx, const char *name,
+                           oc_error **error);
+OC_API void oc_template_info_free(oc_template_info *t);
+OC_API const char *oc_template_info_name(const oc_template_info *t);
+/* The template it was built from; NULL for one built from a root filesystem. */
+OC_API const char *oc_template_info_parent(const oc_template_info *t);
+OC_API int64_t oc_template_info_created_at(const oc_template_info *t); /* unix seconds */
+OC_API uint64_t oc_template_info_size_bytes(const oc_template_info *t); /* its disk's size */
+/* What its own files (disk versions, ready snapshot) take on the host. */
+OC_API uint64_t oc_template_info_disk_bytes(const oc_template_info *t);
+/* How it was built from its parent, a line a step (NULL-terminated; empty
+ * when it has no parent). */
+OC_API const char *const *oc_template_info_steps(const oc_template_info *t);
+
+typedef struct oc_template_list oc_template_list;
+
+/* Lists the templates of this host, by name. */
+OC_API int oc_template_list_get(oc_template_list **out, oc_context *ctx, uint32_t flags,
+                                oc_error **error);
+OC_API size_t oc_template_list_count(const oc_template_list *list);
+OC_API const oc_template_info *oc_template_list_at(const oc_template_list *list, size_t i);
+OC_API void oc_template_list_free(oc_template_list *list);
+
+/* Deletes a template: its disk versions and ready snapshot.  Refused with
+ * OC_ESTATE, naming them, while sandboxes, checkpoints or other templates
+ * build on it.  When its unclaimed warm pool sandboxes are the only users,
+ * they are killed with it. */
+OC_API int oc_template_delete(oc_context *ctx, const char *name, uint32_t flags,
+                              oc_error **error);
+
 /* ---- exec ---- */
 
 #define OC_EXEC_DEFAULT_TIMEOUT_MS 60000

@@ -1,5 +1,6 @@
-/* cmd-template.c: oc template prepare|status NAME..., oc pool status
- * [TEMPLATE...] (templates' ready snapshots and the warm pool). */
+/* cmd-template.c: oc template list, oc template get|delete|prepare|status
+ * NAME..., oc pool status [TEMPLATE...] (templates, their ready snapshots
+ * and the warm pool). */
 #include <stdio.h>
 
 #include "cli.h"
@@ -24,6 +25,18 @@ static void print_yes_no(const TemplateVerb *v, JsonObject *o)
 {
     printf("%s: %s\n", json_object_get_string_member(o, "template"),
            json_object_get_boolean_member(o, v->key) ? v->yes : v->no);
+}
+
+/* With --json prints the array; frees it. */
+static void print_array(Cli *cli, JsonArray *a)
+{
+    if (cli->json) {
+        JsonNode *node = json_node_new(JSON_NODE_ARRAY);
+        json_node_take_array(node, a);
+        cli_print_json(node);
+    } else {
+        json_array_unref(a);
+    }
 }
 
 /* Parses, then runs v->query on each template: with --json prints an array
@@ -63,13 +76,7 @@ static int template_verb(Cli *cli, int argc, char **argv, const TemplateVerb *v)
             print(v, o);
         json_array_add_object_element(a, o);
     }
-    if (cli->json) {
-        JsonNode *node = json_node_new(JSON_NODE_ARRAY);
-        json_node_take_array(node, a);
-        cli_print_json(node);
-    } else {
-        json_array_unref(a);
-    }
+    print_array(cli, a);
     return rc;
 }
 
@@ -119,9 +126,125 @@ static int template_status(Cli *cli, int argc, char **argv)
     return template_verb(cli, argc, argv, &v);
 }
 
+/* A template's fields, named as the OpenComputer SDK names a template's. */
+static void template_fields(const oc_template_info *t, JsonObject *o)
+{
+    g_autofree char *created = cli_iso_time(oc_template_info_created_at(t));
+    JsonArray *steps = json_array_new();
+
+    json_object_set_string_member(o, "template", oc_template_info_name(t));
+    json_object_set_string_member(o, "parent", oc_template_info_parent(t));
+    json_object_set_string_member(o, "createdAt", created);
+    json_object_set_int_member(o, "sizeBytes", (gint64)oc_template_info_size_bytes(t));
+    json_object_set_int_member(o, "diskBytes", (gint64)oc_template_info_disk_bytes(t));
+    for (const char *const *s = oc_template_info_steps(t); *s; s++)
+        json_array_add_string_element(steps, *s);
+    json_object_set_array_member(o, "steps", steps);
+}
+
+static void template_row(const TemplateVerb *v, JsonObject *o)
+{
+    const char *parent = json_object_get_string_member(o, "parent");
+    (void)v;
+    printf("%-24s %-16s %-26s %8" G_GINT64_FORMAT "M %8" G_GINT64_FORMAT "M\n",
+           json_object_get_string_member(o, "template"), parent ? parent : "-",
+           json_object_get_string_member(o, "createdAt"),
+           json_object_get_int_member(o, "sizeBytes") >> 20,
+           json_object_get_int_member(o, "diskBytes") >> 20);
+}
+
+#define TEMPLATE_HEADER "NAME                     PARENT           CREATED                        SIZE     HOST"
+
+static int get_query(Cli *cli, const char *name, JsonObject *o, oc_error **err)
+{
+    oc_template_info *t = NULL;
+
+    if (oc_template_get(&t, cli->ctx, name, err) < 0)
+        return -1;
+    template_fields(t, o);
+    oc_template_info_free(t);
+    return 0;
+}
+
+static void get_print(const TemplateVerb *v, JsonObject *o)
+{
+    JsonArray *steps = json_object_get_array_member(o, "steps");
+    template_row(v, o);
+    for (guint i = 0; i < json_array_get_length(steps); i++)
+        printf("  [%u/%u] %s\n", i + 1, json_array_get_length(steps),
+               json_array_get_string_element(steps, i));
+}
+
+static int template_get(Cli *cli, int argc, char **argv)
+{
+    static const TemplateVerb v = {
+        .usage = "NAME... - templates' parent, creation time, disk size (SIZE, and HOST: what "
+                 "its files take) and build steps",
+        .header = TEMPLATE_HEADER,
+        .query = get_query,
+        .print = get_print,
+    };
+
+    return template_verb(cli, argc, argv, &v);
+}
+
+static int template_list(Cli *cli, int argc, char **argv)
+{
+    GOptionEntry entries[] = { CLI_JSON_ENTRY(cli), { NULL } };
+    g_autoptr(GOptionContext) oc = g_option_context_new("- the templates of this host");
+    oc_template_list *list = NULL;
+    oc_error *err = NULL;
+    JsonArray *a = json_array_new();
+
+    g_option_context_add_main_entries(oc, entries, NULL);
+    if (!cli_parse(oc, &argc, &argv) || argc > 1) {
+        json_array_unref(a);
+        return argc > 1 ? cli_usage(oc, "oc template list takes no arguments") : CLI_EXIT_USAGE;
+    }
+    if (oc_template_list_get(&list, cli->ctx, 0, &err) < 0) {
+        json_array_unref(a);
+        return cli_fail(err);
+    }
+    if (!cli->json)
+        printf("%s\n", TEMPLATE_HEADER);
+    for (size_t i = 0; i < oc_template_list_count(list); i++) {
+        JsonObject *o = json_object_new();
+        template_fields(oc_template_list_at(list, i), o);
+        if (!cli->json)
+            template_row(NULL, o);
+        json_array_add_object_element(a, o);
+    }
+    oc_template_list_free(list);
+    print_array(cli, a);
+    return 0;
+}
+
+static int delete_query(Cli *cli, const char *name, JsonObject *o, oc_error **err)
+{
+    if (oc_template_delete(cli->ctx, name, 0, err) < 0)
+        return -1;
+    json_object_set_boolean_member(o, "deleted", TRUE);
+    return 0;
+}
+
+static int template_delete(Cli *cli, int argc, char **argv)
+{
+    static const TemplateVerb v = {
+        .usage = "NAME... - delete templates (refused while sandboxes, checkpoints or other "
+                 "templates build on one: the message names them)",
+        .query = delete_query,
+        .key = "deleted", .yes = "deleted", .no = "kept",
+    };
+
+    return template_verb(cli, argc, argv, &v);
+}
+
 int cmd_template(Cli *cli, int argc, char **argv)
 {
     static const CliVerb verbs[] = {
+        { "list", template_list, "the templates of this host: oc template list" },
+        { "get", template_get, "a template's details and build steps: oc template get NAME..." },
+        { "delete", template_delete, "delete templates nothing uses: oc template delete NAME..." },
         { "prepare", template_prepare, "build ready snapshots: oc template prepare NAME..." },
         { "status", template_status, "are the ready snapshots fresh: oc template status NAME..." },
     };

@@ -19,6 +19,7 @@
 #include "core/snapshots.h"
 #include "image/checkpoints.h"
 #include "image/store.h"
+#include "image/templates.h"
 #include "util/error.h"
 #include "util/lockfile.h"
 #include "util/log.h"
@@ -182,7 +183,14 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
         goto fail;
     disk = g_build_filename(dir, "disk.qcow2", NULL);
     log = g_build_filename(dir, "console.log", NULL);
-    if (!virt_overlay_create(disk, birth->backing, error))
+    /* Shared with other creates, and keeps the template from being deleted
+     * until the overlay on it exists (core_template_delete() sees it then).
+     * Best effort: a fork's template is held by its checkpoint anyway. */
+    int use_lock = image_template_use_lock(ctx->state_dir, rec->template_name, FALSE, NULL);
+    gboolean made = virt_overlay_create(disk, birth->backing, error);
+    if (use_lock >= 0)
+        close(use_lock);
+    if (!made)
         goto fail;
 
     VirtDomainSpec ds = {

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "image/store.h"
 #include "util/error.h"
 
 /* Debian's limits, so a path or name that cannot work fails before a VM
@@ -253,10 +254,6 @@ char *build_step_describe(const BuildStep *step)
 
 /* ---- cache keys ---- */
 
-int build_strcmp_indirect(gconstpointer a, gconstpointer b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static void put(GChecksum *sum, const char *s)
 {
@@ -327,7 +324,7 @@ static gboolean put_tree(GChecksum *sum, const char *path, const char *rel, int 
         return FALSE;
     while ((name = g_dir_read_name(dir)))
         g_ptr_array_add(names, g_strdup(name));
-    g_ptr_array_sort(names, build_strcmp_indirect);
+    g_ptr_array_sort(names, image_strcmp_indirect);
     for (guint i = 0; i < names->len; i++) {
         g_autofree char *child = g_build_filename(path, names->pdata[i], NULL);
         g_autofree char *crel = g_build_filename(rel, names->pdata[i], NULL);

@@ -60,7 +60,4 @@ char *build_step_key(const char *prev, const BuildStep *step, const char *contex
 BuildSpec *build_spec_from_dockerfile(const char *text, const char *context_dir,
                                       const char *const *build_args, GError **error);
 
-/* For g_ptr_array_sort() of strings. */
-int build_strcmp_indirect(gconstpointer a, gconstpointer b);
-
 #endif

@@ -10,6 +10,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "image/store.h"
 #include "util/error.h"
 
 typedef struct {
@@ -226,7 +227,7 @@ static char **arg_env(Parser *p)
             g_ptr_array_add(env, g_strdup_printf("%s=%s", (char *)k, (char *)v));
     if (env->len == 0)
         return NULL;
-    g_ptr_array_sort(env, build_strcmp_indirect); /* a stable cache key */
+    g_ptr_array_sort(env, image_strcmp_indirect); /* a stable cache key */
     g_ptr_array_add(env, NULL);
     return (char **)g_ptr_array_free(g_steal_pointer(&env), FALSE);
 }

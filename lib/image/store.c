@@ -26,6 +26,11 @@ gboolean image_boot_paths(const char *state_dir, char **kernel, char **initrd, G
     return TRUE;
 }
 
+int image_strcmp_indirect(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static gboolean valid_name(const char *name)
 {
     if (!*name || strlen(name) > 64 || name[0] == '.')
@@ -51,7 +56,7 @@ GPtrArray *image_template_list(const char *state_dir)
             g_ptr_array_add(names, g_strdup(n));
     }
     g_dir_close(d);
-    g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+    g_ptr_array_sort(names, image_strcmp_indirect);
     return names;
 }
 

@@ -24,4 +24,7 @@ char *image_sandbox_dir(const char *state_dir, const char *id);
 /* Deletes a sandbox's directory and everything in it. */
 gboolean image_sandbox_dir_remove(const char *state_dir, const char *id, GError **error);
 
+/* For g_ptr_array_sort() of strings. */
+int image_strcmp_indirect(gconstpointer a, gconstpointer b);
+
 #endif

@@ -25,7 +25,17 @@ trap cleanup EXIT
 id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sandboxId"])' "$tmp/create.json" 2>/dev/null)
 check "oc create --json prints the new sandbox" test -n "$id"
 check "oc create warns once about TCG when there is no KVM" \
-    bash -c "[ -e /dev/kvm ] || grep -q 'TCG' '$tmp/create.err'"
+    bash -c "[ -e /dev/kvm ] || [ \"\$(grep -c 'TCG.*not a security boundary' '$tmp/create.err')\" = 1 ]"
+
+"$oc" template list >"$tmp/templates.txt"
+check "oc template list shows base" grep -q '^base  ' "$tmp/templates.txt"
+check "oc template get --json describes it" python3 -c '
+import json, sys; t = json.load(sys.stdin)[0]
+assert t["template"] == "base" and t["parent"] is None and t["sizeBytes"] > 0 and t["steps"] == [], t
+' < <("$oc" template get --json base)
+"$oc" template delete base 2>"$tmp/tdel.err"
+check "oc template delete of a template in use fails" test $? -eq 1
+check "and names what uses it" grep -Eq 'template base is in use by (checkpoint cp-|sandbox sb-)' "$tmp/tdel.err"
 
 "$oc" ls >"$tmp/ls.txt"
 check "oc ls shows it in the table" grep -q "^$id .*running" "$tmp/ls.txt"

@@ -490,6 +490,37 @@ START_TEST(test_kill)
 }
 END_TEST
 
+/* Templates are listed with their details; one that a sandbox (this
+ * suite's) builds on cannot be deleted, and the refusal says why. */
+START_TEST(test_templates)
+{
+    oc_template_list *list = NULL;
+    oc_template_info *t = NULL;
+    gboolean found = FALSE;
+
+    OK(oc_template_list_get(&list, ctx, 0, &e_));
+    for (size_t i = 0; i < oc_template_list_count(list); i++)
+        found |= strcmp(oc_template_info_name(oc_template_list_at(list, i)), "base") == 0;
+    ck_assert(found);
+    oc_template_list_free(list);
+    OK(oc_template_get(&t, ctx, "base", &e_));
+    ck_assert_ptr_null(oc_template_info_parent(t)); /* built from a root filesystem */
+    ck_assert_uint_gt(oc_template_info_size_bytes(t), 0);
+    ck_assert_uint_gt(oc_template_info_disk_bytes(t), 0);
+    ck_assert_int_gt(oc_template_info_created_at(t), 1700000000);
+    ck_assert_ptr_null(oc_template_info_steps(t)[0]);
+    oc_template_info_free(t);
+
+    FAILS(OC_ESTATE, oc_template_delete(ctx, "base", 0, &err), "template base is in use by ");
+    OK(oc_template_get(&t, ctx, "base", &e_)); /* still there */
+    oc_template_info_free(t);
+    FAILS(OC_EINVAL, oc_template_delete(ctx, "../base", 0, &err), "invalid template name");
+    FAILS(OC_ENOTFOUND, oc_template_delete(ctx, "no-such-template", 0, &err),
+          "available templates: ");
+    FAILS(OC_EINVAL, oc_template_delete(ctx, "base", 1, &err), "flags");
+}
+END_TEST
+
 /* OC_CONTEXT_REQUIRE_KVM: refused, with the reason, where there is no KVM;
  * unknown flags are refused everywhere. */
 START_TEST(test_require_kvm)
@@ -607,6 +638,7 @@ int main(void)
         test_orphan_dirs,
         test_kill,
         test_require_kvm,
+        test_templates,
         test_create_interrupted,
     };
 
