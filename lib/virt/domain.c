@@ -13,11 +13,10 @@
 /* How long removal waits for a domain that a concurrent start brings up. */
 #define VIRT_REMOVE_WAIT_MS 30000
 
-void virt_set_error(GError **error, int code, const char *fmt, ...)
+void virt_set_error_why(GError **error, int code, const char *why, const char *fmt, ...)
 {
     va_list ap;
     g_autofree char *what = NULL;
-    const char *why = virGetLastErrorMessage();
 
     va_start(ap, fmt);
     what = g_strdup_vprintf(fmt, ap);
