@@ -258,6 +258,10 @@ OC_API const char *oc_sandbox_info_env_at(const oc_sandbox_info *info, size_t i,
 OC_API const char *oc_sandbox_info_origin(const oc_sandbox_info *info);
 /* The checkpoint the sandbox was forked or last restored from, or NULL. */
 OC_API const char *oc_sandbox_info_checkpoint(const oc_sandbox_info *info);
+/* Why the sandbox is in its state, with what to do, when the state alone
+ * does not say: e.g. a stopped sandbox whose QEMU process was killed, or
+ * one in error after a disk error or a guest crash.  NULL otherwise. */
+OC_API const char *oc_sandbox_info_reason(const oc_sandbox_info *info);
 
 typedef struct oc_sandbox_list oc_sandbox_list;
 

@@ -67,8 +67,10 @@ VirtRecord *virt_get_record(virDomainPtr dom, GError **error);
  * when the domain runs. */
 gboolean virt_set_record(virDomainPtr dom, const VirtRecord *rec, GError **error);
 
-/* One of oc_sandbox_state. */
-int virt_get_state(virDomainPtr dom, GError **error);
+/* One of oc_sandbox_state.  why (nullable) receives what a user should
+ * know about it (a static string, as libvirt's reason for the state: QEMU
+ * killed, a disk error, a guest crash) or NULL. */
+int virt_get_state(virDomainPtr dom, const char **why, GError **error);
 
 /* Every domain whose name looks like a sandbox id. */
 GPtrArray *virt_list_sandboxes(virConnectPtr conn, GError **error);
