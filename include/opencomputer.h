@@ -202,8 +202,10 @@ OC_API int oc_wake_options_init(oc_wake_options *opts, uint32_t version);
 
 /* Brings a hibernated (or stopped) sandbox back and returns once its agent
  * answers, with the guest clock set from the host.  *kind (may be NULL)
- * says how; a running sandbox is left alone (OC_WAKE_NONE).  opts may be
- * NULL.  The idle clock restarts. */
+ * says how; a running sandbox is left alone (OC_WAKE_NONE).  A sandbox in
+ * error because QEMU paused it on a disk error (its host filesystem full)
+ * is resumed (OC_WAKE_NONE): free space first, or it pauses again.  opts
+ * may be NULL.  The idle clock restarts. */
 OC_API int oc_sandbox_wake(oc_sandbox *sb, const oc_wake_options *opts, int *kind,
                            oc_error **error);
 

@@ -154,7 +154,7 @@ static const char *state_reason(int state, int reason)
         switch (reason) {
         case VIR_DOMAIN_PAUSED_IOERROR:
             return "QEMU paused it on a disk I/O error (is the filesystem of the state directory "
-                   "full?); kill it";
+                   "full?); free space and wake it, or kill it";
         case VIR_DOMAIN_PAUSED_CRASHED:
             return "the guest kernel crashed; kill it";
         default:

@@ -53,6 +53,23 @@ void virt_resume_if_paused(virDomainPtr dom)
         log_info("%s: resumed after a failed save", virDomainGetName(dom));
 }
 
+gboolean virt_resume_after_io_error(virDomainPtr dom, gboolean *resumed, GError **error)
+{
+    int state, reason;
+
+    *resumed = FALSE;
+    if (virDomainGetState(dom, &state, &reason, 0) < 0 || state != VIR_DOMAIN_PAUSED ||
+        reason != VIR_DOMAIN_PAUSED_IOERROR)
+        return TRUE;
+    if (virDomainResume(dom) < 0) {
+        virt_set_error(error, OC_EVIRT, "cannot resume sandbox %s after its disk error",
+                       virDomainGetName(dom));
+        return FALSE;
+    }
+    *resumed = TRUE;
+    return TRUE;
+}
+
 /* Removes what a failed managed save left at path, unless libvirt counts it
  * as the domain's image.  It is emptied first: a file that cannot be
  * unlinked (a mount point) must still give its space back. */

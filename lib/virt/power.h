@@ -15,6 +15,10 @@ gboolean virt_hibernate(virDomainPtr dom, GError **error);
  * by an operation that reported failure. */
 void virt_resume_if_paused(virDomainPtr dom);
 
+/* Resumes a guest that QEMU paused on a disk I/O error: QEMU retries the
+ * write that failed.  *resumed: whether it was paused so. */
+gboolean virt_resume_after_io_error(virDomainPtr dom, gboolean *resumed, GError **error);
+
 /* fsyncs the domain's managed save image and its directory.  FALSE with
  * OC_ENOTFOUND if there is no image. */
 gboolean virt_sync_save_image(virDomainPtr dom, GError **error);

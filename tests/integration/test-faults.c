@@ -378,6 +378,48 @@ START_TEST(test_hibernate_state_dir_full)
 }
 END_TEST
 
+/* A guest whose disk writes find the state directory full is paused by
+ * QEMU: status says error and why; with space again, wake resumes it and
+ * the write completes. */
+START_TEST(test_guest_write_state_dir_full)
+{
+    oc_sandbox_info *info = NULL;
+    uint32_t session = 0;
+    int kind = -1, state = 0;
+    gint64 end;
+
+    fill_state_dir(TRUE);
+    /* 64 MiB reach the overlay at the fsync: more than the room left */
+    OK(oc_exec_start(&session, sb, "dd if=/dev/zero of=/root/big bs=1M count=64 conv=fsync "
+                     "2>/dev/null; echo done > /root/big.done", NULL, &e_));
+    end = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+    while ((state = itest_state(sb)) != OC_STATE_ERROR && g_get_monotonic_time() < end)
+        g_usleep(200 * 1000);
+    ck_assert_msg(state == OC_STATE_ERROR, "the sandbox is %s, not error, with its disk full",
+                  oc_sandbox_state_name(state));
+    OK(oc_sandbox_info_get(&info, sb, &e_));
+    ck_assert_msg(oc_sandbox_info_reason(info) &&
+                  strstr(oc_sandbox_info_reason(info), "disk I/O error") != NULL,
+                  "reason: %s", oc_sandbox_info_reason(info));
+    oc_sandbox_info_free(info);
+
+    fill_state_dir(FALSE);
+    OK(oc_sandbox_wake(sb, NULL, &kind, &e_));
+    ck_assert_int_eq(kind, OC_WAKE_NONE);
+    assert_guest_runs();
+    end = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autofree char *done = itest_sh(sb, "cat /root/big.done 2>/dev/null || true");
+        if (g_str_equal(done, "done\n"))
+            break;
+        ck_assert_msg(g_get_monotonic_time() < end, "the write did not finish after the resume");
+        g_usleep(500 * 1000);
+    }
+    g_autofree char *size = itest_sh(sb, "wc -c < /root/big; rm /root/big /root/big.done");
+    ck_assert_str_eq(size, "67108864\n");
+}
+END_TEST
+
 /* ---- QEMU killed ---- */
 
 typedef struct {
@@ -504,6 +546,7 @@ int main(void)
         test_guest_disk_full,
         test_checkpoint_state_dir_full,
         test_hibernate_state_dir_full,
+        test_guest_write_state_dir_full,
         test_qemu_killed,
     };
 
