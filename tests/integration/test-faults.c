@@ -504,7 +504,8 @@ START_TEST(test_qemu_killed)
     ck_assert_int_lt(res.rc, 0);
     ck_assert_msg(res.ended_us - killed_us < LOST_CALL_MAX_S * G_USEC_PER_SEC,
                   "exec took %.1f s to fail", (res.ended_us - killed_us) / 1e6);
-    fprintf(stderr, "# exec when QEMU was killed: %s\n", res.message);
+    fprintf(stderr, "# exec when QEMU was killed (failed %.2f s after the kill): %s\n",
+            (res.ended_us - killed_us) / 1e6, res.message);
     ck_assert_msg(strstr(res.message, "QEMU process exited unexpectedly") != NULL,
                   "the exec error does not say what happened: %s", res.message);
     ck_assert_msg(strstr(res.message, "stopped") != NULL, "the exec error does not give the "
