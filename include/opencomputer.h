@@ -210,8 +210,10 @@ OC_API int oc_wake_options_init(oc_wake_options *opts, uint32_t version);
 
 /* Brings a hibernated (or stopped) sandbox back and returns once its agent
  * answers, with the guest clock set from the host.  *kind (may be NULL)
- * says how; a running sandbox is left alone (OC_WAKE_NONE).  opts may be
- * NULL.  The idle clock restarts. */
+ * says how; a running sandbox is left alone (OC_WAKE_NONE).  A sandbox in
+ * error because QEMU paused it on a disk error (its host filesystem full)
+ * is resumed (OC_WAKE_NONE): free space first, or it pauses again.  opts
+ * may be NULL.  The idle clock restarts. */
 OC_API int oc_sandbox_wake(oc_sandbox *sb, const oc_wake_options *opts, int *kind,
                            oc_error **error);
 
@@ -266,6 +268,10 @@ OC_API const char *oc_sandbox_info_env_at(const oc_sandbox_info *info, size_t i,
 OC_API const char *oc_sandbox_info_origin(const oc_sandbox_info *info);
 /* The checkpoint the sandbox was forked or last restored from, or NULL. */
 OC_API const char *oc_sandbox_info_checkpoint(const oc_sandbox_info *info);
+/* Why the sandbox is in its state, with what to do, when the state alone
+ * does not say: e.g. a stopped sandbox whose QEMU process was killed, or
+ * one in error after a disk error or a guest crash.  NULL otherwise. */
+OC_API const char *oc_sandbox_info_reason(const oc_sandbox_info *info);
 
 typedef struct oc_sandbox_list oc_sandbox_list;
 

@@ -241,6 +241,11 @@ OC_API const char *oc_sandbox_info_checkpoint(const oc_sandbox_info *i)
     return i ? i->record->checkpoint : NULL;
 }
 
+OC_API const char *oc_sandbox_info_reason(const oc_sandbox_info *i)
+{
+    return i ? i->reason : NULL;
+}
+
 struct oc_sandbox_list {
     GPtrArray *items;
 };

@@ -117,6 +117,8 @@ int cmd_info(Cli *cli, int argc, char **argv)
         printf("origin: %s\n", oc_sandbox_info_origin(info));
         if (oc_sandbox_info_checkpoint(info))
             printf("checkpoint: %s\n", oc_sandbox_info_checkpoint(info));
+        if (oc_sandbox_info_reason(info))
+            printf("reason: %s\n", oc_sandbox_info_reason(info));
     }
     oc_sandbox_info_free(info);
     return 0;

@@ -231,6 +231,10 @@ JsonNode *cli_info_json(const oc_sandbox_info *info)
         json_object_set_string_member(o, "checkpoint", oc_sandbox_info_checkpoint(info));
     else
         json_object_set_null_member(o, "checkpoint");
+    if (oc_sandbox_info_reason(info))
+        json_object_set_string_member(o, "reason", oc_sandbox_info_reason(info));
+    else
+        json_object_set_null_member(o, "reason");
     json_object_set_member(o, "metadata", pairs_json(oc_sandbox_info_metadata_count(info), info,
                                                      oc_sandbox_info_metadata_at));
     json_object_set_member(o, "envs", pairs_json(oc_sandbox_info_env_count(info), info,

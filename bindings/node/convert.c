@@ -286,6 +286,7 @@ napi_status info_value(napi_env env, const oc_sandbox_info *info, napi_value *ou
                      (double)oc_sandbox_info_idle_deadline(info))) != napi_ok ||
         (s = set_str(env, *out, "origin", oc_sandbox_info_origin(info))) != napi_ok ||
         (s = set_str(env, *out, "checkpoint", oc_sandbox_info_checkpoint(info))) != napi_ok ||
+        (s = set_str(env, *out, "reason", oc_sandbox_info_reason(info))) != napi_ok ||
         (s = set_kv(env, *out, "metadata", info, oc_sandbox_info_metadata_count,
                     oc_sandbox_info_metadata_at)) != napi_ok)
         return s;

@@ -53,6 +53,11 @@ export interface SandboxInfo {
   origin: 'boot' | 'snapshot' | 'pool' | 'checkpoint';
   /** The checkpoint it was forked or last restored from. */
   checkpoint: string | null;
+  /**
+   * Why it is in its status, with what to do, when the status alone does
+   * not say (its QEMU process was killed, a disk error, a guest crash).
+   */
+  reason: string | null;
 }
 
 export interface CheckpointInfo {

@@ -99,6 +99,7 @@ size_t oc_sandbox_info_env_count(const oc_sandbox_info *info);
 const char *oc_sandbox_info_env_at(const oc_sandbox_info *info, size_t i, const char **value);
 const char *oc_sandbox_info_origin(const oc_sandbox_info *info);
 const char *oc_sandbox_info_checkpoint(const oc_sandbox_info *info);
+const char *oc_sandbox_info_reason(const oc_sandbox_info *info);
 int oc_sandbox_list_get(oc_sandbox_list **out, oc_context *ctx,
                         const char *const *metadata_filter, uint32_t flags, oc_error **error);
 size_t oc_sandbox_list_count(const oc_sandbox_list *list);

@@ -19,11 +19,13 @@
 #include "core/activity.h"
 #include "core/power.h"
 #include "image/store.h"
+#include "util/diskspace.h"
 #include "util/durable.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "virt/domain.h"
 #include "virt/overlay.h"
+#include "virt/power.h"
 #include "virt/saveimage.h"
 #include "virt/snapshot.h"
 
@@ -59,9 +61,12 @@ gboolean core_checkpoint_take(oc_sandbox *sb, ImageCheckpoint *cp, GError **erro
     }
     if (!virt_overlay_create(overlay, frozen, error) ||
         !virt_snapshot_external(sb->dom, memory, overlay, error)) {
+        /* before the partial memory image goes and gives its space back */
+        diskspace_explain(error, cp->dir, (guint64)cp->memory_mb << 20);
         g_unlink(overlay);
         g_unlink(frozen);
         g_unlink(memory);
+        virt_resume_if_paused(sb->dom);
         return FALSE;
     }
     /* From here the sandbox runs on overlay, which builds on frozen. */

@@ -56,7 +56,7 @@ static oc_sandbox *adopt(oc_context *ctx, const char *id, const VirtRecord *want
     g_autoptr(VirtRecord) have = dom ? virt_get_record(dom, &err) : NULL;
     VirtRecord *rec;
 
-    if (!have || !have->pool || virt_get_state(dom, NULL) != OC_STATE_RUNNING) {
+    if (!have || !have->pool || virt_get_state(dom, NULL, NULL) != OC_STATE_RUNNING) {
         log_warning("%s: a pool member that is gone or not running; skipping it", id);
         if (dom)
             virDomainFree(dom);

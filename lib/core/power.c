@@ -169,7 +169,17 @@ gboolean core_sandbox_wake(oc_sandbox *sb, gint64 timeout_s, int *kind_out, GErr
     if (lock_fd < 0)
         return FALSE;
     state = settled_state(sb, error);
-    if (state == OC_STATE_RUNNING) {
+    if (state == OC_STATE_ERROR) {
+        gboolean resumed = FALSE;
+        ok = virt_resume_after_io_error(sb->dom, &resumed, error);
+        if (ok && resumed) {
+            log_info("%s: resumed after a disk error", sb->id);
+        } else if (ok) {
+            ok = FALSE;
+            g_set_error(error, OC_ERROR, OC_ESTATE, "sandbox %s is in state error and cannot "
+                        "be woken; kill it and create a new one", sb->id);
+        }
+    } else if (state == OC_STATE_RUNNING) {
         ok = TRUE;
     } else if (state == OC_STATE_HIBERNATED || state == OC_STATE_STOPPED) {
         gint64 t0 = g_get_monotonic_time();

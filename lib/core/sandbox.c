@@ -387,7 +387,7 @@ gboolean core_sandbox_kill(oc_sandbox *sb, GError **error)
     if (!core_sandbox_check_alive(sb, error))
         return FALSE;
     /* The domain may have been killed by another process since we looked. */
-    if (virt_get_state(sb->dom, &err) < 0) {
+    if (virt_get_state(sb->dom, NULL, &err) < 0) {
         g_propagate_error(error, err);
         return FALSE;
     }
@@ -404,11 +404,16 @@ gboolean core_sandbox_kill(oc_sandbox *sb, GError **error)
     return TRUE;
 }
 
-int core_sandbox_state(oc_sandbox *sb, GError **error)
+int core_sandbox_state_why(oc_sandbox *sb, const char **why, GError **error)
 {
     if (!core_sandbox_check_alive(sb, error))
         return -1;
-    return virt_get_state(sb->dom, error);
+    return virt_get_state(sb->dom, why, error);
+}
+
+int core_sandbox_state(oc_sandbox *sb, GError **error)
+{
+    return core_sandbox_state_why(sb, NULL, error);
 }
 
 gboolean core_sandbox_update_record(oc_sandbox *sb, int last_wake, gint64 timeout_s,
@@ -453,11 +458,12 @@ static char **kv_keys(GPtrArray *kv)
     return keys;
 }
 
-static oc_sandbox_info *info_new(oc_context *ctx, VirtRecord *rec, int state)
+static oc_sandbox_info *info_new(oc_context *ctx, VirtRecord *rec, int state, const char *why)
 {
     oc_sandbox_info *info = g_new0(oc_sandbox_info, 1);
     info->record = rec;
     info->state = state;
+    info->reason = why;
     info->accelerator = ctx->accelerator;
     if (state == OC_STATE_RUNNING && rec->timeout_s > 0)
         info->idle_deadline =
@@ -481,12 +487,13 @@ void core_sandbox_info_free(oc_sandbox_info *info)
 oc_sandbox_info *core_sandbox_info(oc_sandbox *sb, GError **error)
 {
     VirtRecord *rec;
-    int state = core_sandbox_state(sb, error);
+    const char *why;
+    int state = core_sandbox_state_why(sb, &why, error);
 
     if (state < 0)
         return NULL;
     rec = virt_get_record(sb->dom, error);
-    return rec ? info_new(sb->ctx, rec, state) : NULL;
+    return rec ? info_new(sb->ctx, rec, state, why) : NULL;
 }
 
 static gboolean matches(VirtRecord *rec, const char *const *filter)
@@ -555,6 +562,7 @@ GPtrArray *core_sandbox_list(oc_context *ctx, const char *const *filter, GError 
         VirtRecord *rec = NULL;
         g_autoptr(GError) why = NULL;
         virDomainPtr dom = lookup_ready(ctx, id, &rec, &why);
+        const char *reason;
         int state;
 
         if (!dom) {
@@ -562,13 +570,13 @@ GPtrArray *core_sandbox_list(oc_context *ctx, const char *const *filter, GError 
             log_debug("list: skipping %s: %s", id, why->message);
             continue;
         }
-        state = virt_get_state(dom, NULL);
+        state = virt_get_state(dom, &reason, NULL);
         virDomainFree(dom);
         if (state < 0 || !matches(rec, filter)) {
             virt_record_free(rec);
             continue;
         }
-        g_ptr_array_add(out, info_new(ctx, rec, state));
+        g_ptr_array_add(out, info_new(ctx, rec, state, reason));
     }
     sweep_orphan_dirs(ctx);
     return out;
@@ -577,6 +585,7 @@ GPtrArray *core_sandbox_list(oc_context *ctx, const char *const *filter, GError 
 gboolean core_call_begin(oc_sandbox *sb, CoreCall *call, GError **error)
 {
     gboolean waited, marked;
+    const char *why = NULL;
     int state;
 
     call->conn = NULL;
@@ -598,7 +607,7 @@ gboolean core_call_begin(oc_sandbox *sb, CoreCall *call, GError **error)
      * in) runs on in libvirt: let it finish, then look. */
     if (!virt_wait_no_job(sb->dom, CORE_JOB_WAIT_MS, error))
         goto fail;
-    state = core_sandbox_state(sb, error);
+    state = core_sandbox_state_why(sb, &why, error);
     if (marked && state == OC_STATE_RUNNING)
         core_power_clear_mark(sb->ctx, sb->id); /* that hibernate failed */
     if (state == OC_STATE_HIBERNATED) {
@@ -610,10 +619,11 @@ gboolean core_call_begin(oc_sandbox *sb, CoreCall *call, GError **error)
     if (state < 0)
         goto fail;
     if (state != OC_STATE_RUNNING) {
-        g_set_error(error, OC_ERROR, OC_ESTATE, "sandbox %s is %s, not running; %s", sb->id,
+        g_set_error(error, OC_ERROR, OC_ESTATE, "sandbox %s is %s, not running: %s", sb->id,
                     oc_sandbox_state_name(state),
-                    state == OC_STATE_STOPPED ? "wake it to boot it again from its disk"
-                                              : "kill it and create a new sandbox");
+                    why ? why
+                        : state == OC_STATE_STOPPED ? "wake it to boot it again from its disk"
+                                                    : "kill it and create a new sandbox");
         goto fail;
     }
     call->conn = core_agent_acquire(sb->ctx, sb->id, sb->dom, CORE_AGENT_CONNECT_TIMEOUT_MS, error);
@@ -625,6 +635,28 @@ fail:
     return FALSE;
 }
 
+/* How long a call whose agent connection died waits for libvirt to see
+ * its QEMU process gone: it handles the monitor's hang-up within
+ * milliseconds, so this is only slack for a loaded host. */
+#define LOST_STATE_WAIT_MS 3000
+
+/* A call lost its agent connection: if the VM stopped meanwhile (QEMU
+ * killed or crashed, a hibernate from another process), say so, and why. */
+static void explain_lost_connection(oc_sandbox *sb, GError **error)
+{
+    gint64 end = g_get_monotonic_time() + LOST_STATE_WAIT_MS * 1000;
+    const char *why = NULL;
+    int state;
+
+    while ((state = core_sandbox_state_why(sb, &why, NULL)) == OC_STATE_RUNNING &&
+           g_get_monotonic_time() < end)
+        g_usleep(50 * 1000);
+    if (state > 0 && state != OC_STATE_RUNNING)
+        g_prefix_error(error, "it is %s now%s%s%s; the call failed: ",
+                       oc_sandbox_state_name(state), why ? " (" : "", why ? why : "",
+                       why ? ")" : "");
+}
+
 gboolean core_call_run(oc_sandbox *sb, CoreCallOp op, gpointer data, GError **error)
 {
     CoreCall call;
@@ -632,7 +664,10 @@ gboolean core_call_run(oc_sandbox *sb, CoreCallOp op, gpointer data, GError **er
 
     if (ok) {
         ok = op(call.conn, data, error);
+        gboolean lost = !ok && !agent_conn_is_alive(call.conn);
         core_call_end(sb, &call);
+        if (lost)
+            explain_lost_connection(sb, error);
         if (!ok)
             g_prefix_error(error, "sandbox %s: ", sb->id);
     }

@@ -21,6 +21,7 @@ struct oc_sandbox {
 struct oc_sandbox_info {
     VirtRecord *record;
     int state;
+    const char *reason; /* static; NULL: nothing to add to the state */
     const char *accelerator;
     gint64 idle_deadline; /* unix seconds; 0: none */
     char **meta_keys; /* keys of record->metadata, for the public getters */
@@ -71,6 +72,8 @@ oc_sandbox *core_sandbox_connect(oc_context *ctx, const char *id, GError **error
 void core_sandbox_free(oc_sandbox *sb);
 gboolean core_sandbox_kill(oc_sandbox *sb, GError **error);
 int core_sandbox_state(oc_sandbox *sb, GError **error);
+/* The same, and why (see virt_get_state()). */
+int core_sandbox_state_why(oc_sandbox *sb, const char **why, GError **error);
 /* OC_ENOTFOUND if the sandbox was killed through this handle. */
 gboolean core_sandbox_check_alive(oc_sandbox *sb, GError **error);
 /* Sets the idle timeout and restarts the idle clock. */

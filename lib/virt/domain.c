@@ -13,11 +13,10 @@
 /* How long removal waits for a domain that a concurrent start brings up. */
 #define VIRT_REMOVE_WAIT_MS 30000
 
-void virt_set_error(GError **error, int code, const char *fmt, ...)
+void virt_set_error_why(GError **error, int code, const char *why, const char *fmt, ...)
 {
     va_list ap;
     g_autofree char *what = NULL;
-    const char *why = virGetLastErrorMessage();
 
     va_start(ap, fmt);
     what = g_strdup_vprintf(fmt, ap);
@@ -131,10 +130,49 @@ gboolean virt_set_record(virDomainPtr dom, const VirtRecord *rec, GError **error
     return TRUE;
 }
 
-int virt_get_state(virDomainPtr dom, GError **error)
+/* What a user should know about a state libvirt gave a reason for, or
+ * NULL when the state says it all. */
+static const char *state_reason(int state, int reason)
+{
+    switch (state) {
+    case VIR_DOMAIN_SHUTOFF:
+        switch (reason) {
+        case VIR_DOMAIN_SHUTOFF_CRASHED:
+            return "its QEMU process exited unexpectedly (killed or crashed); wake boots it again "
+                   "from its disk";
+        case VIR_DOMAIN_SHUTOFF_FAILED:
+            return "its VM failed to start; wake tries again, kill removes it";
+        case VIR_DOMAIN_SHUTOFF_SHUTDOWN:
+            return "the guest shut itself down; wake boots it again from its disk";
+        case VIR_DOMAIN_SHUTOFF_DESTROYED:
+            return "its VM was stopped from the host (when it could not hibernate or restore, "
+                   "or from outside the library); wake boots it again from its disk";
+        default:
+            return NULL;
+        }
+    case VIR_DOMAIN_PAUSED:
+        switch (reason) {
+        case VIR_DOMAIN_PAUSED_IOERROR:
+            return "QEMU paused it on a disk I/O error (is the filesystem of the state directory "
+                   "full?); free space and wake it, or kill it";
+        case VIR_DOMAIN_PAUSED_CRASHED:
+            return "the guest kernel crashed; kill it";
+        default:
+            return NULL;
+        }
+    case VIR_DOMAIN_CRASHED:
+        return "the guest kernel crashed; kill it";
+    default:
+        return NULL;
+    }
+}
+
+int virt_get_state(virDomainPtr dom, const char **why, GError **error)
 {
     int state, reason;
 
+    if (why)
+        *why = NULL;
     if (virDomainGetState(dom, &state, &reason, 0) < 0) {
         if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
             g_set_error(error, OC_ERROR, OC_ENOTFOUND, "sandbox %s no longer exists",
@@ -144,15 +182,23 @@ int virt_get_state(virDomainPtr dom, GError **error)
                            virDomainGetName(dom));
         return -1;
     }
+    if (why)
+        *why = state_reason(state, reason);
     switch (state) {
     case VIR_DOMAIN_RUNNING:
     case VIR_DOMAIN_BLOCKED:
-    case VIR_DOMAIN_PAUSED: /* paused only transiently, by our own operations */
         return OC_STATE_RUNNING;
+    case VIR_DOMAIN_PAUSED:
+        /* Our own operations pause it only for a moment; QEMU's pauses on a
+         * disk error or a guest crash last until someone acts. */
+        return reason == VIR_DOMAIN_PAUSED_IOERROR || reason == VIR_DOMAIN_PAUSED_CRASHED
+                   ? OC_STATE_ERROR : OC_STATE_RUNNING;
     case VIR_DOMAIN_SHUTOFF:
     case VIR_DOMAIN_SHUTDOWN:
         if (virDomainHasManagedSaveImage(dom, 0) != 1)
             return OC_STATE_STOPPED;
+        if (why)
+            *why = NULL; /* a hibernated domain is shut off, saved */
         /* Hibernated only once the image is durable, even if the process
          * that hibernated died before it could sync: syncing a synced file
          * costs next to nothing. */

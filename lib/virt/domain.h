@@ -4,6 +4,7 @@
 
 #include <glib.h>
 #include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
 
 #include "virt/record.h"
 
@@ -43,8 +44,16 @@ char *virt_agent_port_name(guint port);
 GPtrArray *virt_domain_xml_agent_sockets(const char *live_xml, GError **error);
 GPtrArray *virt_agent_sockets(virDomainPtr dom, GError **error);
 
-/* Sets error from libvirt's last error, prefixed by what we were doing. */
-void virt_set_error(GError **error, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+/* Sets error from libvirt's last error, prefixed by what we were doing.
+ * A macro, so that libvirt's message is read before the arguments are
+ * evaluated: any libvirt call among them (virDomainGetName()) resets it. */
+#define virt_set_error(error, code, ...)                                       \
+    do {                                                                       \
+        g_autofree char *virt_why_ = g_strdup(virGetLastErrorMessage());       \
+        virt_set_error_why((error), (code), virt_why_, __VA_ARGS__);           \
+    } while (0)
+void virt_set_error_why(GError **error, int code, const char *why, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
 
 /* OC_ENOTFOUND with a message naming the id when there is no such domain. */
 virDomainPtr virt_lookup(virConnectPtr conn, const char *id, GError **error);
@@ -58,8 +67,10 @@ VirtRecord *virt_get_record(virDomainPtr dom, GError **error);
  * when the domain runs. */
 gboolean virt_set_record(virDomainPtr dom, const VirtRecord *rec, GError **error);
 
-/* One of oc_sandbox_state. */
-int virt_get_state(virDomainPtr dom, GError **error);
+/* One of oc_sandbox_state.  why (nullable) receives what a user should
+ * know about it (a static string, as libvirt's reason for the state: QEMU
+ * killed, a disk error, a guest crash) or NULL. */
+int virt_get_state(virDomainPtr dom, const char **why, GError **error);
 
 /* Every domain whose name looks like a sandbox id. */
 GPtrArray *virt_list_sandboxes(virConnectPtr conn, GError **error);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "opencomputer.h"
+#include "util/diskspace.h"
 #include "util/durable.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -37,10 +38,71 @@ gboolean virt_sync_save_image(virDomainPtr dom, GError **error)
     return durable_sync(path, error) && durable_sync_parent(path, error);
 }
 
+void virt_resume_if_paused(virDomainPtr dom)
+{
+    int state, reason;
+
+    if (virDomainGetState(dom, &state, &reason, 0) < 0 || state != VIR_DOMAIN_PAUSED ||
+        (reason != VIR_DOMAIN_PAUSED_SAVE && reason != VIR_DOMAIN_PAUSED_SNAPSHOT &&
+         reason != VIR_DOMAIN_PAUSED_MIGRATION))
+        return;
+    if (virDomainResume(dom) < 0)
+        log_warning("%s: cannot resume it after a failed save: %s", virDomainGetName(dom),
+                    virGetLastErrorMessage());
+    else
+        log_info("%s: resumed after a failed save", virDomainGetName(dom));
+}
+
+gboolean virt_resume_after_io_error(virDomainPtr dom, gboolean *resumed, GError **error)
+{
+    int state, reason;
+
+    *resumed = FALSE;
+    if (virDomainGetState(dom, &state, &reason, 0) < 0 || state != VIR_DOMAIN_PAUSED ||
+        reason != VIR_DOMAIN_PAUSED_IOERROR)
+        return TRUE;
+    if (virDomainResume(dom) < 0) {
+        virt_set_error(error, OC_EVIRT, "cannot resume sandbox %s after its disk error",
+                       virDomainGetName(dom));
+        return FALSE;
+    }
+    *resumed = TRUE;
+    return TRUE;
+}
+
+/* Removes what a failed managed save left at path, unless libvirt counts it
+ * as the domain's image.  It is emptied first: a file that cannot be
+ * unlinked (a mount point) must still give its space back. */
+static void discard_partial_save(virDomainPtr dom, const char *path)
+{
+    int fd;
+
+    if (virDomainHasManagedSaveImage(dom, 0) != 0)
+        return;
+    fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return; /* libvirt removed it */
+    if (ftruncate(fd, 0) < 0)
+        log_warning("%s: cannot empty the partial save image %s: %s", virDomainGetName(dom),
+                    path, g_strerror(errno));
+    close(fd);
+    if (unlink(path) < 0)
+        log_warning("%s: cannot remove the partial save image %s: %s", virDomainGetName(dom),
+                    path, g_strerror(errno));
+}
+
 gboolean virt_hibernate(virDomainPtr dom, GError **error)
 {
     if (virDomainManagedSave(dom, 0) < 0) {
+        g_autofree char *path = NULL, *dir = NULL;
+
         virt_set_error(error, OC_EVIRT, "cannot hibernate sandbox %s", virDomainGetName(dom));
+        path = virt_save_image_path(dom);
+        dir = g_path_get_dirname(path);
+        /* before the partial image goes and gives its space back */
+        diskspace_explain(error, dir, (guint64)virDomainGetMaxMemory(dom) * 1024);
+        discard_partial_save(dom, path);
+        virt_resume_if_paused(dom);
         return FALSE;
     }
     if (!virt_sync_save_image(dom, error)) {

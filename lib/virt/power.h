@@ -6,8 +6,18 @@
 #include <libvirt/libvirt.h>
 
 /* Managed-saves the domain (libvirt pauses it, writes its memory and device
- * state, and stops QEMU), then makes the image durable. */
+ * state, and stops QEMU), then makes the image durable.  A save that fails
+ * (its filesystem full, say) leaves the guest running and no image. */
 gboolean virt_hibernate(virDomainPtr dom, GError **error);
+
+/* Resumes a guest left paused by a save, snapshot or migration that
+ * failed: libvirt resumes it itself, but a guest must never be left frozen
+ * by an operation that reported failure. */
+void virt_resume_if_paused(virDomainPtr dom);
+
+/* Resumes a guest that QEMU paused on a disk I/O error: QEMU retries the
+ * write that failed.  *resumed: whether it was paused so. */
+gboolean virt_resume_after_io_error(virDomainPtr dom, gboolean *resumed, GError **error);
 
 /* fsyncs the domain's managed save image and its directory.  FALSE with
  * OC_ENOTFOUND if there is no image. */

@@ -161,8 +161,9 @@ rc=$?
 check "oc set-timeout with a bad number is a usage error that names it" \
     bash -c "[ $rc -eq 2 ] && grep -q \"'soon' is not a number of seconds\" '$tmp/err'"
 "$oc" set-timeout "$id" 0 && "$oc" info --json "$id" >"$tmp/info.json"
-check "oc set-timeout 0 disables the idle timeout" python3 -c '
-import json,sys; i=json.load(open(sys.argv[1])); assert i["timeout"] == 0 and "endAt" not in i, i' "$tmp/info.json"
+check "oc set-timeout 0 disables the idle timeout; info gives no reason for a running sandbox" python3 -c '
+import json,sys; i=json.load(open(sys.argv[1])); assert i["timeout"] == 0 and "endAt" not in i, i
+assert i["reason"] is None, i' "$tmp/info.json"
 "$oc" hibernate sb-000000000000 2>"$tmp/err"
 rc=$?
 check "oc hibernate of an unknown id fails and names it" \

@@ -124,6 +124,7 @@ test('hibernate, wake and timeout', async () => {
   assert.equal(await sb.wake({ timeout: 900 }), 'restored');
   const info = await sb.getInfo();
   assert.deepEqual([info.status, info.timeout, info.lastWake], ['running', 900, 'restored']);
+  assert.equal(info.reason, null); // a running sandbox needs no explaining
   assert.deepEqual(info.metadata, META);
   assert.deepEqual(info.envs, { SB_VAR: 'from-sandbox' });
   assert.ok(info.startedAt instanceof Date && info.endAt instanceof Date);

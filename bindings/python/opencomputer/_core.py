@@ -130,6 +130,9 @@ class SandboxInfo:
     origin: str = 'boot'
     #: the checkpoint it was forked or last restored from
     checkpoint: Optional[str] = None
+    #: why it is in its status, with what to do, when the status alone does
+    #: not say (its QEMU process was killed, a disk error, a guest crash)
+    reason: Optional[str] = None
 
 
 def _kv(info, count_fn, at_fn) -> Dict[str, str]:
@@ -159,6 +162,7 @@ def _info(p) -> SandboxInfo:
         envs=_kv(p, lib.oc_sandbox_info_env_count, lib.oc_sandbox_info_env_at),
         origin=_str(lib.oc_sandbox_info_origin(p)),
         checkpoint=_str(lib.oc_sandbox_info_checkpoint(p)),
+        reason=_str(lib.oc_sandbox_info_reason(p)),
     )
 
 

@@ -131,6 +131,7 @@ def test_hibernate_wake_and_timeout(shared):
         assert await sb.wake(timeout=900) == 'restored'
         info = await sb.get_info()
         assert (info.status, info.timeout, info.last_wake) == ('running', 900, 'restored')
+        assert info.reason is None  # a running sandbox needs no explaining
         assert info.metadata == META and info.envs == {'SB_VAR': 'from-sandbox'}
         assert (await sb.files.read('/root/kept')) == 'kept\n'
         await sb.set_timeout(0)
