@@ -1,0 +1,232 @@
+// sdk.test.mjs: oc-server driven by the real @opencomputer/sdk client.
+//
+// The test starts its own oc-server on a free loopback port with an API
+// key.  Two sandboxes serve all of it (boots are slow under TCG): one
+// created, one forked from its checkpoint.  Each carries metadata oc-test,
+// which scripts/check sweeps, and is killed here.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const { Sandbox } = await import(process.env.OC_SDK);
+
+const KEY = 'test-key-' + Math.random().toString(36).slice(2).padEnd(12, '0');
+const META = { 'oc-test': 'http' };
+let server, serverLog = '', base, opts, sb, fork;
+
+async function freePort() {
+  const s = net.createServer();
+  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address();
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+async function startServer() {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-server-test-'));
+  const conf = path.join(dir, 'server.conf');
+  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\napi-keys=${KEY}\nexec-wait-ms=1000\n` +
+    (process.env.OC_STATE_DIR ? `state-dir=${process.env.OC_STATE_DIR}\n` : ''));
+  server = spawn(process.env.OC_SERVER, ['--config', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise((resolve, reject) => {
+    server.stderr.on('data', (d) => {
+      serverLog += d;
+      if (serverLog.includes('listening on')) resolve();
+    });
+    server.on('exit', (code) => reject(new Error(`oc-server exited (${code}): ${serverLog}`)));
+  });
+  base = `http://127.0.0.1:${port}/api`;
+  opts = { apiUrl: `http://127.0.0.1:${port}`, apiKey: KEY };
+}
+
+// A plain request: status and parsed body.
+async function raw(method, url, { key = KEY, body, headers = {} } = {}) {
+  const h = { ...headers };
+  if (key) h['X-API-Key'] = key;
+  const resp = await fetch(base + url, { method, headers: h, body });
+  const text = await resp.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: resp.status, json, text };
+}
+
+before(startServer);
+
+after(async () => {
+  for (const s of [fork, sb]) await s?.kill().catch(() => {});
+  server.kill('SIGTERM');
+  await new Promise((resolve) => server.on('exit', resolve));
+});
+
+test('auth: a missing key and a wrong key are 401 and say nothing more', async () => {
+  for (const key of [null, 'wrong-key-wrong-key']) {
+    const r = await raw('GET', '/sandboxes', { key });
+    assert.equal(r.status, 401);
+    assert.deepEqual(r.json, { error: 'missing or wrong API key' });
+  }
+  assert.equal((await raw('GET', '/sandboxes')).status, 200);
+});
+
+test('bad input: each with its status and a JSON error', async () => {
+  const cases = [
+    ['POST', '/sandboxes', { body: '{"templateID": ' }, 400, /not valid JSON/],
+    ['POST', '/sandboxes', { body: '[1]' }, 400, /JSON object/],
+    ['POST', '/sandboxes', { body: JSON.stringify({ templateID: '../../etc' }) }, 400, /template name/],
+    ['POST', '/sandboxes', { body: JSON.stringify({ cpuCount: 'two' }) }, 400, /cpuCount/],
+    ['POST', '/sandboxes', { body: ' '.repeat(10 * 1024 * 1024) }, 413, /over the limit/],
+    ['GET', '/no/such/route', {}, 404, /no such route/],
+    ['GET', '/sandboxes/sb-000000000000', {}, 404, /sb-000000000000/],
+    ['GET', '/sandboxes/..%2f..%2fetc', {}, 400, /not valid/],
+    ['GET', '/sandboxes/sb-0000%2fx/files', {}, 404, /no such route/],
+    ['GET', '/sandboxes/sb-000000000000/exec/ex-1/result', {}, 404, /ex-1/],
+  ];
+  for (const [method, url, o, status, re] of cases) {
+    const r = await raw(method, url, o);
+    assert.equal(r.status, status, `${method} ${url}: ${r.text}`);
+    assert.match(r.json?.error ?? '', re, `${method} ${url}: ${r.text}`);
+  }
+});
+
+test('Sandbox.create with template, timeout, envs, metadata, cpuCount and memoryMB', async () => {
+  sb = await Sandbox.create({ ...opts, template: 'base', timeout: 600, cpuCount: 1, memoryMB: 512,
+                              envs: { SB_VAR: 'from-sandbox' }, metadata: META });
+  assert.match(sb.sandboxId, /^sb-/);
+  assert.equal(sb.status, 'running');
+  const r = await raw('GET', `/sandboxes/${sb.sandboxId}`);
+  assert.equal(r.json.templateID, 'base');
+  assert.equal(r.json.cpuCount, 1);
+  assert.equal(r.json.memoryMB, 512);
+  assert.equal(r.json.timeout, 600);
+  assert.deepEqual(r.json.metadata, META);
+  const list = await raw('GET', '/sandboxes');
+  assert.ok(list.json.some((s) => s.sandboxID === sb.sandboxId));
+});
+
+test('exec.run with env and cwd; a slow command through the result poll', async () => {
+  const r = await sb.exec.run('echo "$SB_VAR $MY_VAR $(pwd)"; echo oops >&2; exit 3',
+                              { env: { MY_VAR: 'mine' }, cwd: '/tmp' });
+  assert.deepEqual(r, { exitCode: 3, stdout: 'from-sandbox mine /tmp\n', stderr: 'oops\n' });
+  // longer than exec-wait-ms: run-async hands back an execId to poll
+  const res = await raw('POST', `/sandboxes/${sb.sandboxId}/exec/run-async`,
+                        { body: JSON.stringify({ cmd: 'sh', args: ['-c', 'sleep 1.5; echo late'] }) });
+  assert.equal(res.json.running, true);
+  assert.match(res.json.execId, /^ex-/);
+  const slow = await sb.exec.run('sleep 1.5; echo slow');
+  assert.deepEqual(slow, { exitCode: 0, stdout: 'slow\n', stderr: '' });
+});
+
+test('files: write, read, readBytes, list, makeDir, exists, remove', async () => {
+  await sb.files.makeDir('/tmp/h/sub');
+  await sb.files.write('/tmp/h/a.txt', 'hello file\n');
+  const bytes = new Uint8Array(256).map((_, i) => i);
+  await sb.files.write('/tmp/h/b.bin', bytes);
+  assert.equal(await sb.files.read('/tmp/h/a.txt'), 'hello file\n');
+  assert.deepEqual(await sb.files.readBytes('/tmp/h/b.bin'), bytes);
+  const names = (await sb.files.list('/tmp/h')).map((e) => `${e.name}:${e.isDir}:${e.size}:${e.path}`).sort();
+  assert.deepEqual(names, ['a.txt:false:11:/tmp/h/a.txt', 'b.bin:false:256:/tmp/h/b.bin', 'sub:true:' + names[2].split(':')[2] + ':/tmp/h/sub']);
+  assert.equal(await sb.files.exists('/tmp/h/a.txt'), true);
+  await sb.files.remove('/tmp/h');
+  assert.equal(await sb.files.exists('/tmp/h/a.txt'), false);
+  await assert.rejects(sb.files.read('/tmp/h/a.txt'), /404/);
+});
+
+test('exec.start with onStdout, onExit and sendStdin (key in the WebSocket query)', async () => {
+  let out = '';
+  let exitCode;
+  const session = await sb.exec.start('head', {
+    args: ['-n', '1'],
+    onStdout: (d) => { out += new TextDecoder().decode(d); },
+    onExit: (c) => { exitCode = c; },
+  });
+  session.sendStdin('through stdin\n');
+  assert.equal(await session.done, 0);
+  assert.equal(exitCode, 0);
+  assert.equal(out, 'through stdin\n');
+  const url = `${base.replace('http', 'ws')}/sandboxes/${sb.sandboxId}/exec/${session.sessionId}`;
+  const opens = (key) => new Promise((resolve) => {
+    const ws = new WebSocket(`${url}?api_key=${key}`);
+    ws.onopen = () => { ws.close(); resolve(true); };
+    ws.onerror = () => resolve(false);
+  });
+  assert.equal(await opens('wrong-key-wrong-key'), false);
+  assert.equal(await opens(KEY), true);
+  assert.match(serverLog, /^GET \/api\/sandboxes\/:id\/exec\/:exec 401 /m);
+});
+
+test('pty.create with send and onOutput', async () => {
+  let out = '';
+  let seen;
+  const saw = new Promise((resolve) => { seen = resolve; });
+  const pty = await sb.pty.create({
+    cols: 100, rows: 30,
+    onOutput: (d) => { out += new TextDecoder().decode(d); if (out.includes('pty-ok-42')) seen(); },
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500)); // the socket opens
+  pty.send('echo pty-ok-$((40+2))\n');
+  await saw;
+  pty.close();
+  const r = await raw('DELETE', `/sandboxes/${sb.sandboxId}/pty/${pty.sessionId}`);
+  assert.equal(r.status, 200, r.text);
+});
+
+test('Sandbox.connect from a second client; setTimeout', async () => {
+  const other = await Sandbox.connect(sb.sandboxId, opts);
+  assert.equal(other.status, 'running');
+  assert.equal((await other.exec.run('echo second')).stdout, 'second\n');
+  await other.setTimeout(900);
+  assert.equal((await raw('GET', `/sandboxes/${sb.sandboxId}`)).json.timeout, 900);
+});
+
+test('hibernate, isRunning, wake; a file read wakes through the 503 {waking} flow', async () => {
+  await sb.files.write('/root/keep.txt', 'kept');
+  await sb.hibernate();
+  assert.equal(await sb.isRunning(), false);
+  await sb.wake({ timeout: 600 });
+  assert.equal(await sb.isRunning(), true);
+  await sb.hibernate();
+  const r = await raw('GET', `/sandboxes/${sb.sandboxId}/files?path=/root/keep.txt`,
+                      { headers: { 'X-OSB-Async-Wake': '1' } });
+  assert.equal(r.status, 503);
+  assert.deepEqual(r.json, { waking: true });
+  assert.equal(await sb.files.read('/root/keep.txt'), 'kept');
+  assert.equal(await sb.isRunning(), true);
+});
+
+test('createCheckpoint and Sandbox.createFromCheckpoint', async () => {
+  await sb.files.write('/root/cp.txt', 'at checkpoint');
+  const cp = await sb.createCheckpoint('http-test');
+  assert.match(cp.id, /^cp-/);
+  assert.equal(cp.name, 'http-test');
+  assert.ok((await sb.listCheckpoints()).some((c) => c.id === cp.id));
+  fork = await Sandbox.createFromCheckpoint(cp.id, { ...opts, timeout: 600 });
+  assert.notEqual(fork.sandboxId, sb.sandboxId);
+  assert.equal(await fork.files.read('/root/cp.txt'), 'at checkpoint');
+  await sb.deleteCheckpoint(cp.id);
+});
+
+test('load: 4 clients x 50 exec.run on 2 sandboxes, output never crossed', async () => {
+  const clients = await Promise.all([0, 1, 2, 3].map((i) =>
+    Sandbox.connect(i % 2 ? fork.sandboxId : sb.sandboxId, opts)));
+  await Promise.all(clients.map(async (c, i) => {
+    for (let n = 0; n < 50; n++) {
+      const tag = `c${i}-n${n}`;
+      const r = await c.exec.run(`echo ${tag}; echo ${tag}-err >&2`);
+      assert.deepEqual(r, { exitCode: 0, stdout: `${tag}\n`, stderr: `${tag}-err\n` });
+    }
+  }));
+});
+
+test('kill, and the log has one line per request', async () => {
+  const id = fork.sandboxId;
+  await fork.kill();
+  fork = undefined;
+  assert.equal((await raw('GET', `/sandboxes/${id}`)).status, 404);
+  assert.match(serverLog, /^POST \/api\/sandboxes 201 [0-9.]+ms$/m);
+  assert.match(serverLog, /^GET \/api\/sandboxes\/:id 404 [0-9.]+ms$/m);
+  assert.match(serverLog, /^DELETE \/api\/sandboxes\/:id 200 [0-9.]+ms$/m);
+});
