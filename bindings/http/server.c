@@ -5,6 +5,8 @@
 #include "handlers.h"
 #include "sandboxes.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -188,8 +190,12 @@ static void request_started(SoupServer *soup, SoupServerMessage *msg, gpointer d
     g_signal_connect(msg, "got-headers", G_CALLBACK(check_rejected), NULL);
     /* a deadline for each read and write of the headers and body: a client
      * that stalls mid-request is dropped (lifted while the handler works) */
-    if (sock)
+    if (sock) {
         g_socket_set_timeout(sock, srv->cfg->io_timeout_s);
+        /* soup writes a reply's headers and body apart: without this the
+         * body waits for the client's delayed ACK (40 ms per call) */
+        g_socket_set_option(sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+    }
 }
 
 static void request_done(SoupServer *soup, SoupServerMessage *msg, gpointer data)
