@@ -4,7 +4,9 @@
 #include "handlers.h"
 #include "sandboxes.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The sandbox and ?path=, or NULL with the error (or 503) replied. */
 static oc_sandbox *open_for_path(HttpRequest *r, const char **path)
@@ -24,22 +26,45 @@ static oc_sandbox *open_for_path(HttpRequest *r, const char **path)
     return sb;
 }
 
+/* The file goes to an unlinked temporary file and is served mapped from
+ * there, so a large file does not sit in the server's heap. */
+static GBytes *read_spooled(HttpRequest *r, oc_sandbox *sb, const char *path)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *name = NULL;
+    GMappedFile *mapped = NULL;
+    oc_error *err = NULL;
+    GBytes *bytes = NULL;
+    int fd = g_file_open_tmp("oc-server-read-XXXXXX", &name, &error);
+
+    if (fd < 0) {
+        http_reply_error(r, 500, "cannot spool the file: %s", error->message);
+        return NULL;
+    }
+    g_unlink(name);
+    if (oc_files_read_to_fd(sb, path, fd, 0, &err) < 0)
+        http_reply_oc_error(r, err);
+    else if (!(mapped = g_mapped_file_new_from_fd(fd, FALSE, &error)))
+        http_reply_error(r, 500, "cannot map the spooled file: %s", error->message);
+    else
+        bytes = g_mapped_file_get_bytes(mapped);
+    if (mapped)
+        g_mapped_file_unref(mapped);
+    close(fd);
+    return bytes;
+}
+
 void http_files_read(HttpRequest *r)
 {
     const char *path;
     oc_sandbox *sb = open_for_path(r, &path);
-    oc_error *err = NULL;
-    void *data = NULL;
-    size_t len = 0;
+    GBytes *bytes;
 
     if (!sb)
         return;
-    if (oc_files_read(sb, path, &data, &len, 0, &err) < 0) {
-        http_reply_oc_error(r, err);
-    } else {
-        http_reply_bytes(r, 200, "application/octet-stream", g_bytes_new(data, len));
-        oc_free(data);
-    }
+    bytes = read_spooled(r, sb, path);
+    if (bytes)
+        http_reply_bytes(r, 200, "application/octet-stream", bytes);
     oc_sandbox_unref(sb);
 }
 
@@ -48,13 +73,13 @@ void http_files_write(HttpRequest *r)
     const char *path;
     oc_sandbox *sb = open_for_path(r, &path);
     oc_error *err = NULL;
-    gsize len;
-    const void *data;
 
     if (!sb)
         return;
-    data = g_bytes_get_data(r->body, &len);
-    http_reply_done(r, oc_files_write(sb, path, data ? data : "", len, 0, &err), err);
+    if (r->upload_fd < 0)
+        http_reply_error(r, 500, "the upload was not spooled (a bug: please report it)");
+    else
+        http_reply_done(r, oc_files_write_from_fd(sb, path, r->upload_fd, 0, &err), err);
     oc_sandbox_unref(sb);
 }
 

@@ -4,11 +4,13 @@
 #include "body.h"
 #include "handlers.h"
 #include "sandboxes.h"
+#include "upload.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const HttpHandler handlers[HTTP_ROUTE_COUNT] = {
     [HTTP_ROUTE_SANDBOX_CREATE] = http_sandbox_create,
@@ -163,9 +165,16 @@ void http_log_request(SoupServerMessage *msg, guint status)
     const char *pattern = g_object_get_data(G_OBJECT(msg), "oc-route");
     double ms = t0 ? (double)(g_get_monotonic_time() - *t0) / 1000.0 : 0.0;
 
+    if (g_object_get_data(G_OBJECT(msg), "oc-logged"))
+        return; /* once per request, whichever path ends it */
+    g_object_set_data(G_OBJECT(msg), "oc-logged", GINT_TO_POINTER(1));
     if (!pattern)
         pattern = g_uri_get_path(soup_server_message_get_uri(msg));
-    fprintf(stderr, "%s %s %u %.1fms\n", soup_server_message_get_method(msg), pattern, status, ms);
+    if (status == 0) /* the client went away, or was dropped, mid-request */
+        fprintf(stderr, "%s %s aborted %.1fms\n", soup_server_message_get_method(msg), pattern, ms);
+    else
+        fprintf(stderr, "%s %s %u %.1fms\n", soup_server_message_get_method(msg), pattern, status,
+                ms);
 }
 
 static void set_error(SoupServerMessage *msg, guint status, const char *text);
@@ -201,6 +210,14 @@ static void request_started(SoupServer *soup, SoupServerMessage *msg, gpointer d
 static void request_done(SoupServer *soup, SoupServerMessage *msg, gpointer data)
 {
     http_log_request(msg, soup_server_message_get_status(msg));
+}
+
+/* soup reports a reply of 500 and a connection that failed alike: a reply
+ * we made is marked, anything else was cut off. */
+static void request_aborted(SoupServer *soup, SoupServerMessage *msg, gpointer data)
+{
+    http_log_request(msg, g_object_get_data(G_OBJECT(msg), "oc-replied")
+                              ? soup_server_message_get_status(msg) : 0);
 }
 
 /* ---- authentication and limits, before the body is read ---- */
@@ -249,6 +266,7 @@ static void set_error(SoupServerMessage *msg, guint status, const char *text)
     json = json_to_string(root, FALSE);
     soup_server_message_set_status(msg, status, NULL);
     soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE, json, strlen(json));
+    g_object_set_data(G_OBJECT(msg), "oc-replied", GINT_TO_POINTER(1));
 }
 
 /* A chunked body has no length up front: count it as it comes and drop the
@@ -278,11 +296,13 @@ static void early_handler(SoupServer *soup, SoupServerMessage *msg, const char *
     HttpServer *srv = data;
     SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
     gint64 limit = srv->cfg->max_body;
+    gboolean upload = FALSE;
     HttpRoute route;
 
     if (http_route_match(&route, soup_server_message_get_method(msg), path) == 0) {
         g_object_set_data(G_OBJECT(msg), "oc-route", (gpointer)route.pattern);
-        if (route.id == HTTP_ROUTE_FILES_WRITE)
+        upload = route.id == HTTP_ROUTE_FILES_WRITE;
+        if (upload)
             limit = srv->cfg->max_upload;
         http_route_clear(&route);
     }
@@ -299,8 +319,16 @@ static void early_handler(SoupServer *soup, SoupServerMessage *msg, const char *
                                      "close");
         return;
     }
-    if (soup_message_headers_get_encoding(h) == SOUP_ENCODING_CHUNKED)
+    if (upload) {
+        g_autoptr(GError) error = NULL;
+
+        if (!http_upload_begin(msg, limit, &error)) {
+            g_autofree char *text = g_strdup_printf("cannot spool the upload: %s", error->message);
+            set_error(msg, 500, text);
+        }
+    } else if (soup_message_headers_get_encoding(h) == SOUP_ENCODING_CHUNKED) {
         g_signal_connect(msg, "got-chunk", G_CALLBACK(got_chunk), GSIZE_TO_POINTER(limit));
+    }
 }
 
 /* ---- handing requests to workers ---- */
@@ -312,6 +340,8 @@ static void request_free(HttpRequest *r)
     g_clear_pointer(&r->body, g_bytes_unref);
     g_clear_pointer(&r->json, json_object_unref);
     g_clear_pointer(&r->reply, g_bytes_unref);
+    if (r->upload_fd >= 0)
+        close(r->upload_fd);
     g_free(r->content_type);
     g_clear_object(&r->msg);
     g_free(r);
@@ -325,11 +355,12 @@ static gboolean finish(gpointer data)
     if (r->status == 0)
         http_reply_error(r, 500, "the handler made no reply (a bug: please report it)");
     soup_server_message_set_status(r->msg, r->status, NULL);
+    g_object_set_data(G_OBJECT(r->msg), "oc-replied", GINT_TO_POINTER(1));
     if (r->reply) {
-        gsize len;
-        const void *p = g_bytes_get_data(r->reply, &len);
-
-        soup_server_message_set_response(r->msg, r->content_type, SOUP_MEMORY_COPY, p, len);
+        /* by reference: a file read is a mapped file, not a heap copy */
+        soup_message_headers_set_content_type(soup_server_message_get_response_headers(r->msg),
+                                              r->content_type, NULL);
+        soup_message_body_append_bytes(soup_server_message_get_response_body(r->msg), r->reply);
     }
     soup_server_message_unpause(r->msg);
     request_free(r);
@@ -363,6 +394,7 @@ static void handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
         g_socket_set_timeout(sock, 0);
     r = g_new0(HttpRequest, 1);
     r->srv = srv;
+    r->upload_fd = -1;
     rc = http_route_match(&r->route, soup_server_message_get_method(msg), path);
     if (rc != 0) {
         g_free(r);
@@ -385,6 +417,7 @@ static void handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
             g_hash_table_insert(r->query, g_strdup(k), g_strdup(v));
     }
     r->body = soup_message_body_flatten(soup_server_message_get_request_body(msg));
+    r->upload_fd = http_upload_take_fd(msg);
     r->async_wake = soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
                                                  "X-OSB-Async-Wake") != NULL;
     if (!takes_raw_body(r->route.id)) {
@@ -421,7 +454,7 @@ HttpServer *http_server_new(HttpConfig *cfg, oc_context *ctx, GError **error)
     soup_server_add_handler(srv->soup, NULL, handler, srv, NULL);
     g_signal_connect(srv->soup, "request-started", G_CALLBACK(request_started), srv);
     g_signal_connect(srv->soup, "request-finished", G_CALLBACK(request_done), srv);
-    g_signal_connect(srv->soup, "request-aborted", G_CALLBACK(request_done), srv);
+    g_signal_connect(srv->soup, "request-aborted", G_CALLBACK(request_aborted), srv);
     return srv;
 }
 

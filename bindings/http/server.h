@@ -28,7 +28,8 @@ typedef struct {
     SoupServerMessage *msg;
     HttpRoute route;
     GHashTable *query;       /* decoded ?a=b pairs; never NULL */
-    GBytes *body;            /* the raw request body */
+    GBytes *body;            /* the raw request body (empty for uploads) */
+    int upload_fd;           /* PUT .../files: the body, spooled to a file; else -1 */
     JsonObject *json;        /* the body parsed, for routes that take JSON */
     gboolean async_wake;     /* X-OSB-Async-Wake: answer 503 {waking} instead of waiting */
     /* the reply */

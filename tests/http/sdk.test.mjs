@@ -31,6 +31,7 @@ async function startServer() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-server-test-'));
   const conf = path.join(dir, 'server.conf');
   fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\napi-keys=${KEY}\nexec-wait-ms=1000\n` +
+    `max-upload-bytes=${8 * 1024 * 1024}\n` +
     (process.env.OC_STATE_DIR ? `state-dir=${process.env.OC_STATE_DIR}\n` : ''));
   server = spawn(process.env.OC_SERVER, ['--config', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   await new Promise((resolve, reject) => {
@@ -130,6 +131,18 @@ test('files: write, read, readBytes, list, makeDir, exists, remove', async () =>
   const names = (await sb.files.list('/tmp/h')).map((e) => `${e.name}:${e.isDir}:${e.size}:${e.path}`).sort();
   assert.deepEqual(names, ['a.txt:false:11:/tmp/h/a.txt', 'b.bin:false:256:/tmp/h/b.bin', 'sub:true:' + names[2].split(':')[2] + ':/tmp/h/sub']);
   assert.equal(await sb.files.exists('/tmp/h/a.txt'), true);
+  // uploads are exempt from the JSON cap up to max-upload-bytes, streamed or not
+  const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
+  await sb.files.write('/tmp/h/big.bin', big);
+  assert.deepEqual(await sb.files.readBytes('/tmp/h/big.bin'), big);
+  await sb.files.write('/tmp/h/stream.txt', new ReadableStream({
+    start(c) { c.enqueue(new TextEncoder().encode('one,')); c.enqueue(new TextEncoder().encode('two')); c.close(); },
+  }));
+  assert.equal(await sb.files.read('/tmp/h/stream.txt'), 'one,two');
+  const over = await raw('PUT', `/sandboxes/${sb.sandboxId}/files?path=/tmp/h/over`,
+                         { body: new Uint8Array(9 * 1024 * 1024) });
+  assert.equal(over.status, 413, over.text);
+  assert.equal(await sb.files.exists('/tmp/h/over'), false);
   await sb.files.remove('/tmp/h');
   assert.equal(await sb.files.exists('/tmp/h/a.txt'), false);
   await assert.rejects(sb.files.read('/tmp/h/a.txt'), /404/);
