@@ -17,6 +17,7 @@ void http_checkpoint_list(HttpRequest *r);
 void http_checkpoint_restore(HttpRequest *r);
 void http_checkpoint_delete(HttpRequest *r);
 void http_from_checkpoint(HttpRequest *r);
+void http_template_get(HttpRequest *r);
 /* routes-exec.c */
 void http_exec_run_async(HttpRequest *r);
 void http_exec_run(HttpRequest *r);

@@ -42,6 +42,7 @@ static const RouteSpec routes[] = {
     { HTTP_ROUTE_CHECKPOINT_LIST, "GET", "/api/sandboxes/:id/checkpoints", FALSE },
     { HTTP_ROUTE_CHECKPOINT_RESTORE, "POST", "/api/sandboxes/:id/checkpoints/:cp/restore", FALSE },
     { HTTP_ROUTE_CHECKPOINT_DELETE, "DELETE", "/api/sandboxes/:id/checkpoints/:cp", FALSE },
+    { HTTP_ROUTE_TEMPLATE_GET, "GET", "/api/templates/:name", FALSE },
 };
 
 gboolean http_valid_name(const char *s)
@@ -110,8 +111,8 @@ int http_route_match(HttpRoute *out, const char *method, const char *path)
         out->id = routes[i].id;
         out->pattern = routes[i].pattern;
         out->websocket = routes[i].websocket;
-        /* from-checkpoint captures only the checkpoint */
-        if (routes[i].id == HTTP_ROUTE_FROM_CHECKPOINT) {
+        /* these capture no sandbox */
+        if (routes[i].id == HTTP_ROUTE_FROM_CHECKPOINT || routes[i].id == HTTP_ROUTE_TEMPLATE_GET) {
             out->sub_id = g_strdup(caps[0]);
         } else {
             out->sandbox_id = g_strdup(caps[0]);

@@ -34,6 +34,7 @@ typedef enum {
     HTTP_ROUTE_CHECKPOINT_RESTORE,
     HTTP_ROUTE_CHECKPOINT_DELETE,
     HTTP_ROUTE_FROM_CHECKPOINT,
+    HTTP_ROUTE_TEMPLATE_GET,
     HTTP_ROUTE_COUNT
 } HttpRouteId;
 
@@ -42,7 +43,7 @@ typedef struct {
     const char *pattern;  /* e.g. "/api/sandboxes/:id/files" (static): what logs show */
     gboolean websocket;   /* the route is a WebSocket upgrade */
     char *sandbox_id;     /* :id, validated */
-    char *sub_id;         /* :execId, :sessionId or :checkpointId, validated */
+    char *sub_id;         /* :execId, :sessionId, :checkpointId or :name, validated */
 } HttpRoute;
 
 /* Matches method and (decoded) path.  Returns 0 with *out filled, 404 when

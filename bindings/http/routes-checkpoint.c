@@ -1,5 +1,5 @@
-/* routes-checkpoint.c: checkpoints of a sandbox and sandboxes made from
- * them. */
+/* routes-checkpoint.c: checkpoints of a sandbox, sandboxes made from them,
+ * and templates (what sandboxes are made from otherwise). */
 #include "body.h"
 #include "handlers.h"
 #include "json-out.h"
@@ -105,4 +105,27 @@ void http_from_checkpoint(HttpRequest *r)
     }
     oc_sandbox_info_free(info);
     oc_sandbox_unref(sb);
+}
+
+/* {templateID, name, tag, status}: the template exists; "ready" once its
+ * ready snapshot makes creates fast, "building" before. */
+void http_template_get(HttpRequest *r)
+{
+    JsonObject *o;
+    JsonNode *n;
+    oc_error *err = NULL;
+    int ready = 0;
+
+    if (oc_template_snapshot_ready(r->srv->ctx, r->route.sub_id, &ready, &err) < 0) {
+        http_reply_oc_error(r, err);
+        return;
+    }
+    o = json_object_new();
+    json_object_set_string_member(o, "templateID", r->route.sub_id);
+    json_object_set_string_member(o, "name", r->route.sub_id);
+    json_object_set_string_member(o, "tag", "latest");
+    json_object_set_string_member(o, "status", ready ? "ready" : "building");
+    n = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(n, o);
+    http_reply_json(r, 200, n);
 }

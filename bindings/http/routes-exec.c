@@ -98,7 +98,9 @@ HttpExecTable *http_exec_table_new(void)
 
 void http_exec_table_free(HttpExecTable *t)
 {
-    g_thread_pool_free(t->runners, FALSE, TRUE);
+    /* commands still running hold their own references: do not wait out
+     * their timeouts on shutdown */
+    g_thread_pool_free(t->runners, TRUE, FALSE);
     g_hash_table_unref(t->jobs);
     g_mutex_clear(&t->lock);
     g_free(t);

@@ -39,6 +39,7 @@ static const HttpHandler handlers[HTTP_ROUTE_COUNT] = {
     [HTTP_ROUTE_CHECKPOINT_RESTORE] = http_checkpoint_restore,
     [HTTP_ROUTE_CHECKPOINT_DELETE] = http_checkpoint_delete,
     [HTTP_ROUTE_FROM_CHECKPOINT] = http_from_checkpoint,
+    [HTTP_ROUTE_TEMPLATE_GET] = http_template_get,
 };
 
 /* Worker threads: every library call blocks, and run-async holds one for up

@@ -73,6 +73,17 @@ test('auth: a missing key and a wrong key are 401 and say nothing more', async (
   assert.equal((await raw('GET', '/sandboxes')).status, 200);
 });
 
+test('without an API key the server refuses a non-loopback address', async () => {
+  const port = await freePort();
+  const p = spawn(process.env.OC_SERVER, ['--listen', `0.0.0.0:${port}`, '--no-reaper'],
+                  { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  p.stderr.on('data', (d) => { err += d; });
+  const code = await new Promise((resolve) => p.on('exit', resolve));
+  assert.notEqual(code, 0);
+  assert.match(err, /refusing to listen on 0\.0\.0\.0:\d+ without an API key/);
+});
+
 test('bad input: each with its status and a JSON error', async () => {
   const cases = [
     ['POST', '/sandboxes', { body: '{"templateID": ' }, 400, /not valid JSON/],
@@ -85,6 +96,8 @@ test('bad input: each with its status and a JSON error', async () => {
     ['GET', '/sandboxes/..%2f..%2fetc', {}, 400, /not valid/],
     ['GET', '/sandboxes/sb-0000%2fx/files', {}, 404, /no such route/],
     ['GET', '/sandboxes/sb-000000000000/exec/ex-1/result', {}, 404, /ex-1/],
+    ['GET', '/templates/no-such-template', {}, 404, /no-such-template/],
+    ['GET', '/templates/..%2e', {}, 404, /no such route/],
   ];
   for (const [method, url, o, status, re] of cases) {
     const r = await raw(method, url, o);
@@ -104,6 +117,9 @@ test('Sandbox.create with template, timeout, envs, metadata, cpuCount and memory
   assert.equal(r.json.memoryMB, 512);
   assert.equal(r.json.timeout, 600);
   assert.deepEqual(r.json.metadata, META);
+  const tpl = await raw('GET', '/templates/base');
+  assert.equal(tpl.json.templateID, 'base');
+  assert.ok(['ready', 'building'].includes(tpl.json.status), tpl.text);
   const list = await raw('GET', '/sandboxes');
   assert.ok(list.json.some((s) => s.sandboxID === sb.sandboxId));
 });

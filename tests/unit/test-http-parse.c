@@ -47,6 +47,12 @@ START_TEST(test_routes)
     ck_assert_int_eq(match(&r, "DELETE", "/api/sandboxes/sb-1/checkpoints/cp-1"), 0);
     ck_assert_int_eq(r.id, HTTP_ROUTE_CHECKPOINT_DELETE);
     http_route_clear(&r);
+    ck_assert_int_eq(match(&r, "GET", "/api/templates/base"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_TEMPLATE_GET);
+    ck_assert_ptr_null(r.sandbox_id);
+    ck_assert_str_eq(r.sub_id, "base");
+    http_route_clear(&r);
+    ck_assert_int_eq(match(&r, "GET", "/api/templates/..base"), 404);
     ck_assert_int_eq(match(&r, "POST", "/api/sandboxes/sb-1/pty/3/resize"), 0);
     ck_assert_int_eq(r.id, HTTP_ROUTE_PTY_RESIZE);
     http_route_clear(&r);
