@@ -182,9 +182,22 @@ test('exec.start with onStdout, onExit and sendStdin (key in the WebSocket query
     ws.onopen = () => { ws.close(); resolve(true); };
     ws.onerror = () => resolve(false);
   });
+  assert.ok((await sb.exec.list()).some((s) => s.sessionID === session.sessionId && !s.running));
   assert.equal(await opens('wrong-key-wrong-key'), false);
   assert.equal(await opens(KEY), true);
   assert.match(serverLog, /^GET \/api\/sandboxes\/:id\/exec\/:exec 401 /m);
+});
+
+test('exec.kill and exec.shell (a stateful shell over the session WebSocket)', async () => {
+  const sleeper = await sb.exec.start('sleep', { args: ['100'] });
+  await sleeper.kill(9);
+  assert.equal(await sleeper.done, 137);
+  const sh = await sb.exec.shell();
+  await sh.run('cd /tmp && export SHELL_VAR=kept');
+  const r = await sh.run('echo "$(pwd) $SHELL_VAR"');
+  assert.equal(r.stdout, '/tmp kept\n');
+  assert.equal(r.exitCode, 0);
+  await sh.close();
 });
 
 test('pty.create with send and onOutput', async () => {
@@ -196,8 +209,13 @@ test('pty.create with send and onOutput', async () => {
     onOutput: (d) => { out += new TextDecoder().decode(d); if (out.includes('pty-ok-42')) seen(); },
   });
   await new Promise((resolve) => setTimeout(resolve, 500)); // the socket opens
-  pty.send('echo pty-ok-$((40+2))\n');
+  const resize = await raw('POST', `/sandboxes/${sb.sandboxId}/pty/${pty.sessionId}/resize`,
+                           { body: JSON.stringify({ cols: 120, rows: 40 }) });
+  assert.equal(resize.status, 200, resize.text);
+  pty.send('echo pty-ok-$((40+2)) $(stty size)\n');
   await saw;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.match(out, /pty-ok-42 40 120/);
   pty.close();
   const r = await raw('DELETE', `/sandboxes/${sb.sandboxId}/pty/${pty.sessionId}`);
   assert.equal(r.status, 200, r.text);
@@ -232,6 +250,9 @@ test('createCheckpoint and Sandbox.createFromCheckpoint', async () => {
   assert.match(cp.id, /^cp-/);
   assert.equal(cp.name, 'http-test');
   assert.ok((await sb.listCheckpoints()).some((c) => c.id === cp.id));
+  await sb.files.write('/root/cp.txt', 'changed after');
+  await sb.restoreCheckpoint(cp.id);
+  assert.equal(await sb.files.read('/root/cp.txt'), 'at checkpoint');
   fork = await Sandbox.createFromCheckpoint(cp.id, { ...opts, timeout: 600 });
   assert.notEqual(fork.sandboxId, sb.sandboxId);
   assert.equal(await fork.files.read('/root/cp.txt'), 'at checkpoint');
