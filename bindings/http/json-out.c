@@ -75,5 +75,7 @@ JsonObject *http_json_exec_result(const oc_exec_result *res)
     set_string_take(o, "stderr", http_utf8(p, len));
     if (oc_exec_result_timed_out(res))
         json_object_set_boolean_member(o, "timedOut", TRUE);
+    if (oc_exec_result_stdout_truncated(res) || oc_exec_result_stderr_truncated(res))
+        json_object_set_boolean_member(o, "truncated", TRUE);
     return o;
 }

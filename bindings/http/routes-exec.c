@@ -9,10 +9,13 @@
 
 #include <stdlib.h>
 
-/* Finished results are kept this long for the SDK's polls, and at most this
- * many commands are tracked at once. */
+/* Finished results are kept this long for the SDK's polls, at most this
+ * many commands are tracked at once, and each keeps at most this much of
+ * each stream (the rest is dropped and the result says "truncated"): the
+ * server's memory stays bounded whatever clients run. */
 #define EXEC_KEEP_US (10 * G_USEC_PER_SEC * 60)
-#define EXEC_MAX_TRACKED 4096
+#define EXEC_MAX_TRACKED 1024
+#define EXEC_MAX_OUTPUT (4u * 1024u * 1024u)
 
 typedef struct {
     gint refs;
@@ -69,6 +72,7 @@ static void run_job(gpointer data, gpointer unused)
         opts.args = (const char *const *)job->body.args;
     opts.envs = (const char *const *)job->body.envs;
     opts.cwd = job->body.cwd;
+    opts.max_output = EXEC_MAX_OUTPUT;
     if (job->body.timeout_s >= 0)
         opts.timeout_ms = job->body.timeout_s * 1000;
     rc = oc_exec_run(&res, job->sb, command, &opts, &err);

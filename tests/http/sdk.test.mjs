@@ -26,6 +26,21 @@ async function freePort() {
   return port;
 }
 
+// Starts oc-server and resolves once it listens; onLog gets its stderr.
+async function spawnServer(args, onLog) {
+  const p = spawn(process.env.OC_SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  await new Promise((resolve, reject) => {
+    p.stderr.on('data', (d) => {
+      log += d;
+      onLog?.(d);
+      if (log.includes('listening on')) resolve();
+    });
+    p.on('exit', (code) => reject(new Error(`oc-server exited (${code}): ${log}`)));
+  });
+  return p;
+}
+
 async function startServer() {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-server-test-'));
@@ -33,14 +48,7 @@ async function startServer() {
   fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\napi-keys=${KEY}\nexec-wait-ms=1000\n` +
     `max-upload-bytes=${8 * 1024 * 1024}\n` +
     (process.env.OC_STATE_DIR ? `state-dir=${process.env.OC_STATE_DIR}\n` : ''));
-  server = spawn(process.env.OC_SERVER, ['--config', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise((resolve, reject) => {
-    server.stderr.on('data', (d) => {
-      serverLog += d;
-      if (serverLog.includes('listening on')) resolve();
-    });
-    server.on('exit', (code) => reject(new Error(`oc-server exited (${code}): ${serverLog}`)));
-  });
+  server = await spawnServer(['--config', conf], (d) => { serverLog += d; });
   base = `http://127.0.0.1:${port}/api`;
   opts = { apiUrl: `http://127.0.0.1:${port}`, apiKey: KEY };
 }
@@ -122,6 +130,20 @@ test('Sandbox.create with template, timeout, envs, metadata, cpuCount and memory
   assert.ok(['ready', 'building'].includes(tpl.json.status), tpl.text);
   const list = await raw('GET', '/sandboxes');
   assert.ok(list.json.some((s) => s.sandboxID === sb.sandboxId));
+});
+
+test('a create over the max-sandboxes quota is 429', async () => {
+  const n = (await raw('GET', '/sandboxes')).json.length; // sb at least
+  const port = await freePort();
+  const quota = await spawnServer(['--listen', `127.0.0.1:${port}`, '--no-reaper',
+                                   '--max-sandboxes', String(n)]);
+  try {
+    const resp = await fetch(`http://127.0.0.1:${port}/api/sandboxes`, { method: 'POST', body: '{}' });
+    assert.equal(resp.status, 429);
+    assert.match((await resp.json()).error, new RegExp(`at most ${n} sandbox`));
+  } finally {
+    quota.kill('SIGTERM');
+  }
 });
 
 test('exec.run with env and cwd; a slow command through the result poll', async () => {
