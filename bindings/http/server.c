@@ -417,8 +417,10 @@ static void handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
         while (g_hash_table_iter_next(&it, &k, &v))
             g_hash_table_insert(r->query, g_strdup(k), g_strdup(v));
     }
-    r->body = soup_message_body_flatten(soup_server_message_get_request_body(msg));
     r->upload_fd = http_upload_take_fd(msg);
+    /* an upload's body went to its file as it came: soup kept none of it */
+    r->body = r->upload_fd >= 0 ? g_bytes_new(NULL, 0)
+                                : soup_message_body_flatten(soup_server_message_get_request_body(msg));
     r->async_wake = soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
                                                  "X-OSB-Async-Wake") != NULL;
     if (!takes_raw_body(r->route.id)) {

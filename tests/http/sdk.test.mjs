@@ -28,7 +28,9 @@ async function freePort() {
 
 // Starts oc-server and resolves once it listens; onLog gets its stderr.
 async function spawnServer(args, onLog) {
-  const p = spawn(process.env.OC_SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // a GLib or libsoup critical is a bug of ours: make it end the server
+  const p = spawn(process.env.OC_SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'],
+                                                 env: { ...process.env, G_DEBUG: 'fatal-criticals' } });
   let log = '';
   await new Promise((resolve, reject) => {
     p.stderr.on('data', (d) => {
@@ -69,7 +71,9 @@ before(startServer);
 after(async () => {
   for (const s of [fork, sb]) await s?.kill().catch(() => {});
   server.kill('SIGTERM');
-  await new Promise((resolve) => server.on('exit', resolve));
+  const [code, signal] = await new Promise((resolve) => server.on('exit', (c, s) => resolve([c, s])));
+  assert.equal(signal, null, `oc-server died of ${signal}: ${serverLog.slice(-2000)}`);
+  assert.equal(code, 0, serverLog.slice(-2000));
 });
 
 test('auth: a missing key and a wrong key are 401 and say nothing more', async () => {
