@@ -5,6 +5,7 @@ struct HttpSandboxes {
     GMutex lock;
     GHashTable *handles; /* id -> oc_sandbox* (a reference) */
     GHashTable *waking;  /* ids with a background wake in progress */
+    GCond woken;         /* signalled as each background wake ends */
 };
 
 static void unref_handle(gpointer sb)
@@ -20,11 +21,18 @@ HttpSandboxes *http_sandboxes_new(void)
     s->handles = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                        unref_handle);
     s->waking = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_cond_init(&s->woken);
     return s;
 }
 
 void http_sandboxes_free(HttpSandboxes *s)
 {
+    /* background wakes use s until they end: let them finish (seconds) */
+    g_mutex_lock(&s->lock);
+    while (g_hash_table_size(s->waking) > 0)
+        g_cond_wait(&s->woken, &s->lock);
+    g_mutex_unlock(&s->lock);
+    g_cond_clear(&s->woken);
     g_hash_table_unref(s->handles);
     g_hash_table_unref(s->waking);
     g_mutex_clear(&s->lock);
@@ -94,6 +102,7 @@ static gpointer wake_thread(gpointer data)
         oc_error_free(err);
     g_mutex_lock(&job->s->lock);
     g_hash_table_remove(job->s->waking, oc_sandbox_id(job->sb));
+    g_cond_broadcast(&job->s->woken);
     g_mutex_unlock(&job->s->lock);
     oc_sandbox_unref(job->sb);
     g_free(job);

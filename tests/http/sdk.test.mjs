@@ -70,8 +70,11 @@ before(startServer);
 
 after(async () => {
   for (const s of [fork, sb]) await s?.kill().catch(() => {});
+  const exited = server.exitCode !== null || server.signalCode !== null
+    ? Promise.resolve([server.exitCode, server.signalCode])
+    : new Promise((resolve) => server.on('exit', (c, s) => resolve([c, s])));
   server.kill('SIGTERM');
-  const [code, signal] = await new Promise((resolve) => server.on('exit', (c, s) => resolve([c, s])));
+  const [code, signal] = await exited;
   assert.equal(signal, null, `oc-server died of ${signal}: ${serverLog.slice(-2000)}`);
   assert.equal(code, 0, serverLog.slice(-2000));
 });
