@@ -19,7 +19,8 @@ enum { FRAME_STDIN = 0, FRAME_STDOUT = 1, FRAME_STDERR = 2, FRAME_EXIT = 3, FRAM
 
 typedef struct {
     gint refs;
-    HttpServer *srv;
+    HttpServer *srv;             /* for the attach only */
+    GMainContext *main_ctx;      /* soup's; a reference, as output may outlive srv at exit */
     char *sandbox_id;
     uint32_t session;
     gboolean pty;
@@ -54,6 +55,7 @@ static void session_unref(WsSession *s)
     g_queue_clear_full(&s->out, (GDestroyNotify)g_bytes_unref);
     g_clear_object(&s->ws);
     g_mutex_clear(&s->lock);
+    g_main_context_unref(s->main_ctx);
     g_free(s->sandbox_id);
     g_free(s);
 }
@@ -99,7 +101,7 @@ static void push_out(WsSession *s, GBytes *frame)
     s->drain_queued = TRUE;
     g_mutex_unlock(&s->lock);
     if (schedule)
-        g_main_context_invoke_full(s->srv->main_ctx, G_PRIORITY_DEFAULT, drain, session_ref(s),
+        g_main_context_invoke_full(s->main_ctx, G_PRIORITY_DEFAULT, drain, session_ref(s),
                                    (GDestroyNotify)session_unref);
 }
 
@@ -193,7 +195,7 @@ static void run_task(gpointer data, gpointer pool_data)
         if (s->h)
             oc_exec_handle_free(s->h);
         s->h = NULL;
-        g_main_context_invoke(s->srv->main_ctx, destroy_on_main, s);
+        g_main_context_invoke(s->main_ctx, destroy_on_main, s);
         break;
     }
     g_clear_pointer(&t->data, g_bytes_unref);
@@ -295,6 +297,7 @@ void http_ws_upgrade(HttpServer *srv, SoupServerMessage *msg, const HttpRoute *r
     s = g_new0(WsSession, 1);
     s->refs = 1;
     s->srv = srv;
+    s->main_ctx = g_main_context_ref(srv->main_ctx);
     s->sandbox_id = g_strdup(route->sandbox_id);
     s->session = (uint32_t)id;
     s->pty = route->id == HTTP_ROUTE_PTY_WS;
