@@ -99,6 +99,26 @@ test('without an API key the server refuses a non-loopback address', async () =>
   assert.match(err, /refusing to listen on 0\.0\.0\.0:\d+ without an API key/);
 });
 
+test('a client that stalls mid-request is dropped after io-timeout-s', async () => {
+  const port = await freePort();
+  const conf = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'oc-server-test-')), 'slow.conf');
+  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\nio-timeout-s=1\nreaper=false\n`);
+  let log = '';
+  const slow = await spawnServer(['--config', conf], (d) => { log += d; });
+  try {
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise((resolve) => sock.on('connect', resolve));
+    const t0 = Date.now();
+    sock.write('POST /api/sandboxes HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{');
+    await new Promise((resolve) => sock.on('close', resolve));
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 900 && waited < 10000, `closed after ${waited} ms`);
+    assert.match(log, /^POST \/api\/sandboxes aborted /m);
+  } finally {
+    slow.kill('SIGTERM');
+  }
+});
+
 test('bad input: each with its status and a JSON error', async () => {
   const cases = [
     ['POST', '/sandboxes', { body: '{"templateID": ' }, 400, /not valid JSON/],
