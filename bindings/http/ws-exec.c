@@ -27,11 +27,21 @@ typedef struct {
     SoupWebsocketConnection *ws; /* soup's thread only */
     GThreadPool *tasks;          /* one thread: calls in order */
     oc_exec_handle *h;           /* task thread only */
+    GSocket *sock;               /* the WebSocket's, to see whether the client keeps up */
     GMutex lock;                 /* guards what follows */
+    GCond room;                  /* signalled when queued drops or the socket closes */
     GQueue out;                  /* GBytes to send; NULL: close after what came before */
+    gsize queued;                /* bytes in out */
     gboolean drain_queued;
     gboolean ws_closed;
 } WsSession;
+
+/* Output waits for a client that reads slowly: past this much queued, the
+ * handle's callback blocks, and the library treats a callback blocked for
+ * a second as a reader that stopped (the session goes on; this follower
+ * skips, and is told how much). */
+#define WS_QUEUE_MAX (4u * 1024u * 1024u)
+#define WS_RETRY_MS 20
 
 typedef enum { TASK_ATTACH = 1, TASK_STDIN, TASK_DETACH } TaskKind;
 
@@ -54,13 +64,25 @@ static void session_unref(WsSession *s)
         return;
     g_queue_clear_full(&s->out, (GDestroyNotify)g_bytes_unref);
     g_clear_object(&s->ws);
+    g_clear_object(&s->sock);
     g_mutex_clear(&s->lock);
+    g_cond_clear(&s->room);
     g_main_context_unref(s->main_ctx);
     g_free(s->sandbox_id);
     g_free(s);
 }
 
 /* ---- output: handle thread -> soup's thread ---- */
+
+static gboolean drain(gpointer data);
+
+/* soup queues whatever it is handed, without a bound, and writes as the
+ * socket takes it: so hand it more only when the socket has room (its own
+ * queue is then empty). */
+static gboolean client_keeps_up(WsSession *s)
+{
+    return !s->sock || (g_socket_condition_check(s->sock, G_IO_OUT) & G_IO_OUT);
+}
 
 static gboolean drain(gpointer data)
 {
@@ -69,8 +91,19 @@ static gboolean drain(gpointer data)
     gboolean close_after = FALSE;
     GBytes *b;
 
+    if (s->ws && soup_websocket_connection_get_state(s->ws) == SOUP_WEBSOCKET_STATE_OPEN &&
+        !client_keeps_up(s)) {
+        GSource *later = g_timeout_source_new(WS_RETRY_MS);
+
+        g_source_set_callback(later, drain, session_ref(s), (GDestroyNotify)session_unref);
+        g_source_attach(later, s->main_ctx);
+        g_source_unref(later);
+        return G_SOURCE_REMOVE;
+    }
     g_mutex_lock(&s->lock);
     s->drain_queued = FALSE;
+    s->queued = 0;
+    g_cond_broadcast(&s->room);
     while (!g_queue_is_empty(&s->out)) {
         b = g_queue_pop_head(&s->out);
         if (!b) {
@@ -96,6 +129,15 @@ static void push_out(WsSession *s, GBytes *frame)
     gboolean schedule;
 
     g_mutex_lock(&s->lock);
+    while (frame && s->queued > WS_QUEUE_MAX && !s->ws_closed)
+        g_cond_wait(&s->room, &s->lock);
+    if (s->ws_closed) {
+        g_mutex_unlock(&s->lock);
+        if (frame)
+            g_bytes_unref(frame);
+        return;
+    }
+    s->queued += frame ? g_bytes_get_size(frame) : 0;
     g_queue_push_tail(&s->out, frame);
     schedule = !s->drain_queued;
     s->drain_queued = TRUE;
@@ -245,6 +287,7 @@ static void on_closed(SoupWebsocketConnection *ws, gpointer data)
 
     g_mutex_lock(&s->lock);
     s->ws_closed = TRUE;
+    g_cond_broadcast(&s->room);
     g_mutex_unlock(&s->lock);
     push_task(s, TASK_DETACH, NULL);
 }
@@ -261,8 +304,10 @@ static void upgraded(SoupServerMessage *msg, gpointer data)
     http_log_request(msg, 101);
     stream = soup_server_message_steal_connection(msg);
     /* a followed session may be quiet for hours: no read deadline */
-    if (G_IS_SOCKET_CONNECTION(stream))
-        g_socket_set_timeout(g_socket_connection_get_socket(G_SOCKET_CONNECTION(stream)), 0);
+    if (G_IS_SOCKET_CONNECTION(stream)) {
+        s->sock = g_object_ref(g_socket_connection_get_socket(G_SOCKET_CONNECTION(stream)));
+        g_socket_set_timeout(s->sock, 0);
+    }
     s->ws = soup_websocket_connection_new(stream, uri, SOUP_WEBSOCKET_CONNECTION_SERVER, origin,
                                           NULL, NULL);
     g_object_unref(stream);
@@ -302,6 +347,7 @@ void http_ws_upgrade(HttpServer *srv, SoupServerMessage *msg, const HttpRoute *r
     s->session = (uint32_t)id;
     s->pty = route->id == HTTP_ROUTE_PTY_WS;
     g_mutex_init(&s->lock);
+    g_cond_init(&s->room);
     g_queue_init(&s->out);
     s->tasks = g_thread_pool_new(run_task, s, 1, FALSE, NULL);
     g_signal_connect(msg, "wrote-informational", G_CALLBACK(upgraded), s);

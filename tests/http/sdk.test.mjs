@@ -232,6 +232,12 @@ test('exec.start with onStdout, onExit and sendStdin (key in the WebSocket query
     ws.onerror = () => resolve(false);
   });
   assert.ok((await sb.exec.list()).some((s) => s.sessionID === session.sessionId && !s.running));
+  // 20 MB of output through the socket's flow control, none lost
+  let bytes = 0;
+  const flood = await sb.exec.start('head', { args: ['-c', '20000000', '/dev/zero'],
+                                              onStdout: (d) => { bytes += d.length; } });
+  assert.equal(await flood.done, 0);
+  assert.equal(bytes, 20000000);
   assert.equal(await opens('wrong-key-wrong-key'), false);
   assert.equal(await opens(KEY), true);
   assert.match(serverLog, /^GET \/api\/sandboxes\/:id\/exec\/:exec 401 /m);
