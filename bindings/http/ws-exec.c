@@ -302,12 +302,15 @@ static void upgraded(SoupServerMessage *msg, gpointer data)
 
     g_signal_handlers_disconnect_by_func(msg, upgraded, data);
     http_log_request(msg, 101);
-    stream = soup_server_message_steal_connection(msg);
-    /* a followed session may be quiet for hours: no read deadline */
-    if (G_IS_SOCKET_CONNECTION(stream)) {
-        s->sock = g_object_ref(g_socket_connection_get_socket(G_SOCKET_CONNECTION(stream)));
+    /* the socket under soup's stream wrapper: a followed session may be
+     * quiet for hours (no read deadline), and its room tells whether the
+     * client keeps up */
+    s->sock = soup_server_message_get_socket(msg);
+    if (s->sock) {
+        g_object_ref(s->sock);
         g_socket_set_timeout(s->sock, 0);
     }
+    stream = soup_server_message_steal_connection(msg);
     s->ws = soup_websocket_connection_new(stream, uri, SOUP_WEBSOCKET_CONNECTION_SERVER, origin,
                                           NULL, NULL);
     g_object_unref(stream);

@@ -243,6 +243,62 @@ test('exec.start with onStdout, onExit and sendStdin (key in the WebSocket query
   assert.match(serverLog, /^GET \/api\/sandboxes\/:id\/exec\/:exec 401 /m);
 });
 
+test('a WebSocket outlives io-timeout-s while its session is quiet', async () => {
+  const port = await freePort();
+  const conf = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'oc-server-test-')), 'quiet.conf');
+  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\nio-timeout-s=1\nreaper=false\n` +
+    (process.env.OC_STATE_DIR ? `state-dir=${process.env.OC_STATE_DIR}\n` : ''));
+  const quiet = await spawnServer(['--config', conf]);
+  try {
+    const other = await Sandbox.connect(sb.sandboxId, { apiUrl: `http://127.0.0.1:${port}` });
+    let out = '';
+    const session = await other.exec.start('head', {
+      args: ['-n', '1'], onStdout: (d) => { out += new TextDecoder().decode(d); },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // quiet past the timeout
+    session.sendStdin('still here\n');
+    assert.equal(await session.done, 0);
+    assert.equal(out, 'still here\n');
+  } finally {
+    quiet.kill('SIGTERM');
+  }
+});
+
+// The server's resident memory, in KiB.
+function serverRssKiB() {
+  const m = fs.readFileSync(`/proc/${server.pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)/m);
+  return Number(m[1]);
+}
+
+test('a WebSocket client that stops reading does not grow the server', async () => {
+  const start = await raw('POST', `/sandboxes/${sb.sandboxId}/exec`,
+                          { body: JSON.stringify({ cmd: 'head', args: ['-c', '400000000', '/dev/zero'] }) });
+  assert.equal(start.status, 200, start.text);
+  const sid = start.json.sessionID;
+  // a client with a small receive buffer that reads the 101 and then nothing
+  // (node's own sockets keep reading into memory when paused)
+  const client = spawn('/usr/bin/python3', ['-c', `
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", ${new URL(base).port}))
+s.sendall(b"GET /api/sandboxes/${sb.sandboxId}/exec/${sid}?api_key=${KEY} HTTP/1.1\\r\\nHost: x\\r\\n"
+          b"Upgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n")
+print(s.recv(12).decode(), flush=True)
+time.sleep(30)
+`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const status = await new Promise((resolve) => client.stdout.once('data', (d) => resolve(String(d))));
+  const before = serverRssKiB();
+  await new Promise((resolve) => setTimeout(resolve, 8000));
+  const grown = serverRssKiB() - before;
+  client.kill();
+  await raw('POST', `/sandboxes/${sb.sandboxId}/exec/${sid}/kill`, { body: '{}' });
+  assert.match(status, /HTTP\/1.1 101/);
+  // unbounded, this grew 31 MiB in 6 s on a loaded host; bounded, 9 MiB
+  assert.ok(grown < 24 * 1024, `the server grew by ${grown} KiB for a client that stopped reading`);
+});
+
 test('exec.kill and exec.shell (a stateful shell over the session WebSocket)', async () => {
   const sleeper = await sb.exec.start('sleep', { args: ['100'] });
   await sleeper.kill(9);
