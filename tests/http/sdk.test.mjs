@@ -26,6 +26,13 @@ async function freePort() {
   return port;
 }
 
+const tmpDirs = [];
+function tmpDir() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-server-test-'));
+  tmpDirs.push(dir);
+  return dir;
+}
+
 // Starts oc-server and resolves once it listens; onLog gets its stderr.
 async function spawnServer(args, onLog) {
   // a GLib or libsoup critical is a bug of ours: make it end the server
@@ -45,7 +52,7 @@ async function spawnServer(args, onLog) {
 
 async function startServer() {
   const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-server-test-'));
+  const dir = tmpDir();
   const conf = path.join(dir, 'server.conf');
   fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\napi-keys=${KEY}\nexec-wait-ms=1000\n` +
     `max-upload-bytes=${8 * 1024 * 1024}\n` +
@@ -75,6 +82,7 @@ after(async () => {
     : new Promise((resolve) => server.on('exit', (c, s) => resolve([c, s])));
   server.kill('SIGTERM');
   const [code, signal] = await exited;
+  for (const dir of tmpDirs) fs.rmSync(dir, { recursive: true, force: true });
   assert.equal(signal, null, `oc-server died of ${signal}: ${serverLog.slice(-2000)}`);
   assert.equal(code, 0, serverLog.slice(-2000));
 });
@@ -101,7 +109,7 @@ test('without an API key the server refuses a non-loopback address', async () =>
 
 test('a client that stalls mid-request is dropped after io-timeout-s', async () => {
   const port = await freePort();
-  const conf = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'oc-server-test-')), 'slow.conf');
+  const conf = path.join(tmpDir(), 'slow.conf');
   fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\nio-timeout-s=1\nreaper=false\n`);
   let log = '';
   const slow = await spawnServer(['--config', conf], (d) => { log += d; });
@@ -245,7 +253,7 @@ test('exec.start with onStdout, onExit and sendStdin (key in the WebSocket query
 
 test('a WebSocket outlives io-timeout-s while its session is quiet', async () => {
   const port = await freePort();
-  const conf = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'oc-server-test-')), 'quiet.conf');
+  const conf = path.join(tmpDir(), 'quiet.conf');
   fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\nio-timeout-s=1\nreaper=false\n` +
     (process.env.OC_STATE_DIR ? `state-dir=${process.env.OC_STATE_DIR}\n` : ''));
   const quiet = await spawnServer(['--config', conf]);
