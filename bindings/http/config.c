@@ -105,7 +105,8 @@ gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **err
         g_strfreev(cfg->api_keys), cfg->api_keys = g_steal_pointer(&keys);
     if (state_dir)
         g_free(cfg->state_dir), cfg->state_dir = g_steal_pointer(&state_dir);
-    if (pool > 64 || quota < -1 || wait > 60000) {
+    /* -1 is "not given" */
+    if (pool < -1 || pool > 64 || quota < -1 || wait < -1 || wait > 60000) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                     "--pool-size takes 0 to 64, --max-sandboxes >= 0, --exec-wait-ms 0 to 60000");
         return FALSE;
