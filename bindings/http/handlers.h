@@ -1,0 +1,42 @@
+/* handlers.h: the route handlers, by resource. */
+#pragma once
+
+#include "server.h"
+
+/* routes-sandbox.c */
+void http_sandbox_create(HttpRequest *r);
+void http_sandbox_list(HttpRequest *r);
+void http_sandbox_get(HttpRequest *r);
+void http_sandbox_kill(HttpRequest *r);
+void http_sandbox_timeout(HttpRequest *r);
+void http_sandbox_hibernate(HttpRequest *r);
+void http_sandbox_wake(HttpRequest *r);
+/* routes-checkpoint.c */
+void http_checkpoint_create(HttpRequest *r);
+void http_checkpoint_list(HttpRequest *r);
+void http_checkpoint_restore(HttpRequest *r);
+void http_checkpoint_delete(HttpRequest *r);
+void http_from_checkpoint(HttpRequest *r);
+void http_template_get(HttpRequest *r);
+/* routes-exec.c */
+void http_exec_run_async(HttpRequest *r);
+void http_exec_run(HttpRequest *r);
+void http_exec_result(HttpRequest *r);
+void http_exec_start(HttpRequest *r);
+void http_exec_list(HttpRequest *r);
+void http_exec_kill(HttpRequest *r);
+HttpExecTable *http_exec_table_new(void);
+void http_exec_table_free(HttpExecTable *t);
+/* routes-files.c */
+void http_files_read(HttpRequest *r);
+void http_files_write(HttpRequest *r);
+void http_files_delete(HttpRequest *r);
+void http_files_list(HttpRequest *r);
+void http_files_mkdir(HttpRequest *r);
+/* routes-pty.c */
+void http_pty_create(HttpRequest *r);
+void http_pty_resize(HttpRequest *r);
+void http_pty_delete(HttpRequest *r);
+/* ws-exec.c: upgrades the request (on the HTTP thread) and follows the
+ * session. */
+void http_ws_upgrade(HttpServer *srv, SoupServerMessage *msg, const HttpRoute *route);

@@ -1,0 +1,13 @@
+/* json-out.h: the SDK's response shapes, built from the library's objects. */
+#pragma once
+
+#include <json-glib/json-glib.h>
+#include <opencomputer.h>
+
+/* {sandboxID, status, templateID, cpuCount, memoryMB, timeout, metadata,
+ *  startedAt, endAt, ...} */
+JsonNode *http_json_sandbox(const oc_sandbox_info *info);
+/* {id, sandboxId, name, status, sizeBytes, createdAt, sandboxConfig} */
+JsonNode *http_json_checkpoint(const oc_checkpoint *cp);
+/* {exitCode, stdout, stderr} plus what the caller adds */
+JsonObject *http_json_exec_result(const oc_exec_result *res);

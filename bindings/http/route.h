@@ -1,0 +1,58 @@
+/* route.h: request routing for oc-server, kept apart from acting so that it
+ * can be tested without a socket or a sandbox. */
+#pragma once
+
+#include <glib.h>
+
+typedef enum {
+    HTTP_ROUTE_NONE = 0,
+    HTTP_ROUTE_SANDBOX_CREATE,
+    HTTP_ROUTE_SANDBOX_LIST,
+    HTTP_ROUTE_SANDBOX_GET,
+    HTTP_ROUTE_SANDBOX_KILL,
+    HTTP_ROUTE_SANDBOX_TIMEOUT,
+    HTTP_ROUTE_SANDBOX_HIBERNATE,
+    HTTP_ROUTE_SANDBOX_WAKE,
+    HTTP_ROUTE_EXEC_RUN_ASYNC,
+    HTTP_ROUTE_EXEC_RUN,
+    HTTP_ROUTE_EXEC_RESULT,
+    HTTP_ROUTE_EXEC_START,
+    HTTP_ROUTE_EXEC_LIST,
+    HTTP_ROUTE_EXEC_KILL,
+    HTTP_ROUTE_EXEC_WS,
+    HTTP_ROUTE_FILES_READ,
+    HTTP_ROUTE_FILES_WRITE,
+    HTTP_ROUTE_FILES_DELETE,
+    HTTP_ROUTE_FILES_LIST,
+    HTTP_ROUTE_FILES_MKDIR,
+    HTTP_ROUTE_PTY_CREATE,
+    HTTP_ROUTE_PTY_WS,
+    HTTP_ROUTE_PTY_RESIZE,
+    HTTP_ROUTE_PTY_DELETE,
+    HTTP_ROUTE_CHECKPOINT_CREATE,
+    HTTP_ROUTE_CHECKPOINT_LIST,
+    HTTP_ROUTE_CHECKPOINT_RESTORE,
+    HTTP_ROUTE_CHECKPOINT_DELETE,
+    HTTP_ROUTE_FROM_CHECKPOINT,
+    HTTP_ROUTE_TEMPLATE_GET,
+    HTTP_ROUTE_COUNT
+} HttpRouteId;
+
+typedef struct {
+    HttpRouteId id;
+    const char *pattern;  /* e.g. "/api/sandboxes/:id/files" (static): what logs show */
+    gboolean websocket;   /* the route is a WebSocket upgrade */
+    char *sandbox_id;     /* :id, validated */
+    char *sub_id;         /* :execId, :sessionId, :checkpointId or :name, validated */
+} HttpRoute;
+
+/* Matches method and (decoded) path.  Returns 0 with *out filled, 404 when
+ * no route has that path, 405 when one has it under another method.  Ids
+ * in the path that are not well-formed make it 404: no sandbox can have
+ * them, and they never reach the filesystem or libvirt. */
+int http_route_match(HttpRoute *out, const char *method, const char *path);
+void http_route_clear(HttpRoute *r);
+
+/* A sandbox, session or checkpoint id, or a template name: 1 to 64 of
+ * [A-Za-z0-9_.-], not starting with '.' (so never "." or ".."). */
+gboolean http_valid_name(const char *s);

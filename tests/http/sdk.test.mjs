@@ -1,0 +1,401 @@
+// sdk.test.mjs: oc-server driven by the real @opencomputer/sdk client.
+//
+// The test starts its own oc-server on a free loopback port with an API
+// key.  Two sandboxes serve all of it (boots are slow under TCG): one
+// created, one forked from its checkpoint.  Each carries metadata oc-test,
+// which scripts/check sweeps, and is killed here.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const { Sandbox } = await import(process.env.OC_SDK);
+
+const KEY = 'test-key-' + Math.random().toString(36).slice(2).padEnd(12, '0');
+const META = { 'oc-test': 'http' };
+let server, serverLog = '', base, opts, sb, fork;
+
+async function freePort() {
+  const s = net.createServer();
+  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address();
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+const tmpDirs = [];
+function tmpDir() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-server-test-'));
+  tmpDirs.push(dir);
+  return dir;
+}
+
+// Starts oc-server and resolves once it listens; onLog gets its stderr.
+async function spawnServer(args, onLog) {
+  // a GLib or libsoup critical is a bug of ours: make it end the server
+  const p = spawn(process.env.OC_SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'],
+                                                 env: { ...process.env, G_DEBUG: 'fatal-criticals' } });
+  let log = '';
+  await new Promise((resolve, reject) => {
+    p.stderr.on('data', (d) => {
+      log += d;
+      onLog?.(d);
+      if (log.includes('listening on')) resolve();
+    });
+    p.on('exit', (code) => reject(new Error(`oc-server exited (${code}): ${log}`)));
+  });
+  return p;
+}
+
+async function startServer() {
+  const port = await freePort();
+  const dir = tmpDir();
+  const conf = path.join(dir, 'server.conf');
+  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\napi-keys=${KEY}\nexec-wait-ms=1000\n` +
+    `max-upload-bytes=${8 * 1024 * 1024}\n` +
+    (process.env.OC_STATE_DIR ? `state-dir=${process.env.OC_STATE_DIR}\n` : ''));
+  server = await spawnServer(['--config', conf], (d) => { serverLog += d; });
+  base = `http://127.0.0.1:${port}/api`;
+  opts = { apiUrl: `http://127.0.0.1:${port}`, apiKey: KEY };
+}
+
+// A plain request: status and parsed body.
+async function raw(method, url, { key = KEY, body, headers = {} } = {}) {
+  const h = { ...headers };
+  if (key) h['X-API-Key'] = key;
+  const resp = await fetch(base + url, { method, headers: h, body });
+  const text = await resp.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: resp.status, json, text };
+}
+
+before(startServer);
+
+after(async () => {
+  for (const s of [fork, sb]) await s?.kill().catch(() => {});
+  const exited = server.exitCode !== null || server.signalCode !== null
+    ? Promise.resolve([server.exitCode, server.signalCode])
+    : new Promise((resolve) => server.on('exit', (c, s) => resolve([c, s])));
+  server.kill('SIGTERM');
+  const [code, signal] = await exited;
+  for (const dir of tmpDirs) fs.rmSync(dir, { recursive: true, force: true });
+  assert.equal(signal, null, `oc-server died of ${signal}: ${serverLog.slice(-2000)}`);
+  assert.equal(code, 0, serverLog.slice(-2000));
+});
+
+test('auth: a missing key and a wrong key are 401 and say nothing more', async () => {
+  for (const key of [null, 'wrong-key-wrong-key']) {
+    const r = await raw('GET', '/sandboxes', { key });
+    assert.equal(r.status, 401);
+    assert.deepEqual(r.json, { error: 'missing or wrong API key' });
+  }
+  assert.equal((await raw('GET', '/sandboxes')).status, 200);
+});
+
+test('without an API key the server refuses a non-loopback address', async () => {
+  const port = await freePort();
+  const p = spawn(process.env.OC_SERVER, ['--listen', `0.0.0.0:${port}`, '--no-reaper'],
+                  { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  p.stderr.on('data', (d) => { err += d; });
+  const code = await new Promise((resolve) => p.on('exit', resolve));
+  assert.notEqual(code, 0);
+  assert.match(err, /refusing to listen on 0\.0\.0\.0:\d+ without an API key/);
+});
+
+test('a client that stalls mid-request is dropped after io-timeout-s', async () => {
+  const port = await freePort();
+  const conf = path.join(tmpDir(), 'slow.conf');
+  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\nio-timeout-s=1\nreaper=false\n`);
+  let log = '';
+  const slow = await spawnServer(['--config', conf], (d) => { log += d; });
+  try {
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise((resolve) => sock.on('connect', resolve));
+    const t0 = Date.now();
+    sock.write('POST /api/sandboxes HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{');
+    await new Promise((resolve) => sock.on('close', resolve));
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 900 && waited < 10000, `closed after ${waited} ms`);
+    assert.match(log, /^POST \/api\/sandboxes aborted /m);
+  } finally {
+    slow.kill('SIGTERM');
+  }
+});
+
+test('bad input: each with its status and a JSON error', async () => {
+  const cases = [
+    ['POST', '/sandboxes', { body: '{"templateID": ' }, 400, /not valid JSON/],
+    ['POST', '/sandboxes', { body: '[1]' }, 400, /JSON object/],
+    ['POST', '/sandboxes', { body: JSON.stringify({ templateID: '../../etc' }) }, 400, /template name/],
+    ['POST', '/sandboxes', { body: JSON.stringify({ cpuCount: 'two' }) }, 400, /cpuCount/],
+    ['POST', '/sandboxes', { body: ' '.repeat(10 * 1024 * 1024) }, 413, /over the limit/],
+    ['GET', '/no/such/route', {}, 404, /no such route/],
+    ['GET', '/sandboxes/sb-000000000000', {}, 404, /sb-000000000000/],
+    ['GET', '/sandboxes/..%2f..%2fetc', {}, 400, /not valid/],
+    ['GET', '/sandboxes/sb-0000%2fx/files', {}, 404, /no such route/],
+    ['GET', '/sandboxes/sb-000000000000/exec/ex-1/result', {}, 404, /ex-1/],
+    ['GET', '/templates/no-such-template', {}, 404, /no-such-template/],
+    ['GET', '/templates/..%2e', {}, 404, /no such route/],
+  ];
+  for (const [method, url, o, status, re] of cases) {
+    const r = await raw(method, url, o);
+    assert.equal(r.status, status, `${method} ${url}: ${r.text}`);
+    assert.match(r.json?.error ?? '', re, `${method} ${url}: ${r.text}`);
+  }
+});
+
+test('Sandbox.create with template, timeout, envs, metadata, cpuCount and memoryMB', async () => {
+  sb = await Sandbox.create({ ...opts, template: 'base', timeout: 600, cpuCount: 1, memoryMB: 512,
+                              envs: { SB_VAR: 'from-sandbox' }, metadata: META });
+  assert.match(sb.sandboxId, /^sb-/);
+  assert.equal(sb.status, 'running');
+  const r = await raw('GET', `/sandboxes/${sb.sandboxId}`);
+  assert.equal(r.json.templateID, 'base');
+  assert.equal(r.json.cpuCount, 1);
+  assert.equal(r.json.memoryMB, 512);
+  assert.equal(r.json.timeout, 600);
+  assert.deepEqual(r.json.metadata, META);
+  const tpl = await raw('GET', '/templates/base');
+  assert.equal(tpl.json.templateID, 'base');
+  assert.ok(['ready', 'building'].includes(tpl.json.status), tpl.text);
+  const list = await raw('GET', '/sandboxes');
+  assert.ok(list.json.some((s) => s.sandboxID === sb.sandboxId));
+});
+
+test('a create over the max-sandboxes quota is 429', async () => {
+  const n = (await raw('GET', '/sandboxes')).json.length; // sb at least
+  const port = await freePort();
+  const quota = await spawnServer(['--listen', `127.0.0.1:${port}`, '--no-reaper',
+                                   '--max-sandboxes', String(n)]);
+  try {
+    const resp = await fetch(`http://127.0.0.1:${port}/api/sandboxes`, { method: 'POST', body: '{}' });
+    assert.equal(resp.status, 429);
+    assert.match((await resp.json()).error, new RegExp(`at most ${n} sandbox`));
+  } finally {
+    quota.kill('SIGTERM');
+  }
+});
+
+test('exec.run with env and cwd; a slow command through the result poll', async () => {
+  const r = await sb.exec.run('echo "$SB_VAR $MY_VAR $(pwd)"; echo oops >&2; exit 3',
+                              { env: { MY_VAR: 'mine' }, cwd: '/tmp' });
+  assert.deepEqual(r, { exitCode: 3, stdout: 'from-sandbox mine /tmp\n', stderr: 'oops\n' });
+  // longer than exec-wait-ms: run-async hands back an execId to poll
+  const res = await raw('POST', `/sandboxes/${sb.sandboxId}/exec/run-async`,
+                        { body: JSON.stringify({ cmd: 'sh', args: ['-c', 'sleep 1.5; echo late'] }) });
+  assert.equal(res.json.running, true);
+  assert.match(res.json.execId, /^ex-/);
+  const slow = await sb.exec.run('sleep 1.5; echo slow');
+  assert.deepEqual(slow, { exitCode: 0, stdout: 'slow\n', stderr: '' });
+});
+
+test('files: write, read, readBytes, list, makeDir, exists, remove', async () => {
+  await sb.files.makeDir('/tmp/h/sub');
+  await sb.files.write('/tmp/h/a.txt', 'hello file\n');
+  const bytes = new Uint8Array(256).map((_, i) => i);
+  await sb.files.write('/tmp/h/b.bin', bytes);
+  assert.equal(await sb.files.read('/tmp/h/a.txt'), 'hello file\n');
+  assert.deepEqual(await sb.files.readBytes('/tmp/h/b.bin'), bytes);
+  const names = (await sb.files.list('/tmp/h')).map((e) => `${e.name}:${e.isDir}:${e.size}:${e.path}`).sort();
+  assert.deepEqual(names, ['a.txt:false:11:/tmp/h/a.txt', 'b.bin:false:256:/tmp/h/b.bin', 'sub:true:' + names[2].split(':')[2] + ':/tmp/h/sub']);
+  assert.equal(await sb.files.exists('/tmp/h/a.txt'), true);
+  // uploads are exempt from the JSON cap up to max-upload-bytes, streamed or not
+  const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
+  await sb.files.write('/tmp/h/big.bin', big);
+  assert.deepEqual(await sb.files.readBytes('/tmp/h/big.bin'), big);
+  await sb.files.write('/tmp/h/stream.txt', new ReadableStream({
+    start(c) { c.enqueue(new TextEncoder().encode('one,')); c.enqueue(new TextEncoder().encode('two')); c.close(); },
+  }));
+  assert.equal(await sb.files.read('/tmp/h/stream.txt'), 'one,two');
+  const over = await raw('PUT', `/sandboxes/${sb.sandboxId}/files?path=/tmp/h/over`,
+                         { body: new Uint8Array(9 * 1024 * 1024) });
+  assert.equal(over.status, 413, over.text);
+  assert.equal(await sb.files.exists('/tmp/h/over'), false);
+  await sb.files.remove('/tmp/h');
+  assert.equal(await sb.files.exists('/tmp/h/a.txt'), false);
+  await assert.rejects(sb.files.read('/tmp/h/a.txt'), /404/);
+});
+
+test('exec.start with onStdout, onExit and sendStdin (key in the WebSocket query)', async () => {
+  let out = '';
+  let exitCode;
+  const session = await sb.exec.start('head', {
+    args: ['-n', '1'],
+    onStdout: (d) => { out += new TextDecoder().decode(d); },
+    onExit: (c) => { exitCode = c; },
+  });
+  session.sendStdin('through stdin\n');
+  assert.equal(await session.done, 0);
+  assert.equal(exitCode, 0);
+  assert.equal(out, 'through stdin\n');
+  const url = `${base.replace('http', 'ws')}/sandboxes/${sb.sandboxId}/exec/${session.sessionId}`;
+  const opens = (key) => new Promise((resolve) => {
+    const ws = new WebSocket(`${url}?api_key=${key}`);
+    ws.onopen = () => { ws.close(); resolve(true); };
+    ws.onerror = () => resolve(false);
+  });
+  assert.ok((await sb.exec.list()).some((s) => s.sessionID === session.sessionId && !s.running));
+  // 20 MB of output through the socket's flow control, none lost
+  let bytes = 0;
+  const flood = await sb.exec.start('head', { args: ['-c', '20000000', '/dev/zero'],
+                                              onStdout: (d) => { bytes += d.length; } });
+  assert.equal(await flood.done, 0);
+  assert.equal(bytes, 20000000);
+  assert.equal(await opens('wrong-key-wrong-key'), false);
+  assert.equal(await opens(KEY), true);
+  assert.match(serverLog, /^GET \/api\/sandboxes\/:id\/exec\/:exec 401 /m);
+});
+
+test('a WebSocket outlives io-timeout-s while its session is quiet', async () => {
+  const port = await freePort();
+  const conf = path.join(tmpDir(), 'quiet.conf');
+  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\nio-timeout-s=1\nreaper=false\n` +
+    (process.env.OC_STATE_DIR ? `state-dir=${process.env.OC_STATE_DIR}\n` : ''));
+  const quiet = await spawnServer(['--config', conf]);
+  try {
+    const other = await Sandbox.connect(sb.sandboxId, { apiUrl: `http://127.0.0.1:${port}` });
+    let out = '';
+    const session = await other.exec.start('head', {
+      args: ['-n', '1'], onStdout: (d) => { out += new TextDecoder().decode(d); },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // quiet past the timeout
+    session.sendStdin('still here\n');
+    assert.equal(await session.done, 0);
+    assert.equal(out, 'still here\n');
+  } finally {
+    quiet.kill('SIGTERM');
+  }
+});
+
+// The server's resident memory, in KiB.
+function serverRssKiB() {
+  const m = fs.readFileSync(`/proc/${server.pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)/m);
+  return Number(m[1]);
+}
+
+test('a WebSocket client that stops reading does not grow the server', async () => {
+  const start = await raw('POST', `/sandboxes/${sb.sandboxId}/exec`,
+                          { body: JSON.stringify({ cmd: 'head', args: ['-c', '400000000', '/dev/zero'] }) });
+  assert.equal(start.status, 200, start.text);
+  const sid = start.json.sessionID;
+  // a client with a small receive buffer that reads the 101 and then nothing
+  // (node's own sockets keep reading into memory when paused)
+  const client = spawn('/usr/bin/python3', ['-c', `
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", ${new URL(base).port}))
+s.sendall(b"GET /api/sandboxes/${sb.sandboxId}/exec/${sid}?api_key=${KEY} HTTP/1.1\\r\\nHost: x\\r\\n"
+          b"Upgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n")
+print(s.recv(12).decode(), flush=True)
+time.sleep(30)
+`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const status = await new Promise((resolve) => client.stdout.once('data', (d) => resolve(String(d))));
+  const before = serverRssKiB();
+  await new Promise((resolve) => setTimeout(resolve, 8000));
+  const grown = serverRssKiB() - before;
+  client.kill();
+  await raw('POST', `/sandboxes/${sb.sandboxId}/exec/${sid}/kill`, { body: '{}' });
+  assert.match(status, /HTTP\/1.1 101/);
+  // unbounded, this grew 31 MiB in 6 s on a loaded host; bounded, 9 MiB
+  assert.ok(grown < 24 * 1024, `the server grew by ${grown} KiB for a client that stopped reading`);
+});
+
+test('exec.kill and exec.shell (a stateful shell over the session WebSocket)', async () => {
+  const sleeper = await sb.exec.start('sleep', { args: ['100'] });
+  await sleeper.kill(9);
+  assert.equal(await sleeper.done, 137);
+  const sh = await sb.exec.shell();
+  await sh.run('cd /tmp && export SHELL_VAR=kept');
+  const r = await sh.run('echo "$(pwd) $SHELL_VAR"');
+  assert.equal(r.stdout, '/tmp kept\n');
+  assert.equal(r.exitCode, 0);
+  await sh.close();
+});
+
+test('pty.create with send and onOutput', async () => {
+  let out = '';
+  let seen;
+  const saw = new Promise((resolve) => { seen = resolve; });
+  const pty = await sb.pty.create({
+    cols: 100, rows: 30,
+    onOutput: (d) => { out += new TextDecoder().decode(d); if (out.includes('pty-ok-42')) seen(); },
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500)); // the socket opens
+  const resize = await raw('POST', `/sandboxes/${sb.sandboxId}/pty/${pty.sessionId}/resize`,
+                           { body: JSON.stringify({ cols: 120, rows: 40 }) });
+  assert.equal(resize.status, 200, resize.text);
+  pty.send('echo pty-ok-$((40+2)) $(stty size)\n');
+  await saw;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.match(out, /pty-ok-42 40 120/);
+  pty.close();
+  const r = await raw('DELETE', `/sandboxes/${sb.sandboxId}/pty/${pty.sessionId}`);
+  assert.equal(r.status, 200, r.text);
+});
+
+test('Sandbox.connect from a second client; setTimeout', async () => {
+  const other = await Sandbox.connect(sb.sandboxId, opts);
+  assert.equal(other.status, 'running');
+  assert.equal((await other.exec.run('echo second')).stdout, 'second\n');
+  await other.setTimeout(900);
+  assert.equal((await raw('GET', `/sandboxes/${sb.sandboxId}`)).json.timeout, 900);
+});
+
+test('hibernate, isRunning, wake; a file read wakes through the 503 {waking} flow', async () => {
+  await sb.files.write('/root/keep.txt', 'kept');
+  await sb.hibernate();
+  assert.equal(await sb.isRunning(), false);
+  await sb.wake({ timeout: 600 });
+  assert.equal(await sb.isRunning(), true);
+  await sb.hibernate();
+  const r = await raw('GET', `/sandboxes/${sb.sandboxId}/files?path=/root/keep.txt`,
+                      { headers: { 'X-OSB-Async-Wake': '1' } });
+  assert.equal(r.status, 503);
+  assert.deepEqual(r.json, { waking: true });
+  assert.equal(await sb.files.read('/root/keep.txt'), 'kept');
+  assert.equal(await sb.isRunning(), true);
+});
+
+test('createCheckpoint and Sandbox.createFromCheckpoint', async () => {
+  await sb.files.write('/root/cp.txt', 'at checkpoint');
+  const cp = await sb.createCheckpoint('http-test');
+  assert.match(cp.id, /^cp-/);
+  assert.equal(cp.name, 'http-test');
+  assert.ok((await sb.listCheckpoints()).some((c) => c.id === cp.id));
+  await sb.files.write('/root/cp.txt', 'changed after');
+  await sb.restoreCheckpoint(cp.id);
+  assert.equal(await sb.files.read('/root/cp.txt'), 'at checkpoint');
+  fork = await Sandbox.createFromCheckpoint(cp.id, { ...opts, timeout: 600 });
+  assert.notEqual(fork.sandboxId, sb.sandboxId);
+  assert.equal(await fork.files.read('/root/cp.txt'), 'at checkpoint');
+  await sb.deleteCheckpoint(cp.id);
+});
+
+test('load: 4 clients x 50 exec.run on 2 sandboxes, output never crossed', async () => {
+  const clients = await Promise.all([0, 1, 2, 3].map((i) =>
+    Sandbox.connect(i % 2 ? fork.sandboxId : sb.sandboxId, opts)));
+  await Promise.all(clients.map(async (c, i) => {
+    for (let n = 0; n < 50; n++) {
+      const tag = `c${i}-n${n}`;
+      const r = await c.exec.run(`echo ${tag}; echo ${tag}-err >&2`);
+      assert.deepEqual(r, { exitCode: 0, stdout: `${tag}\n`, stderr: `${tag}-err\n` });
+    }
+  }));
+});
+
+test('kill, and the log has one line per request', async () => {
+  const id = fork.sandboxId;
+  await fork.kill();
+  fork = undefined;
+  assert.equal((await raw('GET', `/sandboxes/${id}`)).status, 404);
+  assert.match(serverLog, /^POST \/api\/sandboxes 201 [0-9.]+ms$/m);
+  assert.match(serverLog, /^GET \/api\/sandboxes\/:id 404 [0-9.]+ms$/m);
+  assert.match(serverLog, /^DELETE \/api\/sandboxes\/:id 200 [0-9.]+ms$/m);
+});

@@ -1,0 +1,179 @@
+/* test-http-parse.c: oc-server's routing and request bodies, without a
+ * socket or a sandbox. */
+#include <check.h>
+#include <glib.h>
+#include <string.h>
+
+#include "body.h"
+#include "route.h"
+
+static int match(HttpRoute *r, const char *method, const char *path)
+{
+    return http_route_match(r, method, path);
+}
+
+START_TEST(test_routes)
+{
+    HttpRoute r;
+
+    ck_assert_int_eq(match(&r, "POST", "/api/sandboxes"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_SANDBOX_CREATE);
+    ck_assert_ptr_null(r.sandbox_id);
+    ck_assert_int_eq(match(&r, "GET", "/api/sandboxes/"), 0); /* one trailing slash */
+    ck_assert_int_eq(r.id, HTTP_ROUTE_SANDBOX_LIST);
+    ck_assert_int_eq(match(&r, "GET", "/api/sandboxes/sb-0123456789ab"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_SANDBOX_GET);
+    ck_assert_str_eq(r.sandbox_id, "sb-0123456789ab");
+    ck_assert_str_eq(r.pattern, "/api/sandboxes/:id");
+    http_route_clear(&r);
+
+    /* a literal segment wins over a capture */
+    ck_assert_int_eq(match(&r, "POST", "/api/sandboxes/sb-1/exec/run-async"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_EXEC_RUN_ASYNC);
+    http_route_clear(&r);
+    ck_assert_int_eq(match(&r, "GET", "/api/sandboxes/sb-1/exec/ex-17/result"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_EXEC_RESULT);
+    ck_assert_str_eq(r.sub_id, "ex-17");
+    http_route_clear(&r);
+    ck_assert_int_eq(match(&r, "GET", "/api/sandboxes/sb-1/exec/12"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_EXEC_WS);
+    ck_assert(r.websocket);
+    http_route_clear(&r);
+    ck_assert_int_eq(match(&r, "POST", "/api/sandboxes/from-checkpoint/cp-0123456789ab"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_FROM_CHECKPOINT);
+    ck_assert_ptr_null(r.sandbox_id);
+    ck_assert_str_eq(r.sub_id, "cp-0123456789ab");
+    http_route_clear(&r);
+    ck_assert_int_eq(match(&r, "DELETE", "/api/sandboxes/sb-1/checkpoints/cp-1"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_CHECKPOINT_DELETE);
+    http_route_clear(&r);
+    ck_assert_int_eq(match(&r, "GET", "/api/templates/base"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_TEMPLATE_GET);
+    ck_assert_ptr_null(r.sandbox_id);
+    ck_assert_str_eq(r.sub_id, "base");
+    http_route_clear(&r);
+    ck_assert_int_eq(match(&r, "GET", "/api/templates/..base"), 404);
+    ck_assert_int_eq(match(&r, "POST", "/api/sandboxes/sb-1/pty/3/resize"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_PTY_RESIZE);
+    http_route_clear(&r);
+
+    /* unknown paths, other methods, ids that cannot be */
+    ck_assert_int_eq(match(&r, "GET", "/api/nope"), 404);
+    ck_assert_int_eq(match(&r, "GET", "/"), 404);
+    ck_assert_int_eq(match(&r, "GET", "api/sandboxes"), 404);
+    ck_assert_int_eq(match(&r, "GET", "/api/sandboxes//files"), 404);
+    ck_assert_int_eq(match(&r, "PATCH", "/api/sandboxes"), 405);
+    ck_assert_int_eq(match(&r, "PUT", "/api/sandboxes/sb-1/hibernate"), 405);
+    ck_assert_int_eq(match(&r, "GET", "/api/sandboxes/../files"), 404);
+    ck_assert_int_eq(match(&r, "GET", "/api/sandboxes/.hidden"), 404);
+    ck_assert_int_eq(match(&r, "GET", "/api/sandboxes/a b"), 404);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_NONE);
+}
+END_TEST
+
+START_TEST(test_names)
+{
+    g_autofree char *long_name = g_strnfill(65, 'a');
+
+    ck_assert(http_valid_name("base"));
+    ck_assert(http_valid_name("my_tpl-1.2"));
+    ck_assert(!http_valid_name(""));
+    ck_assert(!http_valid_name(NULL));
+    ck_assert(!http_valid_name(".."));
+    ck_assert(!http_valid_name("a/b"));
+    ck_assert(!http_valid_name("a\\b"));
+    ck_assert(!http_valid_name(long_name));
+    long_name[64] = '\0';
+    ck_assert(http_valid_name(long_name));
+}
+END_TEST
+
+static JsonObject *parse(const char *text, GError **error)
+{
+    return http_body_parse(text, strlen(text), error);
+}
+
+START_TEST(test_bodies)
+{
+    g_autoptr(GError) error = NULL;
+    JsonObject *o;
+    HttpCreateBody c;
+    HttpExecBody e;
+
+    o = parse("", &error);
+    ck_assert_ptr_nonnull(o);
+    json_object_unref(o);
+    ck_assert_ptr_null(parse("{", &error));
+    ck_assert_ptr_nonnull(strstr(error->message, "not valid JSON"));
+    g_clear_error(&error);
+    ck_assert_ptr_null(parse("[]", &error));
+    g_clear_error(&error);
+
+    o = parse("{\"templateID\":\"base\",\"timeout\":600,\"cpuCount\":2,\"memoryMB\":1024,"
+              "\"envs\":{\"A\":\"1\"},\"metadata\":{\"k\":\"v=w\"},\"burst\":true}", &error);
+    ck_assert(http_body_create(o, &c, &error));
+    ck_assert_str_eq(c.template_name, "base");
+    ck_assert_int_eq(c.timeout_s, 600);
+    ck_assert_uint_eq(c.cpu_count, 2);
+    ck_assert_uint_eq(c.memory_mb, 1024);
+    ck_assert_str_eq(c.envs[0], "A=1");
+    ck_assert_ptr_null(c.envs[1]);
+    ck_assert_str_eq(c.metadata[0], "k=v=w");
+    http_create_body_clear(&c);
+    json_object_unref(o);
+
+    const char *bad[] = {
+        "{\"templateID\":\"../etc\"}", "{\"templateID\":5}", "{\"timeout\":-1}",
+        "{\"timeout\":1.5}", "{\"cpuCount\":\"2\"}", "{\"envs\":{\"A\":1}}",
+        "{\"envs\":{\"A=B\":\"1\"}}", "{\"envs\":[\"A=1\"]}", "{\"image\":{}}",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        o = parse(bad[i], &error);
+        ck_assert_ptr_nonnull(o);
+        ck_assert_msg(!http_body_create(o, &c, &error), "accepted %s", bad[i]);
+        ck_assert_ptr_nonnull(error);
+        g_clear_error(&error);
+        http_create_body_clear(&c);
+        json_object_unref(o);
+    }
+
+    o = parse("{\"cmd\":\"sh\",\"args\":[\"-c\",\"echo hi\"],\"envs\":{\"X\":\"y\"},"
+              "\"cwd\":\"/tmp\",\"timeout\":60}", &error);
+    ck_assert(http_body_exec(o, &e, &error));
+    ck_assert_str_eq(e.cmd, "sh");
+    ck_assert_str_eq(e.args[1], "echo hi");
+    ck_assert_str_eq(e.envs[0], "X=y");
+    ck_assert_str_eq(e.cwd, "/tmp");
+    ck_assert_int_eq(e.timeout_s, 60);
+    http_exec_body_clear(&e);
+    json_object_unref(o);
+    o = parse("{\"args\":[\"x\"]}", &error);
+    ck_assert(!http_body_exec(o, &e, &error));
+    ck_assert_ptr_nonnull(strstr(error->message, "'cmd' is required"));
+    g_clear_error(&error);
+    http_exec_body_clear(&e);
+    json_object_unref(o);
+    o = parse("{\"cmd\":\"ls\",\"args\":[1]}", &error);
+    ck_assert(!http_body_exec(o, &e, &error));
+    http_exec_body_clear(&e);
+    json_object_unref(o);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("http-parse");
+    TCase *tc = tcase_create("http-parse");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_test(tc, test_routes);
+    tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_bodies);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_SILENT); /* TAP goes to stdout */
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
