@@ -133,6 +133,23 @@ DOCKERFILES = {
     'crlf': 'FROM base\r\nRUN true\r\n',
 }
 
+HTTP_REQUESTS = {
+    'create': 'POST /api/sandboxes\n{"templateID":"base","timeout":600,"envs":{"A":"b"},'
+              '"metadata":{"k":"v"},"cpuCount":2,"memoryMB":1024}',
+    'create-bad': 'POST /api/sandboxes\n{"templateID":"../../etc","timeout":"x"}',
+    'exec': 'POST /api/sandboxes/sb-0123456789ab/exec/run-async\n{"cmd":"ls","args":["-l"],'
+            '"envs":{"X":"1"},"cwd":"/tmp","timeout":5}',
+    'result': 'GET /api/sandboxes/sb-0123456789ab/exec/7/result\n',
+    'files': 'GET /api/sandboxes/sb-0123456789ab/files?path=/etc/hostname\n',
+    'files-list': 'GET /api/sandboxes/sb-0123456789ab/files/list?path=/\n',
+    'pty-ws': 'GET /api/sandboxes/sb-0123456789ab/pty/3\n',
+    'checkpoint': 'POST /api/sandboxes/sb-0123456789ab/checkpoints\n{"name":"c"}',
+    'from-checkpoint': 'POST /api/sandboxes/from-checkpoint/cp-0123456789ab\n{"timeout":60}',
+    'dotdot': 'GET /api/sandboxes/../files\n',
+    'wrong-method': 'PATCH /api/sandboxes\n[]',
+    'deep-json': 'POST /api/sandboxes\n' + '[' * 2000,
+}
+
 
 def save_image(xml, cookie, pad=64):
     data = xml.encode() + b'\0' + (cookie.encode() + b'\0' if cookie else b'') + b'\0' * pad
@@ -165,6 +182,10 @@ def main():
     os.makedirs(os.path.join(HERE, 'corpus', 'dockerfile'), exist_ok=True)
     for name, text in DOCKERFILES.items():
         with open(os.path.join(HERE, 'corpus', 'dockerfile', name), 'w') as f:
+            f.write(text)
+    os.makedirs(os.path.join(HERE, 'corpus', 'http-request'), exist_ok=True)
+    for name, text in HTTP_REQUESTS.items():
+        with open(os.path.join(HERE, 'corpus', 'http-request', name), 'w') as f:
             f.write(text)
     for name, data in IMAGES.items():
         with open(os.path.join(HERE, 'corpus', 'saveimage', name), 'wb') as f:
