@@ -18,6 +18,8 @@ void http_checkpoint_restore(HttpRequest *r);
 void http_checkpoint_delete(HttpRequest *r);
 void http_from_checkpoint(HttpRequest *r);
 void http_template_get(HttpRequest *r);
+void http_template_list(HttpRequest *r);
+void http_template_delete(HttpRequest *r);
 /* routes-exec.c */
 void http_exec_run_async(HttpRequest *r);
 void http_exec_run(HttpRequest *r);

@@ -43,6 +43,8 @@ static const RouteSpec routes[] = {
     { HTTP_ROUTE_CHECKPOINT_RESTORE, "POST", "/api/sandboxes/:id/checkpoints/:cp/restore", FALSE },
     { HTTP_ROUTE_CHECKPOINT_DELETE, "DELETE", "/api/sandboxes/:id/checkpoints/:cp", FALSE },
     { HTTP_ROUTE_TEMPLATE_GET, "GET", "/api/templates/:name", FALSE },
+    { HTTP_ROUTE_TEMPLATE_LIST, "GET", "/api/templates", FALSE },
+    { HTTP_ROUTE_TEMPLATE_DELETE, "DELETE", "/api/templates/:name", FALSE },
 };
 
 gboolean http_valid_name(const char *s)
@@ -112,7 +114,8 @@ int http_route_match(HttpRoute *out, const char *method, const char *path)
         out->pattern = routes[i].pattern;
         out->websocket = routes[i].websocket;
         /* these capture no sandbox */
-        if (routes[i].id == HTTP_ROUTE_FROM_CHECKPOINT || routes[i].id == HTTP_ROUTE_TEMPLATE_GET) {
+        if (routes[i].id == HTTP_ROUTE_FROM_CHECKPOINT || routes[i].id == HTTP_ROUTE_TEMPLATE_GET ||
+            routes[i].id == HTTP_ROUTE_TEMPLATE_DELETE) {
             out->sub_id = g_strdup(caps[0]);
         } else {
             out->sandbox_id = g_strdup(caps[0]);

@@ -109,23 +109,66 @@ void http_from_checkpoint(HttpRequest *r)
 
 /* {templateID, name, tag, status}: the template exists; "ready" once its
  * ready snapshot makes creates fast, "building" before. */
-void http_template_get(HttpRequest *r)
+/* A template as the SDK's TemplateInfo, with what this host knows besides. */
+static JsonObject *template_json(HttpRequest *r, const oc_template_info *t)
 {
-    JsonObject *o;
-    JsonNode *n;
-    oc_error *err = NULL;
+    JsonObject *o = json_object_new();
+    const char *name = oc_template_info_name(t);
     int ready = 0;
 
-    if (oc_template_snapshot_ready(r->srv->ctx, r->route.sub_id, &ready, &err) < 0) {
+    oc_template_snapshot_ready(r->srv->ctx, name, &ready, NULL);
+    json_object_set_string_member(o, "templateID", name);
+    json_object_set_string_member(o, "name", name);
+    json_object_set_string_member(o, "tag", "latest");
+    json_object_set_string_member(o, "status", "ready"); /* it exists: sandboxes can start */
+    json_object_set_string_member(o, "parent", oc_template_info_parent(t));
+    json_object_set_int_member(o, "createdAt", oc_template_info_created_at(t));
+    json_object_set_int_member(o, "sizeBytes", (gint64)oc_template_info_size_bytes(t));
+    json_object_set_boolean_member(o, "snapshotReady", ready);
+    return o;
+}
+
+void http_template_get(HttpRequest *r)
+{
+    oc_template_info *t = NULL;
+    oc_error *err = NULL;
+    JsonNode *n;
+
+    if (oc_template_get(&t, r->srv->ctx, r->route.sub_id, &err) < 0) {
         http_reply_oc_error(r, err);
         return;
     }
-    o = json_object_new();
-    json_object_set_string_member(o, "templateID", r->route.sub_id);
-    json_object_set_string_member(o, "name", r->route.sub_id);
-    json_object_set_string_member(o, "tag", "latest");
-    json_object_set_string_member(o, "status", ready ? "ready" : "building");
     n = json_node_new(JSON_NODE_OBJECT);
-    json_node_take_object(n, o);
+    json_node_take_object(n, template_json(r, t));
+    oc_template_info_free(t);
     http_reply_json(r, 200, n);
+}
+
+void http_template_list(HttpRequest *r)
+{
+    oc_template_list *list = NULL;
+    oc_error *err = NULL;
+    JsonArray *a;
+
+    if (oc_template_list_get(&list, r->srv->ctx, 0, &err) < 0) {
+        http_reply_oc_error(r, err);
+        return;
+    }
+    a = json_array_new();
+    for (size_t i = 0; i < oc_template_list_count(list); i++)
+        json_array_add_object_element(a, template_json(r, oc_template_list_at(list, i)));
+    oc_template_list_free(list);
+    http_reply_array(r, a);
+}
+
+/* 409 while anything builds on it (the message names what). */
+void http_template_delete(HttpRequest *r)
+{
+    oc_error *err = NULL;
+
+    if (oc_template_delete(r->srv->ctx, r->route.sub_id, 0, &err) < 0) {
+        http_reply_oc_error(r, err);
+        return;
+    }
+    http_reply_empty(r, 204);
 }

@@ -40,6 +40,8 @@ static const HttpHandler handlers[HTTP_ROUTE_COUNT] = {
     [HTTP_ROUTE_CHECKPOINT_DELETE] = http_checkpoint_delete,
     [HTTP_ROUTE_FROM_CHECKPOINT] = http_from_checkpoint,
     [HTTP_ROUTE_TEMPLATE_GET] = http_template_get,
+    [HTTP_ROUTE_TEMPLATE_LIST] = http_template_list,
+    [HTTP_ROUTE_TEMPLATE_DELETE] = http_template_delete,
 };
 
 /* Worker threads: every library call blocks, and run-async holds one for up

@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-const { Sandbox } = await import(process.env.OC_SDK);
+const { Sandbox, Templates } = await import(process.env.OC_SDK);
 
 const KEY = 'test-key-' + Math.random().toString(36).slice(2).padEnd(12, '0');
 const META = { 'oc-test': 'http' };
@@ -141,6 +141,7 @@ test('bad input: each with its status and a JSON error', async () => {
     ['GET', '/sandboxes/sb-000000000000/exec/ex-1/result', {}, 404, /ex-1/],
     ['GET', '/templates/no-such-template', {}, 404, /no-such-template/],
     ['GET', '/templates/..%2e', {}, 404, /no such route/],
+    ['DELETE', '/templates/no-such-template', {}, 404, /no-such-template/],
   ];
   for (const [method, url, o, status, re] of cases) {
     const r = await raw(method, url, o);
@@ -162,7 +163,16 @@ test('Sandbox.create with template, timeout, envs, metadata, cpuCount and memory
   assert.deepEqual(r.json.metadata, META);
   const tpl = await raw('GET', '/templates/base');
   assert.equal(tpl.json.templateID, 'base');
-  assert.ok(['ready', 'building'].includes(tpl.json.status), tpl.text);
+  assert.equal(tpl.json.status, 'ready', tpl.text);
+  assert.ok(tpl.json.sizeBytes > 0, tpl.text);
+  // the SDK's Templates: base is listed, and cannot be deleted while sb builds on it
+  const templates = new Templates(`${opts.apiUrl}/api`, KEY);
+  assert.ok((await templates.list()).some((t) => t.name === 'base' && t.status === 'ready'));
+  assert.equal((await templates.get('base')).templateID, 'base');
+  await assert.rejects(templates.delete('base'), /Failed to delete template: 409/);
+  const refused = await raw('DELETE', '/templates/base');
+  assert.equal(refused.status, 409);
+  assert.match(refused.json.error, /template base is in use by /);
   const list = await raw('GET', '/sandboxes');
   assert.ok(list.json.some((s) => s.sandboxID === sb.sandboxId));
 });
