@@ -56,12 +56,25 @@ gboolean http_body_int(JsonObject *o, const char *name, gint64 min, gint64 max, 
     if (!JSON_NODE_HOLDS_VALUE(n) || (json_node_get_value_type(n) != G_TYPE_INT64 &&
                                       json_node_get_value_type(n) != G_TYPE_DOUBLE))
         return fail(error, "'%s' must be a number", name);
-    d = json_node_get_double(n);
-    if (d != (gdouble)(gint64)d || d < (gdouble)min || d > (gdouble)max)
-        return fail(error, "'%s' must be a whole number from %" G_GINT64_FORMAT " to %"
-                    G_GINT64_FORMAT, name, min, max);
-    *out = (gint64)d;
-    return TRUE;
+    if (json_node_get_value_type(n) == G_TYPE_INT64) {
+        gint64 v = json_node_get_int(n);
+        if (v >= min && v <= max) {
+            *out = v;
+            return TRUE;
+        }
+    } else {
+        /* Converting a double no gint64 holds (inf, NaN, past 2^63) is
+         * undefined, so only those within 2^53, where doubles are exact
+         * integers or fractions, are converted at all. */
+        d = json_node_get_double(n);
+        if (d >= -0x1p53 && d <= 0x1p53 && d == (gdouble)(gint64)d && (gint64)d >= min &&
+            (gint64)d <= max) {
+            *out = (gint64)d;
+            return TRUE;
+        }
+    }
+    return fail(error, "'%s' must be a whole number from %" G_GINT64_FORMAT " to %"
+                G_GINT64_FORMAT, name, min, max);
 }
 
 gboolean http_body_string(JsonObject *o, const char *name, char **out, GError **error)

@@ -126,6 +126,9 @@ START_TEST(test_bodies)
         "{\"templateID\":\"../etc\"}", "{\"templateID\":5}", "{\"timeout\":-1}",
         "{\"timeout\":1.5}", "{\"cpuCount\":\"2\"}", "{\"envs\":{\"A\":1}}",
         "{\"envs\":{\"A=B\":\"1\"}}", "{\"envs\":[\"A=1\"]}", "{\"image\":{}}",
+        /* numbers no integer holds (converting them was undefined; found by fuzzing) */
+        "{\"timeout\":1e999}", "{\"timeout\":-1e999}", "{\"timeout\":9.3e18}",
+        "{\"memoryMB\":9223372036854775807}", "{\"cpuCount\":1e300}",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         o = parse(bad[i], &error);
