@@ -682,6 +682,7 @@ AgentConn *agent_conn_open_as(const char *socket_path, const char *sandbox_id, G
     g_mutex_init(&conn->ctrl_lock);
     conn->streams = g_hash_table_new(NULL, NULL);
     conn->next_id = 1;
+    conn->stall_us = (gint64)AGENT_STALL_MS * G_TIME_SPAN_MILLISECOND;
     conn->ctrl_out = g_byte_array_new();
     conn->rbuf = g_malloc(RBUF_CAP);
     conn->nonce = ((guint64)g_random_int() << 32) | g_random_int();
@@ -749,6 +750,13 @@ void agent_conn_close(AgentConn *conn)
     conn_fail(conn, OC_ECANCELLED, "the connection to the sandbox agent was closed");
     conn_detach(conn);
     conn_unref(conn);
+}
+
+void agent_conn_set_stall_timeout(AgentConn *conn, guint ms)
+{
+    g_mutex_lock(&conn->lock);
+    conn->stall_us = (gint64)ms * G_TIME_SPAN_MILLISECOND;
+    g_mutex_unlock(&conn->lock);
 }
 
 gboolean agent_conn_is_alive(AgentConn *conn)

@@ -90,8 +90,12 @@ AgentStream *ops_open_stream(AgentConn *conn, AgentStreamKind kind, const oc_pro
     GError *local = NULL;
 
     AgentStream *s = agent_stream_new(conn, kind, &local);
-    if (s != NULL)
+    if (s != NULL) {
         s->max_output = max_output;
+        /* An attach is quiet while its process is; every other request
+         * here is the agent's own work, which a stall must not hang. */
+        s->stall_guard = kind != AGENT_STREAM_EVENTS;
+    }
     if (s == NULL || !agent_stream_send(conn, s, OC_T_OPEN, 0, w->buf, w->len, 0, &local)) {
         agent_stream_free(conn, s, FALSE);
         g_set_error(error, OC_ERROR, local->code, "%s: %s", what, local->message);

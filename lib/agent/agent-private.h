@@ -35,6 +35,7 @@ struct _AgentConn {
     char *dead_msg;
     GHashTable *streams; /* id -> AgentStream* */
     guint32 next_id;
+    gint64 stall_us;     /* agent_conn_set_stall_timeout() */
 
     /* The write lock: a flag rather than a mutex so that waiting for it
      * can time out and the event thread can try it without blocking. */
@@ -65,6 +66,11 @@ typedef struct {
     guint32 id;
     AgentStreamKind kind;
     GCond cond;
+    /* A request the agent answers by itself (files, session control), not
+     * a process's output: waits without a deadline give up when nothing has
+     * come on it for conn->stall_us. */
+    gboolean stall_guard;
+    gint64 last_rx;         /* monotonic: the stream's last frame (or its OPEN) */
     gboolean done;          /* RESULT, ERROR or connection loss */
     GError *conn_error;     /* set if the connection failed */
     guint32 perr;           /* ERROR frame: OC_PERR_*, 0 if none */
@@ -107,7 +113,10 @@ gboolean agent_stream_send(AgentConn *conn, AgentStream *s, guint8 type, guint8 
  * answered ERROR. */
 gboolean agent_stream_send_data(AgentConn *conn, AgentStream *s, const void *data, gsize len,
                                 gint64 deadline, gboolean *stopped, GError **error);
-/* Waits until the stream is done.  FALSE if the deadline passed first. */
+/* Waits until the stream is done.  FALSE if the deadline passed first.
+ * Deadline 0 is none; for a stall_guard stream, a stall then ends it (with
+ * conn_error OC_ETIMEOUT and a CANCEL to the agent), as it does the waits
+ * of agent_stream_peek() and agent_stream_send_data(). */
 gboolean agent_stream_wait(AgentConn *conn, AgentStream *s, gint64 deadline);
 /* INBOX streams: waits for data and points *data at the next contiguous
  * piece of it, which stays valid until agent_stream_consumed().  FALSE once

@@ -28,6 +28,7 @@ AgentStream *agent_stream_new(AgentConn *conn, AgentStreamKind kind, GError **er
     }
     AgentStream *s = g_new0(AgentStream, 1);
     s->kind = kind;
+    s->last_rx = g_get_monotonic_time();
     g_cond_init(&s->cond);
     if (kind == AGENT_STREAM_INBOX)
         s->ring = g_malloc(OC_PROTO_INITIAL_WINDOW);
@@ -71,6 +72,51 @@ void agent_stream_free(AgentConn *conn, AgentStream *s, gboolean cancel)
     conn_unref(conn);
 }
 
+/* Under conn->lock: a stall_guard stream that got nothing for too long. */
+static void stream_stalled_locked(AgentConn *conn, AgentStream *s)
+{
+    gint64 ms = conn->stall_us / G_TIME_SPAN_MILLISECOND;
+
+    if (ms % 1000 == 0)
+        s->conn_error = g_error_new(OC_ERROR, OC_ETIMEOUT, "the sandbox agent sent nothing on "
+                                    "this request for %" G_GINT64_FORMAT " s (it is stuck or "
+                                    "hostile); the request was cancelled", ms / 1000);
+    else
+        s->conn_error = g_error_new(OC_ERROR, OC_ETIMEOUT, "the sandbox agent sent nothing on "
+                                    "this request for %" G_GINT64_FORMAT " ms (it is stuck or "
+                                    "hostile); the request was cancelled", ms);
+    s->done = TRUE;
+    g_cond_broadcast(&s->cond);
+    /* It may only be slow: it should stop.  Through the control queue, as
+     * nothing here may block on a guest. */
+    if (conn->alive && conn_ctrl_queue(conn, OC_T_CANCEL, 0, s->id, NULL, 0, FALSE))
+        conn_ctrl_kick(conn);
+}
+
+/* One wait on s->cond under conn->lock; callers loop on their condition.
+ * FALSE once deadline has passed (0: none) or, for a stall_guard stream
+ * without a deadline, once nothing has come on it for conn->stall_us since
+ * `since` (the wait's start) or its last frame, whichever is later: that
+ * fails the stream. */
+static gboolean wait_step(AgentConn *conn, AgentStream *s, gint64 deadline, gint64 since)
+{
+    gint64 until = deadline;
+
+    if (until == 0 && s->stall_guard)
+        until = MAX(since, s->last_rx) + conn->stall_us;
+    if (until == 0) {
+        g_cond_wait(&s->cond, &conn->lock);
+        return TRUE;
+    }
+    if (g_get_monotonic_time() < until) {
+        g_cond_wait_until(&s->cond, &conn->lock, until);
+        return TRUE;
+    }
+    if (deadline == 0)
+        stream_stalled_locked(conn, s);
+    return FALSE;
+}
+
 gboolean agent_stream_send(AgentConn *conn, AgentStream *s, guint8 type, guint8 chan,
                            const void *payload, gsize len, gint64 deadline, GError **error)
 {
@@ -84,12 +130,10 @@ gboolean agent_stream_send_data(AgentConn *conn, AgentStream *s, const void *dat
 
     *stopped = FALSE;
     while (off < len) {
+        gint64 since = g_get_monotonic_time();
         g_mutex_lock(&conn->lock);
         while (!s->done && s->send_credit == 0) {
-            if (deadline == 0) {
-                g_cond_wait(&s->cond, &conn->lock);
-            } else if (!g_cond_wait_until(&s->cond, &conn->lock, deadline) &&
-                       !s->done && s->send_credit == 0) {
+            if (!wait_step(conn, s, deadline, since) && !s->done && s->send_credit == 0) {
                 g_mutex_unlock(&conn->lock);
                 g_set_error_literal(error, OC_ERROR, OC_ETIMEOUT,
                                     "timed out waiting for the sandbox agent to take input");
@@ -114,13 +158,11 @@ gboolean agent_stream_send_data(AgentConn *conn, AgentStream *s, const void *dat
 
 gboolean agent_stream_wait(AgentConn *conn, AgentStream *s, gint64 deadline)
 {
+    gint64 since = g_get_monotonic_time();
+
     g_mutex_lock(&conn->lock);
-    while (!s->done) {
-        if (deadline == 0)
-            g_cond_wait(&s->cond, &conn->lock);
-        else if (!g_cond_wait_until(&s->cond, &conn->lock, deadline) && !s->done)
-            break;
-    }
+    while (!s->done && wait_step(conn, s, deadline, since))
+        ;
     gboolean done = s->done;
     g_mutex_unlock(&conn->lock);
     return done;
@@ -128,9 +170,11 @@ gboolean agent_stream_wait(AgentConn *conn, AgentStream *s, gint64 deadline)
 
 gboolean agent_stream_peek(AgentConn *conn, AgentStream *s, const guint8 **data, gsize *len)
 {
+    gint64 since = g_get_monotonic_time();
+
     g_mutex_lock(&conn->lock);
-    while (s->ring_len == 0 && !s->done)
-        g_cond_wait(&s->cond, &conn->lock);
+    while (s->ring_len == 0 && !s->done && wait_step(conn, s, 0, since))
+        ;
     gboolean ok = s->ring_len > 0 && s->conn_error == NULL && s->perr == 0;
     if (ok) {
         *data = s->ring + s->ring_head;
@@ -325,6 +369,7 @@ gboolean agent_stream_handle_frame(AgentConn *conn, const oc_proto_header *h,
     s = g_hash_table_lookup(conn->streams, GUINT_TO_POINTER(h->stream));
     if (s == NULL || s->done)
         return TRUE; /* in flight after a cancel or an error */
+    s->last_rx = g_get_monotonic_time();
 
     switch (h->type) {
     case OC_T_DATA:

@@ -1231,6 +1231,15 @@ START_TEST(test_fake_over_credit)
 }
 END_TEST
 
+/* Closes c once a CANCEL sent just before had time to get through, and
+ * asserts that the fake saw it. */
+static void close_after_cancel(Fake *fk, AgentConn *c)
+{
+    g_usleep(200 * 1000);
+    agent_conn_close(c);
+    ck_assert(fake_stop(fk));
+}
+
 START_TEST(test_fake_backstop)
 {
     Fake *fk = fake_start(FAKE_SILENT);
@@ -1246,9 +1255,36 @@ START_TEST(test_fake_backstop)
     ck_assert_int_ge(dt, 10100 * 1000);
     ck_assert_int_lt(dt, 12000 * 1000);
     g_clear_error(&err);
-    g_usleep(200 * 1000); /* let the CANCEL through before the hang-up */
-    agent_conn_close(c);
-    ck_assert(fake_stop(fk));
+    close_after_cancel(fk, c);
+}
+END_TEST
+
+/* A request the agent answers by itself gives up when nothing comes on it
+ * for the stall bound, and cancels it: through agent_stream_wait (stat) and
+ * agent_stream_peek (a streamed read). */
+START_TEST(test_fake_stall)
+{
+    for (int i = 0; i < 2; i++) {
+        Fake *fk = fake_start(FAKE_SILENT);
+        AgentConn *c = fake_connect();
+        AgentFileInfo *fi = NULL;
+        GError *err = NULL;
+        gint64 t0 = g_get_monotonic_time();
+
+        agent_conn_set_stall_timeout(c, 300);
+        if (i == 0)
+            ck_assert(!agent_file_stat(c, "/x", &fi, &err));
+        else
+            ck_assert(!agent_file_read(c, "/x", stuck_sink, c, NULL, &err));
+        gint64 dt = g_get_monotonic_time() - t0;
+        ck_assert_int_eq(err->code, OC_ETIMEOUT);
+        ck_assert_msg(strstr(err->message, "sent nothing on this request for 300 ms"), "%s",
+                      err->message);
+        ck_assert_int_ge(dt, 300 * 1000);
+        ck_assert_int_lt(dt, 2000 * 1000);
+        g_clear_error(&err);
+        close_after_cancel(fk, c);
+    }
 }
 END_TEST
 
@@ -1286,6 +1322,7 @@ int main(void)
     tcase_add_test(fake, test_fake_hangup);
     tcase_add_test(fake, test_fake_over_credit);
     tcase_add_test(fake, test_fake_backstop);
+    tcase_add_test(fake, test_fake_stall);
     tcase_add_test(fake, test_fake_handshake_refused);
     suite_add_tcase(s, fake);
 
