@@ -36,6 +36,12 @@ struct _AgentConn {
     GHashTable *streams; /* id -> AgentStream* */
     guint32 next_id;
     gint64 stall_us;     /* agent_conn_set_stall_timeout() */
+    /* What the guest sent instead of answers, for the messages of calls it
+     * left unanswered (agent_stream_silence_locked). */
+    guint64 stray;        /* frames for streams that are not open */
+    gsize partial;        /* bytes of an incomplete frame held (0: none) */
+    gsize partial_of;     /* that frame's size (0: its header is incomplete) */
+    gint64 partial_since; /* monotonic: when it stopped growing */
 
     /* The write lock: a flag rather than a mutex so that waiting for it
      * can time out and the event thread can try it without blocking. */
@@ -71,6 +77,8 @@ typedef struct {
      * come on it for conn->stall_us. */
     gboolean stall_guard;
     gint64 last_rx;         /* monotonic: the stream's last frame (or its OPEN) */
+    gboolean heard;         /* a frame came on it */
+    guint64 stray_at_open;  /* conn->stray when it opened */
     gboolean done;          /* RESULT, ERROR or connection loss */
     GError *conn_error;     /* set if the connection failed */
     guint32 perr;           /* ERROR frame: OC_PERR_*, 0 if none */
@@ -134,6 +142,13 @@ gboolean agent_stream_wait_event(AgentConn *conn, AgentStream *s, gint64 deadlin
 AgentEvent *agent_stream_next_event(AgentConn *conn, AgentStream *s, gint64 deadline);
 /* Frees an event of s, returning its credit. */
 void agent_stream_event_free(AgentConn *conn, AgentStream *s, AgentEvent *ev);
+
+/* Under conn->lock: what the guest did instead of answering s, as a clause
+ * to append to an error message ("; ..."), or "". */
+char *agent_stream_silence_locked(AgentConn *conn, AgentStream *s);
+/* Event thread, under conn->lock: the incomplete frame (len bytes at p)
+ * that ends what has been read, for agent_stream_silence_locked(). */
+void conn_note_partial_locked(AgentConn *conn, const guint8 *p, gsize len);
 
 /* Shared by the operations (agent-ops.c, agent-sessions.c). */
 

@@ -39,6 +39,7 @@ AgentStream *agent_stream_new(AgentConn *conn, AgentStreamKind kind, GError **er
         s->buf[OC_CHAN_OUT] = g_byte_array_new();
         s->buf[OC_CHAN_ERR] = g_byte_array_new();
     }
+    s->stray_at_open = conn->stray;
     do {
         s->id = conn->next_id;
         conn->next_id += 2; /* odd ids only; wraps from 0xffffffff to 1 */
@@ -72,19 +73,55 @@ void agent_stream_free(AgentConn *conn, AgentStream *s, gboolean cancel)
     conn_unref(conn);
 }
 
+void agent_conn_set_stall_timeout(AgentConn *conn, guint ms)
+{
+    g_mutex_lock(&conn->lock);
+    conn->stall_us = (gint64)ms * G_TIME_SPAN_MILLISECOND;
+    g_mutex_unlock(&conn->lock);
+}
+
+void conn_note_partial_locked(AgentConn *conn, const guint8 *p, gsize len)
+{
+    oc_proto_header h;
+
+    if (len != conn->partial)
+        conn->partial_since = g_get_monotonic_time();
+    conn->partial = len;
+    conn->partial_of = 0;
+    if (len >= OC_PROTO_HEADER_SIZE && oc_proto_header_decode(&h, p) == 0)
+        conn->partial_of = OC_PROTO_HEADER_SIZE + h.length;
+}
+
+char *agent_stream_silence_locked(AgentConn *conn, AgentStream *s)
+{
+    gint64 ago = (g_get_monotonic_time() - conn->partial_since) / G_USEC_PER_SEC;
+
+    if (conn->partial && ago >= 1) {
+        g_autofree char *of = conn->partial_of ? g_strdup_printf("%" G_GSIZE_FORMAT,
+                                                                 conn->partial_of)
+                                               : g_strdup("a header's 12");
+        return g_strdup_printf("; the sandbox agent stopped in the middle of a frame %"
+                               G_GINT64_FORMAT " s ago (%" G_GSIZE_FORMAT " of %s bytes came)",
+                               ago, conn->partial, of);
+    }
+    if (conn->stray > s->stray_at_open)
+        return g_strdup_printf("; meanwhile the sandbox agent sent %" G_GUINT64_FORMAT
+                               " frames for requests that are not open",
+                               conn->stray - s->stray_at_open);
+    return g_strdup("");
+}
+
 /* Under conn->lock: a stall_guard stream that got nothing for too long. */
 static void stream_stalled_locked(AgentConn *conn, AgentStream *s)
 {
     gint64 ms = conn->stall_us / G_TIME_SPAN_MILLISECOND;
+    g_autofree char *why = agent_stream_silence_locked(conn, s);
+    g_autofree char *span = ms % 1000 == 0 ? g_strdup_printf("%" G_GINT64_FORMAT " s", ms / 1000)
+                                           : g_strdup_printf("%" G_GINT64_FORMAT " ms", ms);
 
-    if (ms % 1000 == 0)
-        s->conn_error = g_error_new(OC_ERROR, OC_ETIMEOUT, "the sandbox agent sent nothing on "
-                                    "this request for %" G_GINT64_FORMAT " s (it is stuck or "
-                                    "hostile); the request was cancelled", ms / 1000);
-    else
-        s->conn_error = g_error_new(OC_ERROR, OC_ETIMEOUT, "the sandbox agent sent nothing on "
-                                    "this request for %" G_GINT64_FORMAT " ms (it is stuck or "
-                                    "hostile); the request was cancelled", ms);
+    s->conn_error = g_error_new(OC_ERROR, OC_ETIMEOUT, "the sandbox agent sent nothing on this "
+                                "request for %s (it is stuck or hostile); the request was "
+                                "cancelled%s", span, why);
     s->done = TRUE;
     g_cond_broadcast(&s->cond);
     /* It may only be slow: it should stop.  Through the control queue, as
@@ -367,9 +404,12 @@ gboolean agent_stream_handle_frame(AgentConn *conn, const oc_proto_header *h,
         return conn_proto_violation(conn, "malformed WINDOW on stream %u", h->stream);
 
     s = g_hash_table_lookup(conn->streams, GUINT_TO_POINTER(h->stream));
-    if (s == NULL || s->done)
+    if (s == NULL || s->done) {
+        conn->stray++;
         return TRUE; /* in flight after a cancel or an error */
+    }
     s->last_rx = g_get_monotonic_time();
+    s->heard = TRUE;
 
     switch (h->type) {
     case OC_T_DATA:
