@@ -484,7 +484,9 @@ OC_API void oc_exec_result_free(oc_exec_result *r);
 #define OC_EXEC_MAX_SESSIONS 64
 
 /* Starts command (or opts->args, as for oc_exec_run()) as a session and
- * returns at once; *session_id receives its id.  opts->timeout_ms defaults
+ * returns at once; *session_id receives its id.  Like oc_exec_list() and
+ * oc_exec_kill(), it fails with OC_ETIMEOUT when the agent has sent nothing
+ * on it for 60 s.  opts->timeout_ms defaults
  * to none here; stdin_data and max_output must be unset. */
 OC_API int oc_exec_start(uint32_t *session_id, oc_sandbox *sb, const char *command,
                          const oc_exec_options *opts, oc_error **error);
@@ -668,6 +670,10 @@ typedef enum {
     OC_FILE_TYPE_SYMLINK = 3,
     OC_FILE_TYPE_OTHER = 4,
 } oc_file_type;
+
+/* Every call below fails with OC_ETIMEOUT when the sandbox's agent sends
+ * nothing on it for 60 s: a stuck or hostile guest cannot hang the caller.
+ * The guest may still complete the operation. */
 
 /* flags for oc_files_remove() */
 #define OC_FILES_RECURSIVE (1u << 0)

@@ -94,8 +94,8 @@ static uint8_t *out_tail(agent_conn *c, size_t n)
     return c->out + c->out_len;
 }
 
-void send_frame(agent_conn *c, uint8_t type, uint8_t chan, uint32_t stream, const void *p,
-                uint32_t len)
+void conn_send_frame_raw(agent_conn *c, uint8_t type, uint8_t chan, uint32_t stream,
+                         const void *p, uint32_t len)
 {
     if (!conn_up(c))
         return;
@@ -105,6 +105,28 @@ void send_frame(agent_conn *c, uint8_t type, uint8_t chan, uint32_t stream, cons
         return;
     }
     c->out_len += oc_proto_frame(t, type, chan, stream, p, len);
+}
+
+void conn_send_raw(agent_conn *c, const void *p, size_t len)
+{
+    uint8_t *t = conn_up(c) ? out_tail(c, len) : NULL;
+    if (t) {
+        memcpy(t, p, len);
+        c->out_len += len;
+    }
+}
+
+size_t conn_out_room(const agent_conn *c)
+{
+    return out_room(c);
+}
+
+void send_frame(agent_conn *c, uint8_t type, uint8_t chan, uint32_t stream, const void *p,
+                uint32_t len)
+{
+    /* A misbehaving connection says only what misbehave.c makes it say. */
+    if (!c->mb_attacking)
+        conn_send_frame_raw(c, type, chan, stream, p, len);
 }
 
 static void send_error_v(agent_conn *c, uint32_t stream, uint32_t code, const char *fmt,
@@ -248,6 +270,7 @@ static agent_stream *stream_new(agent_conn *c, uint32_t id, uint32_t op)
 
 void stream_free(agent_stream *s, int kill_group)
 {
+    misbehave_stream_freed(s);
     if (s->op == OC_OP_EXEC)
         exec_release(s, kill_group);
     else if (s->op == OC_OP_SESSION_ATTACH)
@@ -283,6 +306,10 @@ void conn_reset(agent_conn *c)
     c->in_len = 0;
     c->resync = 0;
     c->out_off = c->out_len = 0;
+    /* a misbehaviour ends with the host that saw it */
+    c->mb_mode = c->mb_attacking = 0;
+    c->mb_stream = c->mb_old_stream = 0;
+    c->mb_sent = 0;
 }
 
 /* ---- HELLO ---- */
@@ -683,7 +710,8 @@ static void process_input(agent_conn *c)
             break;
         const uint8_t *payload = c->in + off + OC_PROTO_HEADER_SIZE;
         off += OC_PROTO_HEADER_SIZE + h.length;
-        dispatch(c, &h, payload);
+        if (!c->mb_mode || !misbehave_frame(c, &h, payload))
+            dispatch(c, &h, payload);
     }
     if (off) {
         memmove(c->in, c->in + off, c->in_len - off);

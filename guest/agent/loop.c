@@ -53,6 +53,10 @@ static void on_signals(void)
     while (read(agent.sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGCHLD)
             continue;
+        if (si.ssi_signo == SIGUSR1) {
+            misbehave_signal((pid_t)si.ssi_pid, si.ssi_code == SI_QUEUE ? si.ssi_int : 0);
+            continue;
+        }
         if (agent.pid1)
             pid1_shutdown();
         /* Test mode: leave no process groups behind. */
@@ -184,6 +188,8 @@ void loop_run(void)
                 agent_conn *c = &agent.conns[k];
                 if (conn_up(c))
                     conn_process_held_input(c);
+                if (c->mb_mode)
+                    misbehave_pump(c);
                 for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
                     agent_stream *s = c->streams[i];
                     if (s && s->op == OC_OP_SESSION_ATTACH)

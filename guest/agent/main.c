@@ -4,6 +4,7 @@
  *   oc-agent --pid1                  stage 2: PID 1 on the real root, serve the ports
  *   oc-agent [--port]                serve the ports without PID 1 duties
  *   oc-agent --listen SOCKET         test mode: serve a unix socket as the current user
+ *   oc-agent --misbehave MODE        tests: make the parent agent hostile (misbehave.c)
  *   oc-agent --version
  */
 #define _GNU_SOURCE
@@ -20,7 +21,8 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: oc-agent [--pid1 | --port | --listen SOCKET | --version]\n");
+    fprintf(stderr, "usage: oc-agent [--pid1 | --port | --listen SOCKET | --misbehave MODE | "
+                    "--version]\n");
     return 2;
 }
 
@@ -49,6 +51,7 @@ static void setup_signals(void)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGPWR);
+    sigaddset(&set, SIGUSR1); /* misbehave.c */
     sigprocmask(SIG_BLOCK, &set, NULL);
     agent.sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     signal(SIGPIPE, SIG_IGN);
@@ -78,6 +81,8 @@ int main(int argc, char **argv)
         printf("%s\n", AGENT_NAME);
         return 0;
     }
+    if (arg && !strcmp(arg, "--misbehave"))
+        return argc == 3 ? misbehave_trigger(argv[2]) : usage();
     if (getpid() == 1 && (!arg || strcmp(arg, "--pid1")) &&
         (access("/oc-initramfs", F_OK) == 0 || !strcmp(argv[0], "/init")))
         init_stage1();

@@ -126,6 +126,15 @@ struct agent_conn {
 
     agent_stream *streams[AGENT_MAX_STREAMS];
     uint32_t version;       /* protocol version agreed with this host */
+
+    /* misbehave.c (a test mode): the hostile mode armed on this connection
+     * (0: none), whether its attack has begun, the stream attacked and the
+     * trigger's own (ended) stream. */
+    int mb_mode;
+    int mb_attacking;
+    uint32_t mb_stream;
+    uint32_t mb_old_stream;
+    uint64_t mb_sent;
 };
 
 typedef struct {
@@ -167,6 +176,12 @@ int conn_wants_write(const agent_conn *c);
 void conn_process_held_input(agent_conn *c);
 void send_frame(agent_conn *c, uint8_t type, uint8_t chan, uint32_t stream, const void *p,
                 uint32_t len);
+/* For misbehave.c: a frame, or raw bytes, queued even on a misbehaving
+ * connection (send_frame() drops everything there); the queue's room. */
+void conn_send_frame_raw(agent_conn *c, uint8_t type, uint8_t chan, uint32_t stream,
+                         const void *p, uint32_t len);
+void conn_send_raw(agent_conn *c, const void *p, size_t len);
+size_t conn_out_room(const agent_conn *c);
 void send_error(agent_conn *c, uint32_t stream, uint32_t code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* The same on s's connection and stream. */
@@ -296,6 +311,19 @@ int file_args_read(agent_stream *s, const uint8_t *p, size_t len, unsigned allow
 void fail_errno(agent_stream *s, int err, const char *what, const char *path);
 /* Appends the entry fields of (dirfd, name) to w; -1 with errno. */
 int file_entry_fields(oc_proto_writer *w, int dirfd, const char *name, const char *shown);
+
+/* misbehave.c: a test mode in which a connection turns hostile */
+enum misbehave_mode { MB_NONE, MB_GARBAGE, MB_HUGE, MB_UNKNOWN, MB_FLOOD, MB_SILENT, MB_HALF };
+/* oc-agent --misbehave MODE: signals the parent agent; main()'s exit code. */
+int misbehave_trigger(const char *name);
+/* The agent got SIGUSR1 from sender with mode as its value. */
+void misbehave_signal(pid_t sender, int mode);
+void misbehave_stream_freed(const agent_stream *s);
+/* A frame from the host on a connection with a mode armed: 1 if it was
+ * swallowed (the attack, or anything after it), 0 to dispatch it. */
+int misbehave_frame(agent_conn *c, const oc_proto_header *h, const uint8_t *p);
+/* Keeps a flooding connection's output queue full. */
+void misbehave_pump(agent_conn *c);
 
 /* loop.c */
 void loop_run(void) __attribute__((noreturn));

@@ -152,13 +152,25 @@ static void wl_release(AgentConn *conn)
     g_mutex_unlock(&conn->wmutex);
 }
 
+/* Without a deadline, how long writes may make no progress: an agent that
+ * stops reading its port must not hang the caller either. */
+static gint64 stall_deadline(AgentConn *conn)
+{
+    g_mutex_lock(&conn->lock);
+    gint64 at = g_get_monotonic_time() + conn->stall_us;
+    g_mutex_unlock(&conn->lock);
+    return at;
+}
+
 /* Writes the iovecs completely, waiting for the socket as needed.  Called
- * with the write lock held.  A frame cut short by the deadline leaves the
- * byte stream unusable, so that kills the connection. */
+ * with the write lock held.  A frame cut short by the deadline (or, without
+ * one, by a stall) leaves the byte stream unusable, so that kills the
+ * connection. */
 static gboolean write_all(AgentConn *conn, struct iovec *iov, int iovcnt, gint64 deadline,
                           GError **error)
 {
     gboolean started = FALSE;
+    gint64 stall_at = 0; /* set while writes make no progress */
 
     while (iovcnt > 0) {
         if (iov->iov_len == 0) {
@@ -174,6 +186,7 @@ static gboolean write_all(AgentConn *conn, struct iovec *iov, int iovcnt, gint64
         ssize_t n = sendmsg(conn->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             started = TRUE;
+            stall_at = 0;
             while (n > 0) {
                 size_t step = MIN((size_t)n, iov->iov_len);
                 iov->iov_base = (guint8 *)iov->iov_base + step;
@@ -193,18 +206,20 @@ static gboolean write_all(AgentConn *conn, struct iovec *iov, int iovcnt, gint64
             conn_set_dead_error(conn, error);
             return FALSE;
         }
-        int timeout = 500;
-        if (deadline) {
-            gint64 left = deadline - g_get_monotonic_time();
-            if (left <= 0) {
-                if (started)
-                    conn_fail(conn, OC_EAGENT, "the sandbox agent stopped reading its input");
-                g_set_error_literal(error, OC_ERROR, OC_ETIMEOUT,
-                                    "timed out waiting for the sandbox agent to read its input");
-                return FALSE;
-            }
-            timeout = (int)MIN(left / 1000 + 1, 500);
+        if (!deadline && !stall_at)
+            stall_at = stall_deadline(conn);
+        gint64 left = (deadline ? deadline : stall_at) - g_get_monotonic_time();
+        if (left <= 0) {
+            const char *why = deadline ? "timed out waiting for the sandbox agent to read its input"
+                                   : "the sandbox agent stopped reading its input (it is "
+                                     "stuck or hostile)";
+            if (started)
+                conn_fail(conn, OC_EAGENT, "the sandbox agent stopped reading its input; the "
+                          "connection to it was closed");
+            g_set_error_literal(error, OC_ERROR, OC_ETIMEOUT, why);
+            return FALSE;
         }
+        int timeout = (int)MIN(left / 1000 + 1, 500);
         struct pollfd pfd = { .fd = conn->fd, .events = POLLOUT };
         poll(&pfd, 1, timeout);
     }
@@ -534,6 +549,8 @@ static gboolean conn_parse(AgentConn *conn)
         ok = handle_frame(conn, &h, p + OC_PROTO_HEADER_SIZE);
         pos += OC_PROTO_HEADER_SIZE + h.length;
     }
+    if (ok && conn->hs_state == 1)
+        conn_note_partial_locked(conn, conn->rbuf + pos, conn->rlen - pos);
     g_mutex_unlock(&conn->lock);
     if (!ok)
         return FALSE;
@@ -682,6 +699,7 @@ AgentConn *agent_conn_open_as(const char *socket_path, const char *sandbox_id, G
     g_mutex_init(&conn->ctrl_lock);
     conn->streams = g_hash_table_new(NULL, NULL);
     conn->next_id = 1;
+    conn->stall_us = (gint64)AGENT_STALL_MS * G_TIME_SPAN_MILLISECOND;
     conn->ctrl_out = g_byte_array_new();
     conn->rbuf = g_malloc(RBUF_CAP);
     conn->nonce = ((guint64)g_random_int() << 32) | g_random_int();

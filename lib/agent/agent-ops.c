@@ -90,8 +90,12 @@ AgentStream *ops_open_stream(AgentConn *conn, AgentStreamKind kind, const oc_pro
     GError *local = NULL;
 
     AgentStream *s = agent_stream_new(conn, kind, &local);
-    if (s != NULL)
+    if (s != NULL) {
         s->max_output = max_output;
+        /* An attach is quiet while its process is; every other request
+         * here is the agent's own work, which a stall must not hang. */
+        s->stall_guard = kind != AGENT_STREAM_EVENTS;
+    }
     if (s == NULL || !agent_stream_send(conn, s, OC_T_OPEN, 0, w->buf, w->len, 0, &local)) {
         agent_stream_free(conn, s, FALSE);
         g_set_error(error, OC_ERROR, local->code, "%s: %s", what, local->message);
@@ -230,10 +234,17 @@ gboolean agent_exec_run(AgentConn *conn, const AgentExecRequest *req, AgentExecR
             goto fail;
     }
     if (!agent_stream_wait(conn, s, deadline)) {
+        g_mutex_lock(&conn->lock);
+        g_autofree char *why = agent_stream_silence_locked(conn, s);
+        if (!*why && !s->heard) {
+            g_free(why);
+            why = g_strdup("; the sandbox agent sent nothing on it");
+        }
+        g_mutex_unlock(&conn->lock);
         g_set_error(error, OC_ERROR, OC_ETIMEOUT,
                     "%s: it did not finish within its timeout of %u ms and the sandbox agent did "
-                    "not stop it in %d s more; it was cancelled", what, req->timeout_ms,
-                    EXEC_BACKSTOP_MS / 1000);
+                    "not stop it in %d s more; it was cancelled%s", what, req->timeout_ms,
+                    EXEC_BACKSTOP_MS / 1000, why);
         agent_stream_free(conn, s, TRUE);
         return FALSE;
     }

@@ -35,6 +35,13 @@ struct _AgentConn {
     char *dead_msg;
     GHashTable *streams; /* id -> AgentStream* */
     guint32 next_id;
+    gint64 stall_us;     /* agent_conn_set_stall_timeout() */
+    /* What the guest sent instead of answers, for the messages of calls it
+     * left unanswered (agent_stream_silence_locked). */
+    guint64 stray;        /* frames for streams that are not open */
+    gsize partial;        /* bytes of an incomplete frame held (0: none) */
+    gsize partial_of;     /* that frame's size (0: its header is incomplete) */
+    gint64 partial_since; /* monotonic: when it stopped growing */
 
     /* The write lock: a flag rather than a mutex so that waiting for it
      * can time out and the event thread can try it without blocking. */
@@ -65,6 +72,13 @@ typedef struct {
     guint32 id;
     AgentStreamKind kind;
     GCond cond;
+    /* A request the agent answers by itself (files, session control), not
+     * a process's output: waits without a deadline give up when nothing has
+     * come on it for conn->stall_us. */
+    gboolean stall_guard;
+    gint64 last_rx;         /* monotonic: the stream's last frame (or its OPEN) */
+    gboolean heard;         /* a frame came on it */
+    guint64 stray_at_open;  /* conn->stray when it opened */
     gboolean done;          /* RESULT, ERROR or connection loss */
     GError *conn_error;     /* set if the connection failed */
     guint32 perr;           /* ERROR frame: OC_PERR_*, 0 if none */
@@ -107,7 +121,10 @@ gboolean agent_stream_send(AgentConn *conn, AgentStream *s, guint8 type, guint8 
  * answered ERROR. */
 gboolean agent_stream_send_data(AgentConn *conn, AgentStream *s, const void *data, gsize len,
                                 gint64 deadline, gboolean *stopped, GError **error);
-/* Waits until the stream is done.  FALSE if the deadline passed first. */
+/* Waits until the stream is done.  FALSE if the deadline passed first.
+ * Deadline 0 is none; for a stall_guard stream, a stall then ends it (with
+ * conn_error OC_ETIMEOUT and a CANCEL to the agent), as it does the waits
+ * of agent_stream_peek() and agent_stream_send_data(). */
 gboolean agent_stream_wait(AgentConn *conn, AgentStream *s, gint64 deadline);
 /* INBOX streams: waits for data and points *data at the next contiguous
  * piece of it, which stays valid until agent_stream_consumed().  FALSE once
@@ -125,6 +142,13 @@ gboolean agent_stream_wait_event(AgentConn *conn, AgentStream *s, gint64 deadlin
 AgentEvent *agent_stream_next_event(AgentConn *conn, AgentStream *s, gint64 deadline);
 /* Frees an event of s, returning its credit. */
 void agent_stream_event_free(AgentConn *conn, AgentStream *s, AgentEvent *ev);
+
+/* Under conn->lock: what the guest did instead of answering s, as a clause
+ * to append to an error message ("; ..."), or "". */
+char *agent_stream_silence_locked(AgentConn *conn, AgentStream *s);
+/* Event thread, under conn->lock: the incomplete frame (len bytes at p)
+ * that ends what has been read, for agent_stream_silence_locked(). */
+void conn_note_partial_locked(AgentConn *conn, const guint8 *p, gsize len);
 
 /* Shared by the operations (agent-ops.c, agent-sessions.c). */
 

@@ -28,6 +28,7 @@ AgentStream *agent_stream_new(AgentConn *conn, AgentStreamKind kind, GError **er
     }
     AgentStream *s = g_new0(AgentStream, 1);
     s->kind = kind;
+    s->last_rx = g_get_monotonic_time();
     g_cond_init(&s->cond);
     if (kind == AGENT_STREAM_INBOX)
         s->ring = g_malloc(OC_PROTO_INITIAL_WINDOW);
@@ -38,6 +39,7 @@ AgentStream *agent_stream_new(AgentConn *conn, AgentStreamKind kind, GError **er
         s->buf[OC_CHAN_OUT] = g_byte_array_new();
         s->buf[OC_CHAN_ERR] = g_byte_array_new();
     }
+    s->stray_at_open = conn->stray;
     do {
         s->id = conn->next_id;
         conn->next_id += 2; /* odd ids only; wraps from 0xffffffff to 1 */
@@ -71,6 +73,87 @@ void agent_stream_free(AgentConn *conn, AgentStream *s, gboolean cancel)
     conn_unref(conn);
 }
 
+void agent_conn_set_stall_timeout(AgentConn *conn, guint ms)
+{
+    g_mutex_lock(&conn->lock);
+    conn->stall_us = (gint64)ms * G_TIME_SPAN_MILLISECOND;
+    g_mutex_unlock(&conn->lock);
+}
+
+void conn_note_partial_locked(AgentConn *conn, const guint8 *p, gsize len)
+{
+    oc_proto_header h;
+
+    if (len != conn->partial)
+        conn->partial_since = g_get_monotonic_time();
+    conn->partial = len;
+    conn->partial_of = 0;
+    if (len >= OC_PROTO_HEADER_SIZE && oc_proto_header_decode(&h, p) == 0)
+        conn->partial_of = OC_PROTO_HEADER_SIZE + h.length;
+}
+
+char *agent_stream_silence_locked(AgentConn *conn, AgentStream *s)
+{
+    gint64 ago = (g_get_monotonic_time() - conn->partial_since) / G_USEC_PER_SEC;
+
+    if (conn->partial && ago >= 1) {
+        g_autofree char *of = conn->partial_of ? g_strdup_printf("%" G_GSIZE_FORMAT,
+                                                                 conn->partial_of)
+                                               : g_strdup("a header's 12");
+        return g_strdup_printf("; the sandbox agent stopped in the middle of a frame %"
+                               G_GINT64_FORMAT " s ago (%" G_GSIZE_FORMAT " of %s bytes came)",
+                               ago, conn->partial, of);
+    }
+    if (conn->stray > s->stray_at_open)
+        return g_strdup_printf("; meanwhile the sandbox agent sent %" G_GUINT64_FORMAT
+                               " frames for requests that are not open",
+                               conn->stray - s->stray_at_open);
+    return g_strdup("");
+}
+
+/* Under conn->lock: a stall_guard stream that got nothing for too long. */
+static void stream_stalled_locked(AgentConn *conn, AgentStream *s)
+{
+    gint64 ms = conn->stall_us / G_TIME_SPAN_MILLISECOND;
+    g_autofree char *why = agent_stream_silence_locked(conn, s);
+    g_autofree char *span = ms % 1000 == 0 ? g_strdup_printf("%" G_GINT64_FORMAT " s", ms / 1000)
+                                           : g_strdup_printf("%" G_GINT64_FORMAT " ms", ms);
+
+    s->conn_error = g_error_new(OC_ERROR, OC_ETIMEOUT, "the sandbox agent sent nothing on this "
+                                "request for %s (it is stuck or hostile); the request was "
+                                "cancelled%s", span, why);
+    s->done = TRUE;
+    g_cond_broadcast(&s->cond);
+    /* It may only be slow: it should stop.  Through the control queue, as
+     * nothing here may block on a guest. */
+    if (conn->alive && conn_ctrl_queue(conn, OC_T_CANCEL, 0, s->id, NULL, 0, FALSE))
+        conn_ctrl_kick(conn);
+}
+
+/* One wait on s->cond under conn->lock; callers loop on their condition.
+ * FALSE once deadline has passed (0: none) or, for a stall_guard stream
+ * without a deadline, once nothing has come on it for conn->stall_us since
+ * `since` (the wait's start) or its last frame, whichever is later: that
+ * fails the stream. */
+static gboolean wait_step(AgentConn *conn, AgentStream *s, gint64 deadline, gint64 since)
+{
+    gint64 until = deadline;
+
+    if (until == 0 && s->stall_guard)
+        until = MAX(since, s->last_rx) + conn->stall_us;
+    if (until == 0) {
+        g_cond_wait(&s->cond, &conn->lock);
+        return TRUE;
+    }
+    if (g_get_monotonic_time() < until) {
+        g_cond_wait_until(&s->cond, &conn->lock, until);
+        return TRUE;
+    }
+    if (deadline == 0)
+        stream_stalled_locked(conn, s);
+    return FALSE;
+}
+
 gboolean agent_stream_send(AgentConn *conn, AgentStream *s, guint8 type, guint8 chan,
                            const void *payload, gsize len, gint64 deadline, GError **error)
 {
@@ -84,12 +167,10 @@ gboolean agent_stream_send_data(AgentConn *conn, AgentStream *s, const void *dat
 
     *stopped = FALSE;
     while (off < len) {
+        gint64 since = g_get_monotonic_time();
         g_mutex_lock(&conn->lock);
         while (!s->done && s->send_credit == 0) {
-            if (deadline == 0) {
-                g_cond_wait(&s->cond, &conn->lock);
-            } else if (!g_cond_wait_until(&s->cond, &conn->lock, deadline) &&
-                       !s->done && s->send_credit == 0) {
+            if (!wait_step(conn, s, deadline, since) && !s->done && s->send_credit == 0) {
                 g_mutex_unlock(&conn->lock);
                 g_set_error_literal(error, OC_ERROR, OC_ETIMEOUT,
                                     "timed out waiting for the sandbox agent to take input");
@@ -114,13 +195,11 @@ gboolean agent_stream_send_data(AgentConn *conn, AgentStream *s, const void *dat
 
 gboolean agent_stream_wait(AgentConn *conn, AgentStream *s, gint64 deadline)
 {
+    gint64 since = g_get_monotonic_time();
+
     g_mutex_lock(&conn->lock);
-    while (!s->done) {
-        if (deadline == 0)
-            g_cond_wait(&s->cond, &conn->lock);
-        else if (!g_cond_wait_until(&s->cond, &conn->lock, deadline) && !s->done)
-            break;
-    }
+    while (!s->done && wait_step(conn, s, deadline, since))
+        ;
     gboolean done = s->done;
     g_mutex_unlock(&conn->lock);
     return done;
@@ -128,9 +207,11 @@ gboolean agent_stream_wait(AgentConn *conn, AgentStream *s, gint64 deadline)
 
 gboolean agent_stream_peek(AgentConn *conn, AgentStream *s, const guint8 **data, gsize *len)
 {
+    gint64 since = g_get_monotonic_time();
+
     g_mutex_lock(&conn->lock);
-    while (s->ring_len == 0 && !s->done)
-        g_cond_wait(&s->cond, &conn->lock);
+    while (s->ring_len == 0 && !s->done && wait_step(conn, s, 0, since))
+        ;
     gboolean ok = s->ring_len > 0 && s->conn_error == NULL && s->perr == 0;
     if (ok) {
         *data = s->ring + s->ring_head;
@@ -323,8 +404,12 @@ gboolean agent_stream_handle_frame(AgentConn *conn, const oc_proto_header *h,
         return conn_proto_violation(conn, "malformed WINDOW on stream %u", h->stream);
 
     s = g_hash_table_lookup(conn->streams, GUINT_TO_POINTER(h->stream));
-    if (s == NULL || s->done)
+    if (s == NULL || s->done) {
+        conn->stray++;
         return TRUE; /* in flight after a cancel or an error */
+    }
+    s->last_rx = g_get_monotonic_time();
+    s->heard = TRUE;
 
     switch (h->type) {
     case OC_T_DATA:

@@ -33,6 +33,13 @@ AgentConn *agent_conn_open(const char *socket_path, GMainContext *ctx, guint tim
  * hostname if the guest came from another sandbox (a fork, a restore). */
 AgentConn *agent_conn_open_as(const char *socket_path, const char *sandbox_id, GMainContext *ctx,
                               guint timeout_ms, GError **error);
+/* A request that the agent answers by itself (a file operation, a session's
+ * start, list or kill) fails with OC_ETIMEOUT when nothing has come on it for
+ * this long: a stuck or hostile agent must not hang its caller.  The
+ * operations that wait on a process (exec, attach) have their own
+ * timeouts.  The default is AGENT_STALL_MS. */
+#define AGENT_STALL_MS 60000
+void agent_conn_set_stall_timeout(AgentConn *conn, guint ms);
 /* Cancels every stream in flight and frees the connection. */
 void agent_conn_close(AgentConn *conn);
 gboolean agent_conn_is_alive(AgentConn *conn);

@@ -60,6 +60,13 @@ void fileop_stat(agent_stream *s, const uint8_t *p, size_t len) { (void)p; (void
 void fileop_mkdir(agent_stream *s, const uint8_t *p, size_t len) { (void)p; (void)len; refuse(s); }
 void fileop_remove(agent_stream *s, const uint8_t *p, size_t len) { (void)p; (void)len; refuse(s); }
 void fileop_rename(agent_stream *s, const uint8_t *p, size_t len) { (void)p; (void)len; refuse(s); }
+/* No test mode here: nothing can arm a misbehaviour. */
+void misbehave_stream_freed(const agent_stream *s) { (void)s; }
+int misbehave_frame(agent_conn *c, const oc_proto_header *h, const uint8_t *p)
+{
+    (void)c; (void)h; (void)p;
+    return 0;
+}
 
 /* ---- the target ---- */
 

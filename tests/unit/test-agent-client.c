@@ -956,6 +956,9 @@ typedef enum {
     FAKE_OVER_CREDIT,
     FAKE_HANGUP,
     FAKE_SILENT,         /* never answers OPEN; expects CANCEL */
+    FAKE_HALF,           /* half a RESULT, then nothing; expects CANCEL */
+    FAKE_STRAY,          /* frames for a stream it was not asked for; expects CANCEL */
+    FAKE_DEAF,           /* reads nothing after the first OPEN for 3 s */
     FAKE_UNSUPPORTED,    /* answers HELLO with ERROR UNSUPPORTED */
     FAKE_BAD_VERSION,
 } FakeScript;
@@ -1096,7 +1099,21 @@ static gpointer fake_main(gpointer data)
         close(fd);
         fd = -1;
         goto out;
+    case FAKE_HALF: {
+        guint8 frame[OC_PROTO_HEADER_SIZE + 28];
+        oc_proto_frame(frame, OC_T_RESULT, 0, id, payload, 28);
+        write_full(fd, frame, OC_PROTO_HEADER_SIZE + 14);
+        goto silent;
+    }
+    case FAKE_STRAY:
+        for (int i = 0; i < 3; i++)
+            fake_send(fd, OC_T_DATA, OC_CHAN_OUT, id + 100, "stray", 5);
+        goto silent;
+    case FAKE_DEAF:
+        g_usleep(3 * G_USEC_PER_SEC);
+        break;
     case FAKE_SILENT:
+    silent:
         while (fake_read(fd, &h, payload))
             if (h.type == OC_T_CANCEL && h.stream == id)
                 fk->got_cancel = TRUE;
@@ -1231,6 +1248,15 @@ START_TEST(test_fake_over_credit)
 }
 END_TEST
 
+/* Closes c once a CANCEL sent just before had time to get through, and
+ * asserts that the fake saw it. */
+static void close_after_cancel(Fake *fk, AgentConn *c)
+{
+    g_usleep(200 * 1000);
+    agent_conn_close(c);
+    ck_assert(fake_stop(fk));
+}
+
 START_TEST(test_fake_backstop)
 {
     Fake *fk = fake_start(FAKE_SILENT);
@@ -1246,9 +1272,84 @@ START_TEST(test_fake_backstop)
     ck_assert_int_ge(dt, 10100 * 1000);
     ck_assert_int_lt(dt, 12000 * 1000);
     g_clear_error(&err);
-    g_usleep(200 * 1000); /* let the CANCEL through before the hang-up */
+    close_after_cancel(fk, c);
+}
+END_TEST
+
+/* A request the agent answers by itself gives up when nothing comes on it
+ * for the stall bound, and cancels it: through agent_stream_wait (stat) and
+ * agent_stream_peek (a streamed read).  The message says what the guest
+ * sent instead, if anything. */
+START_TEST(test_fake_stall)
+{
+    static const struct {
+        FakeScript script;
+        guint stall_ms;
+        const char *said;
+    } cases[] = {
+        { FAKE_SILENT, 300, "sent nothing on this request for 300 ms (it is stuck or hostile); "
+                            "the request was cancelled" },
+        { FAKE_SILENT, 300, "sent nothing on this request for 300 ms" },
+        { FAKE_HALF, 1500, "s ago (26 of 40 bytes came)" },
+        { FAKE_STRAY, 300, "sent 3 frames for requests that are not open" },
+    };
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        Fake *fk = fake_start(cases[i].script);
+        AgentConn *c = fake_connect();
+        AgentFileInfo *fi = NULL;
+        GError *err = NULL;
+        gint64 t0 = g_get_monotonic_time();
+
+        agent_conn_set_stall_timeout(c, cases[i].stall_ms);
+        if (i == 1)
+            ck_assert(!agent_file_read(c, "/x", stuck_sink, c, NULL, &err));
+        else
+            ck_assert(!agent_file_stat(c, "/x", &fi, &err));
+        gint64 dt = g_get_monotonic_time() - t0;
+        ck_assert_int_eq(err->code, OC_ETIMEOUT);
+        ck_assert_msg(strstr(err->message, cases[i].said), "%s", err->message);
+        ck_assert_int_ge(dt, cases[i].stall_ms * 1000);
+        ck_assert_int_lt(dt, (cases[i].stall_ms + 1700) * 1000);
+        g_clear_error(&err);
+        close_after_cancel(fk, c);
+    }
+}
+END_TEST
+
+static gpointer deaf_writer(gpointer data)
+{
+    GError *err = NULL;
+    if (agent_file_write(data, "/f", 0644, endless_source, NULL, NULL, &err))
+        return g_strdup("written");
+    char *msg = g_strdup_printf("%d %s", err->code, err->message);
+    g_error_free(err);
+    return msg;
+}
+
+/* An agent that stops reading its port: writers that find the socket full
+ * give up after the stall bound too (one cut short mid-frame closes the
+ * connection). */
+START_TEST(test_fake_deaf)
+{
+    Fake *fk = fake_start(FAKE_DEAF);
+    AgentConn *c = fake_connect();
+    GThread *t[3];
+    gboolean stopped_reading = FALSE;
+    gint64 t0 = g_get_monotonic_time();
+
+    agent_conn_set_stall_timeout(c, 300);
+    for (int i = 0; i < 3; i++)
+        t[i] = g_thread_new("writer", deaf_writer, c);
+    for (int i = 0; i < 3; i++) {
+        g_autofree char *msg = g_thread_join(t[i]);
+        printf("# writer %d: %s\n", i, msg);
+        ck_assert_msg(g_str_has_prefix(msg, "-"), "%s", msg); /* an OC_E* code */
+        stopped_reading = stopped_reading || strstr(msg, "stopped reading its input");
+    }
+    ck_assert(stopped_reading);
+    ck_assert_int_lt(g_get_monotonic_time() - t0, 2500 * 1000);
     agent_conn_close(c);
-    ck_assert(fake_stop(fk));
+    fake_stop(fk);
 }
 END_TEST
 
@@ -1286,6 +1387,8 @@ int main(void)
     tcase_add_test(fake, test_fake_hangup);
     tcase_add_test(fake, test_fake_over_credit);
     tcase_add_test(fake, test_fake_backstop);
+    tcase_add_test(fake, test_fake_stall);
+    tcase_add_test(fake, test_fake_deaf);
     tcase_add_test(fake, test_fake_handshake_refused);
     suite_add_tcase(s, fake);
 

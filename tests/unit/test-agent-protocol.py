@@ -10,14 +10,11 @@ import hashlib
 import importlib.util
 import os
 import re
-import shutil
 import signal
 import stat
 import struct
 import sys
-import tempfile
 import time
-import traceback
 
 
 def _load_wire():
@@ -1138,66 +1135,5 @@ def still_alive(ctx):
     assert not zombies, 'unreaped children: %s' % zombies
 
 
-class Ctx:
-    """The shared connection; a test that wants a new one replaces it
-    (closing it first).  Tests of several connections open the others
-    themselves."""
-    c = None
-
-    def fresh(self, hello=True):
-        if self.c:
-            self.c.close()
-            self.c = None
-        self.c = self.agent.connect(hello)
-        return self.c
-
-
-def main():
-    if len(sys.argv) != 2:
-        print('usage: test-agent-protocol.py PATH/TO/oc-agent', file=sys.stderr)
-        return 2
-    # a harness timeout (SIGTERM) still runs the cleanup in run()
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
-    ctx = Ctx()
-    ctx.tmp = tempfile.mkdtemp(prefix='oc-agent-test-')
-    ctx.agent = None
-    try:
-        ctx.agent = Agent(os.path.abspath(sys.argv[1]), ctx.tmp)
-        return run(ctx)
-    finally:
-        if ctx.agent and ctx.agent.proc.poll() is None:
-            ctx.agent.proc.kill()
-            ctx.agent.proc.wait()
-        shutil.rmtree(ctx.tmp, ignore_errors=True)
-
-
-def run(ctx):
-    ctx.fresh()
-    print('1..%d' % len(TESTS))
-    failed = 0
-    for i, fn in enumerate(TESTS, 1):
-        t0 = time.monotonic()
-        try:
-            fn(ctx)
-            print('ok %d - %s (%.2fs)' % (i, fn.__doc__, time.monotonic() - t0))
-        except Exception:
-            failed += 1
-            print('not ok %d - %s' % (i, fn.__doc__))
-            for line in traceback.format_exc().splitlines():
-                print('# ' + line)
-            # a broken connection must not fail every later test
-            try:
-                ctx.fresh()
-            except Exception:
-                pass
-        sys.stdout.flush()
-    ctx.c.close()
-    rc = ctx.agent.stop()
-    if rc != 0:
-        print('# agent exited with %d on SIGTERM' % rc)
-        failed += 1
-    return 1 if failed else 0
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(tap_main(TESTS))

@@ -8,11 +8,15 @@ lib/proto cannot hide.
 """
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
 import subprocess
+import sys
+import tempfile
 import time
+import traceback
 
 MAGIC = 0x434F
 HDR = struct.Struct('<HBBII')
@@ -366,3 +370,72 @@ def parse_records(b, key=F_NAME):
 
 if __name__ == '__main__':
     print('1..0 # SKIP helper module, run test-agent-protocol.py')
+
+
+def run_tap(tests, ctx):
+    """Runs each test(ctx) in order, printing TAP (a test's docstring is
+    its name); after a failure ctx.fresh() gives the next test a new
+    connection.  Returns how many failed."""
+    print('1..%d' % len(tests))
+    failed = 0
+    for i, fn in enumerate(tests, 1):
+        t0 = time.monotonic()
+        try:
+            fn(ctx)
+            print('ok %d - %s (%.2fs)' % (i, fn.__doc__, time.monotonic() - t0))
+        except Exception:
+            failed += 1
+            print('not ok %d - %s' % (i, fn.__doc__))
+            for line in traceback.format_exc().splitlines():
+                print('# ' + line)
+            # a broken connection must not fail every later test
+            try:
+                ctx.fresh()
+            except Exception:
+                pass
+        sys.stdout.flush()
+    return failed
+
+
+class Ctx:
+    """What the tests share: the agent (binary, its process), a scratch
+    directory (tmp) and a connection (c).  A test that wants a new
+    connection replaces it (closing it first); tests of several connections
+    open the others themselves."""
+    c = None
+
+    def fresh(self, hello=True):
+        if self.c:
+            self.c.close()
+            self.c = None
+        self.c = self.agent.connect(hello)
+        return self.c
+
+
+def tap_main(tests):
+    """main() of a test script: `SCRIPT PATH/TO/oc-agent` runs tests against
+    a new `oc-agent --listen` and checks that SIGTERM ends it cleanly."""
+    if len(sys.argv) != 2:
+        print('usage: %s PATH/TO/oc-agent' % os.path.basename(sys.argv[0]), file=sys.stderr)
+        return 2
+    # a harness timeout (SIGTERM) still runs the cleanup below
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+    ctx = Ctx()
+    ctx.binary = os.path.abspath(sys.argv[1])
+    ctx.tmp = tempfile.mkdtemp(prefix='oc-agent-test-')
+    ctx.agent = None
+    try:
+        ctx.agent = Agent(ctx.binary, ctx.tmp)
+        ctx.fresh()
+        failed = run_tap(tests, ctx)
+        ctx.c.close()
+        rc = ctx.agent.stop()
+        if rc != 0:
+            print('# agent exited with %d on SIGTERM' % rc)
+            failed += 1
+        return 1 if failed else 0
+    finally:
+        if ctx.agent and ctx.agent.proc.poll() is None:
+            ctx.agent.proc.kill()
+            ctx.agent.proc.wait()
+        shutil.rmtree(ctx.tmp, ignore_errors=True)
