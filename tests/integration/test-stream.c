@@ -48,6 +48,9 @@ typedef struct {
 
 static GThread *test_thread;
 
+/* Tests keep their Rec in static storage: a test that fails midway leaves
+ * its handle alive, still delivering into its Rec, which must then not be
+ * stack that the next test reuses (that corrupted later tests' output). */
 static void rec_init(Rec *r)
 {
     memset(r, 0, sizeof *r);
@@ -175,13 +178,16 @@ static int wait_exit(oc_exec_handle *h)
 
 START_TEST(test_streamed_order)
 {
-    Rec r;
+    static Rec r; /* static: see rec_init */
     rec_init(&r);
     oc_exec_callbacks cb = rec_callbacks(&r);
     oc_exec_handle *h = NULL;
 
-    OK(oc_exec_spawn(&h, sb, "for i in $(seq 1 1000); do echo $i; sleep 0.001; done; "
-                     "echo done >&2; exit 5", NULL, &cb, &e_));
+    /* a pause every 50 lines spreads the output over many reads without
+     * 1000 sleeps (each a process, which a loaded TCG host makes slow) */
+    OK(oc_exec_spawn(&h, sb, "for i in $(seq 1 1000); do echo $i; "
+                     "[ $((i % 50)) -ne 0 ] || sleep 0.05; done; echo done >&2; exit 5", NULL,
+                     &cb, &e_));
     ck_assert_uint_gt(oc_exec_handle_session_id(h), 0);
     ck_assert(!oc_exec_handle_is_pty(h));
     ck_assert_int_eq(wait_exit(h), 5);
@@ -202,7 +208,7 @@ END_TEST
 
 START_TEST(test_stdin_roundtrip)
 {
-    Rec r;
+    static Rec r; /* static: see rec_init */
     rec_init(&r);
     oc_exec_callbacks cb = rec_callbacks(&r);
     oc_exec_handle *h = NULL;
@@ -232,7 +238,7 @@ END_TEST
 
 START_TEST(test_reattach)
 {
-    Rec a, b;
+    static Rec a, b; /* static: see rec_init */
     rec_init(&a);
     rec_init(&b);
     oc_exec_callbacks cba = rec_callbacks(&a), cbb = rec_callbacks(&b);
@@ -275,7 +281,7 @@ END_TEST
 
 START_TEST(test_hibernate_mid_session)
 {
-    Rec a, b;
+    static Rec a, b; /* static: see rec_init */
     rec_init(&a);
     rec_init(&b);
     oc_exec_callbacks cba = rec_callbacks(&a), cbb = rec_callbacks(&b);
@@ -316,7 +322,7 @@ static void pty_type(oc_exec_handle *h, Rec *r, const char *keys, const char *ex
 
 START_TEST(test_pty)
 {
-    Rec r;
+    static Rec r; /* static: see rec_init */
     rec_init(&r);
     oc_exec_callbacks cb = rec_callbacks(&r);
     oc_exec_handle *h = NULL;
@@ -365,7 +371,7 @@ END_TEST
 
 START_TEST(test_pty_reattach)
 {
-    Rec a, b;
+    static Rec a, b; /* static: see rec_init */
     rec_init(&a);
     rec_init(&b);
     oc_exec_callbacks cba = rec_callbacks(&a), cbb = rec_callbacks(&b);
@@ -442,7 +448,7 @@ START_TEST(test_flood)
     /* A reader that is slow but keeps reading holds the process back, as a
      * pipe would: nothing is lost, and the host holds at most the credit
      * for it. */
-    Rec r;
+    static Rec r; /* static: see rec_init */
     rec_init(&r);
     r.slow_ms = 5;
     r.yes_only = TRUE;
