@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "opencomputer.h"
+#include "util/crashpoint.h"
 #include "util/durable.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -43,6 +44,8 @@ gboolean virt_hibernate(virDomainPtr dom, GError **error)
         virt_set_error(error, OC_EVIRT, "cannot hibernate sandbox %s", virDomainGetName(dom));
         return FALSE;
     }
+    crash_timer_end("hibernate", "saving");
+    crash_point("hibernate", "saved");
     if (!virt_sync_save_image(dom, error)) {
         g_prefix_error(error, "sandbox %s was saved but its image is not durable: ",
                        virDomainGetName(dom));
@@ -76,6 +79,14 @@ gboolean virt_restore_or_boot(virDomainPtr dom, int *kind, GError **error)
     }
     *kind = OC_WAKE_COLD_BOOT;
     return virt_cold_boot(dom, error);
+}
+
+gboolean virt_resume_paused(virDomainPtr dom)
+{
+    int state, reason;
+
+    return virDomainGetState(dom, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED &&
+           virDomainResume(dom) == 0;
 }
 
 gboolean virt_wait_no_job(virDomainPtr dom, guint timeout_ms, GError **error)

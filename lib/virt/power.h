@@ -29,4 +29,9 @@ gboolean virt_cold_boot(virDomainPtr dom, GError **error);
  * runs on the domain.  FALSE with OC_ETIMEOUT if it is still running. */
 gboolean virt_wait_no_job(virDomainPtr dom, guint timeout_ms, GError **error);
 
+/* Resumes a paused domain: only our own operations pause one, inside a
+ * libvirt job, so one paused with no job running was left so by a process
+ * that died.  TRUE if it was paused and now runs. */
+gboolean virt_resume_paused(virDomainPtr dom);
+
 #endif
