@@ -18,7 +18,9 @@
 
 #include "core/activity.h"
 #include "core/power.h"
+#include "core/recover.h"
 #include "image/store.h"
+#include "util/crashpoint.h"
 #include "util/diskspace.h"
 #include "util/durable.h"
 #include "util/error.h"
@@ -50,6 +52,7 @@ gboolean core_checkpoint_take(oc_sandbox *sb, ImageCheckpoint *cp, GError **erro
     g_autofree char *frozen = image_checkpoint_file(cp, "disk.qcow2");
     g_autofree char *memory = image_checkpoint_file(cp, "memory.save");
     g_autofree char *overlay = new_overlay_path(sb);
+    gboolean ok;
 
     if (!active)
         return FALSE;
@@ -59,20 +62,30 @@ gboolean core_checkpoint_take(oc_sandbox *sb, ImageCheckpoint *cp, GError **erro
                     g_strerror(errno));
         return FALSE;
     }
-    if (!virt_overlay_create(overlay, frozen, error) ||
-        !virt_snapshot_external(sb->dom, memory, overlay, error)) {
+    crash_point("checkpoint", "linked");
+    ok = virt_overlay_create(overlay, frozen, error);
+    if (ok) {
+        crash_point("checkpoint", "overlay");
+        crash_timer_start("checkpoint", "snapshotting");
+        ok = virt_snapshot_external(sb->dom, memory, overlay, error);
+        crash_timer_end("checkpoint", "snapshotting");
+    }
+    if (!ok) {
         /* before the partial memory image goes and gives its space back */
         diskspace_explain(error, cp->dir, (guint64)cp->memory_mb << 20);
         g_unlink(overlay);
         g_unlink(frozen);
         g_unlink(memory);
-        virt_resume_if_paused(sb->dom);
+        if (virt_resume_paused(sb->dom))
+            log_info("%s: resumed after a failed snapshot", sb->id);
         return FALSE;
     }
     /* From here the sandbox runs on overlay, which builds on frozen. */
+    crash_point("checkpoint", "snapshot");
     if (!durable_sync(memory, error) || !durable_sync(frozen, error) ||
         !durable_sync(cp->dir, error) || !durable_sync_parent(overlay, error))
         return FALSE;
+    crash_point("checkpoint", "synced");
     cp->size_bytes = file_bytes(memory) + file_bytes(frozen);
     return TRUE;
 }
@@ -129,20 +142,30 @@ ImageCheckpoint *core_checkpoint_create(oc_sandbox *sb, const char *name, GError
     g_mutex_unlock(&sb->lock);
     cp->created = g_get_real_time() / G_USEC_PER_SEC;
     cp->dir = image_checkpoint_dir(sb->ctx->state_dir, cp->id);
+    core_recover_disks(sb->ctx, sb->dom, sb->id); /* of one that died */
+    core_recover_mark_disks(sb, cp->dir);
     cp_lock = image_lock_dir(cp->dir, error);
     if (cp_lock < 0)
         goto out;
+    crash_point("checkpoint", "locked");
     ok = core_checkpoint_take(sb, cp, error) && image_checkpoint_commit(cp, error);
-    if (ok)
+    if (ok) {
+        crash_point("checkpoint", "committed");
+        core_recover_unmark_disks(sb);
         log_info("%s: checkpoint %s (%s) taken in %.2f s, %.1f MiB", sb->id, cp->id, cp->name,
                  (g_get_monotonic_time() - t0) / 1e6, cp->size_bytes / 1048576.0);
+    }
 out:
     if (cp_lock >= 0) {
         g_autofree char *lock_path = g_build_filename(cp->dir, "create.lock", NULL);
         g_unlink(lock_path);
         close(cp_lock);
-        if (!ok)
-            image_layers_gc(sb->ctx->state_dir); /* its directory, unless the sandbox builds on it */
+    }
+    if (!ok && cp) {
+        /* A failure after the snapshot: the sandbox builds on the disk,
+         * which stays, but the memory image goes. */
+        core_recover_disks(sb->ctx, sb->dom, sb->id);
+        image_layers_gc(sb->ctx->state_dir);
     }
     core_activity_touch(sb->ctx->state_dir, sb->id);
     close(lock_fd);
@@ -194,10 +217,12 @@ static gboolean restart_from(oc_sandbox *sb, const ImageCheckpoint *cp, GError *
         virt_set_error(error, OC_EVIRT, "cannot stop sandbox %s", sb->id);
         return FALSE;
     }
+    crash_point("restore", "stopped");
     if (virDomainHasManagedSaveImage(sb->dom, 0) == 1)
         virDomainManagedSaveRemove(sb->dom, 0);
     if (!virt_overlay_create(overlay, frozen, error))
         return FALSE;
+    crash_point("restore", "overlay");
     VirtDomainSpec ds = {
         .domain_type = sb->ctx->domain_type, .kernel = kernel, .initrd = initrd,
         .disk = overlay, .console_log = log, .record = rec, .uuid = uuid,
@@ -207,7 +232,9 @@ static gboolean restart_from(oc_sandbox *sb, const ImageCheckpoint *cp, GError *
     if (!dom)
         return FALSE;
     virDomainFree(dom);
+    crash_point("restore", "defined");
     remove_other_disks(sb, overlay);
+    crash_point("restore", "pruned");
     mxml = virt_domain_migratable_xml(sb->dom, error);
     return mxml && virt_restore_as(sb->ctx->conn, memory, mxml, fifo, error);
 }
@@ -236,7 +263,12 @@ gboolean core_sandbox_restore(oc_sandbox *sb, const char *checkpoint_id, GError 
     lock_fd = core_power_begin(sb, error);
     if (lock_fd < 0)
         return FALSE;
+    core_recover_disks(sb->ctx, sb->dom, sb->id); /* of one that died */
+    core_recover_mark_disks(sb, NULL);
     ok = restart_from(sb, cp, error);
+    if (ok)
+        core_recover_unmark_disks(sb);
+    crash_point("restore", "started");
     if (ok)
         conn = core_agent_acquire(sb->ctx, sb->id, sb->dom, CORE_AGENT_CONNECT_TIMEOUT_MS, error);
     if (conn)
@@ -268,7 +300,7 @@ static gpointer fork_one(gpointer data)
     ForkJob *job = data;
     g_autofree char *frozen = image_checkpoint_file(job->cp, "disk.qcow2");
     g_autofree char *memory = image_checkpoint_file(job->cp, "memory.save");
-    CoreBirth birth = { .backing = frozen, .image = memory };
+    CoreBirth birth = { .backing = frozen, .image = memory, .scope = "fork" };
 
     job->sb = core_sandbox_make(job->ctx, g_steal_pointer(&job->rec), &birth, NULL, &job->error);
     return NULL;

@@ -137,7 +137,7 @@ static gboolean make_member(CorePool *pool, const char *template_name)
     }
     rec->origin = g_strdup("pool");
     rec->pool = TRUE;
-    CoreBirth birth = { .backing = backing, .image = image };
+    CoreBirth birth = { .backing = backing, .image = image, .scope = "pool" };
     sb = core_sandbox_make(ctx, rec, &birth, NULL, &err);
     if (!sb) {
         log_warning("pool: cannot make a sandbox of template %s: %s", template_name,

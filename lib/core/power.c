@@ -15,6 +15,7 @@
 
 #include "core/activity.h"
 #include "image/store.h"
+#include "util/crashpoint.h"
 #include "util/error.h"
 #include "util/lockfile.h"
 #include "util/log.h"
@@ -95,6 +96,7 @@ static gboolean hibernate(oc_sandbox *sb, guint32 idle_timeout_s, gboolean *skip
     lock_fd = core_power_begin(sb, error);
     if (lock_fd < 0)
         return FALSE;
+    crash_point("hibernate", "locked");
     /* With the busy lock, calls that begin meanwhile wait and then wake the
      * sandbox; without it (a call is in flight), they fail as it goes. */
     idle_fd = core_activity_lock_idle(sb->ctx->state_dir, sb->id);
@@ -111,8 +113,11 @@ static gboolean hibernate(oc_sandbox *sb, guint32 idle_timeout_s, gboolean *skip
     } else if (state == OC_STATE_RUNNING) {
         gint64 t0 = g_get_monotonic_time();
         set_mark(sb->ctx, sb->id);
+        crash_point("hibernate", "marked");
         core_agent_forget(sb->ctx, sb->id); /* its socket goes with QEMU */
+        crash_timer_start("hibernate", "saving");
         ok = virt_hibernate(sb->dom, error);
+        crash_point("hibernate", "synced");
         core_power_clear_mark(sb->ctx, sb->id);
         if (ok)
             log_info("%s: hibernated in %.2f s", sb->id, (g_get_monotonic_time() - t0) / 1e6);
@@ -157,6 +162,7 @@ static gboolean bring_up_agent(oc_sandbox *sb, int *kind, GError **error)
         return FALSE;
     }
     core_agent_release(sb->ctx, sb->id, conn);
+    crash_point("wake", "agent");
     return TRUE;
 }
 
@@ -183,7 +189,12 @@ gboolean core_sandbox_wake(oc_sandbox *sb, gint64 timeout_s, int *kind_out, GErr
         ok = TRUE;
     } else if (state == OC_STATE_HIBERNATED || state == OC_STATE_STOPPED) {
         gint64 t0 = g_get_monotonic_time();
-        ok = virt_restore_or_boot(sb->dom, &kind, error) && bring_up_agent(sb, &kind, error);
+        crash_point("wake", "locked");
+        crash_timer_start("wake", "restoring");
+        ok = virt_restore_or_boot(sb->dom, &kind, error);
+        crash_timer_end("wake", "restoring");
+        crash_point("wake", "started");
+        ok = ok && bring_up_agent(sb, &kind, error);
         if (ok)
             log_info("%s: woken (%s) in %.2f s", sb->id, oc_wake_kind_name(kind),
                      (g_get_monotonic_time() - t0) / 1e6);
@@ -193,6 +204,7 @@ gboolean core_sandbox_wake(oc_sandbox *sb, gint64 timeout_s, int *kind_out, GErr
     }
     if (ok && (kind != OC_WAKE_NONE || timeout_s >= 0))
         ok = core_sandbox_update_record(sb, kind, timeout_s, error);
+    crash_point("wake", "recorded");
     if (ok) {
         core_power_clear_mark(sb->ctx, sb->id); /* of a hibernate that died */
         core_activity_touch(sb->ctx->state_dir, sb->id);

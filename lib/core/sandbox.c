@@ -16,10 +16,12 @@
 #include "core/activity.h"
 #include "core/pool.h"
 #include "core/power.h"
+#include "core/recover.h"
 #include "core/snapshots.h"
 #include "image/checkpoints.h"
 #include "image/store.h"
 #include "image/templates.h"
+#include "util/crashpoint.h"
 #include "util/error.h"
 #include "util/lockfile.h"
 #include "util/log.h"
@@ -93,16 +95,14 @@ static gboolean sandbox_dir_exists(oc_context *ctx, const char *id)
     return g_file_test(dir, G_FILE_TEST_IS_DIR);
 }
 
-/* TRUE if the sandbox's creator is gone (its create lock is free).  A
- * creator makes the directory before it defines the domain. */
-static gboolean creator_is_gone(oc_context *ctx, const char *id)
+gboolean core_sandbox_creator_gone(oc_context *ctx, const char *id)
 {
     g_autofree char *dir = image_sandbox_dir(ctx->state_dir, id);
     g_autofree char *path = g_build_filename(dir, "create.lock", NULL);
     return !lockfile_is_held(path);
 }
 
-static void remove_sandbox(oc_context *ctx, virDomainPtr dom, const char *id)
+void core_sandbox_remove(oc_context *ctx, virDomainPtr dom, const char *id)
 {
     GError *err = NULL;
 
@@ -168,6 +168,7 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
     g_autofree char *dir = NULL, *disk = NULL, *log = NULL, *xml = NULL;
     virDomainPtr dom = NULL;
     AgentConn *conn;
+    const char *scope = birth->scope ? birth->scope : "create";
     int lock_fd = -1;
     gint64 t0 = g_get_monotonic_time(), t_start, t_run, t_up;
 
@@ -178,9 +179,11 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
         g_set_error(error, OC_ERROR, OC_EIO, "cannot create %s: %s", dir, g_strerror(errno));
         return NULL;
     }
+    crash_point(scope, "dir");
     lock_fd = take_create_lock(dir, error);
     if (lock_fd < 0)
         goto fail;
+    crash_point(scope, "locked");
     disk = g_build_filename(dir, "disk.qcow2", NULL);
     log = g_build_filename(dir, "console.log", NULL);
     /* Shared with other creates, and keeps the template from being deleted
@@ -192,6 +195,7 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
         close(use_lock);
     if (!made)
         goto fail;
+    crash_point(scope, "overlay");
 
     VirtDomainSpec ds = {
         .domain_type = ctx->domain_type, .kernel = kernel, .initrd = initrd,
@@ -201,7 +205,9 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
     dom = virt_define(ctx->conn, xml, error);
     if (!dom)
         goto fail;
+    crash_point(scope, "defined");
     t_start = g_get_monotonic_time();
+    crash_timer_start(scope, "starting");
     if (birth->image) {
         g_autofree char *mxml = virt_domain_migratable_xml(dom, error);
         g_autofree char *fifo = g_build_filename(dir, "restore.fifo", NULL);
@@ -210,6 +216,8 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
     } else if (!virt_start(dom, error)) {
         goto fail;
     }
+    crash_timer_end(scope, "starting");
+    crash_point(scope, "started");
     t_run = g_get_monotonic_time();
 
     conn = core_agent_acquire(ctx, rec->id, dom, birth->image ? RESTORE_AGENT_TIMEOUT_MS
@@ -219,6 +227,7 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
         goto fail;
     }
     core_agent_release(ctx, rec->id, conn);
+    crash_point(scope, "agent");
     t_up = g_get_monotonic_time();
     log_debug("%s: %s: overlay and definition %.3f s, %s %.3f s, agent %.3f s", rec->id,
               birth->image ? "resumed" : "booted", (t_start - t0) / 1e6,
@@ -232,6 +241,7 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
         rec->creating = FALSE;
         if (!virt_set_record(dom, rec, error))
             goto fail;
+        crash_point(scope, "ready");
         /* Ready: the lock file goes first, then the lock. */
         g_autofree char *lock_path = g_build_filename(dir, "create.lock", NULL);
         unlink(lock_path);
@@ -241,7 +251,7 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
     return core_sandbox_wrap(ctx, dom, g_steal_pointer(&rec));
 
 fail:
-    remove_sandbox(ctx, dom, rec->id);
+    core_sandbox_remove(ctx, dom, rec->id);
     if (dom)
         virDomainFree(dom);
     if (lock_fd >= 0)
@@ -336,10 +346,10 @@ static virDomainPtr lookup_ready(oc_context *ctx, const char *id, VirtRecord **r
         return NULL;
     }
     if (rec->creating) {
-        gboolean gone = creator_is_gone(ctx, id);
+        gboolean gone = core_sandbox_creator_gone(ctx, id);
         if (gone) {
             log_info("%s: removing a sandbox whose creator died", id);
-            remove_sandbox(ctx, dom, id);
+            core_sandbox_remove(ctx, dom, id);
         }
         g_set_error(error, OC_ERROR, gone ? OC_ENOTFOUND : OC_ESTATE,
                     gone ? "no sandbox with id '%s': its creation was interrupted and it was removed"
@@ -392,10 +402,15 @@ gboolean core_sandbox_kill(oc_sandbox *sb, GError **error)
         return FALSE;
     }
     core_agent_forget(sb->ctx, sb->id);
+    if (!virt_stop(sb->dom, error))
+        return FALSE;
+    crash_point("kill", "stopped");
     if (!virt_remove(sb->dom, error))
         return FALSE;
+    crash_point("kill", "undefined");
     if (!image_sandbox_dir_remove(sb->ctx->state_dir, sb->id, error))
         return FALSE;
+    crash_point("kill", "removed");
     image_layers_gc(sb->ctx->state_dir); /* checkpoints deleted while it built on them */
     g_mutex_lock(&sb->lock);
     sb->killed = TRUE;
@@ -508,47 +523,6 @@ static gboolean matches(VirtRecord *rec, const char *const *filter)
     return TRUE;
 }
 
-/* A creator that died before defining its domain leaves a directory with an
- * unheld create.lock and no domain, which nothing else would ever remove.
- * The lock file must be a little old: a creator creates it and locks it a
- * moment later. */
-#define ORPHAN_MIN_AGE_S 10
-
-static void sweep_orphan_dirs(oc_context *ctx)
-{
-    g_autofree char *root = g_build_filename(ctx->state_dir, "sandboxes", NULL);
-    GDir *d = g_dir_open(root, 0, NULL);
-    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-    gboolean removed = FALSE;
-    const char *id;
-
-    while (d && (id = g_dir_read_name(d))) {
-        g_autofree char *dir = g_build_filename(root, id, NULL);
-        g_autofree char *lock = g_build_filename(dir, "create.lock", NULL);
-        GStatBuf st;
-        virDomainPtr dom;
-
-        /* The lock file's age, or for a directory without one (its domain
-         * went without it: removed by hand, or by a process that died
-         * between the two), the directory's. */
-        if (!g_str_has_prefix(id, "sb-") || (g_stat(lock, &st) < 0 && g_stat(dir, &st) < 0) ||
-            st.st_mtime > now - ORPHAN_MIN_AGE_S || !creator_is_gone(ctx, id))
-            continue;
-        dom = virDomainLookupByName(ctx->conn, id);
-        if (dom) {
-            virDomainFree(dom); /* a domain: lookup_ready() deals with it */
-            continue;
-        }
-        log_info("%s: removing the directory of a sandbox that has no domain", id);
-        remove_sandbox(ctx, NULL, id);
-        removed = TRUE;
-    }
-    if (d)
-        g_dir_close(d);
-    if (removed)
-        image_layers_gc(ctx->state_dir); /* frozen disks only it built on */
-}
-
 GPtrArray *core_sandbox_list(oc_context *ctx, const char *const *filter, GError **error)
 {
     g_autoptr(GPtrArray) doms = virt_list_sandboxes(ctx->conn, error);
@@ -578,7 +552,7 @@ GPtrArray *core_sandbox_list(oc_context *ctx, const char *const *filter, GError 
         }
         g_ptr_array_add(out, info_new(ctx, rec, state, reason));
     }
-    sweep_orphan_dirs(ctx);
+    core_recover_sweep(ctx);
     return out;
 }
 
@@ -607,6 +581,8 @@ gboolean core_call_begin(oc_sandbox *sb, CoreCall *call, GError **error)
      * in) runs on in libvirt: let it finish, then look. */
     if (!virt_wait_no_job(sb->dom, CORE_JOB_WAIT_MS, error))
         goto fail;
+    if (virt_resume_paused(sb->dom))
+        log_info("%s: resumed: an operation that died left it paused", sb->id);
     state = core_sandbox_state_why(sb, &why, error);
     if (marked && state == OC_STATE_RUNNING)
         core_power_clear_mark(sb->ctx, sb->id); /* that hibernate failed */

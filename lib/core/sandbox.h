@@ -48,6 +48,7 @@ typedef struct {
 typedef struct {
     const char *backing; /* the disk its overlay builds on */
     const char *image;   /* a save image to resume (a fork); NULL: boot */
+    const char *scope;   /* its crash points' scope (util/crashpoint.h); NULL: "create" */
 } CoreBirth;
 
 /* A new record for spec (id, sizes, checked envs and metadata), marked
@@ -59,6 +60,12 @@ VirtRecord *core_record_new(const CoreCreateSpec *spec, GError **error);
  * lock, to close after killing it. */
 oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec, const CoreBirth *birth,
                               int *hidden_lock, GError **error);
+/* TRUE if the sandbox's creator is gone (its create lock is free).  A
+ * creator makes the directory before it defines the domain. */
+gboolean core_sandbox_creator_gone(oc_context *ctx, const char *id);
+/* Removes what there is of a sandbox: its domain (dom: NULL if none) and its
+ * directory, logging what fails. */
+void core_sandbox_remove(oc_context *ctx, virDomainPtr dom, const char *id);
 /* A handle on dom and rec (both taken). */
 oc_sandbox *core_sandbox_wrap(oc_context *ctx, virDomainPtr dom, VirtRecord *rec);
 /* Runs a first command in the guest: its first exec of a shell and glibc

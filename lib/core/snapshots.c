@@ -113,7 +113,7 @@ static gboolean build(oc_context *ctx, const char *name, const char *key, GError
     if (!disk || !(rec = core_record_new(&spec, error)))
         return FALSE;
     rec->origin = g_strdup("boot");
-    CoreBirth birth = { .backing = disk };
+    CoreBirth birth = { .backing = disk, .scope = "snapshot" };
     builder = core_sandbox_make(ctx, rec, &birth, &hidden_lock, error);
     if (!builder)
         return FALSE;

@@ -61,5 +61,14 @@ gboolean image_template_snapshot_publish(const char *state_dir, const char *name
 void image_layers_gc(const char *state_dir);
 /* The backing file named in a qcow2 header, or NULL (none, or an error). */
 char *image_qcow2_backing(const char *path, GError **error);
+/* The disks of top's chain, top first, as each names the next: up to the
+ * first that is missing or names none. */
+GPtrArray *image_qcow2_chain(const char *top);
+/* Removes the qcow2 files in dir that top's chain does not reach (by inode):
+ * overlays made for a change of disks that never happened, or left over by
+ * one that did. */
+void image_layers_prune(const char *dir, const char *top);
+/* Removes a flat directory of layer files (a checkpoint's, a snapshot's). */
+void image_layer_dir_remove(const char *dir);
 
 #endif

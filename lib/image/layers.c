@@ -80,20 +80,60 @@ static guint64 inode_key(const struct stat *st)
     return (guint64)st->st_ino ^ ((guint64)st->st_dev << 40);
 }
 
+/* The names in a directory (none if it cannot be read). */
+static GPtrArray *dir_names(const char *dir)
+{
+    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+    GDir *d = g_dir_open(dir, 0, NULL);
+    const char *n;
+
+    while (d && (n = g_dir_read_name(d)))
+        g_ptr_array_add(names, g_strdup(n));
+    if (d)
+        g_dir_close(d);
+    return names;
+}
+
+GPtrArray *image_qcow2_chain(const char *top)
+{
+    GPtrArray *chain = g_ptr_array_new_with_free_func(g_free);
+    char *cur = g_strdup(top);
+
+    while (cur && chain->len < MAX_CHAIN && g_file_test(cur, G_FILE_TEST_EXISTS)) {
+        g_ptr_array_add(chain, cur);
+        cur = image_qcow2_backing(cur, NULL);
+    }
+    g_free(cur);
+    return chain;
+}
+
 /* Marks every disk in path's chain (path included). */
 static void mark_chain(GHashTable *marked, const char *path)
 {
-    g_autofree char *cur = g_strdup(path);
+    g_autoptr(GPtrArray) chain = image_qcow2_chain(path);
 
-    for (int i = 0; cur && i < MAX_CHAIN; i++) {
+    for (guint i = 0; i < chain->len; i++) {
         struct stat st;
-        char *next;
-        if (stat(cur, &st) < 0)
-            return;
-        g_hash_table_add(marked, g_memdup2(&(guint64){ inode_key(&st) }, sizeof(guint64)));
-        next = image_qcow2_backing(cur, NULL);
-        g_free(cur);
-        cur = next;
+        if (stat(chain->pdata[i], &st) == 0)
+            g_hash_table_add(marked, g_memdup2(&(guint64){ inode_key(&st) }, sizeof(guint64)));
+    }
+}
+
+void image_layers_prune(const char *dir, const char *top)
+{
+    g_autoptr(GHashTable) marked =
+        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    g_autoptr(GPtrArray) files = dir_names(dir);
+
+    mark_chain(marked, top);
+    for (guint i = 0; i < files->len; i++) {
+        g_autofree char *p = g_build_filename(dir, files->pdata[i], NULL);
+        struct stat st;
+        if (g_str_has_suffix(p, ".qcow2") && stat(p, &st) == 0 &&
+            !g_hash_table_contains(marked, &(guint64){ inode_key(&st) })) {
+            log_info("removing %s: the sandbox's disk does not build on it", p);
+            g_unlink(p);
+        }
     }
 }
 
@@ -110,20 +150,6 @@ static void visit_layer_dir(Sweep *s, const char *dir, gboolean live)
         g_ptr_array_add(s->roots, g_build_filename(dir, "disk.qcow2", NULL));
     else
         g_ptr_array_add(s->doomed, g_strdup(dir));
-}
-
-/* The names in a directory (none if it cannot be read). */
-static GPtrArray *dir_names(const char *dir)
-{
-    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
-    GDir *d = g_dir_open(dir, 0, NULL);
-    const char *n;
-
-    while (d && (n = g_dir_read_name(d)))
-        g_ptr_array_add(names, g_strdup(n));
-    if (d)
-        g_dir_close(d);
-    return names;
 }
 
 static void visit_sandboxes(Sweep *s, const char *state_dir)
@@ -174,7 +200,7 @@ static void visit_template_snapshots(Sweep *s, const char *state_dir)
     }
 }
 
-static void remove_flat_dir(const char *dir)
+void image_layer_dir_remove(const char *dir)
 {
     g_autoptr(GPtrArray) files = dir_names(dir);
 
@@ -210,7 +236,7 @@ void image_layers_gc(const char *state_dir)
             g_hash_table_contains(s.marked, &(guint64){ inode_key(&st) }))
             continue; /* something still builds on it */
         log_debug("removing %s: nothing builds on its disk any more", dir);
-        remove_flat_dir(dir);
+        image_layer_dir_remove(dir);
     }
     g_hash_table_unref(s.marked);
     g_ptr_array_unref(s.roots);

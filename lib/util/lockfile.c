@@ -27,6 +27,17 @@ int lockfile_take(const char *path, GError **error)
     return fd;
 }
 
+int lockfile_try(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 gboolean lockfile_is_held(const char *path)
 {
     int fd = open(path, O_RDWR | O_CLOEXEC);

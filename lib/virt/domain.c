@@ -56,15 +56,22 @@ gboolean virt_start(virDomainPtr dom, GError **error)
     return TRUE;
 }
 
+gboolean virt_stop(virDomainPtr dom, GError **error)
+{
+    if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 &&
+        virGetLastErrorCode() != VIR_ERR_OPERATION_INVALID) {
+        virt_set_error(error, OC_EVIRT, "cannot stop sandbox %s", virDomainGetName(dom));
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean virt_remove(virDomainPtr dom, GError **error)
 {
     const char *name = virDomainGetName(dom);
 
-    if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 &&
-        virGetLastErrorCode() != VIR_ERR_OPERATION_INVALID) {
-        virt_set_error(error, OC_EVIRT, "cannot stop sandbox %s", name);
+    if (!virt_stop(dom, error))
         return FALSE;
-    }
     if (virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
                                     VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
                                     VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) < 0 &&

@@ -59,6 +59,8 @@ void virt_set_error_why(GError **error, int code, const char *why, const char *f
 virDomainPtr virt_lookup(virConnectPtr conn, const char *id, GError **error);
 virDomainPtr virt_define(virConnectPtr conn, const char *xml, GError **error);
 gboolean virt_start(virDomainPtr dom, GError **error);
+/* Stops the domain's VM if it runs (its definition stays). */
+gboolean virt_stop(virDomainPtr dom, GError **error);
 /* Stops (if running) and undefines the domain, with its managed save. */
 gboolean virt_remove(virDomainPtr dom, GError **error);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "opencomputer.h"
+#include "util/crashpoint.h"
 #include "util/diskspace.h"
 #include "util/durable.h"
 #include "util/error.h"
@@ -36,21 +37,6 @@ gboolean virt_sync_save_image(virDomainPtr dom, GError **error)
     g_autofree char *path = virt_save_image_path(dom);
 
     return durable_sync(path, error) && durable_sync_parent(path, error);
-}
-
-void virt_resume_if_paused(virDomainPtr dom)
-{
-    int state, reason;
-
-    if (virDomainGetState(dom, &state, &reason, 0) < 0 || state != VIR_DOMAIN_PAUSED ||
-        (reason != VIR_DOMAIN_PAUSED_SAVE && reason != VIR_DOMAIN_PAUSED_SNAPSHOT &&
-         reason != VIR_DOMAIN_PAUSED_MIGRATION))
-        return;
-    if (virDomainResume(dom) < 0)
-        log_warning("%s: cannot resume it after a failed save: %s", virDomainGetName(dom),
-                    virGetLastErrorMessage());
-    else
-        log_info("%s: resumed after a failed save", virDomainGetName(dom));
 }
 
 gboolean virt_resume_after_io_error(virDomainPtr dom, gboolean *resumed, GError **error)
@@ -102,9 +88,12 @@ gboolean virt_hibernate(virDomainPtr dom, GError **error)
         /* before the partial image goes and gives its space back */
         diskspace_explain(error, dir, (guint64)virDomainGetMaxMemory(dom) * 1024);
         discard_partial_save(dom, path);
-        virt_resume_if_paused(dom);
+        if (virt_resume_paused(dom))
+            log_info("%s: resumed after a failed save", virDomainGetName(dom));
         return FALSE;
     }
+    crash_timer_end("hibernate", "saving");
+    crash_point("hibernate", "saved");
     if (!virt_sync_save_image(dom, error)) {
         g_prefix_error(error, "sandbox %s was saved but its image is not durable: ",
                        virDomainGetName(dom));
@@ -138,6 +127,21 @@ gboolean virt_restore_or_boot(virDomainPtr dom, int *kind, GError **error)
     }
     *kind = OC_WAKE_COLD_BOOT;
     return virt_cold_boot(dom, error);
+}
+
+gboolean virt_resume_paused(virDomainPtr dom)
+{
+    int state, reason;
+
+    if (virDomainGetState(dom, &state, &reason, 0) < 0 || state != VIR_DOMAIN_PAUSED ||
+        reason == VIR_DOMAIN_PAUSED_IOERROR || reason == VIR_DOMAIN_PAUSED_CRASHED)
+        return FALSE;
+    if (virDomainResume(dom) < 0) {
+        log_warning("%s: cannot resume it (an operation left it paused): %s",
+                    virDomainGetName(dom), virGetLastErrorMessage());
+        return FALSE;
+    }
+    return TRUE;
 }
 
 gboolean virt_wait_no_job(virDomainPtr dom, guint timeout_ms, GError **error)

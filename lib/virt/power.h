@@ -10,10 +10,6 @@
  * (its filesystem full, say) leaves the guest running and no image. */
 gboolean virt_hibernate(virDomainPtr dom, GError **error);
 
-/* Resumes a guest left paused by a save, snapshot or migration that
- * failed: libvirt resumes it itself, but a guest must never be left frozen
- * by an operation that reported failure. */
-void virt_resume_if_paused(virDomainPtr dom);
 
 /* Resumes a guest that QEMU paused on a disk I/O error: QEMU retries the
  * write that failed.  *resumed: whether it was paused so. */
@@ -38,5 +34,14 @@ gboolean virt_cold_boot(virDomainPtr dom, GError **error);
 /* Waits up to timeout_ms while a libvirt job (a save another process began)
  * runs on the domain.  FALSE with OC_ETIMEOUT if it is still running. */
 gboolean virt_wait_no_job(virDomainPtr dom, guint timeout_ms, GError **error);
+
+/* Resumes a domain that one of our operations left paused: a save,
+ * snapshot or restore that failed, or whose process died (libvirt resumes
+ * after most failures itself, but a guest must never stay frozen).  Those
+ * pause inside a libvirt job, so call it with no job running.  A guest
+ * paused on a disk I/O error or its own crash is left so: that is its
+ * state, reported as error (virt_resume_after_io_error() is for wake).
+ * TRUE if it was paused and now runs. */
+gboolean virt_resume_paused(virDomainPtr dom);
 
 #endif
