@@ -8,10 +8,11 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-echo "1..59"
+echo "1..63"
 tmp=$(mktemp -d)
-id="" forks="" cp="" daemon=""
+id="" forks="" cp="" daemon="" tmux_session=oc-test-shell-$$
 cleanup() {
+    tmux kill-session -t "$tmux_session" 2>/dev/null
     [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon"
     # shellcheck disable=SC2086 # one word a fork
     [ -n "$forks" ] && "$oc" kill $forks >/dev/null 2>&1
@@ -110,43 +111,45 @@ rc=$?
 check "and ends with the session it follows (exit 137)" test $rc -eq 137
 
 # oc shell in a real terminal (tmux): the prompt, typed commands, window
-# size, the exit code, and the local terminal restored afterwards.
+# size, the exit code, and the local terminal restored afterwards.  The
+# session's name is this run's own: tmux has one server per user, and two
+# runs at once (two checkouts) must not drive each other's terminal.
 tmux_wait() { # PATTERN: waits up to 60 s for the pane to show it
     local i
     for i in $(seq 1 600); do
-        tmux capture-pane -t oc-test-shell -p -S -50 | grep -q -- "$1" && return 0
+        tmux capture-pane -t "$tmux_session" -p -S -50 | grep -q -- "$1" && return 0
         sleep 0.1
     done
-    tmux capture-pane -t oc-test-shell -p -S -50 | sed 's/^/# pane: /'
+    tmux capture-pane -t "$tmux_session" -p -S -50 | sed 's/^/# pane: /'
     return 1
 }
-tmux kill-session -t oc-test-shell 2>/dev/null
-tmux new-session -d -s oc-test-shell -x 120 -y 30 \
+tmux kill-session -t "$tmux_session" 2>/dev/null
+tmux new-session -d -s "$tmux_session" -x 120 -y 30 \
     "stty -g >'$tmp/tty.before'; '$oc' shell '$id'; echo \$? >'$tmp/shell.rc'; stty -g >'$tmp/tty.after'; sleep 600"
 check "oc shell shows the sandbox's prompt" tmux_wait "root@.*[#] *\$"
 # shellcheck disable=SC2016 # expands in the guest
-tmux send-keys -t oc-test-shell 'tty; stty size; echo hi-$((6*7))' Enter
+tmux send-keys -t "$tmux_session" 'tty; stty size; echo hi-$((6*7))' Enter
 check "oc shell runs typed commands on a terminal of the window's size" \
-    bash -c "$(declare -f tmux_wait); tmux_wait '^hi-42' && tmux_wait '^30 120' && tmux_wait '^/dev/pts/'"
-tmux resize-window -t oc-test-shell -x 100 -y 40
+    bash -c "tmux_session=$tmux_session; $(declare -f tmux_wait); tmux_wait '^hi-42' && tmux_wait '^30 120' && tmux_wait '^/dev/pts/'"
+tmux resize-window -t "$tmux_session" -x 100 -y 40
 sleep 1
-tmux send-keys -t oc-test-shell 'stty size' Enter
+tmux send-keys -t "$tmux_session" 'stty size' Enter
 check "oc shell passes window size changes on (SIGWINCH)" tmux_wait '^40 100'
-tmux send-keys -t oc-test-shell 'sleep 100' Enter
+tmux send-keys -t "$tmux_session" 'sleep 100' Enter
 sleep 1
-tmux send-keys -t oc-test-shell C-c
-tmux send-keys -t oc-test-shell 'echo after-$((1+2))' Enter
+tmux send-keys -t "$tmux_session" C-c
+tmux send-keys -t "$tmux_session" 'echo after-$((1+2))' Enter
 check "Ctrl-C interrupts the program in the sandbox, not oc shell" tmux_wait '^after-3'
-tmux send-keys -t oc-test-shell 'top -d 0.5' Enter
+tmux send-keys -t "$tmux_session" 'top -d 0.5' Enter
 check "a full-screen program draws (top)" tmux_wait '^top - .*load average'
-tmux send-keys -t oc-test-shell q
-tmux send-keys -t oc-test-shell 'clear; echo back-$((2+2))' Enter
+tmux send-keys -t "$tmux_session" q
+tmux send-keys -t "$tmux_session" 'clear; echo back-$((2+2))' Enter
 check "and gives the terminal back when it quits" tmux_wait '^back-4'
-tmux send-keys -t oc-test-shell 'exit 3' Enter
+tmux send-keys -t "$tmux_session" 'exit 3' Enter
 for _ in $(seq 1 300); do [ -s "$tmp/tty.after" ] && break; sleep 0.1; done
 check "oc shell exits with the shell's exit code" test "$(cat "$tmp/shell.rc" 2>/dev/null)" = 3
 check "oc shell restores the local terminal" cmp -s "$tmp/tty.before" "$tmp/tty.after"
-tmux kill-session -t oc-test-shell 2>/dev/null
+tmux kill-session -t "$tmux_session" 2>/dev/null
 
 out=$("$oc" hibernate "$id")
 check "oc hibernate says so" test "$out" = "$id hibernated"
