@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,8 @@
 /* An attacher whose host has granted no credit for this long is taken to
  * have stopped reading: output no longer waits for it. */
 #define HOLD_MS 1000
+/* After the exit, how often a pipe held for an attacher is looked at again. */
+#define DRAIN_RETRY_MS 200
 
 typedef struct {
     uint32_t id;
@@ -552,10 +555,11 @@ void sessions_poll_setup(struct pollfd *pfd, int *n)
     }
 }
 
+static uint8_t chunk[DRAIN_CHUNK]; /* one loop, one read at a time */
+
 /* Reads what the pipe has into the ring; closes it at EOF. */
 static void drain(session *x, int c)
 {
-    static uint8_t chunk[DRAIN_CHUNK];
     for (int k = 0; k < DRAIN_READS; k++) {
         ssize_t n = read(x->out_fd[c], chunk, sizeof chunk);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -567,6 +571,25 @@ static void drain(session *x, int c)
         ring_write(&x->ring[c], chunk, (size_t)n);
         if ((size_t)n < sizeof chunk)
             return;
+    }
+}
+
+/* Reads what the pipe holds right now (FIONREAD), however much: the last
+ * drain before it is closed.  A writer that keeps going cannot hold it up. */
+static void drain_present(session *x, int c)
+{
+    int avail = 0;
+    if (ioctl(x->out_fd[c], FIONREAD, &avail) < 0)
+        avail = 0;
+    while (avail > 0) {
+        ssize_t n = read(x->out_fd[c], chunk, (size_t)avail < sizeof chunk ? (size_t)avail
+                                                                            : sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        ring_write(&x->ring[c], chunk, (size_t)n);
+        avail -= (int)n;
     }
 }
 
@@ -598,14 +621,24 @@ int64_t sessions_timers(int64_t now)
             x->kill_at_ms = 0;
         }
         if (x->drain_at_ms && now >= x->drain_at_ms) {
-            /* The pipes are always drained, so anything still coming is a
-             * background child's: the session's output ends here. */
+            /* A pipe left unread for an attacher that is behind still holds
+             * the process's own output (up to a pipe's capacity, 1 MiB):
+             * closing it would cut the end off without a word, so it waits
+             * until the pipe is read again.  Otherwise the pipes are always
+             * drained, so anything still coming is a background child's:
+             * the session's output ends with what is there now. */
+            int waiting = 0;
             for (int c = 1; c <= 2; c++) {
-                if (x->out_fd[c] >= 0)
-                    drain(x, c);
+                if (x->out_fd[c] < 0)
+                    continue;
+                if (held_until(x, c, now)) {
+                    waiting = 1;
+                    continue;
+                }
+                drain_present(x, c);
                 close_fd(&x->out_fd[c]);
             }
-            x->drain_at_ms = 0;
+            x->drain_at_ms = waiting ? now + DRAIN_RETRY_MS : 0;
         }
         if (x->exited && x->out_fd[1] < 0 && x->out_fd[2] < 0)
             x->drain_at_ms = 0;
