@@ -15,7 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PIPE_SIZE (1024 * 1024)
 
 typedef struct {
     char **argv;

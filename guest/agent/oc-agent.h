@@ -50,6 +50,9 @@
 /* After a process exits, a background child may still hold its pipes; this
  * long after the exit the agent stops waiting for them. */
 #define AGENT_DRAIN_MS 1000
+/* The capacity the agent gives its pipes (F_SETPIPE_SZ): what a process can
+ * leave unread in one when it exits. */
+#define PIPE_SIZE (1024 * 1024)
 /* A PTY session's terminal: the largest COLS and ROWS, and the TERM its
  * programs get when the host's ENV names none. */
 #define PTY_SIZE_MAX 4096u

@@ -40,6 +40,7 @@ typedef struct {
     int pidx[3];
     agent_ring ring[3];
     int exited, status, timed_out;
+    uint64_t after_exit[3];  /* bytes read from each pipe since the exit */
     int64_t t_start_us, t_exit_us;
     uint64_t started_ms;    /* unix time, for SESSION_LIST */
     int64_t kill_at_ms, drain_at_ms;
@@ -555,11 +556,10 @@ void sessions_poll_setup(struct pollfd *pfd, int *n)
     }
 }
 
-static uint8_t chunk[DRAIN_CHUNK]; /* one loop, one read at a time */
-
 /* Reads what the pipe has into the ring; closes it at EOF. */
 static void drain(session *x, int c)
 {
+    static uint8_t chunk[DRAIN_CHUNK];
     for (int k = 0; k < DRAIN_READS; k++) {
         ssize_t n = read(x->out_fd[c], chunk, sizeof chunk);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -569,27 +569,10 @@ static void drain(session *x, int c)
             return;
         }
         ring_write(&x->ring[c], chunk, (size_t)n);
+        if (x->exited)
+            x->after_exit[c] += (uint64_t)n;
         if ((size_t)n < sizeof chunk)
             return;
-    }
-}
-
-/* Reads what the pipe holds right now (FIONREAD), however much: the last
- * drain before it is closed.  A writer that keeps going cannot hold it up. */
-static void drain_present(session *x, int c)
-{
-    int avail = 0;
-    if (ioctl(x->out_fd[c], FIONREAD, &avail) < 0)
-        avail = 0;
-    while (avail > 0) {
-        ssize_t n = read(x->out_fd[c], chunk, (size_t)avail < sizeof chunk ? (size_t)avail
-                                                                            : sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        ring_write(&x->ring[c], chunk, (size_t)n);
-        avail -= (int)n;
     }
 }
 
@@ -621,21 +604,29 @@ int64_t sessions_timers(int64_t now)
             x->kill_at_ms = 0;
         }
         if (x->drain_at_ms && now >= x->drain_at_ms) {
-            /* A pipe left unread for an attacher that is behind still holds
-             * the process's own output (up to a pipe's capacity, 1 MiB):
-             * closing it would cut the end off without a word, so it waits
-             * until the pipe is read again.  Otherwise the pipes are always
-             * drained, so anything still coming is a background child's:
-             * the session's output ends with what is there now. */
+            /* What a pipe holds after the exit may be the process's own
+             * output (up to PIPE_SIZE), left unread while an attacher was
+             * behind: closing it would cut the end off without a word.
+             * It is read as ever (never while held, a round at a time, so
+             * the ring keeps what attachers still need) until it is empty
+             * or PIPE_SIZE has come since the exit; beyond that, anything
+             * still coming is a background child's, and the session's
+             * output ends. */
             int waiting = 0;
             for (int c = 1; c <= 2; c++) {
+                int avail = 0;
                 if (x->out_fd[c] < 0)
                     continue;
                 if (held_until(x, c, now)) {
                     waiting = 1;
                     continue;
                 }
-                drain_present(x, c);
+                drain(x, c);
+                if (x->out_fd[c] >= 0 && x->after_exit[c] < PIPE_SIZE &&
+                    ioctl(x->out_fd[c], FIONREAD, &avail) == 0 && avail > 0) {
+                    waiting = 1;
+                    continue;
+                }
                 close_fd(&x->out_fd[c]);
             }
             x->drain_at_ms = waiting ? now + DRAIN_RETRY_MS : 0;

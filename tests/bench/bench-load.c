@@ -414,7 +414,6 @@ int main(int argc, char **argv)
     LoadStream *streams = g_new0(LoadStream, n);
     oc_sandbox **sbs = g_new0(oc_sandbox *, run.sandboxes);
     g_autoptr(GArray) create_s = g_array_new(FALSE, FALSE, sizeof(double));
-    g_autoptr(GArray) soak_create_s = g_array_new(FALSE, FALSE, sizeof(double));
     g_autoptr(GArray) kill_s = g_array_new(FALSE, FALSE, sizeof(double));
     gboolean finished = TRUE, setup_ok = TRUE;
     double soak_s = 0;
@@ -431,7 +430,6 @@ int main(int argc, char **argv)
             setup_ok = FALSE;
             break;
         }
-        g_array_append_val(soak_create_s, secs);
         for (guint s = 0; s < run.streams; s++)
             stream_init(&streams[k * run.streams + s], sbs[k], k, s);
         if (k == 0) {
@@ -477,5 +475,9 @@ int main(int argc, char **argv)
     if (!finished)
         _exit(1); /* threads are still in calls on the context */
     oc_context_unref(ctx);
+    g_free(streams);
+    g_free(sbs);
+    g_ptr_array_unref(run.failures);
+    g_free(pid_tag);
     return pass ? 0 : 1;
 }
