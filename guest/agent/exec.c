@@ -16,7 +16,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PIPE_SIZE (1024 * 1024)
 
 /* PATH search as execvp does it, but with the PATH of the environment the
  * command will get (the host's ENV), not the agent's.  Returns 0 and the

@@ -51,6 +51,9 @@
 /* After a process exits, a background child may still hold its pipes; this
  * long after the exit the agent stops waiting for them. */
 #define AGENT_DRAIN_MS 1000
+/* The capacity the agent gives its pipes (F_SETPIPE_SZ): what a process can
+ * leave unread in one when it exits. */
+#define PIPE_SIZE (1024 * 1024)
 /* The TERM a PTY session's programs get when the host's ENV names none. */
 #define PTY_DEFAULT_TERM "xterm-256color"
 

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,8 @@
 /* An attacher whose host has granted no credit for this long is taken to
  * have stopped reading: output no longer waits for it. */
 #define HOLD_MS 1000
+/* After the exit, how often a pipe held for an attacher is looked at again. */
+#define DRAIN_RETRY_MS 200
 
 typedef struct {
     uint32_t id;
@@ -37,6 +40,7 @@ typedef struct {
     int pidx[3];
     agent_ring ring[3];
     int exited, status, timed_out;
+    uint64_t after_exit[3];  /* bytes read from each pipe since the exit */
     int64_t t_start_us, t_exit_us;
     uint64_t started_ms;    /* unix time, for SESSION_LIST */
     int64_t kill_at_ms, drain_at_ms;
@@ -538,6 +542,8 @@ static void drain(session *x, int c)
             return;
         }
         ring_write(&x->ring[c], chunk, (size_t)n);
+        if (x->exited)
+            x->after_exit[c] += (uint64_t)n;
         if ((size_t)n < sizeof chunk)
             return;
     }
@@ -571,14 +577,32 @@ int64_t sessions_timers(int64_t now)
             x->kill_at_ms = 0;
         }
         if (x->drain_at_ms && now >= x->drain_at_ms) {
-            /* The pipes are always drained, so anything still coming is a
-             * background child's: the session's output ends here. */
+            /* What a pipe holds after the exit may be the process's own
+             * output (up to PIPE_SIZE), left unread while an attacher was
+             * behind: closing it would cut the end off without a word.
+             * It is read as ever (never while held, a round at a time, so
+             * the ring keeps what attachers still need) until it is empty
+             * or PIPE_SIZE has come since the exit; beyond that, anything
+             * still coming is a background child's, and the session's
+             * output ends. */
+            int waiting = 0;
             for (int c = 1; c <= 2; c++) {
-                if (x->out_fd[c] >= 0)
-                    drain(x, c);
+                int avail = 0;
+                if (x->out_fd[c] < 0)
+                    continue;
+                if (held_until(x, c, now)) {
+                    waiting = 1;
+                    continue;
+                }
+                drain(x, c);
+                if (x->out_fd[c] >= 0 && x->after_exit[c] < PIPE_SIZE &&
+                    ioctl(x->out_fd[c], FIONREAD, &avail) == 0 && avail > 0) {
+                    waiting = 1;
+                    continue;
+                }
                 close_fd(&x->out_fd[c]);
             }
-            x->drain_at_ms = 0;
+            x->drain_at_ms = waiting ? now + DRAIN_RETRY_MS : 0;
         }
         if (x->exited && x->out_fd[1] < 0 && x->out_fd[2] < 0)
             x->drain_at_ms = 0;

@@ -46,6 +46,7 @@
 #include <libvirt/virterror.h>
 
 #include "bench.h"
+#include "bench-cli.h"
 #include "image/store.h"
 #include "virt/power.h"
 
@@ -356,13 +357,9 @@ static void bench_create(oc_context *ctx, virConnectPtr vc)
 int main(int argc, char **argv)
 {
     GError *err = NULL;
-    GOptionContext *oc = g_option_context_new("- compare libopencomputer with its floors and qemu-guest-agent");
-    g_option_context_add_main_entries(oc, entries, NULL);
-    if (!g_option_context_parse(oc, &argc, &argv, &err)) {
-        fprintf(stderr, "oc-bench: %s\n", err->message);
+    if (!bench_cli_parse(entries, "- compare libopencomputer with its floors and qemu-guest-agent",
+                         "oc-bench", &argc, &argv))
         return 2;
-    }
-    g_option_context_free(oc);
     /* The keystrokes make one line of a canonical-mode terminal, at most 4095 bytes. */
     if (opt_keys > 4000) {
         fprintf(stderr, "oc-bench: --keys is at most 4000\n");
@@ -377,14 +374,7 @@ int main(int argc, char **argv)
 
     /* Signals go to one thread, which cleans up; every later thread
      * (libvirt's, the library's) inherits the mask. */
-    static sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    g_thread_unref(g_thread_new("signals", signal_thread, &sigs));
+    bench_cli_signal_thread(signal_thread);
 
     cleanup_domains = g_ptr_array_new_with_free_func(g_free);
     atexit(cleanup_all);

@@ -773,6 +773,24 @@ def session_reader_holds_back(ctx):
 
 
 @test
+def session_held_at_exit(ctx):
+    """session: output held for an attacher that is behind is all delivered after the process exits"""
+    c = ctx.c
+    # More than the agent's output queue and ring take while the host reads
+    # nothing, less than that plus the pipe: the process exits with output
+    # still in its pipe, held for the attacher (which has credit).
+    n = 7 << 19
+    # it starts writing once attached (a byte on stdin), whatever the load
+    sess = session_start(c, 'head -c 1 >/dev/null; exec head -c %d /dev/zero' % n)
+    a = Attach(c, sess)
+    c.send(DATA, 0, a.sid, b'x')
+    time.sleep(2.5)  # past the agent's 1 s drain after an exit
+    a.finish(30)
+    assert a.result.int(F_EXIT_CODE) == 0, a.result.list
+    assert a.skipped == {1: 0, 2: 0} and len(a.out) == n, (a.skipped, len(a.out))
+
+
+@test
 def session_slow_attacher(ctx):
     """session: an attacher that stops granting credit skips what the ring dropped, nothing else"""
     c = ctx.c
