@@ -167,29 +167,22 @@ IMAGES = {
 }
 
 
+def write_corpus(target, seeds):
+    """Writes each seed (bytes, or text as UTF-8) to corpus/TARGET/NAME."""
+    d = os.path.join(HERE, 'corpus', target)
+    os.makedirs(d, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(d, name), 'wb') as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+
+
 def main():
-    for name, data in SEEDS.items():
-        with open(os.path.join(HERE, 'corpus', 'host-conn', name), 'wb') as f:
-            f.write(data)
-    os.makedirs(os.path.join(HERE, 'corpus', 'agent-frames'), exist_ok=True)
-    for name, data in AGENT_SEEDS.items():
-        with open(os.path.join(HERE, 'corpus', 'agent-frames', name), 'wb') as f:
-            f.write(data)
-    os.makedirs(os.path.join(HERE, 'corpus', 'agent-requests'), exist_ok=True)
-    for name, data in REQUEST_SEEDS.items():
-        with open(os.path.join(HERE, 'corpus', 'agent-requests', name), 'wb') as f:
-            f.write(data)
-    os.makedirs(os.path.join(HERE, 'corpus', 'dockerfile'), exist_ok=True)
-    for name, text in DOCKERFILES.items():
-        with open(os.path.join(HERE, 'corpus', 'dockerfile', name), 'w') as f:
-            f.write(text)
-    os.makedirs(os.path.join(HERE, 'corpus', 'http-request'), exist_ok=True)
-    for name, text in HTTP_REQUESTS.items():
-        with open(os.path.join(HERE, 'corpus', 'http-request', name), 'w') as f:
-            f.write(text)
-    for name, data in IMAGES.items():
-        with open(os.path.join(HERE, 'corpus', 'saveimage', name), 'wb') as f:
-            f.write(data)
+    write_corpus('host-conn', SEEDS)
+    write_corpus('agent-frames', AGENT_SEEDS)
+    write_corpus('agent-requests', REQUEST_SEEDS)
+    write_corpus('dockerfile', DOCKERFILES)
+    write_corpus('http-request', HTTP_REQUESTS)
+    write_corpus('saveimage', IMAGES)
     return 0
 
 
