@@ -107,6 +107,8 @@ typedef struct {
 
 #define OC_CONTEXT_OPTIONS_VERSION 3
 #define OC_CONTEXT_OPTIONS_INIT { OC_CONTEXT_OPTIONS_VERSION, NULL, NULL, 0, 0, NULL, 0 }
+/* Fills opts with the defaults of that version (1 to OC_CONTEXT_OPTIONS_VERSION),
+ * writing only the fields that version has. */
 OC_API int oc_context_options_init(oc_context_options *opts, uint32_t version);
 
 OC_API int oc_context_new(oc_context **out, const oc_context_options *opts, oc_error **error);

@@ -1,15 +1,35 @@
 /* oc-context.c: public entry points of the context. */
 #include "config.h"
+
+#include <stddef.h>
+#include <string.h>
+
 #include "core/context.h"
 #include "core/pool.h"
 #include "oc-private.h"
 #include "util/error.h"
 
+/* How much of the struct each version has: a program built against an
+ * older header passes a smaller struct, and only that much may be written. */
+static size_t context_options_size(uint32_t version)
+{
+    switch (version) {
+    case 1: return offsetof(oc_context_options, pool_size);
+    case 2: return offsetof(oc_context_options, flags);
+    case 3: return sizeof(oc_context_options);
+    default: return 0;
+    }
+}
+
 OC_API int oc_context_options_init(oc_context_options *opts, uint32_t version)
 {
-    if (!opts || version != OC_CONTEXT_OPTIONS_VERSION)
+    oc_context_options defaults = OC_CONTEXT_OPTIONS_INIT;
+    size_t size = context_options_size(version);
+
+    if (!opts || !size)
         return OC_EINVAL;
-    *opts = (oc_context_options)OC_CONTEXT_OPTIONS_INIT;
+    defaults.version = version;
+    memcpy(opts, &defaults, size);
     return OC_OK;
 }
 

@@ -14,6 +14,7 @@
 #include <utime.h>
 #include <sys/wait.h>
 #include <libvirt/libvirt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -542,6 +543,24 @@ START_TEST(test_require_kvm)
     co.flags = 1u << 7;
     FAILS(OC_EINVAL, oc_context_new(&c, &co, &err), "unknown flags 0x80");
     ck_assert_ptr_null(c);
+
+    /* a program built against version 2 passes a struct without flags:
+     * init writes only what that version has */
+    union {
+        oc_context_options o;
+        unsigned char bytes[sizeof(oc_context_options)];
+    } u;
+    memset(&u, 0xaa, sizeof u);
+    ck_assert_int_eq(oc_context_options_init(&u.o, 2), OC_OK);
+    ck_assert_uint_eq(u.o.version, 2);
+    ck_assert_uint_eq(u.o.pool_size, 0);
+    ck_assert_ptr_null(u.o.pool_templates);
+    for (size_t i = offsetof(oc_context_options, flags); i < sizeof u; i++)
+        ck_assert_uint_eq(u.bytes[i], 0xaa);
+    ck_assert_int_eq(oc_context_options_init(&u.o, 3), OC_OK);
+    ck_assert_uint_eq(u.o.flags, 0);
+    ck_assert_int_eq(oc_context_options_init(&u.o, 4), OC_EINVAL);
+    ck_assert_int_eq(oc_context_options_init(&u.o, 0), OC_EINVAL);
 }
 END_TEST
 
