@@ -18,9 +18,6 @@
 #include "image/store.h"
 #include "util/error.h"
 
-/* Longer chains than this are taken as a loop. */
-#define MAX_CHAIN 256
-
 static char *template_dir(const char *state_dir, const char *name)
 {
     return g_build_filename(state_dir, "templates", name, NULL);
@@ -100,22 +97,11 @@ void image_template_free(ImageTemplate *t)
 /* Whether the chain from disk reaches a file under prefix ("DIR/"). */
 static gboolean chain_reaches(const char *disk, const char *prefix)
 {
-    g_autofree char *cur = g_strdup(disk);
-    for (int i = 0; cur && i < MAX_CHAIN; i++) {
-        g_autofree char *backing = image_qcow2_backing(cur, NULL);
-        if (!backing)
-            return FALSE;
-        if (!g_path_is_absolute(backing)) {
-            g_autofree char *base = g_path_get_dirname(cur);
-            char *abs = g_build_filename(base, backing, NULL);
-            g_free(backing);
-            backing = abs;
-        }
-        g_autofree char *canon = g_canonicalize_filename(backing, NULL);
+    g_autoptr(GPtrArray) chain = image_qcow2_chain(disk);
+    for (guint i = 1; i < chain->len; i++) {
+        g_autofree char *canon = g_canonicalize_filename(chain->pdata[i], NULL);
         if (g_str_has_prefix(canon, prefix))
             return TRUE;
-        g_free(cur);
-        cur = g_steal_pointer(&backing);
     }
     return FALSE;
 }
