@@ -127,6 +127,64 @@ test('a client that stalls mid-request is dropped after io-timeout-s', async () 
   }
 });
 
+// Sends head at once then text one byte a second on a new connection;
+// resolves when the server closes it, with what came back, the time from
+// the first byte and how many of text went.
+async function drip(port, head, text) {
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise((resolve) => sock.on('connect', resolve));
+  let got = '';
+  sock.on('data', (d) => { got += d; });
+  sock.on('error', () => {}); // a reset after the 408 ends it too
+  const t0 = Date.now();
+  let i = 0;
+  const timer = setInterval(() => { if (i < text.length && !sock.destroyed) sock.write(text[i++]); }, 1000);
+  sock.write(head + text[i++]);
+  await new Promise((resolve) => sock.on('close', resolve));
+  clearInterval(timer);
+  return { got, waited: Date.now() - t0, sent: i };
+}
+
+test('a request that drips in is cut off with 408 after request-timeout-s', async () => {
+  const port = await freePort();
+  const conf = path.join(tmpDir(), 'drip.conf');
+  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\nrequest-timeout-s=3\nreaper=false\n` +
+    (process.env.OC_STATE_DIR ? `state-dir=${process.env.OC_STATE_DIR}\n` : ''));
+  let log = '';
+  const slow = await spawnServer(['--config', conf], (d) => { log += d; });
+  try {
+    // an idle connection has sent nothing: its clock has not started
+    const idle = net.connect(port, '127.0.0.1');
+    let idleClosed = false;
+    idle.on('close', () => { idleClosed = true; });
+    idle.on('error', () => {});
+    // the headers, then a body
+    const head = drip(port, '', 'GET /api/templates HTTP/1.1\r\nHost: x\r\n\r\n');
+    const body = drip(port, 'POST /api/sandboxes HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n',
+                      '{"templateID": "base", "timeout": 10}   ');
+    // meanwhile other connections are served
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const ok = await fetch(`http://127.0.0.1:${port}/api/templates`);
+    assert.equal(ok.status, 200);
+    assert.ok((await ok.json()).some((t) => t.name === 'base'));
+    for (const r of [await head, await body]) {
+      assert.ok(r.waited >= 2900 && r.waited < 6000, `closed after ${r.waited} ms`);
+      assert.ok(r.sent < 8, `${r.sent} bytes were sent before the cut`);
+      assert.match(r.got, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+      assert.match(r.got, /Connection: close\r\n/);
+      assert.match(r.got, /\{"error":"the request did not arrive in 3 s \(the server's request-timeout-s\)/);
+    }
+    assert.equal(idleClosed, false, 'an idle connection was cut by the request deadline');
+    idle.destroy();
+    const after = await fetch(`http://127.0.0.1:${port}/api/templates`);
+    assert.equal(after.status, 200);
+    assert.match(log, /^- \(no request line\) 408 /m);
+    assert.match(log, /^POST \/api\/sandboxes 408 /m);
+  } finally {
+    slow.kill('SIGTERM');
+  }
+});
+
 test('bad input: each with its status and a JSON error', async () => {
   const cases = [
     ['POST', '/sandboxes', { body: '{"templateID": ' }, 400, /not valid JSON/],
