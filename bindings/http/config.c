@@ -78,7 +78,7 @@ gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **err
         { "pool-size", 0, 0, G_OPTION_ARG_INT, &pool, "Keep N ready sandboxes of the base template (default 0)", "N" },
         { "max-sandboxes", 0, 0, G_OPTION_ARG_INT, &quota, "Refuse creates past N sandboxes with 429 (default 0: no quota)", "N" },
         { "exec-wait-ms", 0, 0, G_OPTION_ARG_INT, &wait, "run-async answers inline if the command ends within MS (default 1000)", "MS" },
-        { "request-timeout-s", 0, 0, G_OPTION_ARG_INT, &request, "A request (headers and body) must arrive within S seconds of its first byte, else 408 (default 60)", "S" },
+        { "request-timeout-s", 0, 0, G_OPTION_ARG_INT, &request, "A request (headers and body) must arrive within S seconds, else 408 (default 60)", "S" },
         { "no-reaper", 0, 0, G_OPTION_ARG_NONE, &no_reaper, "Do not hibernate idle sandboxes", NULL },
         { NULL },
     };

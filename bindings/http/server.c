@@ -4,6 +4,7 @@
 #include "body.h"
 #include "deadline.h"
 #include "handlers.h"
+#include "idle.h"
 #include "sandboxes.h"
 #include "upload.h"
 
@@ -156,6 +157,14 @@ char *http_iso_time(gint64 unix_s)
     return dt ? g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ") : g_strdup("");
 }
 
+void http_source_drop(GSource *source)
+{
+    if (source) {
+        g_source_destroy(source);
+        g_source_unref(source);
+    }
+}
+
 const char *http_query(HttpRequest *r, const char *name)
 {
     return g_hash_table_lookup(r->query, name);
@@ -204,8 +213,8 @@ static void request_started(SoupServer *soup, SoupServerMessage *msg, gpointer d
     *t0 = g_get_monotonic_time();
     g_object_set_data_full(G_OBJECT(msg), "oc-start", t0, g_free);
     g_signal_connect(msg, "got-headers", G_CALLBACK(check_rejected), NULL);
-    /* the whole request must come within request-timeout-s of its first
-     * byte (lifted once it is in) */
+    /* the whole request must come within request-timeout-s (lifted once it
+     * is in) */
     http_deadline_start(msg, srv->cfg->request_timeout_s);
     /* a deadline for each read and write of the headers and body: a client
      * that stalls mid-request is dropped (lifted while the handler works) */
@@ -224,7 +233,10 @@ static void request_read(SoupServer *soup, SoupServerMessage *msg, gpointer data
 
 static void request_done(SoupServer *soup, SoupServerMessage *msg, gpointer data)
 {
+    HttpServer *srv = data;
+
     http_deadline_clear(msg);
+    http_idle_watch(msg, srv->cfg->io_timeout_s, srv->cfg->request_timeout_s);
     http_log_request(msg, soup_server_message_get_status(msg));
 }
 
