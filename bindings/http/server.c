@@ -111,6 +111,7 @@ void http_reply_oc_error(HttpRequest *r, oc_error *err)
 {
     int code = oc_error_code_of(err);
 
+    http_sandbox_check_gone(r->srv, r->route.sandbox_id, code);
     http_reply_error(r, http_status_of(code), "%s", oc_error_message(err) ? oc_error_message(err)
                                                                            : oc_strerror(code));
     oc_error_free(err);

@@ -212,6 +212,7 @@ static void task_attach(WsSession *s)
         return;
     }
     fprintf(stderr, "ws %s session %u: %s\n", s->sandbox_id, s->session, oc_error_message(err));
+    http_sandbox_check_gone(s->srv, s->sandbox_id, oc_error_code_of(err));
     oc_error_free(err);
     oc_sandbox_unref(sb);
     push_out(s, NULL);

@@ -6,7 +6,7 @@
 // which scripts/check sweeps, and is killed here.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -501,6 +501,19 @@ test('load: 4 clients x 50 exec.run on 2 sandboxes, output never crossed', async
 });
 
 test('kill, and the log has one line per request', async () => {
+  // killed behind the server's back: the first call finds the cached
+  // handle's sandbox gone and the server drops the handle, so the next
+  // one looks the id up anew
+  const gone = sb.sandboxId;
+  execFileSync(process.env.OC_CLI, ['kill', gone], { stdio: ['ignore', 'ignore', 'pipe'] });
+  sb = undefined;
+  const stale = await raw('POST', `/sandboxes/${gone}/exec/run`, { body: JSON.stringify({ cmd: 'true' }) });
+  assert.equal(stale.status, 404, stale.text);
+  assert.match(stale.json.error, /no longer exists|was killed/);
+  const fresh = await raw('POST', `/sandboxes/${gone}/exec/run`, { body: JSON.stringify({ cmd: 'true' }) });
+  assert.equal(fresh.status, 404, fresh.text);
+  assert.match(fresh.json.error, new RegExp(`no sandbox with id '${gone}'`));
+
   const id = fork.sandboxId;
   await fork.kill();
   fork = undefined;
