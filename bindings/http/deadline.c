@@ -44,11 +44,9 @@ static gboolean expired(gpointer data)
     GSocket *sock = g_object_ref(d->sock);
     SoupServerMessage *msg = d->msg;
 
-    /* a connection that never sent a byte has no request to answer: it is
-     * closed as io-timeout-s closes it, silently */
-    if (g_socket_is_closed(sock)) {
-        /* soup closed it already: nothing to say */
-    } else if (d->seen || (msg && soup_server_message_get_method(msg))) {
+    /* nothing to say when soup closed it already, nor to a connection that
+     * never sent a byte (it is closed silently, as io-timeout-s closes it) */
+    if (!g_socket_is_closed(sock) && (d->seen || (msg && soup_server_message_get_method(msg)))) {
         if (msg)
             http_log_request(msg, 408);
         else /* http_log_request()'s line, for a request soup has not seen */
