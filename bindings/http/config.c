@@ -158,10 +158,15 @@ GSocketAddress *http_config_address(const HttpConfig *cfg, GError **error)
                     cfg->listen);
         return NULL;
     }
-    if (!g_inet_address_get_is_loopback(ia) && !(cfg->api_keys && cfg->api_keys[0])) {
+    /* Not even on loopback: every sandbox reaches the host's loopback
+     * through its gateway (docs/network.md), so a keyless server there
+     * would let any sandbox drive every other. */
+    if (!(cfg->api_keys && cfg->api_keys[0])) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
-                    "refusing to listen on %s without an API key: set api-keys in the config "
-                    "file, or listen on 127.0.0.1", cfg->listen);
+                    "refusing to listen on %s without an API key: sandboxes reach the host's "
+                    "loopback through their gateway, so even on 127.0.0.1 a server without a "
+                    "key would let any sandbox control every other; set api-keys in the config "
+                    "file (mode 0600)", cfg->listen);
         return NULL;
     }
     return g_inet_socket_address_new(ia, port);

@@ -96,15 +96,18 @@ test('auth: a missing key and a wrong key are 401 and say nothing more', async (
   assert.equal((await raw('GET', '/sandboxes')).status, 200);
 });
 
-test('without an API key the server refuses a non-loopback address', async () => {
-  const port = await freePort();
-  const p = spawn(process.env.OC_SERVER, ['--listen', `0.0.0.0:${port}`, '--no-reaper'],
-                  { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  p.stderr.on('data', (d) => { err += d; });
-  const code = await new Promise((resolve) => p.on('exit', resolve));
-  assert.notEqual(code, 0);
-  assert.match(err, /refusing to listen on 0\.0\.0\.0:\d+ without an API key/);
+test('without an API key the server refuses to listen, on loopback too', async () => {
+  // sandboxes reach the host's loopback through their gateway
+  for (const host of ['0.0.0.0', '127.0.0.1']) {
+    const port = await freePort();
+    const p = spawn(process.env.OC_SERVER, ['--listen', `${host}:${port}`, '--no-reaper'],
+                    { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => { err += d; });
+    const code = await new Promise((resolve) => p.on('exit', resolve));
+    assert.notEqual(code, 0);
+    assert.match(err, new RegExp(`refusing to listen on ${host.replaceAll('.', '\\.')}:\\d+ without an API key`));
+  }
 });
 
 test('a client that stalls mid-request is dropped after io-timeout-s', async () => {
