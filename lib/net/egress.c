@@ -615,7 +615,7 @@ GPtrArray *net_egress_read_rules(const char *cgroup, GError **error)
     return out;
 }
 
-guint net_egress_prune(const char *state_dir, GHashTable *keep)
+guint net_egress_prune(const char *state_dir, NetEgressGone gone, gpointer data)
 {
     g_autofree char *dir = state_dir_cgroup(state_dir, NULL);
     GDir *d = dir ? g_dir_open(dir, 0, NULL) : NULL;
@@ -624,8 +624,8 @@ guint net_egress_prune(const char *state_dir, GHashTable *keep)
 
     while (d && (name = g_dir_read_name(d))) {
         g_autofree char *path = g_build_filename(dir, name, NULL);
-        if (g_str_has_prefix(name, "sb-") && !g_hash_table_contains(keep, name) &&
-            g_file_test(path, G_FILE_TEST_IS_DIR) && rmdir(path) == 0)
+        if (g_str_has_prefix(name, "sb-") && g_file_test(path, G_FILE_TEST_IS_DIR) &&
+            gone(name, data) && rmdir(path) == 0)
             removed++;
     }
     if (d)

@@ -43,8 +43,10 @@ int net_egress_hooks_attached(const char *cgroup, GError **error);
 /* The rules in the cgroup's map, as net_rule_to_string() writes them,
  * sorted: what the kernel enforces now. */
 GPtrArray *net_egress_read_rules(const char *cgroup, GError **error);
-/* The leftover cgroups of state_dir whose sandbox is not in keep (ids):
- * removed if empty.  Returns how many were removed. */
-guint net_egress_prune(const char *state_dir, GHashTable *keep);
+/* Removes the cgroups of state_dir for which gone(id, data) says their
+ * sandbox is gone (asked just before each removal), if empty.  Returns how
+ * many were removed. */
+typedef gboolean (*NetEgressGone)(const char *id, gpointer data);
+guint net_egress_prune(const char *state_dir, NetEgressGone gone, gpointer data);
 
 #endif
