@@ -19,14 +19,24 @@ gboolean core_network_before_start(oc_context *ctx, const VirtRecord *rec, gbool
 {
     g_autofree char *cgroup = NULL;
     gint64 t0 = g_get_monotonic_time();
+    GError *err = NULL;
 
     *paused = FALSE;
     if (!net_policy_restricts(rec->network))
         return TRUE;
     cgroup = net_egress_cgroup(ctx->state_dir, rec->id, error);
-    if (!cgroup || !net_egress_apply(cgroup, rec->network, NULL, error)) {
-        g_prefix_error(error, "sandbox %s: ", rec->id);
+    if (!cgroup)
         return FALSE;
+    if (!net_egress_apply(cgroup, rec->network, NULL, &err)) {
+        /* A name that does not resolve now (the host's DNS is down) keeps
+         * the addresses it had: the map the cgroup holds from before. */
+        if (err->code != OC_EINVAL || net_egress_hooks_attached(cgroup, NULL) != NET_EGRESS_HOOKS) {
+            g_propagate_prefixed_error(error, err, "sandbox %s: ", rec->id);
+            return FALSE;
+        }
+        log_warning("%s: %s; the policy's rules as last set stay in force", rec->id,
+                    err->message);
+        g_error_free(err);
     }
     log_debug("%s: egress policy set up in %.1f ms", rec->id,
               (g_get_monotonic_time() - t0) / 1e3);

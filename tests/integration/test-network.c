@@ -31,9 +31,9 @@ static const char *state_dir(void)
     return s && *s ? s : "/var/lib/opencomputer";
 }
 
-static pid_t qemu_pid(void)
+static pid_t qemu_pid_of(const char *id)
 {
-    g_autofree char *path = g_strdup_printf("/run/libvirt/qemu/%s.pid", sb_id);
+    g_autofree char *path = g_strdup_printf("/run/libvirt/qemu/%s.pid", id);
     g_autofree char *text = NULL;
 
     ck_assert_msg(g_file_get_contents(path, &text, NULL, NULL), "no pid file %s", path);
@@ -53,15 +53,26 @@ static char *cgroup_of(pid_t pid)
     return g_strndup(line + 3, strcspn(line + 3, "\n"));
 }
 
-static void assert_under_policy(const char *when)
+static pid_t qemu_pid(void)
 {
-    pid_t pid = qemu_pid();
+    return qemu_pid_of(sb_id);
+}
+
+/* The QEMU of sandbox id runs in cg, which has the policy's programs. */
+static void assert_in(const char *id, const char *cg, const char *when)
+{
+    pid_t pid = qemu_pid_of(id);
     g_autofree char *in = cgroup_of(pid);
     GError *err = NULL;
 
-    ck_assert_msg(g_str_has_suffix(cgroup, in) && strstr(in, "/opencomputer/"),
-                  "%s: QEMU (pid %d) is in cgroup %s, not %s", when, (int)pid, in, cgroup);
-    ck_assert_int_eq(net_egress_hooks_attached(cgroup, &err), NET_EGRESS_HOOKS);
+    ck_assert_msg(g_str_has_suffix(cg, in) && strstr(in, "/opencomputer/"),
+                  "%s: QEMU (pid %d) is in cgroup %s, not %s", when, (int)pid, in, cg);
+    ck_assert_int_eq(net_egress_hooks_attached(cg, &err), NET_EGRESS_HOOKS);
+}
+
+static void assert_under_policy(const char *when)
+{
+    assert_in(sb_id, cgroup, when);
 }
 
 static gboolean kernel_has(const char *rule)
@@ -208,6 +219,39 @@ START_TEST(test_hibernate_and_wake)
 }
 END_TEST
 
+/* Restore in place and fork start from a save image (virt_restore_as). */
+START_TEST(test_checkpoint_paths)
+{
+    oc_network_policy net = OC_NETWORK_POLICY_INIT;
+    oc_fork_options fo = OC_FORK_OPTIONS_INIT;
+    oc_checkpoint *cp = NULL;
+    oc_sandbox *fork = NULL;
+    g_autofree char *fork_cgroup = NULL, *out = NULL;
+    pid_t before;
+
+    net.block_all = 1;
+    OK(oc_sandbox_set_network(sb, &net, 0, &e_));
+    OK(oc_checkpoint_create(&cp, sb, "network", 0, &e_));
+    before = qemu_pid();
+    OK(oc_sandbox_restore_checkpoint(sb, oc_checkpoint_id(cp), 0, &e_));
+    ck_assert_int_ne(qemu_pid(), before);
+    assert_under_policy("after a restore in place");
+    out = itest_sh(sb, "echo restored");
+
+    fo.network = &net;
+    OK(oc_sandbox_create_from_checkpoint(&fork, ctx, oc_checkpoint_id(cp), &fo, &e_));
+    fork_cgroup = net_egress_cgroup(state_dir(), oc_sandbox_id(fork), NULL);
+    assert_in(oc_sandbox_id(fork), fork_cgroup, "a fork with a policy");
+    g_free(out);
+    out = itest_sh(fork, "echo forked");
+    OK(oc_sandbox_kill(fork, 0, &e_));
+    ck_assert_msg(!g_file_test(fork_cgroup, G_FILE_TEST_EXISTS), "%s is left", fork_cgroup);
+    oc_sandbox_unref(fork);
+    OK(oc_checkpoint_delete(ctx, oc_checkpoint_id(cp), 0, &e_));
+    oc_checkpoint_free(cp);
+}
+END_TEST
+
 START_TEST(test_kill_removes_cgroup)
 {
     oc_network_policy net = OC_NETWORK_POLICY_INIT;
@@ -230,7 +274,7 @@ int main(void)
 {
     const TTest *const tests[] = {
         test_created_under_policy, test_set_at_runtime, test_hibernate_and_wake,
-        test_kill_removes_cgroup,
+        test_checkpoint_paths, test_kill_removes_cgroup,
     };
     g_autofree char *probe = net_egress_cgroup("/", "probe", NULL);
 
