@@ -154,13 +154,16 @@ static const struct {
     ProgKind kind;
     const char *name;
 } hooks[NET_EGRESS_HOOKS] = {
-    /* first: the program a later process finds the map through */
-    { BPF_CGROUP_INET4_CONNECT, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, PROG_IPV4, PROG_NAME_PREFIX "_c4" },
     { BPF_CGROUP_UDP4_SENDMSG, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, PROG_IPV4, PROG_NAME_PREFIX "_s4" },
     { BPF_CGROUP_INET6_CONNECT, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, PROG_OTHER, PROG_NAME_PREFIX "_c6" },
     { BPF_CGROUP_UDP6_SENDMSG, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, PROG_OTHER, PROG_NAME_PREFIX "_s6" },
     { BPF_CGROUP_INET_SOCK_CREATE, BPF_PROG_TYPE_CGROUP_SOCK, PROG_SOCK, PROG_NAME_PREFIX "_sk" },
+    /* last, the program a later process finds the map through: attached
+     * only once all the others are */
+    { BPF_CGROUP_INET4_CONNECT, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, PROG_IPV4, PROG_NAME_PREFIX "_c4" },
 };
+
+#define FIND_HOOK (NET_EGRESS_HOOKS - 1)
 
 /* The program of a kind; *n receives its length. */
 static struct bpf_insn *prog_insns(ProgKind kind, int map_fd, guint *n)
@@ -411,7 +414,7 @@ static int find_map(int cg_fd, GError **error)
     union bpf_attr a;
     int prog_fd, map_fd;
 
-    if (!attached_prog(cg_fd, hooks[0].hook, &prog_id, error))
+    if (!attached_prog(cg_fd, hooks[FIND_HOOK].hook, &prog_id, error))
         return -2;
     if (!prog_id)
         return -1;
@@ -450,18 +453,29 @@ static int find_map(int cg_fd, GError **error)
     return map_fd;
 }
 
-static gboolean attach_all(int cg_fd, int map_fd, GError **error)
+/* Attaches the programs of map_fd on the cgroup: at every hook (replacing
+ * what a setup that failed midway left there), or with only_missing at
+ * the hooks without one (a setup that failed midway left the others). */
+static gboolean attach(int cg_fd, int map_fd, gboolean only_missing, GError **error)
 {
     for (guint h = 0; h < NET_EGRESS_HOOKS; h++) {
-        int prog_fd = prog_load(h, map_fd, error);
+        guint32 id = 0;
+        int prog_fd;
         union bpf_attr a;
+        if (only_missing && !attached_prog(cg_fd, hooks[h].hook, &id, error))
+            return FALSE;
+        if (id)
+            continue;
+        prog_fd = prog_load(h, map_fd, error);
         if (prog_fd < 0)
             return FALSE;
         memset(&a, 0, sizeof a);
         a.target_fd = cg_fd;
         a.attach_bpf_fd = prog_fd;
         a.attach_type = hooks[h].hook;
-        a.attach_flags = 0; /* exclusive: no cgroup below may override it */
+        /* no flags: one program per hook, which the next attach replaces and
+         * no cgroup below can override */
+        a.attach_flags = 0;
         if (bpf_sys(BPF_PROG_ATTACH, &a) < 0) {
             int err = errno;
             close(prog_fd);
@@ -496,9 +510,10 @@ gboolean net_egress_apply(const char *cgroup, const NetPolicy *policy, const cha
         /* filled before the programs see it */
         map_fd = map_create(error);
         ok = map_fd >= 0 && map_write(map_fd, rules, net_policy_restricts(policy), error) &&
-             attach_all(cg_fd, map_fd, error);
+             attach(cg_fd, map_fd, FALSE, error);
     } else {
-        ok = map_fd >= 0 && map_write(map_fd, rules, net_policy_restricts(policy), error);
+        ok = map_fd >= 0 && map_write(map_fd, rules, net_policy_restricts(policy), error) &&
+             attach(cg_fd, map_fd, TRUE, error);
     }
     if (map_fd >= 0)
         close(map_fd);

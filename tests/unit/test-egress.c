@@ -6,11 +6,14 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
+#include <linux/bpf.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -294,6 +297,29 @@ START_TEST(test_change_from_another_process)
 }
 END_TEST
 
+/* A setup that failed midway (here: a program detached by hand) is
+ * completed by the next. */
+START_TEST(test_repair_partial)
+{
+    static const gboolean none[TRIES] = { FALSE, FALSE, FALSE, FALSE };
+    union bpf_attr a;
+    int fd;
+
+    apply(NULL, NULL, TRUE);
+    fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    memset(&a, 0, sizeof a);
+    a.target_fd = fd;
+    a.attach_type = BPF_CGROUP_UDP4_SENDMSG;
+    ck_assert_int_eq(syscall(__NR_bpf, BPF_PROG_DETACH, &a, sizeof a), 0);
+    close(fd);
+    ck_assert_int_eq(net_egress_hooks_attached(cgroup, NULL), NET_EGRESS_HOOKS - 1);
+    ck_assert_int_eq(probe(cgroup).err[TRY_UDP], 0); /* the hole */
+    expect(NULL, NULL, TRUE, none);
+    ck_assert_int_eq(net_egress_hooks_attached(cgroup, NULL), NET_EGRESS_HOOKS);
+}
+END_TEST
+
 START_TEST(test_remove)
 {
     apply(NULL, NULL, TRUE);
@@ -458,6 +484,7 @@ int main(void)
         tcase_add_test(kernel, test_deny_one_port);
         tcase_add_test(kernel, test_allow_beats_deny);
         tcase_add_test(kernel, test_change_from_another_process);
+        tcase_add_test(kernel, test_repair_partial);
         tcase_add_test(kernel, test_remove);
         tcase_add_test(kernel, test_remove_busy);
         suite_add_tcase(s, kernel);
