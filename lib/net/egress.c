@@ -8,6 +8,7 @@
 #include <linux/bpf.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -111,11 +112,15 @@ static char *cgroup2_mount(GError **error)
 static char *state_dir_cgroup(const char *state_dir, GError **error)
 {
     g_autofree char *mount = cgroup2_mount(error);
-    g_autofree char *hash = NULL;
+    g_autofree char *real = NULL, *hash = NULL;
 
     if (!mount)
         return NULL;
-    hash = g_compute_checksum_for_string(G_CHECKSUM_SHA256, state_dir, -1);
+    /* one cgroup per sandbox however a process spells the directory */
+    real = realpath(state_dir, NULL);
+    if (!real)
+        real = g_canonicalize_filename(state_dir, NULL);
+    hash = g_compute_checksum_for_string(G_CHECKSUM_SHA256, real, -1);
     hash[12] = '\0';
     return g_build_filename(mount, "opencomputer", hash, NULL);
 }
