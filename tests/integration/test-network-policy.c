@@ -1,4 +1,4 @@
-/* test-network.c: a sandbox's egress policy around its real QEMU process:
+/* test-network-policy.c: a sandbox's egress policy around its real QEMU process:
  * created with a policy, its QEMU runs in the policy's cgroup with the
  * programs attached before the guest runs; a policy changed at runtime
  * reaches the kernel; hibernate and wake put the new QEMU back under the
@@ -282,5 +282,5 @@ int main(void)
         printf("1..0 # SKIP egress policies need root and a cgroup v2 mount\n");
         return 0;
     }
-    return itest_main("network", 900, setup_all, teardown_all, tests, G_N_ELEMENTS(tests));
+    return itest_main("network-policy", 900, setup_all, teardown_all, tests, G_N_ELEMENTS(tests));
 }
