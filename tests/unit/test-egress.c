@@ -10,6 +10,7 @@
 #include <glib.h>
 #include <linux/bpf.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "net/egress.h"
+#include "opencomputer.h"
 #include "net/policy.h"
 #include "util/error.h"
 
@@ -448,6 +450,46 @@ START_TEST(test_bad_entries)
 }
 END_TEST
 
+/* A program built against version 1 passes structs without `network`:
+ * init writes only what that version has, and the calls read no more. */
+START_TEST(test_options_versions)
+{
+    union {
+        oc_sandbox_options o;
+        unsigned char bytes[sizeof(oc_sandbox_options)];
+    } s;
+    union {
+        oc_fork_options o;
+        unsigned char bytes[sizeof(oc_fork_options)];
+    } f;
+    oc_network_policy p;
+
+    memset(&s, 0xaa, sizeof s);
+    ck_assert_int_eq(oc_sandbox_options_init(&s.o, 1), OC_OK);
+    ck_assert_uint_eq(s.o.version, 1);
+    ck_assert_uint_eq(s.o.memory_mb, OC_DEFAULT_MEMORY_MB);
+    for (size_t i = offsetof(oc_sandbox_options, network); i < sizeof s; i++)
+        ck_assert_uint_eq(s.bytes[i], 0xaa);
+    ck_assert_int_eq(oc_sandbox_options_init(&s.o, 2), OC_OK);
+    ck_assert_ptr_null(s.o.network);
+    ck_assert_int_eq(oc_sandbox_options_init(&s.o, 3), OC_EINVAL);
+    ck_assert_int_eq(oc_sandbox_options_init(&s.o, 0), OC_EINVAL);
+
+    memset(&f, 0xaa, sizeof f);
+    ck_assert_int_eq(oc_fork_options_init(&f.o, 1), OC_OK);
+    ck_assert_uint_eq(f.o.count, 1);
+    for (size_t i = offsetof(oc_fork_options, network); i < sizeof f; i++)
+        ck_assert_uint_eq(f.bytes[i], 0xaa);
+    ck_assert_int_eq(oc_fork_options_init(&f.o, 2), OC_OK);
+    ck_assert_ptr_null(f.o.network);
+    ck_assert_int_eq(oc_fork_options_init(&f.o, 3), OC_EINVAL);
+
+    ck_assert_int_eq(oc_network_policy_init(&p, OC_NETWORK_POLICY_VERSION), OC_OK);
+    ck_assert(!p.allow_out && !p.deny_out && !p.block_all);
+    ck_assert_int_eq(oc_network_policy_init(&p, 2), OC_EINVAL);
+}
+END_TEST
+
 static gboolean can_use_kernel(void)
 {
     g_autofree char *cg = NULL;
@@ -473,6 +515,7 @@ int main(void)
 
     tcase_add_test(rules, test_rules);
     tcase_add_test(rules, test_bad_entries);
+    tcase_add_test(rules, test_options_versions);
     suite_add_tcase(s, rules);
     if (can_use_kernel()) {
         tcase_add_checked_fixture(kernel, setup, teardown);
