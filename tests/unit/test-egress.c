@@ -1,7 +1,8 @@
 /* test-egress.c: egress policies as the host kernel enforces them.  A child
  * process joins a policy's cgroup, as a sandbox's QEMU does, and tries TCP
  * connects to two loopback listeners, a UDP send and an IPv6 connect; the
- * rules themselves (parsing, the gateway, DNS) are checked without root.
+ * rules themselves (parsing, the gateway, DNS) and the versions of the
+ * options structs are checked without root.
  * No VM. */
 #include <arpa/inet.h>
 #include <check.h>
