@@ -140,6 +140,36 @@ OC_API const char *oc_sandbox_state_name(int state);
 #define OC_MIN_MEMORY_MB 128
 #define OC_MAX_MEMORY_MB 2048
 
+/* A sandbox's egress policy: which destinations its guest may connect or
+ * send to, enforced by the host kernel on the sandbox's QEMU process, so
+ * root in the guest cannot lift it (docs/network.md says how).
+ *
+ * Entries: "A.B.C.D", "A.B.C.D/N" or a host name, each optionally followed
+ * by ":PORT" (without one: every port).  A name is resolved on the host
+ * (IPv4 addresses) when the policy is set and again at every wake and
+ * restart, not per connection.  "10.0.2.2", the guest's gateway, stands for
+ * the host's loopback.  allow_out entries are always allowed; deny_out
+ * entries are denied; what neither names is denied if block_all is set or
+ * allow_out has entries, allowed otherwise.  The most specific entry that
+ * matches decides (one with the port before one without; an allow beats a
+ * deny of the same destination).  Under allow_out without block_all, DNS
+ * (port 53 of the host's nameservers) stays open.  A policy that
+ * restricts anything also denies all IPv6, ICMP and raw sockets.
+ *
+ * Enforcing one needs root on the host, a cgroup v2 mount and cgroup BPF:
+ * where they are missing, setting a policy that restricts anything fails
+ * with OC_EUNSUPPORTED, and sandboxes without one are unaffected. */
+typedef struct {
+    uint32_t version;
+    const char *const *allow_out; /* NULL-terminated entries; NULL: none */
+    const char *const *deny_out;  /* NULL-terminated entries; NULL: none */
+    int block_all;                /* non-zero: deny what allow_out does not name */
+} oc_network_policy;
+
+#define OC_NETWORK_POLICY_VERSION 1
+#define OC_NETWORK_POLICY_INIT { OC_NETWORK_POLICY_VERSION, NULL, NULL, 0 }
+OC_API int oc_network_policy_init(oc_network_policy *policy, uint32_t version);
+
 typedef struct {
     uint32_t version;
     const char *template_name;   /* NULL: "base" */
@@ -148,12 +178,16 @@ typedef struct {
     uint32_t memory_mb;          /* 128..2048; INIT sets OC_DEFAULT_MEMORY_MB */
     const char *const *envs;     /* NULL-terminated "KEY=VALUE"; set for every exec */
     const char *const *metadata; /* NULL-terminated "KEY=VALUE"; stored with the sandbox */
+    /* version 2 */
+    const oc_network_policy *network; /* egress policy; NULL: none */
 } oc_sandbox_options;
 
-#define OC_SANDBOX_OPTIONS_VERSION 1
+#define OC_SANDBOX_OPTIONS_VERSION 2
 #define OC_SANDBOX_OPTIONS_INIT                                                              \
     { OC_SANDBOX_OPTIONS_VERSION, NULL, OC_TIMEOUT_DEFAULT, OC_DEFAULT_CPU_COUNT,          \
-      OC_DEFAULT_MEMORY_MB, NULL, NULL }
+      OC_DEFAULT_MEMORY_MB, NULL, NULL, NULL }
+/* Fills opts with the defaults of that version (1 to OC_SANDBOX_OPTIONS_VERSION),
+ * writing only the fields that version has. */
 OC_API int oc_sandbox_options_init(oc_sandbox_options *opts, uint32_t version);
 
 /* Creates and boots a sandbox; returns once its agent answers.  opts may be
@@ -175,6 +209,13 @@ OC_API int oc_sandbox_status(oc_sandbox *sb, int *out, oc_error **error);
 OC_API int oc_sandbox_is_running(oc_sandbox *sb, int *out, oc_error **error);
 /* Sets the idle timeout in seconds (0: never) and restarts the idle clock. */
 OC_API int oc_sandbox_set_timeout(oc_sandbox *sb, uint32_t timeout_s, uint32_t flags, oc_error **error);
+/* Replaces the sandbox's egress policy (NULL, or one with no entries and no
+ * block_all: none), whether it runs or is hibernated; from any process.
+ * New connections of the guest follow it at once, connections already open
+ * stay.  A bad entry is OC_EINVAL naming it (a name that does not resolve
+ * too), and nothing changes. */
+OC_API int oc_sandbox_set_network(oc_sandbox *sb, const oc_network_policy *policy, uint32_t flags,
+                                  oc_error **error);
 
 /* ---- ports ----
  *
@@ -295,6 +336,13 @@ OC_API const char *oc_sandbox_info_checkpoint(const oc_sandbox_info *info);
  * does not say: e.g. a stopped sandbox whose QEMU process was killed, or
  * one in error after a disk error or a guest crash.  NULL otherwise. */
 OC_API const char *oc_sandbox_info_reason(const oc_sandbox_info *info);
+/* The egress policy as set (see oc_network_policy): block_all (0 or 1),
+ * and the allow_out and deny_out entries. */
+OC_API int oc_sandbox_info_block_all(const oc_sandbox_info *info);
+OC_API size_t oc_sandbox_info_allow_out_count(const oc_sandbox_info *info);
+OC_API const char *oc_sandbox_info_allow_out_at(const oc_sandbox_info *info, size_t i);
+OC_API size_t oc_sandbox_info_deny_out_count(const oc_sandbox_info *info);
+OC_API const char *oc_sandbox_info_deny_out_at(const oc_sandbox_info *info, size_t i);
 
 typedef struct oc_sandbox_list oc_sandbox_list;
 
@@ -368,10 +416,15 @@ typedef struct {
     const char *const *envs;     /* as in oc_sandbox_options */
     const char *const *metadata;
     uint32_t count;              /* oc_sandbox_fork(): how many; 0 means 1 */
+    /* version 2 */
+    const oc_network_policy *network; /* egress policy of each fork; NULL: none (a fork
+                                       * does not inherit the checkpointed sandbox's) */
 } oc_fork_options;
 
-#define OC_FORK_OPTIONS_VERSION 1
-#define OC_FORK_OPTIONS_INIT { OC_FORK_OPTIONS_VERSION, OC_TIMEOUT_DEFAULT, NULL, NULL, 1 }
+#define OC_FORK_OPTIONS_VERSION 2
+#define OC_FORK_OPTIONS_INIT { OC_FORK_OPTIONS_VERSION, OC_TIMEOUT_DEFAULT, NULL, NULL, 1, NULL }
+/* Fills opts with the defaults of that version (1 to OC_FORK_OPTIONS_VERSION),
+ * writing only the fields that version has. */
 OC_API int oc_fork_options_init(oc_fork_options *opts, uint32_t version);
 
 /* Creates one sandbox from a checkpoint; opts->count must be 0 or 1. */

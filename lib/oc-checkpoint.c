@@ -1,5 +1,8 @@
 /* oc-checkpoint.c: public entry points of checkpoints, forks, template
  * snapshots and the warm pool. */
+#include <stddef.h>
+#include <string.h>
+
 #include "core/checkpoint.h"
 #include "core/pool.h"
 #include "core/snapshots.h"
@@ -160,11 +163,25 @@ OC_API int oc_sandbox_restore_checkpoint(oc_sandbox *sb, const char *checkpoint_
     return OC_OK;
 }
 
+/* How much of the struct each version has (see oc_sandbox_options_init). */
+static size_t fork_options_size(uint32_t version)
+{
+    switch (version) {
+    case 1: return offsetof(oc_fork_options, network);
+    case 2: return sizeof(oc_fork_options);
+    default: return 0;
+    }
+}
+
 OC_API int oc_fork_options_init(oc_fork_options *opts, uint32_t version)
 {
-    if (!opts || version != OC_FORK_OPTIONS_VERSION)
+    oc_fork_options defaults = OC_FORK_OPTIONS_INIT;
+    size_t size = fork_options_size(version);
+
+    if (!opts || !size)
         return OC_EINVAL;
-    *opts = (oc_fork_options)OC_FORK_OPTIONS_INIT;
+    defaults.version = version;
+    memcpy(opts, &defaults, size);
     return OC_OK;
 }
 
@@ -174,6 +191,7 @@ static GPtrArray *fork_checked(const char *func, oc_context *ctx, const char *ch
 {
     static const oc_fork_options defaults = OC_FORK_OPTIONS_INIT;
     g_autoptr(ImageCheckpoint) cp = NULL;
+    g_autoptr(NetPolicy) network = NULL;
     guint count;
     CoreCreateSpec spec;
 
@@ -184,6 +202,8 @@ static GPtrArray *fork_checked(const char *func, oc_context *ctx, const char *ch
                     "supported; use OC_FORK_OPTIONS_INIT", func, opts->version);
         return NULL;
     }
+    if (opts->version >= 2 && !oc_network_policy_take(opts->network, &network, func, error))
+        return NULL;
     count = opts->count ? opts->count : 1;
     if (count > (many ? OC_MAX_FORK_COUNT : 1)) {
         g_set_error(error, OC_ERROR, OC_EINVAL, many ? "%s: count %u is out of range: use 1 to %d"
@@ -199,6 +219,7 @@ static GPtrArray *fork_checked(const char *func, oc_context *ctx, const char *ch
                                                            : opts->timeout_s,
         .envs = opts->envs,
         .metadata = opts->metadata,
+        .network = network,
     };
     return core_sandbox_fork(ctx, cp, "checkpoint", &spec, count, error);
 }

@@ -27,6 +27,15 @@ gboolean oc_check_flags(uint32_t flags, uint32_t allowed, const char *func, GErr
         }                                                                \
     } while (0)
 
+/* ---- networking (oc-network.c) ---- */
+
+#include "net/policy.h"
+
+/* *out: a copy of the public policy (NULL for NULL), for the core.
+ * OC_EINVAL naming func for a version it does not know. */
+gboolean oc_network_policy_take(const oc_network_policy *in, NetPolicy **out, const char *func,
+                                GError **error);
+
 /* ---- exec (oc-exec.c), shared with oc-exec-stream.c ---- */
 
 #include "agent/agent.h"

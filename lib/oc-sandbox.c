@@ -1,4 +1,7 @@
 /* oc-sandbox.c: public entry points of sandboxes: lifecycle and info. */
+#include <stddef.h>
+#include <string.h>
+
 #include "core/ports.h"
 #include "core/power.h"
 #include "core/sandbox.h"
@@ -16,11 +19,27 @@ OC_API const char *oc_sandbox_state_name(int state)
     }
 }
 
+/* How much of the struct each version has: a program built against an
+ * older header passes a smaller struct, and only that much may be written
+ * or read. */
+static size_t sandbox_options_size(uint32_t version)
+{
+    switch (version) {
+    case 1: return offsetof(oc_sandbox_options, network);
+    case 2: return sizeof(oc_sandbox_options);
+    default: return 0;
+    }
+}
+
 OC_API int oc_sandbox_options_init(oc_sandbox_options *opts, uint32_t version)
 {
-    if (!opts || version != OC_SANDBOX_OPTIONS_VERSION)
+    oc_sandbox_options defaults = OC_SANDBOX_OPTIONS_INIT;
+    size_t size = sandbox_options_size(version);
+
+    if (!opts || !size)
         return OC_EINVAL;
-    *opts = (oc_sandbox_options)OC_SANDBOX_OPTIONS_INIT;
+    defaults.version = version;
+    memcpy(opts, &defaults, size);
     return OC_OK;
 }
 
@@ -28,6 +47,7 @@ OC_API int oc_sandbox_create(oc_sandbox **out, oc_context *ctx, const oc_sandbox
                              oc_error **error)
 {
     static const oc_sandbox_options defaults = OC_SANDBOX_OPTIONS_INIT;
+    g_autoptr(NetPolicy) network = NULL;
     GError *err = NULL;
     CoreCreateSpec spec;
     oc_sandbox *sb;
@@ -38,6 +58,9 @@ OC_API int oc_sandbox_create(oc_sandbox **out, oc_context *ctx, const oc_sandbox
     CHECK_ARG(opts->version >= 1 && opts->version <= OC_SANDBOX_OPTIONS_VERSION,
               "oc_sandbox_options version %u is not supported; use OC_SANDBOX_OPTIONS_INIT",
               opts->version);
+    if (opts->version >= 2 &&
+        !oc_network_policy_take(opts->network, &network, "oc_sandbox_create", &err))
+        return oc_error_propagate(error, err);
     spec = (CoreCreateSpec){
         .template_name = opts->template_name ? opts->template_name : "base",
         .timeout_s = opts->timeout_s == OC_TIMEOUT_DEFAULT ? OC_DEFAULT_IDLE_TIMEOUT_S : opts->timeout_s,
@@ -45,6 +68,7 @@ OC_API int oc_sandbox_create(oc_sandbox **out, oc_context *ctx, const oc_sandbox
         .memory_mb = opts->memory_mb,
         .envs = opts->envs,
         .metadata = opts->metadata,
+        .network = network,
     };
     sb = core_sandbox_create(ctx, &spec, &err);
     if (!sb)

@@ -35,12 +35,36 @@ int cmd_daemon(Cli *cli, int argc, char **argv);
 int cmd_checkpoint(Cli *cli, int argc, char **argv);
 int cmd_template(Cli *cli, int argc, char **argv);
 int cmd_pool(Cli *cli, int argc, char **argv);
+int cmd_network(Cli *cli, int argc, char **argv);
 int cmd_expose(Cli *cli, int argc, char **argv);
 
 /* A GSourceFunc that quits the GMainLoop it is given (signal handlers). */
 gboolean cli_quit_loop(gpointer loop);
 
 #define CLI_JSON_ENTRY(cli) { "json", 0, 0, G_OPTION_ARG_NONE, &(cli)->json, "Print JSON", NULL }
+
+/* The egress options of oc create and oc network set. */
+typedef struct {
+    char **allow_out;
+    char **deny_out;
+    gboolean block_all;
+    oc_network_policy policy;
+} CliNetwork;
+
+#define CLI_NETWORK_ENTRIES(n)                                                              \
+    { "block-all", 0, 0, G_OPTION_ARG_NONE, &(n).block_all,                                 \
+      "Deny all outbound traffic that --allow-out does not name", NULL },                   \
+    { "allow-out", 0, 0, G_OPTION_ARG_STRING_ARRAY, &(n).allow_out,                         \
+      "Allow outbound traffic to DEST (A.B.C.D[/N] or a host name, [:PORT]); the rest is "  \
+      "denied", "DEST" },                                                                   \
+    { "deny-out", 0, 0, G_OPTION_ARG_STRING_ARRAY, &(n).deny_out,                           \
+      "Deny outbound traffic to DEST", "DEST" }
+
+/* The policy the options give, or NULL if none was given (points into n). */
+const oc_network_policy *cli_network_policy(CliNetwork *n);
+void cli_network_clear(CliNetwork *n);
+/* {"allowOut": [...], "denyOut": [...], "blockAll": bool} of a sandbox. */
+JsonNode *cli_network_json(const oc_sandbox_info *info);
 
 /* Library log lines up to this oc_log_level go to stderr. */
 void cli_log_level_at_least(int level);

@@ -8,6 +8,7 @@ int cmd_create(Cli *cli, int argc, char **argv)
     oc_sandbox_options opts = OC_SANDBOX_OPTIONS_INIT;
     g_auto(GStrv) envs = NULL, meta = NULL;
     g_autofree char *tmpl = NULL;
+    CliNetwork net = { 0 };
     gint64 timeout = OC_TIMEOUT_DEFAULT;
     int cpus = OC_DEFAULT_CPU_COUNT, memory = OC_DEFAULT_MEMORY_MB;
     GOptionEntry entries[] = {
@@ -17,6 +18,7 @@ int cmd_create(Cli *cli, int argc, char **argv)
         { "memory", 0, 0, G_OPTION_ARG_INT, &memory, "Memory in MB, 128-2048 (default 512)", "MB" },
         { "env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &envs, "Environment variable for every exec", "K=V" },
         { "meta", 'm', 0, G_OPTION_ARG_STRING_ARRAY, &meta, "Metadata stored with the sandbox", "K=V" },
+        CLI_NETWORK_ENTRIES(net),
         CLI_JSON_ENTRY(cli),
         { NULL },
     };
@@ -24,6 +26,7 @@ int cmd_create(Cli *cli, int argc, char **argv)
     oc_sandbox *sb = NULL;
     oc_sandbox_info *info = NULL;
     oc_error *err = NULL;
+    int rc;
 
     g_option_context_add_main_entries(oc, entries, NULL);
     if (!cli_parse(oc, &argc, &argv))
@@ -38,7 +41,10 @@ int cmd_create(Cli *cli, int argc, char **argv)
     opts.memory_mb = (uint32_t)memory;
     opts.envs = (const char *const *)envs;
     opts.metadata = (const char *const *)meta;
-    if (oc_sandbox_create(&sb, cli->ctx, &opts, &err) < 0)
+    opts.network = cli_network_policy(&net);
+    rc = oc_sandbox_create(&sb, cli->ctx, &opts, &err);
+    cli_network_clear(&net);
+    if (rc < 0)
         return cli_fail(err);
     if (cli->json) {
         if (oc_sandbox_info_get(&info, sb, &err) < 0) {

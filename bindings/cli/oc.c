@@ -28,6 +28,7 @@ static const struct {
     { "template", cmd_template,
       "templates and their ready snapshots: oc template list|get|delete|prepare|status ..." },
     { "pool", cmd_pool, "the warm pool: oc pool status [TEMPLATE...]" },
+    { "network", cmd_network, "egress policies of sandboxes: oc network set|clear|get ID ..." },
     { "daemon", cmd_daemon, "run the idle reaper (and with --pool, a warm pool) in the foreground",
       TRUE },
 };

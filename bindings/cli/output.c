@@ -245,6 +245,7 @@ JsonNode *cli_info_json(const oc_sandbox_info *info)
                                                      oc_sandbox_info_metadata_at));
     json_object_set_member(o, "envs", pairs_json(oc_sandbox_info_env_count(info), info,
                                                  oc_sandbox_info_env_at));
+    json_object_set_member(o, "network", cli_network_json(info));
     json_node_take_object(node, o);
     return node;
 }

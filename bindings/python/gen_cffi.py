@@ -52,12 +52,21 @@ const char *oc_context_accelerator(oc_context *ctx);
 
 typedef struct {
     uint32_t version;
+    const char *const *allow_out;
+    const char *const *deny_out;
+    int block_all;
+} oc_network_policy;
+#define OC_NETWORK_POLICY_VERSION ...
+
+typedef struct {
+    uint32_t version;
     const char *template_name;
     int64_t timeout_s;
     uint32_t cpu_count;
     uint32_t memory_mb;
     const char *const *envs;
     const char *const *metadata;
+    const oc_network_policy *network;
 } oc_sandbox_options;
 #define OC_SANDBOX_OPTIONS_VERSION ...
 #define OC_TIMEOUT_DEFAULT ...
@@ -134,6 +143,7 @@ typedef struct {
     const char *const *envs;
     const char *const *metadata;
     uint32_t count;
+    const oc_network_policy *network;
 } oc_fork_options;
 #define OC_FORK_OPTIONS_VERSION ...
 int oc_sandbox_create_from_checkpoint(oc_sandbox **out, oc_context *ctx,

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/activity.h"
+#include "core/network.h"
 #include "core/power.h"
 #include "core/recover.h"
 #include "image/store.h"
@@ -203,6 +204,7 @@ static gboolean restart_from(oc_sandbox *sb, const ImageCheckpoint *cp, GError *
     g_autoptr(VirtRecord) rec = virt_get_record(sb->dom, error);
     char uuid[VIR_UUID_STRING_BUFLEN];
     virDomainPtr dom;
+    gboolean paused = FALSE;
 
     if (!rec || !image_boot_paths(sb->ctx->state_dir, &kernel, &initrd, error))
         return FALSE;
@@ -237,7 +239,9 @@ static gboolean restart_from(oc_sandbox *sb, const ImageCheckpoint *cp, GError *
     remove_other_disks(sb, overlay);
     crash_point("restore", "pruned");
     mxml = virt_domain_migratable_xml(sb->dom, error);
-    return mxml && virt_restore_as(sb->ctx->conn, memory, mxml, fifo, error);
+    return mxml && core_network_before_start(sb->ctx, rec, &paused, error) &&
+           virt_restore_as(sb->ctx->conn, memory, mxml, fifo, paused, error) &&
+           core_network_after_start(sb->ctx, sb->dom, paused, error);
 }
 
 gboolean core_sandbox_restore(oc_sandbox *sb, const char *checkpoint_id, GError **error)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/activity.h"
+#include "core/network.h"
 #include "image/store.h"
 #include "util/crashpoint.h"
 #include "util/error.h"
@@ -140,7 +141,7 @@ gboolean core_sandbox_hibernate(oc_sandbox *sb, GError **error)
 /* Connects to the agent of a sandbox just started, which sets the guest
  * clock and reseeds its RNG; a restored guest that does not answer is
  * booted again from its disk. */
-static gboolean bring_up_agent(oc_sandbox *sb, int *kind, GError **error)
+static gboolean bring_up_agent(oc_sandbox *sb, gboolean paused, int *kind, GError **error)
 {
     guint timeout = *kind == OC_WAKE_RESTORED ? RESTORE_AGENT_TIMEOUT_MS : CORE_BOOT_AGENT_TIMEOUT_MS;
     GError *err = NULL;
@@ -153,7 +154,8 @@ static gboolean bring_up_agent(oc_sandbox *sb, int *kind, GError **error)
         core_agent_forget(sb->ctx, sb->id);
         virDomainDestroy(sb->dom);
         *kind = OC_WAKE_COLD_BOOT;
-        if (!virt_cold_boot(sb->dom, error))
+        if (!virt_cold_boot(sb->dom, paused, error) ||
+            !core_network_after_start(sb->ctx, sb->dom, paused, error))
             return FALSE;
         conn = core_agent_acquire(sb->ctx, sb->id, sb->dom, CORE_BOOT_AGENT_TIMEOUT_MS, &err);
     }
@@ -189,12 +191,17 @@ gboolean core_sandbox_wake(oc_sandbox *sb, gint64 timeout_s, int *kind_out, GErr
         ok = TRUE;
     } else if (state == OC_STATE_HIBERNATED || state == OC_STATE_STOPPED) {
         gint64 t0 = g_get_monotonic_time();
+        /* as stored now: another process may have changed the policy */
+        g_autoptr(VirtRecord) rec = virt_get_record(sb->dom, error);
+        gboolean paused = FALSE;
         crash_point("wake", "locked");
+        ok = rec && core_network_before_start(sb->ctx, rec, &paused, error);
         crash_timer_start("wake", "restoring");
-        ok = virt_restore_or_boot(sb->dom, &kind, error);
+        ok = ok && virt_restore_or_boot(sb->dom, paused, &kind, error);
         crash_timer_end("wake", "restoring");
         crash_point("wake", "started");
-        ok = ok && bring_up_agent(sb, &kind, error);
+        ok = ok && core_network_after_start(sb->ctx, sb->dom, paused, error);
+        ok = ok && bring_up_agent(sb, paused, &kind, error);
         if (ok)
             log_info("%s: woken (%s) in %.2f s", sb->id, oc_wake_kind_name(kind),
                      (g_get_monotonic_time() - t0) / 1e6);

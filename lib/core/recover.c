@@ -6,6 +6,7 @@
 #include <glib/gstdio.h>
 #include <unistd.h>
 
+#include "core/network.h"
 #include "core/power.h"
 #include "image/checkpoints.h"
 #include "image/store.h"
@@ -184,4 +185,5 @@ void core_recover_sweep(oc_context *ctx)
         g_dir_close(d);
     if (removed)
         image_layers_gc(ctx->state_dir); /* frozen disks only they built on */
+    core_network_prune(ctx);
 }

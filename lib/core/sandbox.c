@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/activity.h"
+#include "core/network.h"
 #include "core/pool.h"
 #include "core/ports.h"
 #include "core/power.h"
@@ -117,6 +118,7 @@ void core_sandbox_remove(oc_context *ctx, virDomainPtr dom, const char *id)
         log_warning("%s", err->message);
         g_clear_error(&err);
     }
+    core_network_remove(ctx, id);
 }
 
 static gboolean check_spec(const CoreCreateSpec *spec, GError **error)
@@ -146,8 +148,11 @@ VirtRecord *core_record_new(const CoreCreateSpec *spec, GError **error)
 
     if (!check_spec(spec, error) ||
         !copy_pairs(rec->envs, spec->envs, TRUE, error) ||
-        !copy_pairs(rec->metadata, spec->metadata, FALSE, error))
+        !copy_pairs(rec->metadata, spec->metadata, FALSE, error) ||
+        (spec->network && !net_policy_check(spec->network, error)))
         return NULL;
+    if (net_policy_restricts(spec->network))
+        rec->network = net_policy_copy(spec->network);
     rec->id = new_sandbox_id();
     rec->template_name = g_strdup(spec->template_name);
     rec->created = g_get_real_time() / G_USEC_PER_SEC;
@@ -172,6 +177,7 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
     AgentConn *conn;
     const char *scope = birth->scope ? birth->scope : "create";
     int lock_fd = -1;
+    gboolean paused = FALSE;
     gint64 t0 = g_get_monotonic_time(), t_start, t_run, t_up;
 
     if (!image_boot_paths(ctx->state_dir, &kernel, &initrd, error))
@@ -209,16 +215,20 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
     if (!dom)
         goto fail;
     crash_point(scope, "defined");
+    if (!core_network_before_start(ctx, rec, &paused, error))
+        goto fail;
     t_start = g_get_monotonic_time();
     crash_timer_start(scope, "starting");
     if (birth->image) {
         g_autofree char *mxml = virt_domain_migratable_xml(dom, error);
         g_autofree char *fifo = g_build_filename(dir, "restore.fifo", NULL);
-        if (!mxml || !virt_restore_as(ctx->conn, birth->image, mxml, fifo, error))
+        if (!mxml || !virt_restore_as(ctx->conn, birth->image, mxml, fifo, paused, error))
             goto fail;
-    } else if (!virt_start(dom, error)) {
+    } else if (!virt_start(dom, paused, error)) {
         goto fail;
     }
+    if (!core_network_after_start(ctx, dom, paused, error))
+        goto fail;
     crash_timer_end(scope, "starting");
     crash_point(scope, "started");
     t_run = g_get_monotonic_time();
@@ -291,7 +301,8 @@ oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GEr
     template_disk = image_template_disk(ctx->state_dir, spec->template_name, error);
     if (!template_disk)
         return NULL;
-    if ((sb = core_pool_claim(ctx, rec))) {
+    /* A pool member's QEMU was started outside any policy. */
+    if (!net_policy_restricts(rec->network) && (sb = core_pool_claim(ctx, rec))) {
         core_context_warn_isolation(ctx, sb->id);
         return sb;
     }
@@ -415,6 +426,7 @@ gboolean core_sandbox_kill(oc_sandbox *sb, GError **error)
     if (!image_sandbox_dir_remove(sb->ctx->state_dir, sb->id, error))
         return FALSE;
     crash_point("kill", "removed");
+    core_network_remove(sb->ctx, sb->id);
     image_layers_gc(sb->ctx->state_dir); /* checkpoints deleted while it built on them */
     g_mutex_lock(&sb->lock);
     sb->killed = TRUE;
@@ -449,6 +461,13 @@ gboolean core_sandbox_update_record(oc_sandbox *sb, int last_wake, gint64 timeou
         rec->last_wake = last_wake;
     if (timeout_s >= 0)
         rec->timeout_s = (guint32)timeout_s;
+    return core_sandbox_store_record(sb, g_steal_pointer(&rec), error);
+}
+
+gboolean core_sandbox_store_record(oc_sandbox *sb, VirtRecord *rec_in, GError **error)
+{
+    g_autoptr(VirtRecord) rec = rec_in;
+
     if (!virt_set_record(sb->dom, rec, error))
         return FALSE;
     g_mutex_lock(&sb->lock);

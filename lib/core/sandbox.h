@@ -6,6 +6,7 @@
 #include <libvirt/libvirt.h>
 
 #include "core/context.h"
+#include "net/policy.h"
 #include "virt/record.h"
 
 struct oc_sandbox {
@@ -36,6 +37,7 @@ typedef struct {
     guint32 memory_mb;
     const char *const *envs;
     const char *const *metadata;
+    const NetPolicy *network; /* NULL: none */
 } CoreCreateSpec;
 
 /* How long a cold boot may take to reach the agent: under TCG on a loaded
@@ -90,6 +92,9 @@ gboolean core_sandbox_set_timeout(oc_sandbox *sb, guint32 timeout_s, GError **er
  * (unless < 0) in the sandbox's record. */
 gboolean core_sandbox_update_record(oc_sandbox *sb, int last_wake, gint64 timeout_s,
                                     GError **error);
+/* Writes rec (taken), read and changed by the caller, as the sandbox's
+ * record in libvirt and in the handle. */
+gboolean core_sandbox_store_record(oc_sandbox *sb, VirtRecord *rec, GError **error);
 oc_sandbox_info *core_sandbox_info(oc_sandbox *sb, GError **error);
 void core_sandbox_info_free(oc_sandbox_info *info);
 /* GPtrArray of oc_sandbox_info*.  Removes, on the way, sandboxes whose

@@ -47,9 +47,9 @@ virDomainPtr virt_define(virConnectPtr conn, const char *xml, GError **error)
     return dom;
 }
 
-gboolean virt_start(virDomainPtr dom, GError **error)
+gboolean virt_start(virDomainPtr dom, gboolean paused, GError **error)
 {
-    if (virDomainCreate(dom) < 0) {
+    if (virDomainCreateWithFlags(dom, paused ? VIR_DOMAIN_START_PAUSED : 0) < 0) {
         virt_set_error(error, OC_EVIRT, "cannot start sandbox %s", virDomainGetName(dom));
         return FALSE;
     }
@@ -93,6 +93,27 @@ gboolean virt_remove(virDomainPtr dom, GError **error)
     g_set_error(error, OC_ERROR, OC_EVIRT, "sandbox %s is still in libvirt after %d s of trying to "
                 "remove it; `virsh destroy %s` removes it", name, VIRT_REMOVE_WAIT_MS / 1000, name);
     return FALSE;
+}
+
+pid_t virt_domain_pid(virDomainPtr dom, GError **error)
+{
+    g_autofree char *uri = virConnectGetURI(virDomainGetConnect(dom));
+    g_autofree char *file = g_strdup_printf("%s.pid", virDomainGetName(dom));
+    g_autofree char *path = NULL, *text = NULL;
+    guint64 pid = 0;
+
+    /* Where libvirt's QEMU driver writes the pid of a running domain. */
+    if (uri && g_str_has_suffix(uri, "/session"))
+        path = g_build_filename(g_get_user_runtime_dir(), "libvirt", "qemu", "run", file, NULL);
+    else
+        path = g_build_filename("/run/libvirt/qemu", file, NULL);
+    if (!g_file_get_contents(path, &text, NULL, NULL) ||
+        !g_ascii_string_to_unsigned(g_strstrip(text), 10, 1, G_MAXINT32, &pid, NULL)) {
+        g_set_error(error, OC_ERROR, OC_EVIRT, "cannot read the QEMU process id of sandbox %s "
+                    "from %s (is it running?)", virDomainGetName(dom), path);
+        return 0;
+    }
+    return (pid_t)pid;
 }
 
 VirtRecord *virt_get_record(virDomainPtr dom, GError **error)

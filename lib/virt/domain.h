@@ -3,6 +3,7 @@
 #define OC_VIRT_DOMAIN_H
 
 #include <glib.h>
+#include <sys/types.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
@@ -62,7 +63,11 @@ void virt_set_error_why(GError **error, int code, const char *why, const char *f
 /* OC_ENOTFOUND with a message naming the id when there is no such domain. */
 virDomainPtr virt_lookup(virConnectPtr conn, const char *id, GError **error);
 virDomainPtr virt_define(virConnectPtr conn, const char *xml, GError **error);
-gboolean virt_start(virDomainPtr dom, GError **error);
+/* Boots the defined domain; paused: its CPUs wait for virDomainResume()
+ * (to set things up around its QEMU process before the guest runs). */
+gboolean virt_start(virDomainPtr dom, gboolean paused, GError **error);
+/* The process id of a running domain's QEMU, or 0 with error. */
+pid_t virt_domain_pid(virDomainPtr dom, GError **error);
 /* Stops the domain's VM if it runs (its definition stays). */
 gboolean virt_stop(virDomainPtr dom, GError **error);
 /* Stops (if running) and undefines the domain, with its managed save. */

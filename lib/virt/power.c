@@ -102,21 +102,22 @@ gboolean virt_hibernate(virDomainPtr dom, GError **error)
     return TRUE;
 }
 
-gboolean virt_cold_boot(virDomainPtr dom, GError **error)
+gboolean virt_cold_boot(virDomainPtr dom, gboolean paused, GError **error)
 {
-    if (virDomainCreateWithFlags(dom, VIR_DOMAIN_START_FORCE_BOOT) < 0) {
+    if (virDomainCreateWithFlags(dom, VIR_DOMAIN_START_FORCE_BOOT |
+                                          (paused ? VIR_DOMAIN_START_PAUSED : 0)) < 0) {
         virt_set_error(error, OC_EVIRT, "cannot boot sandbox %s", virDomainGetName(dom));
         return FALSE;
     }
     return TRUE;
 }
 
-gboolean virt_restore_or_boot(virDomainPtr dom, int *kind, GError **error)
+gboolean virt_restore_or_boot(virDomainPtr dom, gboolean paused, int *kind, GError **error)
 {
     const char *name = virDomainGetName(dom);
 
     if (virDomainHasManagedSaveImage(dom, 0) == 1) {
-        if (virDomainCreateWithFlags(dom, 0) == 0) {
+        if (virDomainCreateWithFlags(dom, paused ? VIR_DOMAIN_START_PAUSED : 0) == 0) {
             *kind = OC_WAKE_RESTORED;
             return TRUE;
         }
@@ -126,7 +127,7 @@ gboolean virt_restore_or_boot(virDomainPtr dom, int *kind, GError **error)
             log_warning("%s: cannot remove the save image: %s", name, virGetLastErrorMessage());
     }
     *kind = OC_WAKE_COLD_BOOT;
-    return virt_cold_boot(dom, error);
+    return virt_cold_boot(dom, paused, error);
 }
 
 gboolean virt_resume_paused(virDomainPtr dom)

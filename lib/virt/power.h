@@ -25,11 +25,11 @@ char *virt_save_image_path(virDomainPtr dom);
 /* Starts the domain from its managed save image if it has one.  If it has
  * none, or libvirt or QEMU cannot restore it, the image is discarded and the
  * domain boots from its disk.  *kind receives OC_WAKE_RESTORED or
- * OC_WAKE_COLD_BOOT. */
-gboolean virt_restore_or_boot(virDomainPtr dom, int *kind, GError **error);
+ * OC_WAKE_COLD_BOOT.  paused: as in virt_start(). */
+gboolean virt_restore_or_boot(virDomainPtr dom, gboolean paused, int *kind, GError **error);
 
 /* Boots the domain from its disk, discarding any save image. */
-gboolean virt_cold_boot(virDomainPtr dom, GError **error);
+gboolean virt_cold_boot(virDomainPtr dom, gboolean paused, GError **error);
 
 /* Waits up to timeout_ms while a libvirt job (a save another process began)
  * runs on the domain.  FALSE with OC_ETIMEOUT if it is still running. */

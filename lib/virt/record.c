@@ -23,6 +23,7 @@ void virt_record_free(VirtRecord *rec)
     g_free(rec->checkpoint);
     g_ptr_array_unref(rec->envs);
     g_ptr_array_unref(rec->metadata);
+    net_policy_free(rec->network);
     g_free(rec);
 }
 
@@ -49,6 +50,7 @@ VirtRecord *virt_record_copy(const VirtRecord *rec)
     c->origin = g_strdup(rec->origin);
     c->checkpoint = g_strdup(rec->checkpoint);
     c->pool = rec->pool;
+    c->network = rec->network ? net_policy_copy(rec->network) : NULL;
     return c;
 }
 
@@ -84,6 +86,23 @@ static void append_text(GString *s, const char *elem, const char *text)
         g_string_append_printf(s, "  <%s>%s</%s>\n", elem, t, elem);
 }
 
+/* <network blockAll="1"><allow>ENTRY</allow>...<deny>ENTRY</deny></network> */
+static void append_network(GString *s, const NetPolicy *p)
+{
+    if (!p)
+        return;
+    g_string_append_printf(s, "  <network%s>\n", p->block_all ? " blockAll=\"1\"" : "");
+    for (char **e = p->allow_out; e && *e; e++) {
+        g_autofree char *t = g_markup_escape_text(*e, -1);
+        g_string_append_printf(s, "    <allow>%s</allow>\n", t);
+    }
+    for (char **e = p->deny_out; e && *e; e++) {
+        g_autofree char *t = g_markup_escape_text(*e, -1);
+        g_string_append_printf(s, "    <deny>%s</deny>\n", t);
+    }
+    g_string_append(s, "  </network>\n");
+}
+
 char *virt_record_to_xml(const VirtRecord *rec)
 {
     GString *s = g_string_new("<sandbox>\n");
@@ -105,6 +124,7 @@ char *virt_record_to_xml(const VirtRecord *rec)
         g_string_append_printf(s, "  <wake>%d</wake>\n", rec->last_wake);
     append_kv(s, "env", rec->envs);
     append_kv(s, "meta", rec->metadata);
+    append_network(s, rec->network);
     g_string_append(s, "</sandbox>\n");
     return g_string_free(s, FALSE);
 }
@@ -134,6 +154,14 @@ static void on_start(GMarkupParseContext *pc, const char *element, const char **
         *(g_str_equal(ln, "pool") ? &st->rec->pool : &st->rec->creating) = TRUE;
         return;
     }
+    if (g_str_equal(ln, "network")) {
+        net_policy_free(st->rec->network);
+        st->rec->network = net_policy_new();
+        for (int i = 0; names[i]; i++)
+            if (g_str_equal(names[i], "blockAll"))
+                st->rec->network->block_all = g_str_equal(values[i], "1");
+        return;
+    }
     g_clear_pointer(&st->elem, g_free);
     g_clear_pointer(&st->name_attr, g_free);
     st->elem = g_strdup(ln);
@@ -155,6 +183,15 @@ static guint32 parse_u32(const char *s)
     if (!g_ascii_string_to_unsigned(s, 10, 0, G_MAXUINT32, &v, NULL))
         return 0;
     return (guint32)v;
+}
+
+static void strv_append(char ***strv, const char *s)
+{
+    guint n = *strv ? g_strv_length(*strv) : 0;
+
+    *strv = g_renew(char *, *strv, n + 2);
+    (*strv)[n] = g_strdup(s);
+    (*strv)[n + 1] = NULL;
 }
 
 static void on_end(GMarkupParseContext *pc, const char *element, gpointer data, GError **error)
@@ -186,6 +223,9 @@ static void on_end(GMarkupParseContext *pc, const char *element, gpointer data, 
     } else if ((g_str_equal(ln, "env") || g_str_equal(ln, "meta")) && st->name_attr) {
         GPtrArray *kv = g_str_equal(ln, "env") ? rec->envs : rec->metadata;
         g_ptr_array_add(kv, g_strdup_printf("%s=%s", st->name_attr, t));
+    } else if ((g_str_equal(ln, "allow") || g_str_equal(ln, "deny")) && rec->network) {
+        strv_append(g_str_equal(ln, "allow") ? &rec->network->allow_out
+                                             : &rec->network->deny_out, t);
     }
     g_clear_pointer(&st->elem, g_free);
 }

@@ -6,6 +6,8 @@
 
 #include <glib.h>
 
+#include "net/policy.h"
+
 #define VIRT_META_URI "urn:x-libopencomputer:sandbox:1"
 #define VIRT_META_PREFIX "oc"
 
@@ -23,6 +25,7 @@ typedef struct {
     char *origin;         /* "boot", "snapshot", "pool", "checkpoint"; NULL: "boot" */
     char *checkpoint;     /* forked or last restored from; NULL: none */
     gboolean pool;        /* an unclaimed member of the warm pool: hidden */
+    NetPolicy *network;   /* egress policy as the user gave it; NULL: none */
 } VirtRecord;
 
 VirtRecord *virt_record_new(void);

@@ -273,7 +273,7 @@ static void feeder_stop(Feeder *f, GThread *thread)
 }
 
 gboolean virt_restore_as(virConnectPtr conn, const char *path, const char *xml,
-                         const char *fifo, GError **error)
+                         const char *fifo, gboolean paused, GError **error)
 {
     g_autoptr(VirtSaveImage) img = NULL;
     Feeder f = { .fifo = (char *)fifo, .image_fd = open_image(path, error) };
@@ -301,7 +301,8 @@ gboolean virt_restore_as(virConnectPtr conn, const char *path, const char *xml,
     f.offset = img->stream_offset;
     f.end = (guint64)st.st_size;
     thread = g_thread_new("oc-restore-feed", feed_thread, &f);
-    rc = virDomainRestoreFlags(conn, fifo, NULL, VIR_DOMAIN_SAVE_RUNNING);
+    rc = virDomainRestoreFlags(conn, fifo, NULL,
+                               paused ? VIR_DOMAIN_SAVE_PAUSED : VIR_DOMAIN_SAVE_RUNNING);
     if (rc < 0)
         virt_set_error(error, OC_EVIRT, "cannot restore from %s", path);
     feeder_stop(&f, thread);

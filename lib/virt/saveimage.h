@@ -45,9 +45,10 @@ gboolean virt_save_image_has_nic(const char *path);
 GBytes *virt_save_image_head(const VirtSaveImage *img, const char *xml);
 
 /* Starts the defined, inactive domain whose migratable XML is xml (its name
- * and UUID) from the stream of the image at path, running.  fifo: a path
- * for the FIFO to create and remove (in a directory of the caller's). */
+ * and UUID) from the stream of the image at path, running, or paused (as
+ * in virt_start()).  fifo: a path for the FIFO to create and remove (in a
+ * directory of the caller's). */
 gboolean virt_restore_as(virConnectPtr conn, const char *path, const char *xml,
-                         const char *fifo, GError **error);
+                         const char *fifo, gboolean paused, GError **error);
 
 #endif

@@ -8,7 +8,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-echo "1..63"
+echo "1..66"
 tmp=$(mktemp -d)
 id="" forks="" cp="" daemon="" tmux_session=oc-test-shell-$$
 cleanup() {
@@ -171,6 +171,20 @@ assert i["reason"] is None, i' "$tmp/info.json"
 rc=$?
 check "oc hibernate of an unknown id fails and names it" \
     bash -c "[ $rc -eq 1 ] && grep -q 'sb-000000000000' '$tmp/err'"
+
+# Egress policy (docs/network.md): set on a running sandbox, read back.
+"$oc" network set --json "$id" --allow-out 10.0.2.2:8080 --deny-out 10.0.0.0/8 >"$tmp/net.json"
+check "oc network set --json replaces the egress policy and shows it" python3 -c '
+import json,sys; n=json.load(open(sys.argv[1]))["network"]
+assert n == {"allowOut": ["10.0.2.2:8080"], "denyOut": ["10.0.0.0/8"], "blockAll": False}, n' "$tmp/net.json"
+"$oc" network set "$id" --allow-out 10.0.0.0/33 2>"$tmp/err"
+rc=$?
+check "a bad entry fails, names it, and changes nothing" bash -c "[ $rc -eq 1 ] && \
+    grep -q \"'10.0.0.0/33'\" '$tmp/err' && '$oc' network get '$id' | grep -q '^allowOut: 10.0.2.2:8080\$'"
+"$oc" network clear "$id" >/dev/null && "$oc" info --json "$id" >"$tmp/info.json"
+check "oc network clear removes it; oc info --json shows none" python3 -c '
+import json,sys; n=json.load(open(sys.argv[1]))["network"]
+assert n == {"allowOut": [], "denyOut": [], "blockAll": False}, n' "$tmp/info.json"
 
 # Checkpoints: forks resume with the disk as it was, under their own
 # hostnames; restore reverts in place.

@@ -71,6 +71,41 @@ START_TEST(test_record_roundtrip)
      * a prefix of ours would come back doubled */
     ck_assert_ptr_null(strstr(xml, "oc:"));
     ck_assert_ptr_null(virt_record_from_xml("<sandbox><template>", NULL));
+    ck_assert_ptr_null(back->network);
+    ck_assert_ptr_null(p->network);
+}
+END_TEST
+
+START_TEST(test_record_network)
+{
+    g_autoptr(VirtRecord) r = sample();
+    char *allow[] = { "10.0.2.2:8080", "<odd & name>", NULL }, *deny[] = { "10.0.0.0/8", NULL };
+    GError *err = NULL;
+
+    r->network = net_policy_new();
+    r->network->allow_out = g_strdupv(allow);
+    r->network->deny_out = g_strdupv(deny);
+    r->network->block_all = TRUE;
+    g_autofree char *xml = virt_record_to_xml(r);
+    g_autoptr(VirtRecord) back = virt_record_from_xml(xml, &err);
+    ck_assert_msg(back, "%s", err ? err->message : "");
+    ck_assert_ptr_nonnull(back->network);
+    ck_assert(back->network->block_all);
+    ck_assert_uint_eq(g_strv_length(back->network->allow_out), 2);
+    ck_assert_str_eq(back->network->allow_out[0], "10.0.2.2:8080");
+    ck_assert_str_eq(back->network->allow_out[1], "<odd & name>");
+    ck_assert_uint_eq(g_strv_length(back->network->deny_out), 1);
+    ck_assert_str_eq(back->network->deny_out[0], "10.0.0.0/8");
+    /* the other fields are not disturbed by the nested elements */
+    ck_assert_str_eq(virt_kv_lookup(back->metadata, "eq"), "a=b");
+    g_autoptr(VirtRecord) copy = virt_record_copy(back);
+    ck_assert_str_eq(copy->network->allow_out[1], "<odd & name>");
+    ck_assert(copy->network->block_all);
+    /* an empty policy element: a policy that restricts nothing */
+    g_autoptr(VirtRecord) e = virt_record_from_xml(
+        "<sandbox><template>t</template><network></network></sandbox>", NULL);
+    ck_assert_ptr_nonnull(e->network);
+    ck_assert(!net_policy_restricts(e->network));
 }
 END_TEST
 
@@ -173,6 +208,7 @@ int main(void)
     int failed;
 
     tcase_add_test(tc, test_record_roundtrip);
+    tcase_add_test(tc, test_record_network);
     tcase_add_test(tc, test_domain_xml);
     tcase_add_test(tc, test_template_store);
     suite_add_tcase(s, tc);
