@@ -417,8 +417,9 @@ typedef struct {
     const char *const *metadata;
     uint32_t count;              /* oc_sandbox_fork(): how many; 0 means 1 */
     /* version 2 */
-    const oc_network_policy *network; /* egress policy of each fork; NULL: none (a fork
-                                       * does not inherit the checkpointed sandbox's) */
+    const oc_network_policy *network; /* egress policy of each fork; NULL: the policy the
+                                       * checkpointed sandbox had (a fork is a copy);
+                                       * OC_NETWORK_POLICY_INIT: none */
 } oc_fork_options;
 
 #define OC_FORK_OPTIONS_VERSION 2

@@ -219,7 +219,8 @@ static GPtrArray *fork_checked(const char *func, oc_context *ctx, const char *ch
                                                            : opts->timeout_s,
         .envs = opts->envs,
         .metadata = opts->metadata,
-        .network = network,
+        /* a fork is a copy: it keeps the policy unless given another */
+        .network = network ? network : cp->network,
     };
     return core_sandbox_fork(ctx, cp, "checkpoint", &spec, count, error);
 }

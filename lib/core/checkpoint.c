@@ -140,6 +140,7 @@ ImageCheckpoint *core_checkpoint_create(oc_sandbox *sb, const char *name, GError
     cp->template_name = g_strdup(sb->record->template_name);
     cp->cpu_count = sb->record->cpu_count;
     cp->memory_mb = sb->record->memory_mb;
+    cp->network = sb->record->network ? net_policy_copy(sb->record->network) : NULL;
     g_mutex_unlock(&sb->lock);
     cp->created = g_get_real_time() / G_USEC_PER_SEC;
     cp->dir = image_checkpoint_dir(sb->ctx->state_dir, cp->id);

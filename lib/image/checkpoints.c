@@ -26,6 +26,7 @@ void image_checkpoint_free(ImageCheckpoint *cp)
     g_free(cp->template_name);
     g_free(cp->key);
     g_free(cp->dir);
+    net_policy_free(cp->network);
     g_free(cp);
 }
 
@@ -68,6 +69,60 @@ static gint64 member_int(JsonObject *o, const char *k)
                ? json_node_get_int(n) : -1;
 }
 
+/* "network": {"blockAll": true, "allowOut": [...], "denyOut": [...]} */
+static void strv_to_json(JsonBuilder *b, const char *name, char **v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_begin_array(b);
+    for (char **p = v; p && *p; p++)
+        json_builder_add_string_value(b, *p);
+    json_builder_end_array(b);
+}
+
+static void network_to_json(JsonBuilder *b, const NetPolicy *p)
+{
+    if (!p)
+        return;
+    json_builder_set_member_name(b, "network");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "blockAll");
+    json_builder_add_boolean_value(b, p->block_all);
+    strv_to_json(b, "allowOut", p->allow_out);
+    strv_to_json(b, "denyOut", p->deny_out);
+    json_builder_end_object(b);
+}
+
+static char **strv_from_json(JsonObject *o, const char *name)
+{
+    JsonArray *a = json_object_has_member(o, name) ? json_object_get_array_member(o, name)
+                                                   : NULL;
+    GPtrArray *v = g_ptr_array_new();
+
+    for (guint i = 0; a && i < json_array_get_length(a); i++) {
+        const char *s = json_node_get_string(json_array_get_element(a, i));
+        if (s)
+            g_ptr_array_add(v, g_strdup(s));
+    }
+    g_ptr_array_add(v, NULL);
+    return (char **)g_ptr_array_free(v, FALSE);
+}
+
+/* The policy as written; what is not an object is taken as none. */
+static NetPolicy *network_from_json(JsonObject *cp)
+{
+    JsonNode *n = json_object_get_member(cp, "network");
+    JsonObject *o = n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+    NetPolicy *p;
+
+    if (!o)
+        return NULL;
+    p = net_policy_new();
+    p->block_all = json_object_get_boolean_member_with_default(o, "blockAll", FALSE);
+    p->allow_out = strv_from_json(o, "allowOut");
+    p->deny_out = strv_from_json(o, "denyOut");
+    return p;
+}
+
 ImageCheckpoint *image_checkpoint_load_dir(const char *dir, GError **error)
 {
     g_autofree char *path = g_build_filename(dir, META_FILE, NULL);
@@ -102,6 +157,7 @@ ImageCheckpoint *image_checkpoint_load_dir(const char *dir, GError **error)
     cp->memory_mb = (guint32)member_int(o, "memoryMB");
     cp->size_bytes = (guint64)MAX(member_int(o, "sizeBytes"), 0);
     cp->dir = g_strdup(dir);
+    cp->network = network_from_json(o);
     return g_steal_pointer(&cp);
 }
 
@@ -159,6 +215,7 @@ gboolean image_checkpoint_commit(const ImageCheckpoint *cp, GError **error)
     json_builder_add_int_value(b, cp->memory_mb);
     json_builder_set_member_name(b, "sizeBytes");
     json_builder_add_int_value(b, (gint64)cp->size_bytes);
+    network_to_json(b, cp->network);
     json_builder_end_object(b);
     root = json_builder_get_root(b);
     json_generator_set_root(gen, root);

@@ -15,6 +15,8 @@
 
 #include <glib.h>
 
+#include "net/policy.h"
+
 typedef struct {
     char *id;            /* "cp-" and 12 hex digits; "snapshot" for a template's */
     char *name;
@@ -26,6 +28,8 @@ typedef struct {
     guint32 memory_mb;
     guint64 size_bytes;  /* memory image + frozen disk */
     char *dir;           /* where its files are */
+    NetPolicy *network;  /* the sandbox's egress policy when taken, inherited by
+                          * forks; NULL: none */
 } ImageCheckpoint;
 
 void image_checkpoint_free(ImageCheckpoint *cp);

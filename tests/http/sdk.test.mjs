@@ -113,7 +113,7 @@ test('without an API key the server refuses to listen, on loopback too', async (
 test('a client that stalls mid-request is dropped after io-timeout-s', async () => {
   const port = await freePort();
   const conf = path.join(tmpDir(), 'slow.conf');
-  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\nio-timeout-s=1\nreaper=false\n`);
+  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\napi-keys=${KEY}\nio-timeout-s=1\nreaper=false\n`);
   let log = '';
   const slow = await spawnServer(['--config', conf], (d) => { log += d; });
   try {
@@ -141,7 +141,7 @@ async function rawConnect(port) {
   return c;
 }
 
-const TEMPLATES = 'GET /api/templates HTTP/1.1\r\nHost: x\r\n\r\n';
+const TEMPLATES = `GET /api/templates HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\n\r\n`;
 
 // A request and its whole reply on c (a kept-alive connection stays open).
 async function oneRequest(c) {
@@ -175,7 +175,7 @@ const openFds = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;
 test('requests that drip in get 408 after request-timeout-s; idle connections close', async () => {
   const port = await freePort();
   const conf = path.join(tmpDir(), 'drip.conf');
-  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\nrequest-timeout-s=3\n` +
+  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\napi-keys=${KEY}\nrequest-timeout-s=3\n` +
     'io-timeout-s=2\nreaper=false\n' +
     (process.env.OC_STATE_DIR ? `state-dir=${process.env.OC_STATE_DIR}\n` : ''));
   let log = '';
@@ -198,7 +198,7 @@ test('requests that drip in get 408 after request-timeout-s; idle connections cl
     const quiet = [silent(await rawConnect(port)), silent(afterReply)];
     // meanwhile other connections are served
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    const ok = await fetch(`http://127.0.0.1:${port}/api/templates`);
+    const ok = await fetch(`http://127.0.0.1:${port}/api/templates`, { headers: { 'X-API-Key': KEY } });
     assert.equal(ok.status, 200);
     assert.ok((await ok.json()).some((t) => t.name === 'base'));
     for (const r of await Promise.all(cuts)) {
@@ -283,10 +283,11 @@ test('Sandbox.create with template, timeout, envs, metadata, cpuCount and memory
 test('a create over the max-sandboxes quota is 429', async () => {
   const n = (await raw('GET', '/sandboxes')).json.length; // sb at least
   const port = await freePort();
-  const quota = await spawnServer(['--listen', `127.0.0.1:${port}`, '--no-reaper',
+  const quota = await spawnServer(['--listen', `127.0.0.1:${port}`, '--no-reaper', '--api-key', KEY,
                                    '--max-sandboxes', String(n)]);
   try {
-    const resp = await fetch(`http://127.0.0.1:${port}/api/sandboxes`, { method: 'POST', body: '{}' });
+    const resp = await fetch(`http://127.0.0.1:${port}/api/sandboxes`,
+                             { method: 'POST', body: '{}', headers: { 'X-API-Key': KEY } });
     assert.equal(resp.status, 429);
     assert.match((await resp.json()).error, new RegExp(`at most ${n} sandbox`));
   } finally {
@@ -367,11 +368,11 @@ test('exec.start with onStdout, onExit and sendStdin (key in the WebSocket query
 test('a WebSocket outlives io-timeout-s while its session is quiet', async () => {
   const port = await freePort();
   const conf = path.join(tmpDir(), 'quiet.conf');
-  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\nio-timeout-s=1\nreaper=false\n` +
+  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\napi-keys=${KEY}\nio-timeout-s=1\nreaper=false\n` +
     (process.env.OC_STATE_DIR ? `state-dir=${process.env.OC_STATE_DIR}\n` : ''));
   const quiet = await spawnServer(['--config', conf]);
   try {
-    const other = await Sandbox.connect(sb.sandboxId, { apiUrl: `http://127.0.0.1:${port}` });
+    const other = await Sandbox.connect(sb.sandboxId, { apiUrl: `http://127.0.0.1:${port}`, apiKey: KEY });
     let out = '';
     const session = await other.exec.start('head', {
       args: ['-n', '1'], onStdout: (d) => { out += new TextDecoder().decode(d); },

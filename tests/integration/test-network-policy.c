@@ -371,6 +371,17 @@ START_TEST(test_hibernate_and_wake)
 }
 END_TEST
 
+static int fork_block_all(oc_sandbox *fork)
+{
+    oc_sandbox_info *info = NULL;
+    int block;
+
+    OK(oc_sandbox_info_get(&info, fork, &e_));
+    block = oc_sandbox_info_block_all(info);
+    oc_sandbox_info_free(info);
+    return block;
+}
+
 /* Restore in place and fork start from a save image (virt_restore_as). */
 START_TEST(test_checkpoint_paths)
 {
@@ -390,14 +401,23 @@ START_TEST(test_checkpoint_paths)
     assert_under_policy("after a restore in place");
     out = itest_sh(sb, "echo restored");
 
-    fo.network = &net;
+    /* no policy given: a fork is a copy, and keeps the checkpointed one's */
     OK(oc_sandbox_create_from_checkpoint(&fork, ctx, oc_checkpoint_id(cp), &fo, &e_));
+    ck_assert_int_eq(fork_block_all(fork), 1);
     fork_cgroup = net_egress_cgroup(state_dir(), oc_sandbox_id(fork), NULL);
-    assert_in(oc_sandbox_id(fork), fork_cgroup, "a fork with a policy");
+    assert_in(oc_sandbox_id(fork), fork_cgroup, "a fork that inherits a policy");
     g_free(out);
     out = itest_sh(fork, "echo forked");
     OK(oc_sandbox_kill(fork, 0, &e_));
     ck_assert_msg(!g_file_test(fork_cgroup, G_FILE_TEST_EXISTS), "%s is left", fork_cgroup);
+    oc_sandbox_unref(fork);
+
+    /* an empty policy given: the fork is not restricted */
+    oc_network_policy none = OC_NETWORK_POLICY_INIT;
+    fo.network = &none;
+    OK(oc_sandbox_create_from_checkpoint(&fork, ctx, oc_checkpoint_id(cp), &fo, &e_));
+    ck_assert_int_eq(fork_block_all(fork), 0);
+    OK(oc_sandbox_kill(fork, 0, &e_));
     oc_sandbox_unref(fork);
     OK(oc_checkpoint_delete(ctx, oc_checkpoint_id(cp), 0, &e_));
     oc_checkpoint_free(cp);
