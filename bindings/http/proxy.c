@@ -26,12 +26,20 @@
 #include <unistd.h>
 
 #define PROXY_BUF (64 * 1024)
+/* Each preview holds two threads while it lasts (a WebSocket: hours), and
+ * the library serves at most 128 connections per port: past this many at
+ * once, the server answers 503 rather than grow without bound. */
+#define PROXY_MAX_OPEN 256
+
+/* Process-wide, not the server's: a preview may end after the server is
+ * freed, at exit. */
+static gint previews_open;
 
 typedef struct {
     HttpServer *srv;
     char *sandbox_id;
     guint port;
-    char *what;            /* "GET /path": the log line's */
+    char *method;          /* the log line's (like every line, it names no id or path) */
     GString *head;         /* the request head for the guest */
     SoupServerMessage *msg; /* until stolen */
     GIOStream *client;
@@ -98,6 +106,7 @@ static GString *request_head(SoupServerMessage *msg, const HttpPreviewTarget *t,
 
 static void proxy_free(Proxy *p)
 {
+    g_atomic_int_dec_and_test(&previews_open);
     if (p->up >= 0)
         close(p->up);
     if (p->client)
@@ -108,7 +117,7 @@ static void proxy_free(Proxy *p)
     if (p->head)
         g_string_free(p->head, TRUE);
     g_free(p->sandbox_id);
-    g_free(p->what);
+    g_free(p->method);
     g_free(p);
 }
 
@@ -251,9 +260,8 @@ static gpointer proxy_run(gpointer data)
     g_socket_shutdown(p->sock, TRUE, TRUE, NULL);
     if (upload)
         g_thread_join(upload);
-    fprintf(stderr, "%s (preview %s:%u) %s %.1fms, %" G_GUINT64_FORMAT " bytes in, %"
-            G_GUINT64_FORMAT " out\n", p->what, p->sandbox_id, p->port,
-            p->proxied ? "proxied" : "failed",
+    fprintf(stderr, "%s (preview of port %u) %s %.1fms, %" G_GUINT64_FORMAT " bytes in, %"
+            G_GUINT64_FORMAT " out\n", p->method, p->port, p->proxied ? "proxied" : "failed",
             (double)(g_get_monotonic_time() - p->t0) / 1000.0, p->bytes_in, p->bytes_out);
     proxy_free(p);
     return NULL;
@@ -308,7 +316,6 @@ guint http_proxy_start(HttpServer *srv, SoupServerMessage *msg, HttpPreviewTarge
     SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
     gboolean bearer = FALSE, upgrade = FALSE;
     const char *token = given_token(h, &bearer);
-    GUri *uri = soup_server_message_get_uri(msg);
     GSource *idle;
     Proxy *p;
 
@@ -330,14 +337,18 @@ guint http_proxy_start(HttpServer *srv, SoupServerMessage *msg, HttpPreviewTarge
     case HTTP_PREVIEW_GRANTED:
         break;
     }
+    if (g_atomic_int_add(&previews_open, 1) >= PROXY_MAX_OPEN) {
+        g_atomic_int_dec_and_test(&previews_open);
+        *why = "too many previews are open on this server; retry later";
+        return 503;
+    }
     p = g_new0(Proxy, 1);
     p->srv = srv;
     p->up = -1;
     p->t0 = g_get_monotonic_time();
     p->sandbox_id = g_steal_pointer(&target->sandbox_id);
     p->port = target->port;
-    p->what = g_strdup_printf("%s %s", soup_server_message_get_method(msg),
-                              uri ? g_uri_get_path(uri) : "?");
+    p->method = g_strdup(soup_server_message_get_method(msg));
     p->head = request_head(msg, target, bearer, &upgrade);
     p->msg = g_object_ref(msg);
     /* soup is inside its read of msg: take the connection once it is out */

@@ -580,6 +580,10 @@ test('preview URLs: create, list, delete; a guest server by path and by Host; We
   assert.equal(got.status, 200);
   assert.ok(got.body.equals(blob), 'the 4 MiB file came through whole');
   assert.equal((await previewGet(url)).status, 401);
+  // any method goes through: python's http.server answers a POST itself, with 501
+  const post = await fetch(url, { method: 'POST', headers: { 'X-API-Key': KEY }, body: 'a body' });
+  assert.equal(post.status, 501);
+  assert.match(await post.text(), /Unsupported method \('POST'\)/);
   // by Host, as the SDK's preview domains are
   const byHost = await getWithHost(made.hostname, '/blob.bin', { 'X-API-Key': KEY });
   assert.equal(byHost.status, 200);
@@ -606,7 +610,9 @@ test('preview URLs: create, list, delete; a guest server by path and by Host; We
   await sb.deletePreviewURL(3000);
   assert.deepEqual(await sb.listPreviewURLs(), []);
   await sb.deletePreviewURL(3000); // a 404, which the SDK lets pass
-  assert.match(serverLog, /^GET \/api\/sandboxes\/sb-[0-9a-f]+\/preview\/3000\/blob\.bin \(preview .*\) proxied /m);
+  assert.match(serverLog, /^GET \(preview of port 3000\) proxied [0-9.]+ms, \d+ bytes in, \d+ out$/m);
+  assert.match(serverLog, /^GET \(preview of port 3999\) failed /m);
+  assert.doesNotMatch(serverLog, /blob\.bin/);
 });
 
 test('preview auth: 401 without the token, 200 with it; rotate refuses the old one', async () => {
