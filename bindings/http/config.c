@@ -44,6 +44,10 @@ static gboolean load_file(HttpConfig *cfg, const char *path, GError **error)
         g_free(cfg->state_dir);
         cfg->state_dir = g_key_file_get_string(kf, GROUP, "state-dir", NULL);
     }
+    if (g_key_file_has_key(kf, GROUP, "preview-domain", NULL)) {
+        g_free(cfg->preview_domain);
+        cfg->preview_domain = g_key_file_get_string(kf, GROUP, "preview-domain", NULL);
+    }
     if (g_key_file_has_key(kf, GROUP, "reaper", NULL))
         cfg->reaper = g_key_file_get_boolean(kf, GROUP, "reaper", NULL);
     if (!key_int(kf, "pool-size", 0, &pool, error) ||
@@ -66,7 +70,7 @@ static gboolean load_file(HttpConfig *cfg, const char *path, GError **error)
 
 gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **error)
 {
-    g_autofree char *config = NULL, *listen = NULL, *state_dir = NULL;
+    g_autofree char *config = NULL, *listen = NULL, *state_dir = NULL, *domain = NULL;
     g_auto(GStrv) keys = NULL;
     int pool = -1, quota = -1, wait = -1, request = -1;
     gboolean no_reaper = FALSE;
@@ -79,6 +83,7 @@ gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **err
         { "max-sandboxes", 0, 0, G_OPTION_ARG_INT, &quota, "Refuse creates past N sandboxes with 429 (default 0: no quota)", "N" },
         { "exec-wait-ms", 0, 0, G_OPTION_ARG_INT, &wait, "run-async answers inline if the command ends within MS (default 1000)", "MS" },
         { "request-timeout-s", 0, 0, G_OPTION_ARG_INT, &request, "A request (headers and body) must arrive within S seconds, else 408 (default 60)", "S" },
+        { "preview-domain", 0, 0, G_OPTION_ARG_STRING, &domain, "Serve sandbox ports at Host sb-ID-pPORT.DOMAIN (default " HTTP_DEFAULT_PREVIEW_DOMAIN ")", "DOMAIN" },
         { "no-reaper", 0, 0, G_OPTION_ARG_NONE, &no_reaper, "Do not hibernate idle sandboxes", NULL },
         { NULL },
     };
@@ -93,6 +98,7 @@ gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **err
     cfg->io_timeout_s = HTTP_DEFAULT_IO_TIMEOUT_S;
     cfg->request_timeout_s = HTTP_DEFAULT_REQUEST_TIMEOUT_S;
     cfg->reaper = TRUE;
+    cfg->preview_domain = g_strdup(HTTP_DEFAULT_PREVIEW_DOMAIN);
     g_option_context_add_main_entries(oc, entries, NULL);
     if (!g_option_context_parse(oc, argc, argv, error))
         return FALSE;
@@ -109,6 +115,15 @@ gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **err
         g_strfreev(cfg->api_keys), cfg->api_keys = g_steal_pointer(&keys);
     if (state_dir)
         g_free(cfg->state_dir), cfg->state_dir = g_steal_pointer(&state_dir);
+    if (domain)
+        g_free(cfg->preview_domain), cfg->preview_domain = g_steal_pointer(&domain);
+    if (!cfg->preview_domain || !cfg->preview_domain[0] || strchr(cfg->preview_domain, ':') ||
+        strchr(cfg->preview_domain, '/')) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "preview-domain must be a DNS name without port, e.g. localhost or "
+                    "preview.example.com");
+        return FALSE;
+    }
     /* -1 is "not given" */
     if (pool < -1 || pool > 64 || quota < -1 || wait < -1 || wait > 60000 || request == 0 ||
         request < -1 || request > 86400) {
@@ -177,4 +192,5 @@ void http_config_clear(HttpConfig *cfg)
     g_clear_pointer(&cfg->listen, g_free);
     g_clear_pointer(&cfg->api_keys, g_strfreev);
     g_clear_pointer(&cfg->state_dir, g_free);
+    g_clear_pointer(&cfg->preview_domain, g_free);
 }

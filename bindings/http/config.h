@@ -9,6 +9,7 @@
 #define HTTP_DEFAULT_EXEC_WAIT_MS 1000
 #define HTTP_DEFAULT_IO_TIMEOUT_S 30
 #define HTTP_DEFAULT_REQUEST_TIMEOUT_S 60
+#define HTTP_DEFAULT_PREVIEW_DOMAIN "localhost"
 
 typedef struct {
     char *listen;          /* "host:port" or "[v6]:port"; host must be an address */
@@ -22,6 +23,7 @@ typedef struct {
     guint io_timeout_s;    /* a client idle this long mid-request is dropped */
     guint request_timeout_s; /* a request (headers and body) not in by then: 408 */
     gboolean reaper;
+    char *preview_domain;  /* previews at sb-{id}-p{port}.<this> (Host header) */
 } HttpConfig;
 
 /* Defaults, then the key file (--config, group [server]), then flags.

@@ -20,6 +20,15 @@ void http_from_checkpoint(HttpRequest *r);
 void http_template_get(HttpRequest *r);
 void http_template_list(HttpRequest *r);
 void http_template_delete(HttpRequest *r);
+/* routes-preview.c */
+void http_preview_create(HttpRequest *r);
+void http_preview_list(HttpRequest *r);
+void http_preview_delete(HttpRequest *r);
+void http_preview_rotate(HttpRequest *r);
+/* create's previewAuth: *want when asked for, *token the caller's (NULL or
+ * "auto": make one); FALSE with a message for the client when malformed. */
+gboolean http_preview_auth_requested(JsonObject *json, gboolean *want, char **token,
+                                     GError **error);
 /* routes-exec.c */
 void http_exec_run_async(HttpRequest *r);
 void http_exec_run(HttpRequest *r);

@@ -79,3 +79,16 @@ JsonObject *http_json_exec_result(const oc_exec_result *res)
         json_object_set_boolean_member(o, "truncated", TRUE);
     return o;
 }
+
+char *http_json_error_text(const char *message)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "error");
+    json_builder_add_string_value(b, message);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    return json_to_string(root, FALSE);
+}

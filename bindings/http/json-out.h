@@ -9,5 +9,7 @@
 JsonNode *http_json_sandbox(const oc_sandbox_info *info);
 /* {id, sandboxId, name, status, sizeBytes, createdAt, sandboxConfig} */
 JsonNode *http_json_checkpoint(const oc_checkpoint *cp);
+/* {"error": message} as JSON text */
+char *http_json_error_text(const char *message);
 /* {exitCode, stdout, stderr} plus what the caller adds */
 JsonObject *http_json_exec_result(const oc_exec_result *res);

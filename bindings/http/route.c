@@ -38,6 +38,10 @@ static const RouteSpec routes[] = {
     { HTTP_ROUTE_PTY_WS, "GET", "/api/sandboxes/:id/pty/:session", TRUE },
     { HTTP_ROUTE_PTY_RESIZE, "POST", "/api/sandboxes/:id/pty/:session/resize", FALSE },
     { HTTP_ROUTE_PTY_DELETE, "DELETE", "/api/sandboxes/:id/pty/:session", FALSE },
+    { HTTP_ROUTE_PREVIEW_CREATE, "POST", "/api/sandboxes/:id/preview", FALSE },
+    { HTTP_ROUTE_PREVIEW_LIST, "GET", "/api/sandboxes/:id/preview", FALSE },
+    { HTTP_ROUTE_PREVIEW_ROTATE, "POST", "/api/sandboxes/:id/preview/rotate", FALSE },
+    { HTTP_ROUTE_PREVIEW_DELETE, "DELETE", "/api/sandboxes/:id/preview/:port", FALSE },
     { HTTP_ROUTE_CHECKPOINT_CREATE, "POST", "/api/sandboxes/:id/checkpoints", FALSE },
     { HTTP_ROUTE_CHECKPOINT_LIST, "GET", "/api/sandboxes/:id/checkpoints", FALSE },
     { HTTP_ROUTE_CHECKPOINT_RESTORE, "POST", "/api/sandboxes/:id/checkpoints/:cp/restore", FALSE },
@@ -131,4 +135,92 @@ void http_route_clear(HttpRoute *r)
     g_clear_pointer(&r->sandbox_id, g_free);
     g_clear_pointer(&r->sub_id, g_free);
     r->id = HTTP_ROUTE_NONE;
+}
+
+/* A port as the guest sees it: 1 to 65535, digits only. */
+static gboolean parse_port(const char *s, size_t len, guint *out)
+{
+    guint64 v = 0;
+
+    if (len == 0 || len > 5)
+        return FALSE;
+    for (size_t i = 0; i < len; i++) {
+        if (!g_ascii_isdigit(s[i]))
+            return FALSE;
+        v = v * 10 + (guint64)(s[i] - '0');
+    }
+    if (v < 1 || v > 65535)
+        return FALSE;
+    *out = (guint)v;
+    return TRUE;
+}
+
+/* "sb-{id}-p{port}.<domain>[:N]" */
+static gboolean match_host(HttpPreviewTarget *out, const char *host, const char *domain)
+{
+    g_autofree char *name = NULL;
+    const char *colon, *dash;
+    size_t len, dlen = strlen(domain);
+
+    if (!host || !*host || host[0] == '[')
+        return FALSE;
+    colon = strchr(host, ':');
+    name = colon ? g_strndup(host, (gsize)(colon - host)) : g_strdup(host);
+    len = strlen(name);
+    if (len > 0 && name[len - 1] == '.') /* the absolute form, "example.com." */
+        name[--len] = '\0';
+    if (len < dlen + 2 || name[len - dlen - 1] != '.' ||
+        g_ascii_strcasecmp(name + len - dlen, domain) != 0)
+        return FALSE;
+    name[len - dlen - 1] = '\0';
+    dash = strrchr(name, '-');
+    if (!dash || dash[1] != 'p' || !parse_port(dash + 2, strlen(dash + 2), &out->port))
+        return FALSE;
+    out->sandbox_id = g_strndup(name, (gsize)(dash - name));
+    if (!http_valid_name(out->sandbox_id)) {
+        g_clear_pointer(&out->sandbox_id, g_free);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean http_preview_match(HttpPreviewTarget *out, const char *method, const char *raw_path,
+                            const char *host, const char *domain)
+{
+    static const char prefix[] = "/api/sandboxes/";
+    const char *id, *p, *port;
+    size_t idlen;
+
+    memset(out, 0, sizeof *out);
+    if (!raw_path || raw_path[0] != '/')
+        return FALSE;
+    if (domain && match_host(out, host, domain)) {
+        out->rest = raw_path;
+        return TRUE;
+    }
+    if (strncmp(raw_path, prefix, sizeof prefix - 1) != 0)
+        return FALSE;
+    id = raw_path + sizeof prefix - 1;
+    p = strchr(id, '/');
+    if (!p || strncmp(p, "/preview/", 9) != 0)
+        return FALSE;
+    idlen = (size_t)(p - id);
+    port = p + 9;
+    p = strchr(port, '/');
+    if (!parse_port(port, p ? (size_t)(p - port) : strlen(port), &out->port))
+        return FALSE;
+    if (!p && g_strcmp0(method, "DELETE") == 0)
+        return FALSE;
+    out->sandbox_id = g_strndup(id, idlen);
+    if (!http_valid_name(out->sandbox_id)) {
+        g_clear_pointer(&out->sandbox_id, g_free);
+        return FALSE;
+    }
+    out->rest = p ? p : "/";
+    return TRUE;
+}
+
+void http_preview_target_clear(HttpPreviewTarget *t)
+{
+    g_clear_pointer(&t->sandbox_id, g_free);
 }

@@ -37,6 +37,10 @@ typedef enum {
     HTTP_ROUTE_TEMPLATE_GET,
     HTTP_ROUTE_TEMPLATE_LIST,
     HTTP_ROUTE_TEMPLATE_DELETE,
+    HTTP_ROUTE_PREVIEW_CREATE,
+    HTTP_ROUTE_PREVIEW_LIST,
+    HTTP_ROUTE_PREVIEW_ROTATE,
+    HTTP_ROUTE_PREVIEW_DELETE,
     HTTP_ROUTE_COUNT
 } HttpRouteId;
 
@@ -54,6 +58,24 @@ typedef struct {
  * them, and they never reach the filesystem or libvirt. */
 int http_route_match(HttpRoute *out, const char *method, const char *path);
 void http_route_clear(HttpRoute *r);
+
+/* A preview request: one to a sandbox's guest port, proxied (proxy.c). */
+typedef struct {
+    char *sandbox_id; /* validated */
+    guint port;       /* 1 to 65535 */
+    const char *rest; /* the path (still encoded) to ask the guest for: inside the matched
+                       * path, or a static "/" */
+} HttpPreviewTarget;
+
+/* Whether a request is a preview request, by its Host header (host may be
+ * NULL; "sb-{id}-p{port}.<domain>", any port after ':', any path) or by its
+ * raw path ("/api/sandboxes/:id/preview/:port" then "/..." or nothing; a
+ * DELETE of exactly that path is the SDK's deletePreviewURL, not a
+ * preview).  Fills *out (clear it with http_preview_target_clear()) when it
+ * is. */
+gboolean http_preview_match(HttpPreviewTarget *out, const char *method, const char *raw_path,
+                            const char *host, const char *domain);
+void http_preview_target_clear(HttpPreviewTarget *t);
 
 /* A sandbox, session or checkpoint id, or a template name: 1 to 64 of
  * [A-Za-z0-9_.-], not starting with '.' (so never "." or ".."). */

@@ -3,17 +3,26 @@
 #include "handlers.h"
 #include "sandboxes.h"
 #include "json-out.h"
+#include "preview.h"
 
-static void reply_sandbox(HttpRequest *r, guint status, oc_sandbox *sb)
+/* The sandbox, with the domain of its preview hosts (the SDK's
+ * getPreviewDomain) and, once, its new preview token. */
+static void reply_sandbox(HttpRequest *r, guint status, oc_sandbox *sb, const char *token)
 {
     oc_sandbox_info *info = NULL;
     oc_error *err = NULL;
+    JsonNode *node;
 
     if (oc_sandbox_info_get(&info, sb, &err) < 0) {
         http_reply_oc_error(r, err);
         return;
     }
-    http_reply_json(r, status, http_json_sandbox(info));
+    node = http_json_sandbox(info);
+    json_object_set_string_member(json_node_get_object(node), "sandboxDomain",
+                                  r->srv->cfg->preview_domain);
+    if (token)
+        json_object_set_string_member(json_node_get_object(node), "previewAuthToken", token);
+    http_reply_json(r, status, node);
     oc_sandbox_info_free(info);
 }
 
@@ -37,9 +46,13 @@ void http_sandbox_create(HttpRequest *r)
     oc_sandbox *sb = NULL;
     oc_error *err = NULL;
     guint quota = r->srv->cfg->max_sandboxes;
+    gboolean preview_auth = FALSE;
+    g_autofree char *preview_token = NULL, *token = NULL;
 
-    if (!http_body_create(r->json, &body, &error)) {
+    if (!http_body_create(r->json, &body, &error) ||
+        !http_preview_auth_requested(r->json, &preview_auth, &preview_token, &error)) {
         http_reply_error(r, 400, "%s", error->message);
+        http_create_body_clear(&body);
         return;
     }
     if (quota && count_sandboxes(r->srv) >= quota) {
@@ -60,7 +73,18 @@ void http_sandbox_create(HttpRequest *r)
         http_reply_oc_error(r, err);
     } else {
         http_sandbox_remember(r->srv, sb);
-        reply_sandbox(r, 201, sb);
+        if (preview_auth)
+            token = http_previews_set_token(r->srv->previews, oc_sandbox_id(sb), preview_token,
+                                            &error);
+        if (preview_auth && !token) {
+            /* a sandbox whose ports are open when its creator asked for them closed is
+             * worse than none */
+            oc_sandbox_kill(sb, 0, NULL);
+            http_sandbox_forget(r->srv, oc_sandbox_id(sb));
+            http_reply_error(r, 500, "%s", error->message);
+        } else {
+            reply_sandbox(r, 201, sb, token);
+        }
         oc_sandbox_unref(sb);
     }
     http_create_body_clear(&body);
@@ -89,7 +113,7 @@ void http_sandbox_get(HttpRequest *r)
 
     if (!sb)
         return;
-    reply_sandbox(r, 200, sb);
+    reply_sandbox(r, 200, sb, NULL);
     oc_sandbox_unref(sb);
 }
 
@@ -97,11 +121,15 @@ void http_sandbox_kill(HttpRequest *r)
 {
     oc_sandbox *sb = http_sandbox_open(r);
     oc_error *err = NULL;
+    int rc;
 
     if (!sb)
         return;
-    http_reply_done(r, oc_sandbox_kill(sb, 0, &err), err);
+    rc = oc_sandbox_kill(sb, 0, &err);
+    http_reply_done(r, rc, err);
     http_sandbox_forget(r->srv, r->route.sandbox_id);
+    if (rc == 0)
+        http_previews_forget(r->srv->previews, r->route.sandbox_id);
     oc_sandbox_unref(sb);
 }
 
@@ -134,7 +162,7 @@ void http_sandbox_hibernate(HttpRequest *r)
     if (oc_sandbox_hibernate(sb, 0, &err) < 0)
         http_reply_oc_error(r, err);
     else
-        reply_sandbox(r, 200, sb);
+        reply_sandbox(r, 200, sb, NULL);
     oc_sandbox_unref(sb);
 }
 
@@ -155,6 +183,6 @@ void http_sandbox_wake(HttpRequest *r)
     if (oc_sandbox_wake(sb, &opts, NULL, &err) < 0)
         http_reply_oc_error(r, err);
     else
-        reply_sandbox(r, 200, sb);
+        reply_sandbox(r, 200, sb, NULL);
     oc_sandbox_unref(sb);
 }

@@ -1,5 +1,6 @@
 /* sandboxes.c: cached sandbox handles and background wakes. */
 #include "sandboxes.h"
+#include "preview.h"
 
 struct HttpSandboxes {
     GMutex lock;
@@ -100,6 +101,7 @@ void http_sandbox_check_gone(HttpServer *srv, const char *id, int code)
         if (g_hash_table_lookup(s->handles, id) == sb)
             g_hash_table_remove(s->handles, id);
         g_mutex_unlock(&s->lock);
+        http_previews_forget(srv->previews, id);
     }
     oc_error_free(err);
     oc_sandbox_unref(sb);

@@ -5,6 +5,9 @@
 #include "deadline.h"
 #include "handlers.h"
 #include "idle.h"
+#include "json-out.h"
+#include "preview.h"
+#include "proxy.h"
 #include "sandboxes.h"
 #include "upload.h"
 
@@ -44,6 +47,10 @@ static const HttpHandler handlers[HTTP_ROUTE_COUNT] = {
     [HTTP_ROUTE_TEMPLATE_GET] = http_template_get,
     [HTTP_ROUTE_TEMPLATE_LIST] = http_template_list,
     [HTTP_ROUTE_TEMPLATE_DELETE] = http_template_delete,
+    [HTTP_ROUTE_PREVIEW_CREATE] = http_preview_create,
+    [HTTP_ROUTE_PREVIEW_LIST] = http_preview_list,
+    [HTTP_ROUTE_PREVIEW_ROTATE] = http_preview_rotate,
+    [HTTP_ROUTE_PREVIEW_DELETE] = http_preview_delete,
 };
 
 /* Worker threads: every library call blocks, and run-async holds one for up
@@ -93,18 +100,15 @@ void http_reply_json(HttpRequest *r, guint status, JsonNode *node)
 
 void http_reply_error(HttpRequest *r, guint status, const char *fmt, ...)
 {
-    g_autoptr(JsonBuilder) b = json_builder_new();
     g_autofree char *msg = NULL;
+    char *text;
     va_list ap;
 
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "error");
-    json_builder_add_string_value(b, msg);
-    json_builder_end_object(b);
-    http_reply_json(r, status, json_builder_get_root(b));
+    text = http_json_error_text(msg);
+    http_reply_bytes(r, status, "application/json", g_bytes_new_take(text, strlen(text)));
 }
 
 void http_reply_oc_error(HttpRequest *r, oc_error *err)
@@ -284,16 +288,8 @@ static gboolean authorized(HttpServer *srv, SoupServerMessage *msg, GHashTable *
 
 static void set_error(SoupServerMessage *msg, guint status, const char *text)
 {
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonNode) root = NULL;
-    char *json;
+    char *json = http_json_error_text(text);
 
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "error");
-    json_builder_add_string_value(b, text);
-    json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    json = json_to_string(root, FALSE);
     soup_server_message_set_status(msg, status, NULL);
     soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE, json, strlen(json));
     g_object_set_data(G_OBJECT(msg), "oc-replied", GINT_TO_POINTER(1));
@@ -328,7 +324,23 @@ static void early_handler(SoupServer *soup, SoupServerMessage *msg, const char *
     gint64 limit = srv->cfg->max_body;
     gboolean upload = FALSE;
     HttpRoute route;
+    HttpPreviewTarget preview;
+    GUri *uri = soup_server_message_get_uri(msg);
 
+    /* before the API routes: a preview's Host may come with any path */
+    if (http_preview_match(&preview, soup_server_message_get_method(msg),
+                           uri ? g_uri_get_path(uri) : path,
+                           soup_message_headers_get_one(h, "Host"), srv->cfg->preview_domain)) {
+        const char *why = NULL;
+        guint status;
+
+        g_object_set_data(G_OBJECT(msg), "oc-route", (gpointer)"(preview)");
+        status = http_proxy_start(srv, msg, &preview, authorized(srv, msg, query), &why);
+        http_preview_target_clear(&preview);
+        if (status)
+            set_error(msg, status, why);
+        return;
+    }
     if (http_route_match(&route, soup_server_message_get_method(msg), path) == 0) {
         g_object_set_data(G_OBJECT(msg), "oc-route", (gpointer)route.pattern);
         upload = route.id == HTTP_ROUTE_FILES_WRITE;
@@ -470,12 +482,19 @@ static void handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
 HttpServer *http_server_new(HttpConfig *cfg, oc_context *ctx, GError **error)
 {
     HttpServer *srv = g_new0(HttpServer, 1);
+    g_autofree char *dir = NULL;
 
     srv->cfg = cfg;
     srv->ctx = oc_context_ref(ctx);
     srv->main_ctx = g_main_context_ref_thread_default();
     srv->workers = g_thread_pool_new(work, srv, HTTP_WORKERS, FALSE, error);
     if (!srv->workers) {
+        http_server_free(srv);
+        return NULL;
+    }
+    dir = http_previews_dir(cfg->state_dir);
+    srv->previews = http_previews_new(dir, error);
+    if (!srv->previews) {
         http_server_free(srv);
         return NULL;
     }
@@ -507,6 +526,7 @@ void http_server_free(HttpServer *srv)
     g_clear_object(&srv->soup);
     g_clear_pointer(&srv->execs, http_exec_table_free);
     g_clear_pointer(&srv->sandboxes, http_sandboxes_free);
+    g_clear_pointer(&srv->previews, http_previews_free);
     g_main_context_unref(srv->main_ctx);
     oc_context_unref(srv->ctx);
     g_free(srv);

@@ -12,6 +12,7 @@
 
 typedef struct HttpSandboxes HttpSandboxes;
 typedef struct HttpExecTable HttpExecTable;
+typedef struct HttpPreviews HttpPreviews;
 
 typedef struct {
     HttpConfig *cfg;
@@ -21,6 +22,7 @@ typedef struct {
     GThreadPool *workers;
     HttpSandboxes *sandboxes;
     HttpExecTable *execs;
+    HttpPreviews *previews;
 } HttpServer;
 
 typedef struct {

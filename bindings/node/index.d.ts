@@ -310,6 +310,12 @@ export class Sandbox {
   getInfo(): Promise<SandboxInfo>;
   /** Seconds; 0: never.  Restarts the idle clock. */
   setTimeout(timeout: number): Promise<void>;
+  /** '127.0.0.1:N', a host address that reaches the guest's TCP port (exposed on the
+   * first call, the same answer after); a connection to a hibernated sandbox wakes it. */
+  getHost(port: number): Promise<string>;
+  /** Exposes the guest's port at 127.0.0.1:hostPort (default: any free port). */
+  exposePort(port: number, opts?: { hostPort?: number }): Promise<string>;
+  unexposePort(port: number): Promise<void>;
   hibernate(): Promise<void>;
   wake(opts?: { timeout?: number }): Promise<WakeKind>;
   kill(): Promise<void>;

@@ -482,6 +482,33 @@ export class Sandbox {
     await call(native.setTimeout, this.#handle, timeout);
   }
 
+  /**
+   * Resolves to '127.0.0.1:N', a host address that reaches the guest's TCP
+   * `port` (E2B's getHost): exposed on the first call, the same answer
+   * after.  Each connection is carried to the guest's loopback by its agent,
+   * and one to a hibernated sandbox wakes it.  The port is served by this
+   * process as long as this object lives (see exposePort).
+   */
+  getHost(port) {
+    return call(native.exposePort, this.#handle, port, 0);
+  }
+
+  /**
+   * Exposes the guest's TCP `port` at 127.0.0.1:`hostPort` (default: any
+   * free port) and resolves to '127.0.0.1:N'.  The listener stays until
+   * unexposePort(), kill(), or this object is collected.  AlreadyExistsError
+   * when hostPort is taken.
+   */
+  exposePort(port, { hostPort } = {}) {
+    return call(native.exposePort, this.#handle, port, hostPort);
+  }
+
+  /** Closes the port's listener and its connections (NotFoundError when it
+   * is not exposed through this object). */
+  async unexposePort(port) {
+    await call(native.unexposePort, this.#handle, port);
+  }
+
   async hibernate() {
     await call(native.hibernate, this.#handle);
   }

@@ -20,6 +20,7 @@ static void job_free(job *j)
     strv_free(j->strv2);
     free(j->data);
     oc_sandbox_unref(j->out_sb);
+    oc_free(j->out_str);
     oc_exec_result_free(j->result);
     oc_sandbox_info_free(j->info);
     oc_sandbox_list_free(j->list);

@@ -53,6 +53,7 @@ struct job {
     oc_sandbox **out_sbv; /* out_n handles, from oc_sandbox_fork() */
     size_t out_n;
     int out_int;
+    char *out_str; /* the library's; oc_free() */
     uint32_t out_u32[2];
     oc_exec_result *result;
     oc_sandbox_info *info;

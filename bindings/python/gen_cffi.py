@@ -82,6 +82,10 @@ int oc_sandbox_kill(oc_sandbox *sb, uint32_t flags, oc_error **error);
 int oc_sandbox_status(oc_sandbox *sb, int *out, oc_error **error);
 int oc_sandbox_is_running(oc_sandbox *sb, int *out, oc_error **error);
 int oc_sandbox_set_timeout(oc_sandbox *sb, uint32_t timeout_s, uint32_t flags, oc_error **error);
+int oc_sandbox_expose_port(oc_sandbox *sb, uint16_t guest_port, uint16_t host_port,
+                           uint32_t flags, char **host_out, oc_error **error);
+int oc_sandbox_unexpose_port(oc_sandbox *sb, uint16_t guest_port, uint32_t flags,
+                             oc_error **error);
 const char *oc_sandbox_state_name(int state);
 int oc_sandbox_hibernate(oc_sandbox *sb, uint32_t flags, oc_error **error);
 typedef struct {

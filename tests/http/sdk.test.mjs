@@ -7,7 +7,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -477,6 +479,206 @@ test('hibernate, isRunning, wake; a file read wakes through the 503 {waking} flo
   assert.equal(await sb.isRunning(), true);
 });
 
+// ---- previews: a guest port through the server ----
+
+// A WebSocket server that echoes text frames (short, masked, as clients
+// send them) until the client closes; the base image has no WebSocket
+// library.
+const WS_ECHO = `
+import base64, hashlib, socket, threading
+ACCEPT_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+def take(conn, buf, n):
+    while len(buf) < n:
+        more = conn.recv(65536)
+        if not more:
+            raise EOFError
+        buf += more
+    return buf[:n], buf[n:]
+def session(conn):
+    head = b''
+    while b'\\r\\n\\r\\n' not in head:
+        more = conn.recv(65536)
+        if not more:
+            return
+        head += more
+    head, rest = head.split(b'\\r\\n\\r\\n', 1)
+    fields = {}
+    for line in head.split(b'\\r\\n')[1:]:
+        name, _, value = line.partition(b':')
+        fields[name.strip().lower()] = value.strip()
+    digest = hashlib.sha1(fields[b'sec-websocket-key'] + ACCEPT_GUID).digest()
+    conn.sendall(b'HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\n'
+                 b'Connection: Upgrade\\r\\nSec-WebSocket-Accept: ' + base64.b64encode(digest) +
+                 b'\\r\\n\\r\\n')
+    while True:
+        hdr, rest = take(conn, rest, 2)
+        mask, rest = take(conn, rest, 4)
+        data, rest = take(conn, rest, hdr[1] & 0x7f)
+        text = bytes(c ^ mask[i % 4] for i, c in enumerate(data))
+        if hdr[0] & 0x0f == 8:
+            conn.sendall(bytes([0x88, 0]))
+            return
+        conn.sendall(bytes([0x81, len(text)]) + text)
+def serve(conn):
+    try:
+        session(conn)
+    except (EOFError, KeyError, OSError):
+        pass
+    conn.close()
+listener = socket.create_server(('127.0.0.1', 3002))
+while True:
+    threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
+`;
+
+// GET through node:http, which (unlike fetch) lets the caller set Host.
+function getWithHost(host, urlPath, headers = {}) {
+  const { port } = new URL(opts.apiUrl);
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, headers: { Host: host, ...headers } },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
+      });
+    req.on('error', reject);
+  });
+}
+
+async function previewGet(url, headers = {}) {
+  const r = await fetch(url, { headers });
+  return { status: r.status, body: Buffer.from(await r.arrayBuffer()) };
+}
+
+// A guest server started in the background listens within a few seconds.
+async function untilServed(url, headers) {
+  for (let i = 0; ; i++) {
+    const r = await previewGet(url, headers);
+    if (r.status !== 502 || i > 120) return r;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+test('preview URLs: create, list, delete; a guest server by path and by Host; WebSocket', async () => {
+  const blob = crypto.randomBytes(4 << 20);
+  await sb.files.makeDir('/root/www');
+  await sb.files.write('/root/www/blob.bin', blob);
+  await sb.exec.start('python3 -m http.server 3000 --bind 127.0.0.1', { cwd: '/root/www' });
+  await sb.files.write('/root/ws-echo.py', WS_ECHO);
+  await sb.exec.start('python3 /root/ws-echo.py');
+
+  const made = await sb.createPreviewURL({ port: 3000, authConfig: {} });
+  assert.match(made.id, /^pv-/);
+  assert.equal(made.sandboxId, sb.sandboxId);
+  assert.equal(made.port, 3000);
+  assert.equal(made.hostname, `${sb.sandboxId}-p3000.localhost`);
+  assert.equal(sb.getPreviewDomain(3000), made.hostname);
+  assert.deepEqual(await sb.listPreviewURLs(), [made]);
+  // the same port again is the same URL
+  assert.deepEqual(await sb.createPreviewURL({ port: 3000 }), made);
+  await assert.rejects(sb.createPreviewURL({ port: 70000 }), /Failed to create preview URL: 400/);
+
+  // by path: the server has an API key and the sandbox no preview token,
+  // so the key is needed, and the guest never sees it
+  const url = `${base}/sandboxes/${sb.sandboxId}/preview/3000/blob.bin`;
+  const got = await untilServed(url, { 'X-API-Key': KEY });
+  assert.equal(got.status, 200);
+  assert.ok(got.body.equals(blob), 'the 4 MiB file came through whole');
+  assert.equal((await previewGet(url)).status, 401);
+  // any method goes through: python's http.server answers a POST itself, with 501
+  const post = await fetch(url, { method: 'POST', headers: { 'X-API-Key': KEY }, body: 'a body' });
+  assert.equal(post.status, 501);
+  assert.match(await post.text(), /Unsupported method \('POST'\)/);
+  // by Host, as the SDK's preview domains are
+  const byHost = await getWithHost(made.hostname, '/blob.bin', { 'X-API-Key': KEY });
+  assert.equal(byHost.status, 200);
+  assert.ok(byHost.body.equals(blob));
+  // a port nothing listens on says so
+  const none = await previewGet(`${base}/sandboxes/${sb.sandboxId}/preview/3999/`, { 'X-API-Key': KEY });
+  assert.equal(none.status, 502);
+  assert.match(none.body.toString(), /port 3999 of sandbox .* closed without answering/);
+
+  // a WebSocket through the preview route (the key in the query, as browsers must)
+  const wsUrl = `${base.replace('http', 'ws')}/sandboxes/${sb.sandboxId}/preview/3002/?api_key=${KEY}`;
+  let echoed;
+  for (let i = 0; i < 60 && echoed === undefined; i++) {
+    echoed = await new Promise((resolve) => {
+      const ws = new WebSocket(wsUrl);
+      ws.onopen = () => ws.send('through the preview');
+      ws.onmessage = (m) => { ws.close(); resolve(m.data); };
+      ws.onerror = () => resolve(undefined);
+    });
+    if (echoed === undefined) await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  assert.equal(echoed, 'through the preview');
+
+  await sb.deletePreviewURL(3000);
+  assert.deepEqual(await sb.listPreviewURLs(), []);
+  await sb.deletePreviewURL(3000); // a 404, which the SDK lets pass
+  assert.match(serverLog, /^GET \(preview of port 3000\) proxied [0-9.]+ms, \d+ bytes in, \d+ out$/m);
+  assert.match(serverLog, /^GET \(preview of port 3999\) failed /m);
+  assert.doesNotMatch(serverLog, /blob\.bin/);
+});
+
+test('preview auth: 401 without the token, 200 with it; rotate refuses the old one', async () => {
+  const url = `${base}/sandboxes/${sb.sandboxId}/preview/3000/blob.bin`;
+  const first = await sb.rotatePreviewAuthToken();
+  assert.match(first, /^[0-9a-f]{64}$/);
+  assert.equal(sb.previewAuthToken, first);
+  // with a token the sandbox's gate is the token: the API key does not open it
+  for (const headers of [{}, { 'X-API-Key': KEY }, { Authorization: 'Bearer wrong' },
+                         { 'X-OC-Preview-Token': first.slice(1) }]) {
+    const r = await previewGet(url, headers);
+    assert.equal(r.status, 401, JSON.stringify(headers));
+    assert.ok(JSON.parse(r.body.toString()).error, r.body.toString());
+  }
+  assert.equal((await previewGet(url, { Authorization: `Bearer ${first}` })).status, 200);
+  assert.equal((await previewGet(url, { 'X-OC-Preview-Token': first })).status, 200);
+  const second = await sb.rotatePreviewAuthToken();
+  assert.notEqual(second, first);
+  assert.equal((await previewGet(url, { Authorization: `Bearer ${first}` })).status, 401);
+  const byHost = await getWithHost(sb.getPreviewDomain(3000), '/blob.bin',
+                                   { 'X-OC-Preview-Token': second });
+  assert.equal(byHost.status, 200);
+  // only the hash is kept
+  const stateDir = process.env.OC_STATE_DIR || '/var/lib/opencomputer';
+  const kept = fs.readFileSync(path.join(stateDir, 'server/preview', `${sb.sandboxId}.json`), 'utf8');
+  assert.ok(!kept.includes(second) && kept.includes(crypto.createHash('sha256').update(second).digest('hex')));
+});
+
+test('a preview request to a hibernated sandbox wakes it and answers', async () => {
+  await sb.hibernate();
+  assert.equal(await sb.isRunning(), false);
+  const r = await previewGet(`${base}/sandboxes/${sb.sandboxId}/preview/3000/blob.bin`,
+                             { Authorization: `Bearer ${sb.previewAuthToken}` });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.length, 4 << 20);
+  assert.equal(await sb.isRunning(), true);
+});
+
+test('Sandbox.create with previewAuth: the token comes once, and guards the ports', async () => {
+  const short = await raw('POST', '/sandboxes', { body: JSON.stringify({ previewAuth: { token: 'short' } }) });
+  assert.equal(short.status, 400);
+  assert.match(short.json.error, /previewAuth\.token must be "auto" or 16 to 256/);
+  const basic = await raw('POST', '/sandboxes', { body: JSON.stringify({ previewAuth: { scheme: 'basic' } }) });
+  assert.equal(basic.status, 400);
+  const own = 'my-own-preview-token-0123';
+  const guarded = await Sandbox.create({ ...opts, memoryMB: 256, metadata: META,
+                                         previewAuth: { token: own } });
+  try {
+    assert.equal(guarded.previewAuthToken, own);
+    const again = await Sandbox.connect(guarded.sandboxId, opts);
+    assert.equal(again.previewAuthToken, '');
+    const url = `${base}/sandboxes/${guarded.sandboxId}/preview/3000/`;
+    assert.equal((await previewGet(url, { 'X-API-Key': KEY })).status, 401);
+    // past the gate: nothing listens there
+    assert.equal((await previewGet(url, { 'X-OC-Preview-Token': own })).status, 502);
+  } finally {
+    await guarded.kill();
+  }
+  const stateDir = process.env.OC_STATE_DIR || '/var/lib/opencomputer';
+  assert.ok(!fs.existsSync(path.join(stateDir, 'server/preview', `${guarded.sandboxId}.json`)));
+});
+
 test('createCheckpoint and Sandbox.createFromCheckpoint', async () => {
   await sb.files.write('/root/cp.txt', 'at checkpoint');
   const cp = await sb.createCheckpoint('http-test');
@@ -514,6 +716,9 @@ test('kill, and the log has one line per request', async () => {
   const stale = await raw('POST', `/sandboxes/${gone}/exec/run`, { body: JSON.stringify({ cmd: 'true' }) });
   assert.equal(stale.status, 404, stale.text);
   assert.match(stale.json.error, /no longer exists|was killed/);
+  // with the handle goes the preview record (its token's hash)
+  const stateDir = process.env.OC_STATE_DIR || '/var/lib/opencomputer';
+  assert.ok(!fs.existsSync(path.join(stateDir, 'server/preview', `${gone}.json`)));
   const fresh = await raw('POST', `/sandboxes/${gone}/exec/run`, { body: JSON.stringify({ cmd: 'true' }) });
   assert.equal(fresh.status, 404, fresh.text);
   assert.match(fresh.json.error, new RegExp(`no sandbox with id '${gone}'`));

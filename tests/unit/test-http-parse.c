@@ -71,6 +71,73 @@ START_TEST(test_routes)
 }
 END_TEST
 
+/* Whether (method, path, host) is a preview, and of what. */
+static gboolean preview(HttpPreviewTarget *t, const char *method, const char *path,
+                        const char *host)
+{
+    http_preview_target_clear(t);
+    return http_preview_match(t, method, path, host, "localhost");
+}
+
+START_TEST(test_preview_targets)
+{
+    HttpPreviewTarget t = { 0 };
+    HttpRoute r;
+
+    /* by path: the rest goes to the guest, still encoded */
+    ck_assert(preview(&t, "GET", "/api/sandboxes/sb-1/preview/3000/a%20b/c", "127.0.0.1:8080"));
+    ck_assert_str_eq(t.sandbox_id, "sb-1");
+    ck_assert_uint_eq(t.port, 3000);
+    ck_assert_str_eq(t.rest, "/a%20b/c");
+    ck_assert(preview(&t, "POST", "/api/sandboxes/sb-1/preview/80", NULL));
+    ck_assert_str_eq(t.rest, "/");
+    ck_assert(preview(&t, "DELETE", "/api/sandboxes/sb-1/preview/80/", NULL));
+    /* the SDK's own calls are routes, not previews */
+    ck_assert(!preview(&t, "DELETE", "/api/sandboxes/sb-1/preview/80", NULL));
+    ck_assert(!preview(&t, "POST", "/api/sandboxes/sb-1/preview/rotate", NULL));
+    ck_assert(!preview(&t, "GET", "/api/sandboxes/sb-1/preview", NULL));
+    ck_assert(!preview(&t, "POST", "/api/sandboxes/sb-1/preview", NULL));
+    /* ports and ids that cannot be */
+    ck_assert(!preview(&t, "GET", "/api/sandboxes/sb-1/preview/0/", NULL));
+    ck_assert(!preview(&t, "GET", "/api/sandboxes/sb-1/preview/65536/", NULL));
+    ck_assert(!preview(&t, "GET", "/api/sandboxes/sb-1/preview/-1/", NULL));
+    ck_assert(!preview(&t, "GET", "/api/sandboxes/sb-1/preview/30x/", NULL));
+    ck_assert(!preview(&t, "GET", "/api/sandboxes/../preview/3000/", NULL));
+    ck_assert(!preview(&t, "GET", "/api/sandboxes//preview/3000/", NULL));
+    ck_assert(!preview(&t, "GET", "/api/sandboxes/sb-1/files", NULL));
+
+    /* by Host: any path, any port after ':', any case of the domain */
+    ck_assert(preview(&t, "GET", "/api/sandboxes", "sb-0123456789ab-p3000.localhost:8080"));
+    ck_assert_str_eq(t.sandbox_id, "sb-0123456789ab");
+    ck_assert_uint_eq(t.port, 3000);
+    ck_assert_str_eq(t.rest, "/api/sandboxes");
+    ck_assert(preview(&t, "GET", "/", "sb-1-p80.LOCALHOST."));
+    ck_assert_uint_eq(t.port, 80);
+    ck_assert(!preview(&t, "GET", "/", "sb-1-p80.localhost.example"));
+    ck_assert(!preview(&t, "GET", "/", "sb-1-p80.xlocalhost"));
+    ck_assert(!preview(&t, "GET", "/", "sb-1-p0.localhost"));
+    ck_assert(!preview(&t, "GET", "/", "sb-1-p99999.localhost"));
+    ck_assert(!preview(&t, "GET", "/", "sb-1.localhost"));
+    ck_assert(!preview(&t, "GET", "/", "-p80.localhost"));
+    ck_assert(!preview(&t, "GET", "/", ".x-p80.localhost"));
+    ck_assert(!preview(&t, "GET", "/", "localhost"));
+    ck_assert(!preview(&t, "GET", "/", "[::1]:8080"));
+    http_preview_target_clear(&t);
+
+    /* the preview-URL routes */
+    ck_assert_int_eq(http_route_match(&r, "POST", "/api/sandboxes/sb-1/preview/rotate"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_PREVIEW_ROTATE);
+    http_route_clear(&r);
+    ck_assert_int_eq(http_route_match(&r, "DELETE", "/api/sandboxes/sb-1/preview/3000"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_PREVIEW_DELETE);
+    ck_assert_str_eq(r.sub_id, "3000");
+    http_route_clear(&r);
+    ck_assert_int_eq(http_route_match(&r, "GET", "/api/sandboxes/sb-1/preview"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_PREVIEW_LIST);
+    http_route_clear(&r);
+}
+END_TEST
+
 START_TEST(test_names)
 {
     g_autofree char *long_name = g_strnfill(65, 'a');
@@ -172,6 +239,7 @@ int main(void)
 
     tcase_add_test(tc, test_routes);
     tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_preview_targets);
     tcase_add_test(tc, test_bodies);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

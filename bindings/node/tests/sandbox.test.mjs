@@ -4,6 +4,7 @@
 // carries metadata oc-test, which scripts/check sweeps, and is killed here.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 
 import {
   Sandbox, SandboxError, NotFoundError, InvalidArgumentError, StateError, Templates,
@@ -132,6 +133,47 @@ test('hibernate, wake and timeout', async () => {
   await sb.setTimeout(0);
   assert.equal((await sb.getInfo()).endAt, null);
   assert.equal(await sb.wake(), 'running');
+});
+
+// A connection to a guest port nothing listens on (yet) is closed at once:
+// retry while the guest's server starts.
+async function fetchRetry(url, deadlineMs = 60000) {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      return Buffer.from(await r.arrayBuffer());
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await new Promise((ok) => setTimeout(ok, 500));
+    }
+  }
+}
+
+test('getHost reaches a guest HTTP server through fetch', async () => {
+  const sb = await Sandbox.connect(shared.sandboxId);
+  const data = randomBytes(1 << 20);
+  await sb.files.makeDir('/root/www');
+  await sb.files.write('/root/www/blob.bin', data);
+  const server = await sb.exec.start('python3 -m http.server 3000 --bind 127.0.0.1',
+                                     { cwd: '/root/www' });
+  try {
+    const host = await sb.getHost(3000);
+    assert.match(host, /^127\.0\.0\.1:\d+$/);
+    assert.equal(await sb.getHost(3000), host);
+    assert.ok((await fetchRetry(`http://${host}/blob.bin`)).equals(data));
+    await assert.rejects(sb.getHost(0), (e) =>
+      e instanceof InvalidArgumentError && e.code === -1 && e.message.includes('port 0'));
+    await assert.rejects(sb.exposePort(70000), (e) =>
+      e instanceof InvalidArgumentError && e.message.includes('port 70000'));
+    await assert.rejects(sb.exposePort(3000, { hostPort: 70000 }), InvalidArgumentError);
+    await sb.unexposePort(3000);
+    await assert.rejects(sb.unexposePort(3000), NotFoundError);
+    await assert.rejects(fetch(`http://${host}/blob.bin`));
+  } finally {
+    await server.kill();
+    server.close();
+  }
 });
 
 test('templates: list, get and delete refused', async () => {

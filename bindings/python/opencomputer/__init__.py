@@ -324,6 +324,17 @@ class Sandbox:
     async def set_timeout(self, timeout: int) -> None:
         await _run(self._s.set_timeout, timeout)
 
+    async def get_host(self, port: int) -> str:
+        """'127.0.0.1:N' that reaches the guest's port (see
+        opencomputer.sync.Sandbox.get_host)."""
+        return await _run(self._s.get_host, port)
+
+    async def expose_port(self, port: int, host_port: int = 0) -> str:
+        return await _run(self._s.expose_port, port, host_port)
+
+    async def unexpose_port(self, port: int) -> None:
+        await _run(self._s.unexpose_port, port)
+
     async def hibernate(self) -> None:
         await _run(self._s.hibernate)
 

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ._oc import ffi, lib
-from .errors import StateError, error_for
+from .errors import InvalidArgumentError, StateError, error_for
 
 _STATES = {1: 'running', 2: 'hibernated', 3: 'stopped', 4: 'error'}
 _FILE_TYPES = {1: 'file', 2: 'dir', 3: 'symlink', 4: 'other'}
@@ -262,6 +262,14 @@ def _file_info(p, path: str) -> FileInfo:
     )
 
 
+def _port(n: int, what: str, low: int) -> int:
+    """n as a uint16_t: the C type cannot carry a bad port to the library's
+    own check, so the binding says what is wrong."""
+    if not isinstance(n, int) or isinstance(n, bool) or not low <= n <= 65535:
+        raise InvalidArgumentError('%s %r: a port is %d to 65535' % (what, n, low), -1)
+    return n
+
+
 class Handle:
     """One oc_sandbox handle: every blocking call on a sandbox."""
 
@@ -336,6 +344,18 @@ class Handle:
 
     def set_timeout(self, timeout: int) -> None:
         self._call(lib.oc_sandbox_set_timeout, timeout, 0)
+
+    def expose_port(self, port: int, host_port: int) -> str:
+        out = ffi.new('char **')
+        self._call(lib.oc_sandbox_expose_port, _port(port, 'port', 1),
+                   _port(host_port, 'host_port', 0), 0, out)
+        try:
+            return _str(out[0])
+        finally:
+            lib.oc_free(out[0])
+
+    def unexpose_port(self, port: int) -> None:
+        self._call(lib.oc_sandbox_unexpose_port, _port(port, 'port', 1), 0)
 
     def kill(self) -> None:
         self._call(lib.oc_sandbox_kill, 0)

@@ -292,6 +292,26 @@ class Sandbox:
     def set_timeout(self, timeout: int) -> None:
         self._h.set_timeout(timeout)
 
+    def get_host(self, port: int) -> str:
+        """'127.0.0.1:N', a host address that reaches the guest's TCP port
+        (exposing it on the first call; the same answer after).  Each
+        connection is carried to the guest's loopback by its agent, and one
+        to a hibernated sandbox wakes it.  The port stays open as long as
+        this object (see expose_port)."""
+        return self._h.expose_port(port, 0)
+
+    def expose_port(self, port: int, host_port: int = 0) -> str:
+        """Exposes the guest's TCP port at 127.0.0.1:host_port (0: any free
+        port) and returns '127.0.0.1:N'.  The listener is served by this
+        process until unexpose_port(), kill(), or this object is collected.
+        AlreadyExistsError when host_port is taken."""
+        return self._h.expose_port(port, host_port)
+
+    def unexpose_port(self, port: int) -> None:
+        """Closes the port's listener and its connections (NotFoundError
+        when it is not exposed through this object)."""
+        self._h.unexpose_port(port)
+
     def hibernate(self) -> None:
         self._h.hibernate()
 

@@ -5,7 +5,10 @@ their own create a small one.  Every sandbox carries metadata oc-test, which
 scripts/check sweeps.
 """
 import asyncio
+import os
+import socket
 import time
+import urllib.request
 from datetime import datetime, timezone
 
 import pytest
@@ -111,6 +114,64 @@ def test_files_round_trip(shared):
         with pytest.raises(opencomputer.NotFoundError, match='/root/missing'):
             await sb.files.read('/root/missing')
     run(main())
+
+
+def _fetch(url: str, deadline_s: float = 60) -> bytes:
+    """url's body, retrying while the guest's server is still starting (a
+    connection to a guest port nothing listens on is closed at once)."""
+    end = time.monotonic() + deadline_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as resp:
+                return resp.read()
+        except (OSError, urllib.error.URLError):
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.5)
+
+
+def test_get_host_reaches_a_guest_http_server(shared):
+    data = os.urandom(1 << 20)
+    shared.files.make_dir('/root/www')
+    shared.files.write('/root/www/blob.bin', data)
+
+    async def main():
+        sb = await Sandbox.connect(shared.sandbox_id)
+        server = await sb.exec.start('python3 -m http.server 3000 --bind 127.0.0.1',
+                                     cwd='/root/www')
+        try:
+            host = await sb.get_host(3000)
+            assert host.startswith('127.0.0.1:') and await sb.get_host(3000) == host
+            body = await asyncio.to_thread(_fetch, 'http://%s/blob.bin' % host)
+            assert body == data
+            with pytest.raises(opencomputer.InvalidArgumentError, match='port 0'):
+                await sb.get_host(0)
+            with pytest.raises(opencomputer.InvalidArgumentError, match='port 70000'):
+                await sb.expose_port(70000)
+            await sb.unexpose_port(3000)
+            with pytest.raises(opencomputer.NotFoundError):
+                await sb.unexpose_port(3000)
+            port = int(host.rsplit(':', 1)[1])
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(('127.0.0.1', port), timeout=5).close()
+        finally:
+            await server.kill()
+            server.close()
+    run(main())
+
+
+def test_sync_expose_port(shared):
+    server = shared.exec.start('python3 -m http.server 3001 --bind 127.0.0.1', cwd='/root/www')
+    try:
+        host = shared.expose_port(3001)
+        assert shared.get_host(3001) == host
+        assert _fetch('http://%s/blob.bin' % host) == shared.files.read_bytes('/root/www/blob.bin')
+        with pytest.raises(opencomputer.InvalidArgumentError, match='host_port -1'):
+            shared.expose_port(3002, host_port=-1)
+        shared.unexpose_port(3001)
+    finally:
+        server.kill()
+        server.close()
 
 
 def test_errors_map_to_exceptions(shared):
