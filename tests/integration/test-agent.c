@@ -184,9 +184,12 @@ START_TEST(test_start_and_prompt)
     o.model = "test-model";
     o.max_turns = 5;
     o.config_json = "{\"allowedTools\":[\"Bash\"],\"permissionMode\":\"default\"}";
+    gint64 t0 = g_get_monotonic_time();
     OK(oc_agent_start(&s, sb, &o, &cb, &e_));
     ck_assert_uint_gt(oc_agent_session_id(s), 0);
     guint ready = rec_wait(&r, "ready", NULL, 0);
+    /* Measured, not asserted: python3 starting under TCG is most of it. */
+    fprintf(stderr, "start to ready: %.3f s\n", (g_get_monotonic_time() - t0) / 1e6);
     guint configured = rec_wait(&r, "configured", NULL, 0);
     guint assistant = rec_wait(&r, "assistant", NULL, 0);
     guint done = rec_wait(&r, "turn_complete", NULL, 0);
@@ -247,8 +250,10 @@ START_TEST(test_interrupt)
     ck_assert_str_eq(subtype, "interrupted");
     rec_wait(&r, "turn_complete", NULL, result);
     /* The session takes prompts again. */
+    t0 = g_get_monotonic_time();
     OK(oc_agent_send_prompt(s, "still there?", &e_));
-    rec_wait(&r, "assistant", "still there?", result);
+    rec_wait(&r, "turn_complete", NULL, rec_wait(&r, "assistant", "still there?", result));
+    fprintf(stderr, "prompt to turn_complete: %.3f s\n", (g_get_monotonic_time() - t0) / 1e6);
     kill_session(s);
     rec_clear(&r);
 }
