@@ -739,6 +739,106 @@ OC_API uint32_t oc_shell_session_id(const oc_shell *sh);
  * first, e.g. with oc_exec_kill() on oc_shell_session_id(). */
 OC_API void oc_shell_close(oc_shell *sh);
 
+/* ---- agent sessions ----
+ *
+ * An agent session is a background exec session that runs an agent
+ * program: a program that prints one JSON object per line on stdout (the
+ * events: "ready", "configured", "assistant", "tool_use_summary", "result",
+ * "turn_complete", "interrupted", "error", ...) and reads one JSON command
+ * per line on stdin ({"type":"prompt","text":...}, {"type":"interrupt"},
+ * {"type":"configure",...}).  docs/agent-sessions.md has the protocol.  The
+ * default program, OC_AGENT_DEFAULT_PROGRAM, is the reference runner of the
+ * base template: a scripted test double for the protocol, not a model.
+ *
+ * The program runs as `/usr/bin/env OC_AGENT_SESSION=1 PROGRAM ARGS...`,
+ * which tags it for oc_agent_list().  Like every session it goes on when
+ * its starter goes away and across hibernate and wake; its history is the
+ * session's scrollback (the last OC_EXEC_SESSION_SCROLLBACK bytes of its
+ * output), which every attach replays before the live events.  A line that
+ * is not a JSON object becomes an "error" event carrying the raw text, and
+ * the session goes on; a line longer than OC_AGENT_MAX_LINE becomes an
+ * "error" event with its start.  Output the history no longer holds is
+ * reported by an "error" event with "lost_bytes".  Events made by the
+ * library carry "source":"host". */
+
+#define OC_AGENT_DEFAULT_PROGRAM "/usr/local/bin/oc-agent-runner"
+#define OC_AGENT_MAX_LINE (1024u * 1024u)
+/* What oc_agent_start() puts before the program in the session's command. */
+#define OC_AGENT_COMMAND_PREFIX "/usr/bin/env OC_AGENT_SESSION=1 "
+
+typedef struct oc_agent_session oc_agent_session;
+
+typedef struct {
+    uint32_t version;
+    const char *program;            /* NULL: OC_AGENT_DEFAULT_PROGRAM */
+    const char *const *args;        /* NULL-terminated arguments after it */
+    const char *prompt;             /* NULL: none; else the first prompt */
+    /* Settings sent as the first command, {"type":"configure",...}, if any
+     * is set: "model", "systemPrompt", "maxTurns", "cwd", and the members
+     * of config_json (a JSON object, e.g. {"allowedTools":["Bash"]}). */
+    const char *model;
+    const char *system_prompt;
+    uint32_t max_turns;             /* 0: unset */
+    const char *cwd;                /* also the program's directory; NULL: /root */
+    const char *config_json;
+    const char *const *envs;        /* NULL-terminated "KEY=VALUE" */
+} oc_agent_options;
+
+#define OC_AGENT_OPTIONS_VERSION 1
+#define OC_AGENT_OPTIONS_INIT { OC_AGENT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, 0, \
+                                NULL, NULL, NULL }
+OC_API int oc_agent_options_init(oc_agent_options *opts, uint32_t version);
+
+/* Called on the session handle's own thread, one at a time and in order, as
+ * for oc_exec_callbacks: the history, on_replay_end, then live events;
+ * on_end last. */
+typedef struct {
+    uint32_t version;
+    /* One event: type is its "type" member ("" if it has none), json the
+     * whole line (no newline).  Both valid only during the call. */
+    void (*on_event)(const char *type, const char *json, void *user_data);
+    /* The program's stderr, raw (its own logs).  NULL: dropped. */
+    void (*on_stderr)(const char *data, size_t len, void *user_data);
+    void (*on_replay_end)(void *user_data);
+    /* As oc_exec_callbacks.on_end: OC_OK with the program's exit code,
+     * OC_ECANCELLED after oc_agent_close(), another code when the
+     * connection was lost (hibernate, kill): attach again after a wake. */
+    void (*on_end)(int status, int exit_code, void *user_data);
+    void *user_data;
+} oc_agent_callbacks;
+
+#define OC_AGENT_CALLBACKS_VERSION 1
+
+/* Starts an agent session and follows it from its first event; the
+ * configure and prompt commands are written before this returns.
+ * callbacks may be NULL. */
+OC_API int oc_agent_start(oc_agent_session **out, oc_sandbox *sb, const oc_agent_options *opts,
+                          const oc_agent_callbacks *callbacks, oc_error **error);
+/* Follows an agent session: its history, then live events.  OC_ENOTFOUND
+ * if sb has no such session. */
+OC_API int oc_agent_attach(oc_agent_session **out, oc_sandbox *sb, uint32_t session_id,
+                           const oc_agent_callbacks *callbacks, oc_error **error);
+OC_API uint32_t oc_agent_session_id(const oc_agent_session *s);
+/* Write {"type":"prompt","text":text}, {"type":"interrupt"} or
+ * {"type":"configure", ...members of config_json} to the program's stdin.
+ * OC_ESTATE once the handle has ended. */
+OC_API int oc_agent_send_prompt(oc_agent_session *s, const char *text, oc_error **error);
+OC_API int oc_agent_interrupt(oc_agent_session *s, oc_error **error);
+OC_API int oc_agent_configure(oc_agent_session *s, const char *config_json, oc_error **error);
+/* As oc_exec_wait(). */
+OC_API int oc_agent_wait(oc_agent_session *s, int64_t timeout_ms, int *exit_code,
+                         oc_error **error);
+/* Stops following and frees the handle; the program goes on.  May be
+ * called from its on_end (not from its other callbacks); from any other
+ * thread, as oc_exec_handle_free(). */
+OC_API void oc_agent_close(oc_agent_session *s);
+/* Signals the program's process group (signal 0: SIGKILL). */
+OC_API int oc_agent_kill(oc_sandbox *sb, uint32_t session_id, int signal, oc_error **error);
+/* Lists the sandbox's agent sessions (running and exited), as oc_exec_list()
+ * does for all sessions. */
+OC_API int oc_agent_list(oc_exec_session_list **out, oc_sandbox *sb, uint32_t flags,
+                         oc_error **error);
+
 /* ---- files ---- */
 
 typedef enum {

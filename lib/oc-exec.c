@@ -251,6 +251,14 @@ OC_API int oc_exec_list(oc_exec_session_list **out, oc_sandbox *sb, uint32_t fla
     return OC_OK;
 }
 
+void exec_session_list_keep(oc_exec_session_list *l,
+                            gboolean (*keep)(const oc_exec_session_info *si))
+{
+    for (guint i = l->items->len; i-- > 0;)
+        if (!keep(&g_array_index(l->items, oc_exec_session_info, i)))
+            g_array_remove_index(l->items, i);
+}
+
 OC_API size_t oc_exec_session_list_count(const oc_exec_session_list *l) { return l->items->len; }
 
 OC_API const oc_exec_session_info *oc_exec_session_list_at(const oc_exec_session_list *l, size_t i)

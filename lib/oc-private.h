@@ -59,5 +59,8 @@ gboolean exec_prepare_session(ExecPrep *p, const char *func, oc_sandbox *sb, con
 void exec_prep_clear(ExecPrep *p);
 /* A public result that takes over res (its arrays; res is left zeroed). */
 oc_exec_result *exec_result_new(AgentExecResult *res);
+/* Drops the sessions keep() says no to, keeping the order (oc_agent_list). */
+void exec_session_list_keep(oc_exec_session_list *l,
+                            gboolean (*keep)(const oc_exec_session_info *si));
 
 #endif

@@ -25,8 +25,11 @@ int cmd_kill(Cli *cli, int argc, char **argv);
 int cmd_exec(Cli *cli, int argc, char **argv);
 int cmd_exec_list(Cli *cli, int argc, char **argv);
 int cmd_exec_kill(Cli *cli, int argc, char **argv);
+/* oc exec list, or with agents oc agent list (oc_agent_list()). */
+int cli_list_sessions(Cli *cli, int argc, char **argv, gboolean agents);
 int cmd_exec_attach(Cli *cli, int argc, char **argv);
 int cmd_shell(Cli *cli, int argc, char **argv);
+int cmd_agent(Cli *cli, int argc, char **argv);
 int cmd_files(Cli *cli, int argc, char **argv);
 int cmd_hibernate(Cli *cli, int argc, char **argv);
 int cmd_wake(Cli *cli, int argc, char **argv);

@@ -17,6 +17,8 @@ static const struct {
     { "info", cmd_info, "show one sandbox" },
     { "exec", cmd_exec, "run a command in a sandbox: oc exec ID -- CMD [ARGS...]" },
     { "shell", cmd_shell, "an interactive terminal in a sandbox: oc shell ID" },
+    { "agent", cmd_agent,
+      "coding-agent sessions: oc agent start|attach|prompt|interrupt|kill|list ..." },
     { "files", cmd_files, "files in a sandbox: oc files cat|put|ls ID ..." },
     { "kill", cmd_kill, "stop and delete sandboxes" },
     { "hibernate", cmd_hibernate, "save sandboxes to disk and stop their VMs" },

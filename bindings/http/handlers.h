@@ -44,6 +44,18 @@ void http_files_write(HttpRequest *r);
 void http_files_delete(HttpRequest *r);
 void http_files_list(HttpRequest *r);
 void http_files_mkdir(HttpRequest *r);
+/* routes-session.c: background sessions; ids in URLs are the library's
+ * numbers (a malformed one is a 404). */
+gboolean http_session_id(HttpRequest *r, uint32_t *out);
+void http_reply_session(HttpRequest *r, uint32_t id); /* {"sessionID","sandboxID"} */
+/* The sandbox's sessions, or with agents its agent sessions. */
+void http_reply_session_list(HttpRequest *r, gboolean agents);
+/* routes-agent.c: agent sessions (their events go over the exec WebSocket,
+ * and kill is http_exec_kill) */
+void http_agent_start(HttpRequest *r);
+void http_agent_list(HttpRequest *r);
+void http_agent_prompt(HttpRequest *r);
+void http_agent_interrupt(HttpRequest *r);
 /* routes-pty.c */
 void http_pty_create(HttpRequest *r);
 void http_pty_resize(HttpRequest *r);

@@ -1,13 +1,13 @@
 /* routes-session.c: background exec sessions and terminals (their output
- * is followed over the WebSocket routes in ws-exec.c). */
+ * is followed over the WebSocket routes in ws-exec.c); agent sessions use
+ * its helpers and kill route (routes-agent.c). */
 #include "body.h"
 #include "handlers.h"
 #include "sandboxes.h"
 
 #include <stdlib.h>
 
-/* Session ids in URLs are the library's numbers. */
-static gboolean session_id(HttpRequest *r, uint32_t *out)
+gboolean http_session_id(HttpRequest *r, uint32_t *out)
 {
     char *end = NULL;
     guint64 v = g_ascii_strtoull(r->route.sub_id, &end, 10);
@@ -21,7 +21,7 @@ static gboolean session_id(HttpRequest *r, uint32_t *out)
     return TRUE;
 }
 
-static void reply_session(HttpRequest *r, uint32_t id)
+void http_reply_session(HttpRequest *r, uint32_t id)
 {
     JsonObject *o = json_object_new();
     JsonNode *n = json_node_new(JSON_NODE_OBJECT);
@@ -55,13 +55,13 @@ void http_exec_start(HttpRequest *r)
         if (oc_exec_start(&id, sb, body.cmd, &opts, &err) < 0)
             http_reply_oc_error(r, err);
         else
-            reply_session(r, id);
+            http_reply_session(r, id);
         oc_sandbox_unref(sb);
     }
     http_exec_body_clear(&body);
 }
 
-void http_exec_list(HttpRequest *r)
+void http_reply_session_list(HttpRequest *r, gboolean agents)
 {
     oc_sandbox *sb = http_sandbox_open(r);
     oc_exec_session_list *list = NULL;
@@ -70,7 +70,7 @@ void http_exec_list(HttpRequest *r)
 
     if (!sb)
         return;
-    if (oc_exec_list(&list, sb, 0, &err) < 0) {
+    if ((agents ? oc_agent_list(&list, sb, 0, &err) : oc_exec_list(&list, sb, 0, &err)) < 0) {
         http_reply_oc_error(r, err);
         oc_sandbox_unref(sb);
         return;
@@ -98,13 +98,18 @@ void http_exec_list(HttpRequest *r)
     http_reply_array(r, a);
 }
 
+void http_exec_list(HttpRequest *r)
+{
+    http_reply_session_list(r, FALSE);
+}
+
 static void kill_session(HttpRequest *r, int signal)
 {
     oc_sandbox *sb;
     oc_error *err = NULL;
     uint32_t id;
 
-    if (!session_id(r, &id) || !(sb = http_sandbox_open(r)))
+    if (!http_session_id(r, &id) || !(sb = http_sandbox_open(r)))
         return;
     http_reply_done(r, oc_exec_kill(sb, id, signal, &err), err);
     oc_sandbox_unref(sb);
@@ -151,7 +156,7 @@ void http_pty_create(HttpRequest *r)
     if (oc_pty_create(&h, sb, &opts, NULL, &err) < 0) {
         http_reply_oc_error(r, err);
     } else {
-        reply_session(r, oc_exec_handle_session_id(h));
+        http_reply_session(r, oc_exec_handle_session_id(h));
         oc_exec_handle_free(h);
     }
     oc_sandbox_unref(sb);
@@ -164,7 +169,8 @@ void http_pty_resize(HttpRequest *r)
     oc_error *err = NULL;
     uint32_t id, cols, rows;
 
-    if (!terminal_size(r, &cols, &rows) || !session_id(r, &id) || !(sb = http_sandbox_open(r)))
+    if (!terminal_size(r, &cols, &rows) || !http_session_id(r, &id) ||
+        !(sb = http_sandbox_open(r)))
         return;
     http_reply_done(r, oc_exec_attach(&h, sb, id, NULL, &err) < 0 ? -1
                                                                   : oc_exec_resize(h, cols, rows, &err),

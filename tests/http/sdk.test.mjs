@@ -435,6 +435,80 @@ test('exec.kill and exec.shell (a stateful shell over the session WebSocket)', a
   await sh.close();
 });
 
+// Resolves once cond() holds, polling; fails after 120 s naming what.
+async function until(what, cond) {
+  for (let i = 0; i < 1200; i++) {
+    if (cond()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+test('agent.start, sendPrompt, interrupt, attach from a second client, list, kill', async () => {
+  const events = [], errors = [];
+  const count = (evs, type) => evs.filter((e) => e.type === type).length;
+  const session = await sb.agent.start({
+    prompt: 'hello\nrun: ls /', model: 'm1', maxTurns: 9, allowedTools: ['Bash'],
+    onEvent: (e) => events.push(e), onError: (d) => errors.push(d),
+  });
+  await until('the first turn', () => count(events, 'turn_complete') === 1);
+  const types = events.map((e) => e.type);
+  assert.deepEqual(types, ['ready', 'configured', 'system', 'assistant', 'tool_use_summary',
+                           'result', 'turn_complete']);
+  const conf = events[1].config;
+  assert.equal(conf.model, 'm1');
+  assert.equal(conf.maxTurns, 9);
+  assert.deepEqual(conf.allowedTools, ['Bash']);
+  assert.equal(events[3].text, 'You said: hello\nrun: ls /');
+  assert.match(events[4].output, /^bin$/m);
+  assert.match(events[4].output, /^etc$/m);
+
+  // a garbage line reaches onError; the session goes on
+  session.sendPrompt('garbage: this is not json');
+  await until('the garbage turn', () => count(events, 'turn_complete') === 2);
+  assert.ok(errors.includes('non-JSON stdout: this is not json'), JSON.stringify(errors));
+
+  session.sendPrompt('sleep: 30');
+  await until('the sleep turn', () => events.some((e) => e.text === 'You said: sleep: 30'));
+  const t0 = Date.now();
+  session.interrupt();
+  await until('interrupted', () => count(events, 'interrupted') === 1);
+  assert.ok(Date.now() - t0 < 10000, `interrupted after ${Date.now() - t0} ms`);
+  await until('the end of the interrupted turn', () => count(events, 'turn_complete') === 3);
+
+  // a second client: the whole history, then live events
+  const events2 = [];
+  let replayed = false;
+  const second = await sb.agent.attach(session.sessionId, {
+    onEvent: (e) => events2.push(e), onScrollbackEnd: () => { replayed = true; },
+  });
+  await until('the history', () => replayed && count(events2, 'turn_complete') === 3);
+  assert.deepEqual(events2, events);
+  const prompt = await raw('POST', `/sandboxes/${sb.sandboxId}/agent/${session.sessionId}/prompt`,
+                           { body: JSON.stringify({ text: 'through the REST route' }) });
+  assert.equal(prompt.status, 200, prompt.text);
+  await until('the REST turn in both clients', () => count(events, 'turn_complete') === 4 &&
+                                                    count(events2, 'turn_complete') === 4);
+  assert.equal(events.at(-3).text, 'You said: through the REST route');
+  const intr = await raw('POST', `/sandboxes/${sb.sandboxId}/agent/${session.sessionId}/interrupt`);
+  assert.equal(intr.status, 200, intr.text);
+  await until('the idle interrupt', () => count(events2, 'interrupted') === 2);
+
+  // agent.list shows agent sessions only
+  const plain = await sb.exec.start('sleep', { args: ['60'] });
+  const listed = await sb.agent.list();
+  const mine = listed.find((s) => s.sessionID === session.sessionId);
+  assert.ok(mine && mine.running && mine.sandboxID === sb.sandboxId, JSON.stringify(listed));
+  assert.ok(!listed.some((s) => s.sessionID === plain.sessionId), JSON.stringify(listed));
+  await plain.kill(9);
+  await session.kill();
+  assert.equal(await session.done, 137);
+  assert.equal(await second.done, 137);
+  const gone = await raw('POST', `/sandboxes/${sb.sandboxId}/agent/99999/prompt`,
+                         { body: JSON.stringify({ text: 'x' }) });
+  assert.equal(gone.status, 404, gone.text);
+});
+
 test('pty.create with send and onOutput', async () => {
   let out = '';
   let seen;

@@ -8,7 +8,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-echo "1..66"
+echo "1..72"
 tmp=$(mktemp -d)
 id="" forks="" cp="" daemon="" tmux_session=oc-test-shell-$$
 cleanup() {
@@ -85,6 +85,31 @@ check "oc exec attach -i sends stdin, and its end closes the session's stdin" te
 rc=$?
 check "oc exec attach of an unknown session fails and says so" \
     bash -c "[ $rc -eq 1 ] && grep -q 'no such session' '$tmp/err'"
+
+# Agent sessions, driven by the base template's reference runner.
+agent=$("$oc" agent start --prompt 'run: echo cli-agent-ok' "$id")
+check "oc agent start prints the new session's id" bash -c "[[ '$agent' =~ ^[0-9]+$ ]]"
+# Waits until `oc agent attach --no-follow` (the history) holds $1.
+agent_history_has() {
+    for _ in $(seq 1 600); do
+        "$oc" agent attach --no-follow "$id" "$agent" 2>/dev/null | grep -qF "$1" && return 0
+        sleep 0.2
+    done
+    return 1
+}
+check "oc agent attach prints its events, the tool use among them" \
+    agent_history_has '"type":"tool_use_summary","tool":"shell","command":"echo cli-agent-ok","exit_code":0,"output":"cli-agent-ok\n"'
+"$oc" agent prompt "$id" "$agent" 'second prompt'
+check "oc agent prompt sends a prompt it answers" agent_history_has '"text":"You said: second prompt"'
+check "oc agent list shows it, and not plain sessions" bash -c \
+    "'$oc' agent list '$id' | grep -q '^$agent .*running.*/usr/local/bin/oc-agent-runner' && ! '$oc' agent list '$id' | grep -q 'sleep 1000'"
+"$oc" agent kill "$id" "$agent" && sleep 0.5
+check "oc agent kill ends it" bash -c \
+    "'$oc' agent list --json '$id' | python3 -c 'import json,sys; l=json.load(sys.stdin); assert any(s[\"sessionID\"] == \"$agent\" and not s[\"running\"] for s in l), l'"
+"$oc" agent start --follow --prompt 'exit: 5' "$id" >"$tmp/agent.out"
+rc=$?
+check "oc agent start --follow prints the events and passes the exit code through" \
+    bash -c "[ $rc -eq 5 ] && grep -q '\"type\":\"ready\"' '$tmp/agent.out' && grep -q '\"type\":\"turn_complete\"' '$tmp/agent.out'"
 
 # Other processes are served while one holds its agent connection to follow
 # a session (QEMU takes one client per port).  The 20 s bounds only turn a
