@@ -122,7 +122,7 @@ test('a client that stalls mid-request is dropped after io-timeout-s', async () 
     const sock = net.connect(port, '127.0.0.1');
     await new Promise((resolve) => sock.on('connect', resolve));
     const t0 = Date.now();
-    sock.write('POST /api/sandboxes HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{');
+    sock.write(`POST /api/sandboxes HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nContent-Length: 100\r\n\r\n{`);
     await new Promise((resolve) => sock.on('close', resolve));
     const waited = Date.now() - t0;
     assert.ok(waited >= 900 && waited < 10000, `closed after ${waited} ms`);
@@ -190,7 +190,7 @@ test('requests that drip in get 408 after request-timeout-s; idle connections cl
     const cuts = [
       // a connection's first request: its headers, or its body
       drip(await rawConnect(port), '', TEMPLATES),
-      drip(await rawConnect(port), 'POST /api/sandboxes HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n',
+      drip(await rawConnect(port), `POST /api/sandboxes HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nContent-Length: 40\r\n\r\n`,
            '{"templateID": "base", "timeout": 10}   '),
       // the next request on a kept-alive connection
       drip(next, '', TEMPLATES),
