@@ -52,7 +52,7 @@ struct _PortConn {
     int fd;                  /* the host client's socket */
     gint cut;                /* atomic: both directions are to end now */
     CoreCall call;
-    AgentAttach *stream;
+    AgentAttach *stream;     /* set and cleared under the port's lock */
 };
 
 /* Ends the client's socket both ways, which wakes the pump reading it; the
@@ -61,6 +61,16 @@ static void conn_cut(PortConn *c)
 {
     g_atomic_int_set(&c->cut, 1);
     shutdown(c->fd, SHUT_RDWR);
+}
+
+/* Cuts the connection and cancels its stream, which also wakes a pump
+ * waiting for the guest's credit (a guest that stops reading).  Called with
+ * the port's lock held, or by a pump (while the stream lives). */
+static void conn_stop(PortConn *c)
+{
+    conn_cut(c);
+    if (c->stream)
+        agent_attach_detach(c->stream);
 }
 
 /* Host client to guest: its bytes, then its end as a half-close (the
@@ -121,7 +131,7 @@ static gpointer pump_down(gpointer data)
     }
     /* The guest's server has closed, or the client went: nothing more can
      * pass, so both directions end. */
-    conn_cut(c);
+    conn_stop(c);
     return NULL;
 }
 
@@ -133,23 +143,35 @@ static gpointer serve(gpointer data)
     CorePort *p = c->port;
     GError *err = NULL;
 
+    AgentAttach *stream = NULL;
+
     if (!core_call_begin(p->sb, &c->call, &err) ||
-        !(c->stream = agent_forward_open(c->call.conn, p->guest_port, PORT_CONNECT_TIMEOUT_MS,
-                                         &err))) {
+        !(stream = agent_forward_open(c->call.conn, p->guest_port, PORT_CONNECT_TIMEOUT_MS,
+                                      &err))) {
         /* The client sees the connection close; the reason goes to the log. */
         log_info("%s: a connection to 127.0.0.1:%u was closed: %s", p->sb->id, p->host_port,
                  err->message);
         g_error_free(err);
     } else {
+        g_mutex_lock(&p->lock);
+        c->stream = stream;
+        if (p->closing)
+            conn_stop(c); /* port_close() cut the others before this one had a stream */
+        g_mutex_unlock(&p->lock);
         GThread *down = g_thread_new("oc-port-down", pump_down, c);
         pump_up(c);
         g_thread_join(down);
-        agent_attach_free(c->stream);
+        g_mutex_lock(&p->lock);
+        c->stream = NULL;
+        g_mutex_unlock(&p->lock);
+        agent_attach_free(stream);
     }
     core_call_end(p->sb, &c->call);
-    close(c->fd);
+    /* The fd is closed under the lock, after leaving the list, so that
+     * port_close() never shuts down a number another open took since. */
     g_mutex_lock(&p->lock);
     g_ptr_array_remove_fast(p->conns, c);
+    close(c->fd);
     if (p->conns->len == 0)
         g_cond_broadcast(&p->drained);
     g_mutex_unlock(&p->lock);
@@ -230,7 +252,7 @@ static void port_close(CorePort *p)
      * once it has them: keep cutting until all are gone. */
     while (p->conns->len > 0) {
         for (guint i = 0; i < p->conns->len; i++)
-            conn_cut(g_ptr_array_index(p->conns, i));
+            conn_stop(g_ptr_array_index(p->conns, i));
         g_cond_wait_until(&p->drained, &p->lock, g_get_monotonic_time() + G_USEC_PER_SEC / 5);
     }
     g_mutex_unlock(&p->lock);

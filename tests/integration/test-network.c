@@ -8,6 +8,7 @@
  * written here (the image has no WebSocket library). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -289,6 +290,45 @@ START_TEST(test_bad_ports)
 }
 END_TEST
 
+/* A guest server that accepts and never reads holds a client's bytes back
+ * (the stream's credit); unexposing the port still ends the connection
+ * instead of waiting on the guest for ever. */
+START_TEST(test_unexpose_stuck_connection)
+{
+    g_autofree char *addr = NULL;
+    g_autofree char *chunk = g_malloc0(65536);
+    size_t sent = 0;
+    int fd, flags;
+    char c;
+
+    start_server("exec python3 -c \"import socket, time; s = socket.socket(); "
+                 "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+                 "s.bind(('127.0.0.1', 3002)); s.listen(4); conns = []\n"
+                 "while True: conns.append(s.accept())\"", 3002);
+    OK(oc_sandbox_expose_port(sb, 3002, 0, 0, &addr, &e_));
+    fd = connect_host(addr);
+    flags = fcntl(fd, F_GETFL);
+    ck_assert_int_eq(fcntl(fd, F_SETFL, flags | O_NONBLOCK), 0);
+    /* past the guest's socket buffers and the stream's 4 MiB of credit */
+    for (int idle = 0; idle < 20;) {
+        ssize_t n = write(fd, chunk, 65536);
+        if (n > 0) {
+            sent += (size_t)n;
+            idle = 0;
+        } else {
+            ck_assert_int_eq(errno, EAGAIN);
+            idle++;
+            g_usleep(100 * 1000);
+        }
+    }
+    ck_assert_uint_gt(sent, 4u << 20);
+    OK(oc_sandbox_unexpose_port(sb, 3002, 0, &e_));
+    ck_assert_int_eq(fcntl(fd, F_SETFL, flags), 0);
+    ck_assert_int_le(read(fd, &c, 1), 0); /* closed, not left hanging */
+    close(fd);
+}
+END_TEST
+
 /* 3 and 5. Hibernated, the sandbox is woken by a connection to its port; the
  *    interface and outbound connections work after the wake. */
 START_TEST(test_wake_on_connection)
@@ -335,7 +375,7 @@ int main(void)
 {
     const TTest *const tests[] = {
         test_interface_and_outbound, test_exposed_ports, test_bad_ports,
-        test_wake_on_connection, test_fork,
+        test_unexpose_stuck_connection, test_wake_on_connection, test_fork,
     };
     return itest_main("network", 900, setup_all, teardown_all, tests, G_N_ELEMENTS(tests));
 }
