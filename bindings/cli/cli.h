@@ -34,6 +34,7 @@ int cmd_set_timeout(Cli *cli, int argc, char **argv);
 int cmd_daemon(Cli *cli, int argc, char **argv);
 int cmd_checkpoint(Cli *cli, int argc, char **argv);
 int cmd_template(Cli *cli, int argc, char **argv);
+int cmd_template_build(Cli *cli, int argc, char **argv);
 int cmd_pool(Cli *cli, int argc, char **argv);
 
 #define CLI_JSON_ENTRY(cli) { "json", 0, 0, G_OPTION_ARG_NONE, &(cli)->json, "Print JSON", NULL }

@@ -242,6 +242,8 @@ static int template_delete(Cli *cli, int argc, char **argv)
 int cmd_template(Cli *cli, int argc, char **argv)
 {
     static const CliVerb verbs[] = {
+        { "build", cmd_template_build, "build from a Dockerfile: oc template build NAME -f "
+                                       "Dockerfile [--context DIR] [--build-arg K=V]" },
         { "list", template_list, "the templates of this host: oc template list" },
         { "get", template_get, "a template's details and build steps: oc template get NAME..." },
         { "delete", template_delete, "delete templates nothing uses: oc template delete NAME..." },
