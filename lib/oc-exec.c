@@ -32,6 +32,8 @@ void exec_prep_clear(ExecPrep *p)
     if (p->argv)
         g_ptr_array_unref(p->argv);
     g_strfreev(p->env);
+    g_free(p->cwd);
+    g_free(p->user);
 }
 
 gboolean exec_prepare(ExecPrep *p, const char *func, oc_sandbox *sb, const char *command,
@@ -75,7 +77,13 @@ gboolean exec_prepare(ExecPrep *p, const char *func, oc_sandbox *sb, const char 
     }
     p->env = core_sandbox_exec_env(sb, opts->envs);
     p->req.env = (const char *const *)p->env;
-    p->req.cwd = opts->cwd;
+    /* A built template's WORKDIR and USER are the sandbox's defaults. */
+    g_mutex_lock(&sb->lock);
+    p->cwd = opts->cwd ? NULL : g_strdup(sb->record->workdir);
+    p->user = g_strdup(sb->record->user);
+    g_mutex_unlock(&sb->lock);
+    p->req.cwd = opts->cwd ? opts->cwd : p->cwd;
+    p->req.user = p->user;
     p->req.timeout_ms = opts->timeout_ms == OC_TIMEOUT_DEFAULT ? default_timeout_ms
                                                                 : (guint)opts->timeout_ms;
     p->req.stdin_data = opts->stdin_data;
