@@ -224,7 +224,8 @@ static gboolean run_steps(BuildRun *b, guint from, GPtrArray *keys, const char *
         g_prefix_error(error, "cannot start the build sandbox: ");
         return FALSE;
     }
-    build_log(b, "build sandbox ready in %.1f s", (g_get_monotonic_time() - t0) / 1e6);
+    build_log(b, "build sandbox %s ready in %.1f s", b->sb->id,
+              (g_get_monotonic_time() - t0) / 1e6);
     for (guint i = from; ok && i < n; i++) {
         const BuildStep *s = b->spec->steps->pdata[i];
         g_autofree char *what = build_step_describe(s);
@@ -286,12 +287,12 @@ gboolean core_template_build(oc_context *ctx, const char *name, const BuildSpec 
     existing = image_template_load(ctx->state_dir, name, NULL);
     cached = existing && g_strcmp0(existing->key, key) == 0 ? (int)n - 1 : last_cached(&b, keys);
     from = (guint)(cached + 1);
-    /* Settings steps right after the cached ones need no sandbox either. */
+    /* Settings steps before the first step to run need no sandbox either. */
     while (from < n && !build_step_changes_disk(spec->steps->pdata[from]))
         from++;
     for (guint i = 0; i < from; i++) {
         g_autofree char *what = build_step_describe(spec->steps->pdata[i]);
-        build_log(&b, "[%u/%u] %s (cached)", i + 1, n, what);
+        build_log(&b, "[%u/%u] %s%s", i + 1, n, what, (int)i <= cached ? " (cached)" : "");
         apply_settings(&b, spec->steps->pdata[i]);
     }
     top = cached >= 0 ? image_layer_path(ctx->state_dir, keys->pdata[cached])
