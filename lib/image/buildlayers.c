@@ -54,6 +54,28 @@ static void remove_unfinished(const char *dir)
     }
 }
 
+/* What a build that died while installing its template left in
+ * templates/: the collapsed disk (.build-*.qcow2) or the new template's
+ * directory before its rename (.new-*).  Only builds make them, under the
+ * build lock. */
+static void remove_unfinished_installs(const char *state_dir)
+{
+    g_autofree char *root = g_build_filename(state_dir, "templates", NULL);
+    g_autoptr(GDir) d = g_dir_open(root, 0, NULL);
+    const char *n;
+
+    while (d && (n = g_dir_read_name(d))) {
+        g_autofree char *path = g_build_filename(root, n, NULL);
+        if (g_str_has_prefix(n, ".build-") && g_str_has_suffix(n, ".qcow2")) {
+            log_info("removing %s: the build that made it did not finish", path);
+            g_unlink(path);
+        } else if (g_str_has_prefix(n, ".new-")) {
+            log_info("removing %s: the build that made it did not finish", path);
+            image_layer_dir_remove(path);
+        }
+    }
+}
+
 int image_layers_lock(const char *state_dir, GError **error)
 {
     g_autofree char *dir = layers_dir(state_dir);
@@ -65,8 +87,10 @@ int image_layers_lock(const char *state_dir, GError **error)
         return -1;
     }
     fd = lockfile_take(path, error);
-    if (fd >= 0)
+    if (fd >= 0) {
         remove_unfinished(dir);
+        remove_unfinished_installs(state_dir);
+    }
     return fd;
 }
 

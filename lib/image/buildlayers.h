@@ -18,7 +18,8 @@
 #include <glib.h>
 
 /* Takes the layer cache's build lock (waiting for another build), then
- * removes what dead builds left: the descriptor to close, or -1. */
+ * removes what dead builds left (unfinished layers, a template disk or
+ * directory not yet in place): the descriptor to close, or -1. */
 int image_layers_lock(const char *state_dir, GError **error);
 /* STATE/cache/layers/KEY.qcow2 (whether or not it exists). */
 char *image_layer_path(const char *state_dir, const char *key);
