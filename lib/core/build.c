@@ -19,6 +19,7 @@
 #include "image/buildlayers.h"
 #include "image/store.h"
 #include "image/templates.h"
+#include "util/crashpoint.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "virt/overlay.h"
@@ -201,6 +202,7 @@ static gboolean install(BuildRun *b, const char *name, const char *key, const ch
     g_ptr_array_add(b->env, NULL);
     ok = build_collapse(top, parent_disk, disk, error);
     if (ok) {
+        crash_point("build", "collapsed");
         g_autoptr(ImageTemplate) parent = image_template_load(b->ctx->state_dir, b->spec->parent,
                                                               NULL);
         size = parent ? parent->size_bytes : 0;

@@ -12,6 +12,7 @@
 
 #include "image/buildlayers.h"
 #include "image/store.h"
+#include "util/crashpoint.h"
 #include "util/durable.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -410,15 +411,18 @@ gboolean build_layer_capture(BuildRun *b, const char *key, const char *what, GEr
                     g_strerror(errno));
         return FALSE;
     }
+    crash_point("build", "linked");
     if (!virt_overlay_create(overlay, layer, error) ||
         !virt_snapshot_disk_only(b->sb->dom, overlay, error)) {
         g_unlink(overlay);
         g_unlink(layer);
         return FALSE;
     }
+    crash_point("build", "frozen");
     if (!durable_sync(layer, error) || !image_layer_commit(state, key, what, error)) {
         image_layer_discard(state, key);
         return FALSE;
     }
+    crash_point("build", "layer");
     return TRUE;
 }
