@@ -529,10 +529,17 @@ typedef struct {
     const void *stdin_data;    /* NULL: stdin is /dev/null */
     size_t stdin_len;
     size_t max_output;         /* per stream; 0: OC_EXEC_DEFAULT_MAX_OUTPUT */
+    /* version 2 */
+    const char *user;          /* USER[:GROUP] (names from the guest's /etc/passwd and
+                                  /etc/group, or numbers) to run as; NULL: the
+                                  template's USER, else root */
 } oc_exec_options;
 
-#define OC_EXEC_OPTIONS_VERSION 1
-#define OC_EXEC_OPTIONS_INIT { OC_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, OC_TIMEOUT_DEFAULT, NULL, 0, 0 }
+#define OC_EXEC_OPTIONS_VERSION 2
+#define OC_EXEC_OPTIONS_INIT                                                               \
+    { OC_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, OC_TIMEOUT_DEFAULT, NULL, 0, 0, NULL }
+/* Fills opts with the defaults of that version (1 to OC_EXEC_OPTIONS_VERSION),
+ * writing only the fields that version has. */
 OC_API int oc_exec_options_init(oc_exec_options *opts, uint32_t version);
 
 typedef struct oc_exec_result oc_exec_result;

@@ -16,6 +16,8 @@ static oc_context *ctx;
 static oc_sandbox *built;      /* a sandbox of T_MAIN */
 static char *context_dir;      /* the build context, a temporary directory */
 static gboolean guest_has_net; /* the sandbox of T_MAIN has a default route */
+static char *run_id_arg;       /* RUN_ID=<a nonce of this run> */
+static gint64 started;         /* unix seconds: layers made since are this run's */
 
 static const char *state_dir(void)
 {
@@ -23,9 +25,12 @@ static const char *state_dir(void)
     return d && *d ? d : "/var/lib/opencomputer";
 }
 
+/* The first RUN carries a nonce of the run (ARG RUN_ID): each run builds
+ * from scratch, whatever the cache holds from an earlier one. */
 static const char dockerfile[] =
     "FROM base\n"
-    "RUN echo hi > /built\n"
+    "ARG RUN_ID\n"
+    "RUN echo hi > /built && echo $RUN_ID > /run-id\n"
     "COPY greeting.txt /app/greeting.txt\n"
     "ENV X=1\n"
     "ENV Z=zed\n"
@@ -66,8 +71,10 @@ static char *log_text(GPtrArray *log)
 static int build_dockerfile(const char *name, const char *text, GPtrArray *log, oc_error **err)
 {
     oc_template_build_options o = OC_TEMPLATE_BUILD_OPTIONS_INIT;
+    const char *args[] = { run_id_arg, NULL };
 
     o.dockerfile = text;
+    o.build_args = args;
     o.context_dir = context_dir;
     o.log = collect;
     o.log_user_data = log;
@@ -93,6 +100,8 @@ static void setup_all(void)
         fprintf(stderr, "cannot open a context: %s\n", oc_error_message(err));
         exit(1);
     }
+    started = g_get_real_time() / G_USEC_PER_SEC;
+    run_id_arg = g_strdup_printf("RUN_ID=%08x%08x", g_random_int(), g_random_int());
     context_dir = g_dir_make_tmp("oc-build-XXXXXX", NULL);
     ck_assert_ptr_nonnull(context_dir);
     write_greeting("hello from the host\n");
@@ -101,6 +110,34 @@ static void setup_all(void)
     delete_template(T_ENV);
     delete_template(T_FAIL);
     delete_template(T_APT);
+}
+
+/* Removes the cache layers this run made for its Dockerfile: their keys
+ * hold its nonce, so no later build could use them. */
+static gboolean own_step(const char *json)
+{
+    return strstr(json, "/run-id") || strstr(json, "greeting.txt") ||
+           strstr(json, "WORKDIR /app") || strstr(json, "builder");
+}
+
+static void remove_own_layers(void)
+{
+    g_autofree char *dir = g_build_filename(state_dir(), "cache", "layers", NULL);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *n;
+
+    while (d && (n = g_dir_read_name(d))) {
+        g_autofree char *meta = g_build_filename(dir, n, NULL);
+        g_autofree char *text = NULL;
+        GStatBuf st;
+        if (!g_str_has_suffix(n, ".json") || g_stat(meta, &st) < 0 || st.st_mtime < started ||
+            !g_file_get_contents(meta, &text, NULL, NULL) || !own_step(text))
+            continue;
+        g_autofree char *disk = g_strndup(meta, strlen(meta) - strlen(".json"));
+        g_autofree char *qcow = g_strconcat(disk, ".qcow2", NULL);
+        g_unlink(qcow);
+        g_unlink(meta);
+    }
 }
 
 static void teardown_all(void)
@@ -114,9 +151,11 @@ static void teardown_all(void)
     delete_template(T_ENV);
     delete_template(T_FAIL);
     delete_template(T_APT);
+    remove_own_layers();
     g_unlink(greeting);
     g_rmdir(context_dir);
     g_free(context_dir);
+    g_free(run_id_arg);
     oc_context_unref(ctx);
 }
 
@@ -154,8 +193,17 @@ START_TEST(test_dockerfile_build)
                                            "echo HOME=$HOME");
     ck_assert_str_eq(out, "hi\nhello from the host\nbuilder\nmade\nX=2 Z=zed\n/app\nbuilder\n"
                           "HOME=/home/builder\n");
-    /* for the apt-get test: whether the guest has a network */
+    /* the caller may still run as another user, and an unknown one is an
+     * error naming it */
+    oc_exec_options eo = OC_EXEC_OPTIONS_INIT;
     oc_exec_result *r = NULL;
+    eo.user = "root";
+    OK(oc_exec_run(&r, built, "id -un; pwd", &eo, &e_));
+    ck_assert_str_eq(oc_exec_result_stdout(r, NULL), "root\n/app\n");
+    oc_exec_result_free(r);
+    eo.user = "oc-nobody-here";
+    FAILS(OC_EINVAL, oc_exec_run(&r, built, "id", &eo, &err), "no user 'oc-nobody-here'");
+    /* for the apt-get test: whether the guest has a network */
     OK(oc_exec_run(&r, built, "ip route | grep -q '^default'", NULL, &e_));
     guest_has_net = oc_exec_result_exit_code(r) == 0;
     oc_exec_result_free(r);
@@ -185,12 +233,14 @@ START_TEST(test_cache)
     ck_assert_uint_eq(steps, DOCKERFILE_STEPS);
     ck_assert_msg(!strstr(text, "build sandbox"), "a sandbox was started:\n%s", text);
 
-    /* a copied file changed: the build starts again at its COPY */
+    /* a copied file changed: the build starts again at its COPY (the
+     * template's new version is left to the sandbox of the old one) */
     write_greeting("hello again\n");
     OK(build_dockerfile(T_MAIN, dockerfile, again, &e_));
     g_free(text);
     text = log_text(again);
-    ck_assert_msg(log_find(again, "[1/8] RUN echo hi > /built (cached)"), "%s", text);
+    ck_assert_msg(g_str_has_suffix(log_find(again, "[1/8] RUN echo hi"), " (cached)"), "%s",
+                  text);
     ck_assert_msg(log_find(again, "starting a build sandbox from the cached layers"), "%s", text);
     ck_assert_msg(!strstr(text, "[2/8] COPY greeting.txt /app/greeting.txt (cached)"), "%s",
                   text);
@@ -288,6 +338,14 @@ START_TEST(test_bad_input)
     ck_assert_msg(log->len == 0, "a rejected build logged: %s", (char *)log->pdata[0]);
     assert_no_build_files("x");
     FAILS(OC_ENOTFOUND, oc_template_get(&t, ctx, "x", &err), "x");
+
+    /* exec options of version 1 (no user) are still filled and taken */
+    oc_exec_options v1;
+    memset(&v1, 0xab, sizeof v1);
+    ck_assert_int_eq(oc_exec_options_init(&v1, 1), OC_OK);
+    ck_assert_uint_eq(v1.version, 1);
+    ck_assert_ptr_eq(v1.user, (const char *)(uintptr_t)0xabababababababab);
+    ck_assert_int_eq(oc_exec_options_init(&v1, 3), OC_EINVAL);
 
     /* the step list: an unknown kind, then a good list of settings only,
      * which needs no sandbox */
