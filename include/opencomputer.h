@@ -415,6 +415,12 @@ OC_API uint64_t oc_template_info_disk_bytes(const oc_template_info *t);
 /* How it was built from its parent, a line a step (NULL-terminated; empty
  * when it has no parent). */
 OC_API const char *const *oc_template_info_steps(const oc_template_info *t);
+/* What its sandboxes' execs get by default (a built template's ENV, WORKDIR
+ * and USER): "K=V" strings (NULL-terminated, possibly empty), and the
+ * directory and user, NULL when none was set. */
+OC_API const char *const *oc_template_info_env(const oc_template_info *t);
+OC_API const char *oc_template_info_workdir(const oc_template_info *t);
+OC_API const char *oc_template_info_user(const oc_template_info *t);
 
 typedef struct oc_template_list oc_template_list;
 

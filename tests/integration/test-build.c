@@ -179,6 +179,11 @@ START_TEST(test_dockerfile_build)
     ck_assert_str_eq(oc_template_info_parent(t), "base");
     ck_assert_str_eq(oc_template_info_steps(t)[2], "ENV X=1");
     ck_assert_ptr_null(oc_template_info_steps(t)[DOCKERFILE_STEPS]);
+    ck_assert_str_eq(oc_template_info_env(t)[0], "X=1");
+    ck_assert_str_eq(oc_template_info_env(t)[1], "Z=zed");
+    ck_assert_ptr_null(oc_template_info_env(t)[2]);
+    ck_assert_str_eq(oc_template_info_workdir(t), "/app");
+    ck_assert_str_eq(oc_template_info_user(t), "builder");
     oc_template_info_free(t);
 
     /* Its sandboxes: the files, its ENV under the caller's envs, its
