@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/snapshots.h"
 #include "image/buildlayers.h"
 #include "image/store.h"
 #include "image/templates.h"
@@ -82,17 +83,40 @@ static void prefix_step_error(GError **error, const BuildStep *step, guint i, gu
 }
 
 /* A hidden sandbox: marked creating for as long as it lives, so it is in
- * no listing and whoever lists next removes it if this process dies. */
-static oc_sandbox *boot_builder(BuildRun *b, const char *backing, int *hidden_lock,
-                                GError **error)
+ * no listing and whoever lists next removes it if this process dies.  On
+ * the parent's own disk it starts from the parent's ready snapshot when
+ * there is a fresh one (a fork: about 1 s instead of a 9 to 13 s cold boot
+ * under TCG); on a cached layer it boots. */
+static oc_sandbox *boot_builder(BuildRun *b, const char *backing, gboolean on_parent,
+                                int *hidden_lock, GError **error)
 {
     CoreCreateSpec spec = { .template_name = b->spec->parent, .timeout_s = 0,
                             .cpu_count = b->opts->cpu_count, .memory_mb = b->opts->memory_mb };
+    g_autoptr(ImageCheckpoint) snap = on_parent ? core_template_snapshot_fresh(
+                                                      b->ctx, spec.template_name, spec.cpu_count,
+                                                      spec.memory_mb)
+                                                : NULL;
     CoreBirth birth = { .backing = backing, .scope = "build" };
     VirtRecord *rec = core_record_new(&spec, error);
 
     if (!rec)
         return NULL;
+    if (snap) {
+        g_autofree char *disk = image_checkpoint_file(snap, "disk.qcow2");
+        g_autofree char *memory = image_checkpoint_file(snap, "memory.save");
+        CoreBirth fork = { .backing = disk, .image = memory, .scope = "build" };
+        g_autoptr(GError) err = NULL;
+        VirtRecord *copy = virt_record_copy(rec);
+        oc_sandbox *sb;
+
+        copy->origin = g_strdup("snapshot");
+        if ((sb = core_sandbox_make(b->ctx, copy, &fork, hidden_lock, &err))) {
+            virt_record_free(rec);
+            return sb;
+        }
+        log_warning("template build: cannot start from the snapshot of template %s (%s); "
+                    "booting instead", spec.template_name, err->message);
+    }
     rec->origin = g_strdup("boot");
     return core_sandbox_make(b->ctx, rec, &birth, hidden_lock, error);
 }
@@ -219,17 +243,19 @@ static gboolean install(BuildRun *b, const char *name, const char *key, const ch
     return ok;
 }
 
-/* Runs steps from..end in the build sandbox, booted on backing. */
+/* Runs steps from..end in the build sandbox, booted on backing: the
+ * parent's disk (on_parent) or a cached layer. */
 static gboolean run_steps(BuildRun *b, guint from, GPtrArray *keys, const char *backing,
-                          GError **error)
+                          gboolean on_parent, GError **error)
 {
     guint n = b->spec->steps->len;
     int hidden_lock = -1;
     gboolean ok = TRUE;
     gint64 t0 = g_get_monotonic_time();
 
-    build_log(b, "starting a build sandbox from %s", from ? "the cached layers" : b->spec->parent);
-    b->sb = boot_builder(b, backing, &hidden_lock, error);
+    build_log(b, "starting a build sandbox from %s", on_parent ? b->spec->parent
+                                                                 : "the cached layers");
+    b->sb = boot_builder(b, backing, on_parent, &hidden_lock, error);
     if (!b->sb) {
         g_prefix_error(error, "cannot start the build sandbox: ");
         return FALSE;
@@ -308,7 +334,7 @@ gboolean core_template_build(oc_context *ctx, const char *name, const BuildSpec 
     top = cached >= 0 ? image_layer_path(ctx->state_dir, keys->pdata[cached])
                       : g_strdup(parent_disk);
     if (from < n) {
-        ok = run_steps(&b, from, keys, top, error);
+        ok = run_steps(&b, from, keys, top, cached < 0, error);
         g_free(top);
         top = ok ? image_layer_path(ctx->state_dir, keys->pdata[last_cached(&b, keys)]) : NULL;
     }
