@@ -109,8 +109,8 @@ gboolean image_layer_usable(const char *state_dir, const char *key)
     chain = image_qcow2_chain(path);
     below = image_qcow2_backing(chain->pdata[chain->len - 1], &err);
     if (below || err) {
-        log_info("layer %.16s: the disks it builds on are gone or damaged; building it again",
-                 key);
+        log_info("layer %.16s: the disks it builds on are gone or damaged; removing it", key);
+        image_layer_discard(state_dir, key);
         return FALSE;
     }
     return TRUE;

@@ -23,7 +23,9 @@
 int image_layers_lock(const char *state_dir, GError **error);
 /* STATE/cache/layers/KEY.qcow2 (whether or not it exists). */
 char *image_layer_path(const char *state_dir, const char *key);
-/* TRUE if the layer exists and every disk it builds on is there. */
+/* TRUE if the layer exists and every disk it builds on is there; one whose
+ * disks are gone (a parent template deleted, a replaced ready snapshot
+ * collected) is removed.  The caller holds the build lock. */
 gboolean image_layer_usable(const char *state_dir, const char *key);
 /* Writes KEY.json durably (the layer file must be synced already): from
  * then on the layer exists. */
