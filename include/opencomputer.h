@@ -177,6 +177,27 @@ OC_API int oc_sandbox_is_running(oc_sandbox *sb, int *out, oc_error **error);
 /* Sets the idle timeout in seconds (0: never) and restarts the idle clock. */
 OC_API int oc_sandbox_set_timeout(oc_sandbox *sb, uint32_t timeout_s, uint32_t flags, oc_error **error);
 
+/* ---- ports ----
+ *
+ * A TCP port of the guest reached from the host: a listener on the host's
+ * loopback, served by this process, whose every connection becomes a
+ * connection to the port on the guest's own loopback (127.0.0.1, then ::1),
+ * carried by the agent (docs/network.md).  The host port stays the same
+ * across hibernate and wake, and a connection to a hibernated sandbox wakes
+ * it.  A port stays open until it is unexposed, the sandbox is killed, or
+ * the handle sb is released (its last oc_sandbox_unref()). */
+
+/* Exposes guest_port (1 to 65535) at 127.0.0.1:host_port (0: any free
+ * port).  *host_out (nullable; free with oc_free()) receives "127.0.0.1:N".
+ * Exposing the same guest port again returns the same address; OC_EEXISTS
+ * when host_port is taken. */
+OC_API int oc_sandbox_expose_port(oc_sandbox *sb, uint16_t guest_port, uint16_t host_port,
+                                  uint32_t flags, char **host_out, oc_error **error);
+/* Closes the listener and every connection through it.  OC_ENOTFOUND when
+ * the port is not exposed through this handle. */
+OC_API int oc_sandbox_unexpose_port(oc_sandbox *sb, uint16_t guest_port, uint32_t flags,
+                                    oc_error **error);
+
 /* ---- hibernate and wake ----
  *
  * A hibernated sandbox has no QEMU process: its memory is in a libvirt

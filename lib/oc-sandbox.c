@@ -1,4 +1,5 @@
 /* oc-sandbox.c: public entry points of sandboxes: lifecycle and info. */
+#include "core/ports.h"
 #include "core/power.h"
 #include "core/sandbox.h"
 #include "oc-private.h"
@@ -125,6 +126,33 @@ OC_API int oc_sandbox_set_timeout(oc_sandbox *sb, uint32_t timeout_s, uint32_t f
     CHECK_ARG(sb, "oc_sandbox_set_timeout: sb must not be NULL");
     if (!oc_check_flags(flags, 0, "oc_sandbox_set_timeout", &err) ||
         !core_sandbox_set_timeout(sb, timeout_s, &err))
+        return oc_error_propagate(error, err);
+    return OC_OK;
+}
+
+OC_API int oc_sandbox_expose_port(oc_sandbox *sb, uint16_t guest_port, uint16_t host_port,
+                                  uint32_t flags, char **host_out, oc_error **error)
+{
+    GError *err = NULL;
+    guint16 bound;
+
+    CHECK_ARG(sb, "oc_sandbox_expose_port: sb must not be NULL");
+    if (!oc_check_flags(flags, 0, "oc_sandbox_expose_port", &err) ||
+        !core_port_expose(sb, guest_port, host_port, &bound, &err))
+        return oc_error_propagate(error, err);
+    if (host_out)
+        *host_out = g_strdup_printf("127.0.0.1:%u", bound);
+    return OC_OK;
+}
+
+OC_API int oc_sandbox_unexpose_port(oc_sandbox *sb, uint16_t guest_port, uint32_t flags,
+                                    oc_error **error)
+{
+    GError *err = NULL;
+
+    CHECK_ARG(sb, "oc_sandbox_unexpose_port: sb must not be NULL");
+    if (!oc_check_flags(flags, 0, "oc_sandbox_unexpose_port", &err) ||
+        !core_port_unexpose(sb, guest_port, &err))
         return oc_error_propagate(error, err);
     return OC_OK;
 }

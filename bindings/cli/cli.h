@@ -36,6 +36,10 @@ int cmd_checkpoint(Cli *cli, int argc, char **argv);
 int cmd_template(Cli *cli, int argc, char **argv);
 int cmd_template_build(Cli *cli, int argc, char **argv);
 int cmd_pool(Cli *cli, int argc, char **argv);
+int cmd_expose(Cli *cli, int argc, char **argv);
+
+/* A GSourceFunc that quits the GMainLoop it is given (signal handlers). */
+gboolean cli_quit_loop(gpointer loop);
 
 #define CLI_JSON_ENTRY(cli) { "json", 0, 0, G_OPTION_ARG_NONE, &(cli)->json, "Print JSON", NULL }
 

@@ -86,12 +86,6 @@ int cmd_set_timeout(Cli *cli, int argc, char **argv)
     return rc;
 }
 
-static gboolean quit_loop(gpointer loop)
-{
-    g_main_loop_quit(loop);
-    return G_SOURCE_REMOVE;
-}
-
 static gboolean report_active(gpointer data)
 {
     oc_reaper *reaper = data;
@@ -156,8 +150,8 @@ int cmd_daemon(Cli *cli, int argc, char **argv)
     if (oc_reaper_start(&reaper, cli->ctx, 0, &err) < 0)
         return cli_fail(err);
     loop = g_main_loop_new(NULL, FALSE);
-    g_unix_signal_add(SIGINT, quit_loop, loop);
-    g_unix_signal_add(SIGTERM, quit_loop, loop);
+    g_unix_signal_add(SIGINT, cli_quit_loop, loop);
+    g_unix_signal_add(SIGTERM, cli_quit_loop, loop);
     if (!oc_reaper_is_active(reaper)) {
         fprintf(stderr, "oc daemon: another reaper is active on this host; waiting to take over\n");
         g_timeout_add(OC_REAPER_INTERVAL_MS, report_active, reaper);

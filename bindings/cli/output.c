@@ -172,6 +172,12 @@ void cli_warn_if_tcg(Cli *cli)
                         "which is slow and not a security boundary\n");
 }
 
+gboolean cli_quit_loop(gpointer loop)
+{
+    g_main_loop_quit(loop);
+    return G_SOURCE_REMOVE;
+}
+
 void cli_print_json(JsonNode *node)
 {
     g_autoptr(JsonGenerator) gen = json_generator_new();

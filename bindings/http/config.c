@@ -26,7 +26,7 @@ static gboolean load_file(HttpConfig *cfg, const char *path, GError **error)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
     gint64 pool = cfg->pool_size, quota = cfg->max_sandboxes, wait = cfg->exec_wait_ms;
-    gint64 io = cfg->io_timeout_s;
+    gint64 io = cfg->io_timeout_s, request = cfg->request_timeout_s;
 
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, error)) {
         g_prefix_error(error, "cannot read config file %s: ", path);
@@ -51,7 +51,8 @@ static gboolean load_file(HttpConfig *cfg, const char *path, GError **error)
         !key_int(kf, "max-upload-bytes", 1024, &cfg->max_upload, error) ||
         !key_int(kf, "max-sandboxes", 0, &quota, error) ||
         !key_int(kf, "exec-wait-ms", 0, &wait, error) ||
-        !key_int(kf, "io-timeout-s", 1, &io, error)) {
+        !key_int(kf, "io-timeout-s", 1, &io, error) ||
+        !key_int(kf, "request-timeout-s", 1, &request, error)) {
         g_prefix_error(error, "%s: ", path);
         return FALSE;
     }
@@ -59,6 +60,7 @@ static gboolean load_file(HttpConfig *cfg, const char *path, GError **error)
     cfg->max_sandboxes = (guint)MIN(quota, G_MAXUINT);
     cfg->exec_wait_ms = (guint)MIN(wait, 60000);
     cfg->io_timeout_s = (guint)MIN(io, 3600);
+    cfg->request_timeout_s = (guint)MIN(request, 86400);
     return TRUE;
 }
 
@@ -66,7 +68,7 @@ gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **err
 {
     g_autofree char *config = NULL, *listen = NULL, *state_dir = NULL;
     g_auto(GStrv) keys = NULL;
-    int pool = -1, quota = -1, wait = -1;
+    int pool = -1, quota = -1, wait = -1, request = -1;
     gboolean no_reaper = FALSE;
     GOptionEntry entries[] = {
         { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config, "Read settings from FILE (group [server])", "FILE" },
@@ -76,6 +78,7 @@ gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **err
         { "pool-size", 0, 0, G_OPTION_ARG_INT, &pool, "Keep N ready sandboxes of the base template (default 0)", "N" },
         { "max-sandboxes", 0, 0, G_OPTION_ARG_INT, &quota, "Refuse creates past N sandboxes with 429 (default 0: no quota)", "N" },
         { "exec-wait-ms", 0, 0, G_OPTION_ARG_INT, &wait, "run-async answers inline if the command ends within MS (default 1000)", "MS" },
+        { "request-timeout-s", 0, 0, G_OPTION_ARG_INT, &request, "A request (headers and body) must arrive within S seconds, else 408 (default 60)", "S" },
         { "no-reaper", 0, 0, G_OPTION_ARG_NONE, &no_reaper, "Do not hibernate idle sandboxes", NULL },
         { NULL },
     };
@@ -88,6 +91,7 @@ gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **err
     cfg->max_upload = HTTP_DEFAULT_MAX_UPLOAD;
     cfg->exec_wait_ms = HTTP_DEFAULT_EXEC_WAIT_MS;
     cfg->io_timeout_s = HTTP_DEFAULT_IO_TIMEOUT_S;
+    cfg->request_timeout_s = HTTP_DEFAULT_REQUEST_TIMEOUT_S;
     cfg->reaper = TRUE;
     g_option_context_add_main_entries(oc, entries, NULL);
     if (!g_option_context_parse(oc, argc, argv, error))
@@ -106,9 +110,11 @@ gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **err
     if (state_dir)
         g_free(cfg->state_dir), cfg->state_dir = g_steal_pointer(&state_dir);
     /* -1 is "not given" */
-    if (pool < -1 || pool > 64 || quota < -1 || wait < -1 || wait > 60000) {
+    if (pool < -1 || pool > 64 || quota < -1 || wait < -1 || wait > 60000 || request == 0 ||
+        request < -1 || request > 86400) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "--pool-size takes 0 to 64, --max-sandboxes >= 0, --exec-wait-ms 0 to 60000");
+                    "--pool-size takes 0 to 64, --max-sandboxes >= 0, --exec-wait-ms 0 to "
+                    "60000, --request-timeout-s 1 to 86400");
         return FALSE;
     }
     if (pool >= 0)
@@ -117,6 +123,8 @@ gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **err
         cfg->max_sandboxes = (guint)quota;
     if (wait >= 0)
         cfg->exec_wait_ms = (guint)wait;
+    if (request > 0)
+        cfg->request_timeout_s = (guint)request;
     if (no_reaper)
         cfg->reaper = FALSE;
     for (char **k = cfg->api_keys; k && *k; k++)
@@ -150,10 +158,15 @@ GSocketAddress *http_config_address(const HttpConfig *cfg, GError **error)
                     cfg->listen);
         return NULL;
     }
-    if (!g_inet_address_get_is_loopback(ia) && !(cfg->api_keys && cfg->api_keys[0])) {
+    /* Not even on loopback: every sandbox reaches the host's loopback
+     * through its gateway (docs/network.md), so a keyless server there
+     * would let any sandbox drive every other. */
+    if (!(cfg->api_keys && cfg->api_keys[0])) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
-                    "refusing to listen on %s without an API key: set api-keys in the config "
-                    "file, or listen on 127.0.0.1", cfg->listen);
+                    "refusing to listen on %s without an API key: sandboxes reach the host's "
+                    "loopback through their gateway, so even on 127.0.0.1 a server without a "
+                    "key would let any sandbox control every other; set api-keys in the config "
+                    "file (mode 0600)", cfg->listen);
         return NULL;
     }
     return g_inet_socket_address_new(ia, port);

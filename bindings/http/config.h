@@ -8,6 +8,7 @@
 #define HTTP_DEFAULT_MAX_UPLOAD (256 * 1024 * 1024)
 #define HTTP_DEFAULT_EXEC_WAIT_MS 1000
 #define HTTP_DEFAULT_IO_TIMEOUT_S 30
+#define HTTP_DEFAULT_REQUEST_TIMEOUT_S 60
 
 typedef struct {
     char *listen;          /* "host:port" or "[v6]:port"; host must be an address */
@@ -19,6 +20,7 @@ typedef struct {
     guint max_sandboxes;   /* 0: no quota */
     guint exec_wait_ms;    /* how long run-async waits to answer inline */
     guint io_timeout_s;    /* a client idle this long mid-request is dropped */
+    guint request_timeout_s; /* a request (headers and body) not in by then: 408 */
     gboolean reaper;
 } HttpConfig;
 

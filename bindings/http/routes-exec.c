@@ -27,6 +27,7 @@ typedef struct {
     gint64 done_at;
     oc_exec_result *result; /* when done and it ran */
     char *error;            /* when done and it could not run */
+    int code;               /* and the library's code for it */
     /* the command */
     oc_sandbox *sb;
     HttpExecBody body;
@@ -79,6 +80,7 @@ static void run_job(gpointer data, gpointer unused)
     g_mutex_lock(&job->lock);
     if (rc < 0) {
         job->error = g_strdup(oc_error_message(err));
+        job->code = oc_error_code_of(err);
         oc_error_free(err);
     } else {
         job->result = res;
@@ -136,8 +138,10 @@ static void reply_finished(HttpRequest *r, ExecJob *job, gboolean with_id)
     JsonObject *o;
     JsonNode *n;
 
+    if (job->error)
+        http_sandbox_check_gone(r->srv, job->sandbox_id, job->code);
     if (job->error && !with_id) {
-        http_reply_error(r, 500, "%s", job->error);
+        http_reply_error(r, http_status_of(job->code), "%s", job->error);
         return;
     }
     o = job->result ? http_json_exec_result(job->result) : json_object_new();

@@ -77,6 +77,34 @@ oc_sandbox *http_sandbox_open(HttpRequest *r)
     return sb;
 }
 
+void http_sandbox_check_gone(HttpServer *srv, const char *id, int code)
+{
+    HttpSandboxes *s = srv->sandboxes;
+    oc_error *err = NULL;
+    oc_sandbox *sb;
+    int state;
+
+    /* a missing file or session is no reason to doubt the sandbox */
+    if (code != OC_ENOTFOUND || !id)
+        return;
+    g_mutex_lock(&s->lock);
+    sb = g_hash_table_lookup(s->handles, id);
+    if (sb)
+        oc_sandbox_ref(sb);
+    g_mutex_unlock(&s->lock);
+    if (!sb)
+        return;
+    if (oc_sandbox_status(sb, &state, &err) < 0 && oc_error_code_of(err) == OC_ENOTFOUND) {
+        g_mutex_lock(&s->lock);
+        /* unless another request has put a new handle there meanwhile */
+        if (g_hash_table_lookup(s->handles, id) == sb)
+            g_hash_table_remove(s->handles, id);
+        g_mutex_unlock(&s->lock);
+    }
+    oc_error_free(err);
+    oc_sandbox_unref(sb);
+}
+
 void http_sandbox_forget(HttpServer *srv, const char *id)
 {
     HttpSandboxes *s = srv->sandboxes;

@@ -14,6 +14,10 @@ oc_sandbox *http_sandbox_open(HttpRequest *r);
 oc_sandbox *http_sandbox_lookup(HttpServer *srv, const char *id, oc_error **err);
 /* Drops the cached handle (after a kill). */
 void http_sandbox_forget(HttpServer *srv, const char *id);
+/* A call about sandbox id (may be NULL) failed with code: when it was
+ * OC_ENOTFOUND and the cached handle's sandbox is gone (killed by another
+ * process, say), drops the handle, so the cache holds live sandboxes only. */
+void http_sandbox_check_gone(HttpServer *srv, const char *id, int code);
 void http_sandbox_remember(HttpServer *srv, oc_sandbox *sb);
 /* For calls that wake a hibernated sandbox: when the request asked for the
  * async flow and the sandbox is not running, starts a wake in the

@@ -2,7 +2,9 @@
  * line, and handing each request to a worker thread and its reply back. */
 #include "server.h"
 #include "body.h"
+#include "deadline.h"
 #include "handlers.h"
+#include "idle.h"
 #include "sandboxes.h"
 #include "upload.h"
 
@@ -109,6 +111,7 @@ void http_reply_oc_error(HttpRequest *r, oc_error *err)
 {
     int code = oc_error_code_of(err);
 
+    http_sandbox_check_gone(r->srv, r->route.sandbox_id, code);
     http_reply_error(r, http_status_of(code), "%s", oc_error_message(err) ? oc_error_message(err)
                                                                            : oc_strerror(code));
     oc_error_free(err);
@@ -155,6 +158,14 @@ char *http_iso_time(gint64 unix_s)
     return dt ? g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ") : g_strdup("");
 }
 
+void http_source_drop(GSource *source)
+{
+    if (source) {
+        g_source_destroy(source);
+        g_source_unref(source);
+    }
+}
+
 const char *http_query(HttpRequest *r, const char *name)
 {
     return g_hash_table_lookup(r->query, name);
@@ -166,18 +177,21 @@ void http_log_request(SoupServerMessage *msg, guint status)
 {
     gint64 *t0 = g_object_get_data(G_OBJECT(msg), "oc-start");
     const char *pattern = g_object_get_data(G_OBJECT(msg), "oc-route");
+    const char *method = soup_server_message_get_method(msg);
+    GUri *uri = soup_server_message_get_uri(msg);
     double ms = t0 ? (double)(g_get_monotonic_time() - *t0) / 1000.0 : 0.0;
 
     if (g_object_get_data(G_OBJECT(msg), "oc-logged"))
         return; /* once per request, whichever path ends it */
     g_object_set_data(G_OBJECT(msg), "oc-logged", GINT_TO_POINTER(1));
-    if (!pattern)
-        pattern = g_uri_get_path(soup_server_message_get_uri(msg));
+    if (!pattern) /* no request line yet: a client cut off before it sent one */
+        pattern = uri ? g_uri_get_path(uri) : "(no request line)";
+    if (!method)
+        method = "-";
     if (status == 0) /* the client went away, or was dropped, mid-request */
-        fprintf(stderr, "%s %s aborted %.1fms\n", soup_server_message_get_method(msg), pattern, ms);
+        fprintf(stderr, "%s %s aborted %.1fms\n", method, pattern, ms);
     else
-        fprintf(stderr, "%s %s %u %.1fms\n", soup_server_message_get_method(msg), pattern, status,
-                ms);
+        fprintf(stderr, "%s %s %u %.1fms\n", method, pattern, status, ms);
 }
 
 static void set_error(SoupServerMessage *msg, guint status, const char *text);
@@ -200,6 +214,9 @@ static void request_started(SoupServer *soup, SoupServerMessage *msg, gpointer d
     *t0 = g_get_monotonic_time();
     g_object_set_data_full(G_OBJECT(msg), "oc-start", t0, g_free);
     g_signal_connect(msg, "got-headers", G_CALLBACK(check_rejected), NULL);
+    /* the whole request must come within request-timeout-s (lifted once it
+     * is in) */
+    http_deadline_start(msg, srv->cfg->request_timeout_s);
     /* a deadline for each read and write of the headers and body: a client
      * that stalls mid-request is dropped (lifted while the handler works) */
     if (sock) {
@@ -210,8 +227,17 @@ static void request_started(SoupServer *soup, SoupServerMessage *msg, gpointer d
     }
 }
 
+static void request_read(SoupServer *soup, SoupServerMessage *msg, gpointer data)
+{
+    http_deadline_clear(msg);
+}
+
 static void request_done(SoupServer *soup, SoupServerMessage *msg, gpointer data)
 {
+    HttpServer *srv = data;
+
+    http_deadline_clear(msg);
+    http_idle_watch(msg, srv->cfg->io_timeout_s, srv->cfg->request_timeout_s);
     http_log_request(msg, soup_server_message_get_status(msg));
 }
 
@@ -219,6 +245,7 @@ static void request_done(SoupServer *soup, SoupServerMessage *msg, gpointer data
  * we made is marked, anything else was cut off. */
 static void request_aborted(SoupServer *soup, SoupServerMessage *msg, gpointer data)
 {
+    http_deadline_clear(msg);
     http_log_request(msg, g_object_get_data(G_OBJECT(msg), "oc-replied")
                               ? soup_server_message_get_status(msg) : 0);
 }
@@ -458,6 +485,7 @@ HttpServer *http_server_new(HttpConfig *cfg, oc_context *ctx, GError **error)
     soup_server_add_early_handler(srv->soup, NULL, early_handler, srv, NULL);
     soup_server_add_handler(srv->soup, NULL, handler, srv, NULL);
     g_signal_connect(srv->soup, "request-started", G_CALLBACK(request_started), srv);
+    g_signal_connect(srv->soup, "request-read", G_CALLBACK(request_read), srv);
     g_signal_connect(srv->soup, "request-finished", G_CALLBACK(request_done), srv);
     g_signal_connect(srv->soup, "request-aborted", G_CALLBACK(request_aborted), srv);
     return srv;

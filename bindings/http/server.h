@@ -67,3 +67,5 @@ JsonNode *http_json_ok(void);
 char *http_utf8(const char *data, gsize len);
 /* Unix seconds as RFC 3339 UTC. */
 char *http_iso_time(gint64 unix_s);
+/* Destroys and unrefs source; NULL is fine. */
+void http_source_drop(GSource *source);

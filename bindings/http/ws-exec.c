@@ -212,6 +212,7 @@ static void task_attach(WsSession *s)
         return;
     }
     fprintf(stderr, "ws %s session %u: %s\n", s->sandbox_id, s->session, oc_error_message(err));
+    http_sandbox_check_gone(s->srv, s->sandbox_id, oc_error_code_of(err));
     oc_error_free(err);
     oc_sandbox_unref(sb);
     push_out(s, NULL);
@@ -292,6 +293,16 @@ static void on_closed(SoupWebsocketConnection *ws, gpointer data)
     push_task(s, TASK_DETACH, NULL);
 }
 
+static void upgraded(SoupServerMessage *msg, gpointer data);
+static void not_upgraded(SoupServerMessage *msg, gpointer data);
+
+/* The upgrade went one way or the other: msg has no more to say. */
+static void upgrade_settled(SoupServerMessage *msg, WsSession *s)
+{
+    g_signal_handlers_disconnect_by_func(msg, upgraded, s);
+    g_signal_handlers_disconnect_by_func(msg, not_upgraded, s);
+}
+
 static void upgraded(SoupServerMessage *msg, gpointer data)
 {
     WsSession *s = data;
@@ -300,7 +311,7 @@ static void upgraded(SoupServerMessage *msg, gpointer data)
                                                       "Origin");
     GIOStream *stream;
 
-    g_signal_handlers_disconnect_by_func(msg, upgraded, data);
+    upgrade_settled(msg, s);
     http_log_request(msg, 101);
     /* the socket under soup's stream wrapper: a followed session may be
      * quiet for hours (no read deadline), and its room tells whether the
@@ -317,6 +328,17 @@ static void upgraded(SoupServerMessage *msg, gpointer data)
     g_signal_connect(s->ws, "message", G_CALLBACK(on_message), s);
     g_signal_connect(s->ws, "closed", G_CALLBACK(on_closed), s);
     push_task(s, TASK_ATTACH, NULL);
+}
+
+/* The client went before the 101 was written: nothing else will free the
+ * session (no task ever ran on its thread). */
+static void not_upgraded(SoupServerMessage *msg, gpointer data)
+{
+    WsSession *s = data;
+
+    upgrade_settled(msg, s);
+    g_thread_pool_free(s->tasks, FALSE, TRUE);
+    session_unref(s);
 }
 
 static void reject(SoupServerMessage *msg, guint status, const char *text)
@@ -354,4 +376,5 @@ void http_ws_upgrade(HttpServer *srv, SoupServerMessage *msg, const HttpRoute *r
     g_queue_init(&s->out);
     s->tasks = g_thread_pool_new(run_task, s, 1, FALSE, NULL);
     g_signal_connect(msg, "wrote-informational", G_CALLBACK(upgraded), s);
+    g_signal_connect(msg, "finished", G_CALLBACK(not_upgraded), s);
 }

@@ -322,4 +322,33 @@ export class Sandbox {
   deleteCheckpoint(checkpointId: string): Promise<void>;
 }
 
+/** A template: the root filesystem sandboxes start from. */
+export interface TemplateInfo {
+  name: string;
+  /** The template it was built from; null for one built from a root filesystem (such as base). */
+  parent: string | null;
+  createdAt: Date;
+  /** Its disk's size. */
+  sizeBytes: number;
+  /** What its own files (disk versions, ready snapshot) take on the host. */
+  diskBytes: number;
+  /** How it was built from its parent, a line a step. */
+  steps: string[];
+}
+
+/** The templates of this host: the SDK's Templates without build; the methods are also static. */
+export class Templates {
+  /** Arguments are ignored (there is no server): for code written against the SDK. */
+  constructor(...ignored: unknown[]);
+  /** All of them, by name. */
+  static list(): Promise<TemplateInfo[]>;
+  /** Rejects with a NotFoundError when there is no such template. */
+  static get(name: string): Promise<TemplateInfo>;
+  /** Rejects with a StateError, naming them, while sandboxes, checkpoints or other templates build on it. */
+  static delete(name: string): Promise<void>;
+  list(): Promise<TemplateInfo[]>;
+  get(name: string): Promise<TemplateInfo>;
+  delete(name: string): Promise<void>;
+}
+
 export default Sandbox;

@@ -35,7 +35,7 @@ export class SandboxError extends Error {
 export class InvalidArgumentError extends SandboxError {}
 /** No such sandbox, template or file (OC_ENOTFOUND). */
 export class NotFoundError extends SandboxError {}
-/** The sandbox is in the wrong state for this (OC_ESTATE). */
+/** The sandbox is in the wrong state for this, or what is to be deleted is still in use (OC_ESTATE). */
 export class StateError extends SandboxError {}
 /** The operation did not finish in time (OC_ETIMEOUT). */
 export class TimeoutError extends SandboxError {}
@@ -91,6 +91,11 @@ function sandboxInfo(raw) {
 }
 
 function checkpointInfo(raw) {
+  const { created, ...rest } = raw;
+  return { ...rest, createdAt: toDate(created) };
+}
+
+function templateInfo(raw) {
   const { created, ...rest } = raw;
   return { ...rest, createdAt: toDate(created) };
 }
@@ -536,6 +541,38 @@ export function configure({ poolSize, poolMemoryMB, poolTemplates, uri, stateDir
   } catch (e) {
     throw mapError(e);
   }
+}
+
+/**
+ * The templates of this host, in the shape of the SDK's Templates (without
+ * build).  The methods are static; an instance (`new Templates()`, whose
+ * arguments are ignored: there is no server) has the same, as SDK code
+ * expects.
+ */
+export class Templates {
+  /** All of them, by name. */
+  static async list() {
+    return (await call(native.templateList)).map(templateInfo);
+  }
+
+  /** Rejects with a NotFoundError when there is no such template. */
+  static async get(name) {
+    return templateInfo(await call(native.templateGet, name));
+  }
+
+  /**
+   * Deletes the template: its disk versions and ready snapshot.  Rejects
+   * with a StateError, naming them, while sandboxes, checkpoints or other
+   * templates build on it (its unclaimed warm pool sandboxes alone do not
+   * hold it: they are killed with it).
+   */
+  static async delete(name) {
+    await call(native.templateDelete, name);
+  }
+
+  list() { return Templates.list(); }
+  get(name) { return Templates.get(name); }
+  delete(name) { return Templates.delete(name); }
 }
 
 /**

@@ -29,6 +29,8 @@ static void job_free(job *j)
     oc_shell_close(j->shell);
     oc_checkpoint_free(j->checkpoint);
     oc_checkpoint_list_free(j->checkpoints);
+    oc_template_info_free(j->tmpl);
+    oc_template_list_free(j->tmpls);
     for (size_t i = 0; j->out_sbv && i < j->out_n; i++)
         oc_sandbox_unref(j->out_sbv[i]);
     oc_free(j->out_sbv);

@@ -1,5 +1,5 @@
-/* job.h: the async machinery of the Node binding, shared by oc_native.c and
- * checkpoint.c.
+/* job.h: the async machinery of the Node binding, shared by oc_native.c,
+ * checkpoint.c and template.c.
  *
  * Each export copies its JS arguments into a plain C job, runs the blocking
  * C call on libuv's thread pool (napi_async_work) and settles a Promise with
@@ -63,6 +63,8 @@ struct job {
     oc_shell *shell;
     oc_checkpoint *checkpoint;
     oc_checkpoint_list *checkpoints;
+    oc_template_info *tmpl;
+    oc_template_list *tmpls;
 };
 
 job *job_new(napi_env env, job_run_fn run, job_done_fn done);

@@ -1,5 +1,6 @@
 /* oc_native.c: the Node binding's native half (N-API, NAPI_VERSION 8):
- * sandboxes, exec, shells and files; checkpoints are in checkpoint.c.
+ * sandboxes, exec, shells and files; checkpoints are in checkpoint.c,
+ * templates in template.c.
  *
  * Thin on purpose: each export copies its JS arguments into a plain C job,
  * runs the blocking C call on libuv's thread pool and settles a Promise with
@@ -12,6 +13,7 @@
  * deliver their output through a thread-safe function.
  */
 #include "checkpoint.h"
+#include "template.h"
 #include "context.h"
 #include "convert.h"
 #include "job.h"
@@ -488,7 +490,8 @@ static napi_value init(napi_env env, napi_value exports)
     if (napi_define_properties(env, exports, sizeof(own) / sizeof(own[0]), own) != napi_ok ||
         define_exports(env, exports, exports_table,
                        sizeof(exports_table) / sizeof(exports_table[0])) != napi_ok ||
-        define_exports(env, exports, checkpoint_exports, checkpoint_exports_count) != napi_ok)
+        define_exports(env, exports, checkpoint_exports, checkpoint_exports_count) != napi_ok ||
+        define_exports(env, exports, template_exports, template_exports_count) != napi_ok)
         return NULL;
     return exports;
 }

@@ -25,6 +25,8 @@ typedef struct oc_exec_handle oc_exec_handle;
 typedef struct oc_shell oc_shell;
 typedef struct oc_checkpoint oc_checkpoint;
 typedef struct oc_checkpoint_list oc_checkpoint_list;
+typedef struct oc_template_info oc_template_info;
+typedef struct oc_template_list oc_template_list;
 
 int oc_error_code_of(const oc_error *error);
 const char *oc_error_message(const oc_error *error);
@@ -145,6 +147,22 @@ int oc_template_snapshot_ready(oc_context *ctx, const char *template_name, int *
                                oc_error **error);
 int oc_pool_status(oc_context *ctx, const char *template_name, uint32_t *ready,
                    uint32_t *target, oc_error **error);
+
+int oc_template_get(oc_template_info **out, oc_context *ctx, const char *name,
+                    oc_error **error);
+void oc_template_info_free(oc_template_info *t);
+const char *oc_template_info_name(const oc_template_info *t);
+const char *oc_template_info_parent(const oc_template_info *t);
+int64_t oc_template_info_created_at(const oc_template_info *t);
+uint64_t oc_template_info_size_bytes(const oc_template_info *t);
+uint64_t oc_template_info_disk_bytes(const oc_template_info *t);
+const char *const *oc_template_info_steps(const oc_template_info *t);
+int oc_template_list_get(oc_template_list **out, oc_context *ctx, uint32_t flags,
+                         oc_error **error);
+size_t oc_template_list_count(const oc_template_list *list);
+const oc_template_info *oc_template_list_at(const oc_template_list *list, size_t i);
+void oc_template_list_free(oc_template_list *list);
+int oc_template_delete(oc_context *ctx, const char *name, uint32_t flags, oc_error **error);
 
 typedef struct {
     uint32_t version;

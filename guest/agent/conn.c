@@ -271,7 +271,7 @@ static agent_stream *stream_new(agent_conn *c, uint32_t id, uint32_t op)
 void stream_free(agent_stream *s, int kill_group)
 {
     misbehave_stream_freed(s);
-    if (s->op == OC_OP_EXEC)
+    if (stream_pumps_fds(s))
         exec_release(s, kill_group);
     else if (s->op == OC_OP_SESSION_ATTACH)
         session_release(s); /* sessions outlive their streams */
@@ -469,7 +469,7 @@ static void on_open(agent_conn *c, uint32_t id, const uint8_t *p, size_t len)
         send_error(c, id, OC_PERR_INVAL, "OPEN: missing or bad OP field");
         return;
     }
-    if (op < OC_OP_EXEC || op > OC_OP_SESSION_KILL) {
+    if (op < OC_OP_EXEC || op > OC_OP_PORT_CONNECT) {
         send_error(c, id, OC_PERR_UNSUPPORTED, "OPEN: unknown operation %u", op);
         return;
     }
@@ -491,13 +491,14 @@ static void on_open(agent_conn *c, uint32_t id, const uint8_t *p, size_t len)
     case OC_OP_SESSION_ATTACH: session_attach(s, p, len); break;
     case OC_OP_SESSION_LIST: session_list(s, p, len); break;
     case OC_OP_SESSION_KILL: session_kill(s, p, len); break;
+    case OC_OP_PORT_CONNECT: forward_open(s, p, len); break;
     }
 }
 
 static void on_data(agent_stream *s, uint8_t chan, const uint8_t *p, size_t len)
 {
     agent_conn *c = s->conn;
-    int takes_input = (s->op == OC_OP_EXEC && s->has_stdin) || s->op == OC_OP_FILE_WRITE ||
+    int takes_input = (stream_pumps_fds(s) && s->has_stdin) || s->op == OC_OP_FILE_WRITE ||
                       s->op == OC_OP_SESSION_ATTACH;
     if (chan != OC_CHAN_IN || !takes_input || s->in_eof) {
         send_error(c, 0, OC_PERR_PROTOCOL, "DATA on stream %u chan %u, which takes no input",
@@ -513,7 +514,7 @@ static void on_data(agent_stream *s, uint8_t chan, const uint8_t *p, size_t len)
         stream_free(s, 1);
         return;
     }
-    if (s->op == OC_OP_EXEC)
+    if (stream_pumps_fds(s))
         exec_input(s, p, len);
     else if (s->op == OC_OP_SESSION_ATTACH)
         session_input(s, p, len);
@@ -569,7 +570,7 @@ static void on_stream_frame(agent_conn *c, const oc_proto_header *h, const uint8
     case OC_T_EOF:
         if (h->chan != OC_CHAN_IN || s->in_eof)
             break;
-        if (s->op == OC_OP_EXEC)
+        if (stream_pumps_fds(s))
             exec_input_eof(s);
         else if (s->op == OC_OP_SESSION_ATTACH)
             session_input_eof(s);
@@ -588,7 +589,7 @@ static void on_stream_frame(agent_conn *c, const oc_proto_header *h, const uint8
         break;
     }
     case OC_T_CANCEL:
-        if (s->op == OC_OP_EXEC)
+        if (stream_pumps_fds(s))
             exec_cancel(s);
         else if (s->op == OC_OP_SESSION_ATTACH)
             session_detach(s);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,7 +79,9 @@ void exec_send_result(agent_stream *s, int status, int timed_out, int64_t durati
 
 static void send_result(agent_stream *s)
 {
-    exec_send_result(s, s->status, s->timed_out, s->t_exit_us - s->t_start_us);
+    /* a port connection has no process: its duration is the connection's */
+    int64_t end = s->op == OC_OP_PORT_CONNECT ? agent_now_us() : s->t_exit_us;
+    exec_send_result(s, s->status, s->timed_out, end - s->t_start_us);
 }
 
 static void maybe_finish(agent_stream *s)
@@ -162,6 +165,10 @@ void input_drop(agent_stream *s)
 
 static void close_stdin(agent_stream *s)
 {
+    /* A socket's other fd (its output) stays open, so the peer learns of
+     * the end only from a shutdown. */
+    if (s->in_fd >= 0 && s->op == OC_OP_PORT_CONNECT)
+        shutdown(s->in_fd, SHUT_WR);
     if (s->in_fd >= 0)
         close(s->in_fd);
     s->in_fd = -1;
@@ -470,6 +477,13 @@ void exec_input_eof(agent_stream *s)
 
 void exec_cancel(agent_stream *s)
 {
+    if (s->op == OC_OP_PORT_CONNECT) {
+        /* no process: the connection ends, and with it the stream */
+        close_stdin(s);
+        close_out(s, OC_CHAN_OUT);
+        maybe_finish(s);
+        return;
+    }
     /* Also after the exit: background children holding the pipes go too. */
     if (s->pid > 0)
         kill(-s->pid, SIGKILL);

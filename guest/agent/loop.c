@@ -175,7 +175,7 @@ void loop_run(void)
         for (int k = 0; k < AGENT_MAX_CONNS; k++) {
             for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
                 agent_stream *s = agent.conns[k].streams[i];
-                if (s && s->op == OC_OP_EXEC)
+                if (s && stream_pumps_fds(s))
                     deadline = min_deadline(deadline, exec_timers(s, now));
             }
         }
@@ -194,7 +194,7 @@ void loop_run(void)
                     agent_stream *s = c->streams[i];
                     if (s && s->op == OC_OP_SESSION_ATTACH)
                         session_pump(s);
-                    else if (s && s->op != OC_OP_EXEC && file_pump(s))
+                    else if (s && !stream_pumps_fds(s) && file_pump(s))
                         busy = 1;
                 }
                 if (conn_up(c) && conn_wants_write(c) && conn_flush(c) < 0)
@@ -221,7 +221,7 @@ void loop_run(void)
         for (int k = 0; k < AGENT_MAX_CONNS; k++) {
             for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
                 agent_stream *s = agent.conns[k].streams[i];
-                if (s && s->op == OC_OP_EXEC)
+                if (s && stream_pumps_fds(s))
                     exec_poll_setup(s, pfd, &n);
                 else if (s && s->op == OC_OP_SESSION_ATTACH)
                     attach_poll_setup(s, pfd, &n);
@@ -246,7 +246,7 @@ void loop_run(void)
         for (int k = 0; k < AGENT_MAX_CONNS; k++) {
             for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
                 agent_stream *s = agent.conns[k].streams[i];
-                if (s && s->op == OC_OP_EXEC)
+                if (s && stream_pumps_fds(s))
                     exec_poll_events(s, pfd);
                 else if (s && s->op == OC_OP_SESSION_ATTACH)
                     attach_poll_events(s, pfd);

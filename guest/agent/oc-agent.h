@@ -248,6 +248,17 @@ void exec_poll_setup(agent_stream *s, struct pollfd *pfd, int *n);
 int64_t exec_timers(agent_stream *s, int64_t now);  /* next deadline or 0 */
 void exec_release(agent_stream *s, int kill_group);
 
+/* forward.c: PORT_CONNECT, a connection to a port on the guest's loopback.
+ * Its socket is pumped by the exec code, as a process's stdin and stdout
+ * are (the stream is "exited" from the start: there is no process). */
+void forward_open(agent_stream *s, const uint8_t *p, size_t len);
+
+/* Streams whose bytes the exec code pumps between fds and the host. */
+static inline int stream_pumps_fds(const agent_stream *s)
+{
+    return s->op == OC_OP_EXEC || s->op == OC_OP_PORT_CONNECT;
+}
+
 /* ring.c */
 void ring_init(agent_ring *r, size_t max);
 void ring_free(agent_ring *r);
@@ -343,6 +354,9 @@ int listen_socket(const char *path);
 void init_stage1(void) __attribute__((noreturn));
 void pid1_setup(void);
 void pid1_shutdown(void) __attribute__((noreturn));
+
+/* net.c: brings up the NIC, if the sandbox has one */
+void net_setup(void);
 
 /* ---- user.c: running a process as another user ---- */
 

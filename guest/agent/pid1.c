@@ -1,5 +1,5 @@
 /* pid1.c: PID 1 duties on the real root (stage 2): the mounts a Linux
- * userland expects, lo, the hostname, and a clean power-off. */
+ * userland expects, lo and the NIC (net.c), the hostname, and a clean power-off. */
 #define _GNU_SOURCE
 #include "oc-agent.h"
 
@@ -95,6 +95,7 @@ void pid1_setup(void)
     symlink("/proc/self/fd/2", "/dev/stderr");
 
     bring_up_lo();
+    net_setup();
     char id[256];
     if (cmdline_value("oc.id", id, sizeof id)) {
         if (sethostname(id, strlen(id)) < 0)

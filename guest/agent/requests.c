@@ -276,8 +276,9 @@ int file_args_parse(const uint8_t *p, size_t len, unsigned allowed, file_args *a
 
 /* ---- session references ---- */
 
-int session_ref_parse(const uint8_t *p, size_t len, const char *what, uint32_t *id,
-                      uint32_t *sig, agent_fail *f)
+/* One required u32 field, tag (named name), 1 to max, and optionally SIGNAL. */
+static int ref_parse(const uint8_t *p, size_t len, const char *what, uint16_t tag,
+                     const char *name, uint32_t max, uint32_t *id, uint32_t *sig, agent_fail *f)
 {
     oc_proto_reader r;
     oc_proto_field fld;
@@ -286,8 +287,8 @@ int session_ref_parse(const uint8_t *p, size_t len, const char *what, uint32_t *
     oc_proto_reader_init(&r, p, len);
     while ((rc = oc_proto_next(&r, &fld)) == 1) {
         int bad = 0;
-        if (fld.tag == OC_F_SESSION) {
-            bad = oc_proto_field_u32(&fld, id);
+        if (fld.tag == tag) {
+            bad = oc_proto_field_u32(&fld, id) < 0 || *id > max;
         } else if (fld.tag == OC_F_SIGNAL && sig) {
             bad = oc_proto_field_u32(&fld, sig) < 0 || *sig == 0 || *sig >= 65;
         } else if (fld.tag != OC_F_OP) {
@@ -304,10 +305,22 @@ int session_ref_parse(const uint8_t *p, size_t len, const char *what, uint32_t *
         return -1;
     }
     if (!*id) {
-        fail(f, OC_PERR_INVAL, "%s: SESSION is required", what);
+        fail(f, OC_PERR_INVAL, "%s: %s is required", what, name);
         return -1;
     }
     return 0;
+}
+
+int session_ref_parse(const uint8_t *p, size_t len, const char *what, uint32_t *id,
+                      uint32_t *sig, agent_fail *f)
+{
+    return ref_parse(p, len, what, OC_F_SESSION, "SESSION", UINT32_MAX, id, sig, f);
+}
+
+int forward_req_parse(const uint8_t *p, size_t len, uint32_t *port, agent_fail *f)
+{
+    return ref_parse(p, len, "PORT_CONNECT", OC_F_PORT, "PORT (1 to 65535)", 65535, port,
+                     NULL, f);
 }
 
 /* ---- terminal size ---- */

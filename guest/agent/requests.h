@@ -78,6 +78,11 @@ int file_args_parse(const uint8_t *p, size_t len, unsigned allowed, file_args *a
 int session_ref_parse(const uint8_t *p, size_t len, const char *what, uint32_t *id,
                       uint32_t *sig, agent_fail *f);
 
+/* ---- PORT_CONNECT ---- */
+
+/* PORT (required, 1..65535). */
+int forward_req_parse(const uint8_t *p, size_t len, uint32_t *port, agent_fail *f);
+
 /* ---- terminal size (SESSION_START, RESIZE) ---- */
 
 /* Stores a COLS or ROWS field in *cols or *rows.  Returns 0, or -1 when it

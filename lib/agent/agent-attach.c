@@ -1,5 +1,8 @@
 /* agent-attach.c: following a session (docs/protocol.md, SESSION_ATTACH):
- * its output as events, its stdin, signals and terminal size. */
+ * its output as events, its stdin, signals and terminal size.  A connection
+ * to a guest port (PORT_CONNECT) is the same duplex stream without the
+ * process: what the guest's server sends as output events, writes to it,
+ * and a half-close for the end of stdin. */
 #include "agent-private.h"
 
 #include <string.h>
@@ -7,46 +10,85 @@
 struct _AgentAttach {
     AgentConn *conn;
     AgentStream *s;
-    guint32 session;
+    guint32 session;   /* 0 for a port connection */
+    char *name;        /* "session 3", "guest port 8080": for messages */
     gboolean detached; /* agent_attach_detach() was called */
 };
 
-AgentAttach *agent_attach_open(AgentConn *conn, guint32 id, guint timeout_ms, GError **error)
+/* The error of a stream that failed: a session's, or the agent's own. */
+static void open_error(AgentStream *s, guint32 session, GError **error, const char *what)
 {
-    guint8 buf[32];
-    oc_proto_writer w;
-    g_autofree char *what = g_strdup_printf("cannot attach to session %u", id);
-    AgentStream *s;
+    if (session)
+        ops_session_error(s, error, what);
+    else
+        ops_stream_error(s, error, what, NULL);
+}
 
-    g_return_val_if_fail(conn != NULL, NULL);
-    oc_proto_writer_init(&w, buf, sizeof buf);
-    oc_proto_put_u32(&w, OC_F_OP, OC_OP_SESSION_ATTACH);
-    oc_proto_put_u32(&w, OC_F_SESSION, id);
-    s = ops_open_stream(conn, AGENT_STREAM_EVENTS, &w, 0, FALSE, what, error);
-    if (s == NULL)
+/* Opens the stream w describes and waits until the agent has accepted it:
+ * an attach begins with output or the replay-end INFO, a port connection
+ * with its INFO, so the first event tells an accepted stream from an
+ * ERROR. */
+static AgentAttach *duplex_open(AgentConn *conn, const oc_proto_writer *w, guint32 session,
+                                char *name, guint timeout_ms, GError **error)
+{
+    g_autofree char *what = g_strdup_printf("cannot %s %s", session ? "attach to" : "connect to",
+                                            name);
+    AgentStream *s = ops_open_stream(conn, AGENT_STREAM_EVENTS, w, 0, FALSE, what, error);
+
+    if (s == NULL) {
+        g_free(name);
         return NULL;
-    /* Every attach begins with output or the replay-end INFO, so the first
-     * event tells an accepted attach from an ERROR. */
+    }
     if (!agent_stream_wait_event(conn, s,
                                  g_get_monotonic_time() + timeout_ms * G_TIME_SPAN_MILLISECOND)) {
         g_set_error(error, OC_ERROR, OC_ETIMEOUT,
                     "%s: the sandbox agent did not answer in %u ms", what, timeout_ms);
         agent_stream_free(conn, s, TRUE);
+        g_free(name);
         return NULL;
     }
     g_mutex_lock(&conn->lock);
     gboolean failed = s->done && (s->conn_error || s->perr);
     g_mutex_unlock(&conn->lock);
     if (failed) {
-        ops_session_error(s, error, what);
+        open_error(s, session, error, what);
         agent_stream_free(conn, s, FALSE);
+        g_free(name);
         return NULL;
     }
     AgentAttach *a = g_new0(AgentAttach, 1);
     a->conn = conn;
     a->s = s;
-    a->session = id;
+    a->session = session;
+    a->name = name;
     return a;
+}
+
+/* OPEN op with one u32 field, tag = value. */
+static AgentAttach *open_with(AgentConn *conn, guint32 op, guint16 tag, guint32 value,
+                              guint32 session, char *name, guint timeout_ms, GError **error)
+{
+    guint8 buf[32];
+    oc_proto_writer w;
+
+    oc_proto_writer_init(&w, buf, sizeof buf);
+    oc_proto_put_u32(&w, OC_F_OP, op);
+    oc_proto_put_u32(&w, tag, value);
+    return duplex_open(conn, &w, session, name, timeout_ms, error);
+}
+
+AgentAttach *agent_attach_open(AgentConn *conn, guint32 id, guint timeout_ms, GError **error)
+{
+    g_return_val_if_fail(conn != NULL, NULL);
+    return open_with(conn, OC_OP_SESSION_ATTACH, OC_F_SESSION, id, id,
+                     g_strdup_printf("session %u", id), timeout_ms, error);
+}
+
+AgentAttach *agent_forward_open(AgentConn *conn, guint16 port, guint timeout_ms, GError **error)
+{
+    g_return_val_if_fail(conn != NULL, NULL);
+    return open_with(conn, OC_OP_PORT_CONNECT, OC_F_PORT, port, 0,
+                     g_strdup_printf("guest port %u", port), timeout_ms, error);
 }
 
 AgentEvent *agent_attach_next(AgentAttach *a, gint64 deadline)
@@ -68,8 +110,10 @@ static gboolean check_open(AgentAttach *a, const char *what, GError **error)
     g_mutex_unlock(&a->conn->lock);
     if (done)
         g_set_error(error, OC_ERROR, OC_ESTATE,
-                    "cannot %s session %u: this attach has ended (the process exited, the "
-                    "attach was detached, or the connection was lost)", what, a->session);
+                    "cannot %s %s: this %s has ended (%s, or the connection to the sandbox "
+                    "was lost)", what, a->name, a->session ? "attach" : "connection",
+                    a->session ? "the process exited, the attach was detached"
+                               : "the guest's server closed it");
     return !done;
 }
 
@@ -83,7 +127,7 @@ static gboolean send_frame(AgentAttach *a, guint8 type, guint8 chan, const oc_pr
         return FALSE;
     if (!agent_stream_send(a->conn, a->s, type, chan, w ? w->buf : NULL, w ? w->len : 0, 0,
                            &local)) {
-        g_set_error(error, OC_ERROR, local->code, "cannot %s session %u: %s", what, a->session,
+        g_set_error(error, OC_ERROR, local->code, "cannot %s %s: %s", what, a->name,
                     local->message);
         g_error_free(local);
         return FALSE;
@@ -100,7 +144,7 @@ gboolean agent_attach_write(AgentAttach *a, const void *data, gsize len, gint64 
     if (!check_open(a, "write to", error))
         return FALSE;
     if (!agent_stream_send_data(a->conn, a->s, data, len, deadline, &stopped, &local)) {
-        g_set_error(error, OC_ERROR, local->code, "cannot write to session %u: %s", a->session,
+        g_set_error(error, OC_ERROR, local->code, "cannot write to %s: %s", a->name,
                     local->message);
         g_error_free(local);
         return FALSE;
@@ -119,8 +163,8 @@ gboolean agent_attach_signal(AgentAttach *a, int sig, GError **error)
     oc_proto_writer w;
 
     if (sig <= 0 || sig > 64) {
-        g_set_error(error, OC_ERROR, OC_EINVAL, "cannot signal session %u: %d is not a signal "
-                    "number", a->session, sig);
+        g_set_error(error, OC_ERROR, OC_EINVAL, "cannot signal %s: %d is not a signal "
+                    "number", a->name, sig);
         return FALSE;
     }
     oc_proto_writer_init(&w, buf, sizeof buf);
@@ -163,7 +207,7 @@ void agent_attach_detach(AgentAttach *a)
 
 AgentAttachOutcome agent_attach_outcome(AgentAttach *a, AgentExecResult *res, GError **error)
 {
-    g_autofree char *what = g_strdup_printf("session %u", a->session);
+    const char *what = a->name;
     AgentAttachOutcome outcome;
 
     memset(res, 0, sizeof *res);
@@ -171,7 +215,7 @@ AgentAttachOutcome agent_attach_outcome(AgentAttach *a, AgentExecResult *res, GE
     g_assert(a->s->done);
     g_mutex_unlock(&a->conn->lock);
     if (a->s->conn_error || a->s->perr) {
-        ops_session_error(a->s, error, what);
+        open_error(a->s, a->session, error, what);
         return AGENT_ATTACH_FAILED;
     }
     /* A detach ends with an empty RESULT, an exit with EXIT_CODE: if both
@@ -192,5 +236,6 @@ void agent_attach_free(AgentAttach *a)
     if (a == NULL)
         return;
     agent_stream_free(a->conn, a->s, TRUE);
+    g_free(a->name);
     g_free(a);
 }

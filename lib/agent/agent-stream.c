@@ -370,8 +370,11 @@ static void take_info(AgentStream *s, guint8 chan, const guint8 *payload, guint3
         if (f.tag == OC_F_SKIPPED && s->kind == AGENT_STREAM_EVENTS &&
             (chan == OC_CHAN_OUT || chan == OC_CHAN_ERR) && oc_proto_field_u64(&f, &size) == 0)
             s->skipped[chan] += size;
-        /* Once only: INFO is not under credit, so repeats must not queue. */
-        if (f.tag == OC_F_REPLAY_END && s->kind == AGENT_STREAM_EVENTS && !s->replay_seen &&
+        /* Once only: INFO is not under credit, so repeats must not queue.
+         * A port connection's INFO (its PORT) says the same: nothing came
+         * before it. */
+        if ((f.tag == OC_F_REPLAY_END || f.tag == OC_F_PORT) &&
+            s->kind == AGENT_STREAM_EVENTS && !s->replay_seen &&
             oc_proto_field_u32(&f, &v) == 0 && v) {
             s->replay_seen = TRUE;
             queue_event(s, AGENT_EVENT_REPLAY_END, 0, NULL, 0);

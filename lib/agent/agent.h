@@ -206,4 +206,13 @@ AgentAttachOutcome agent_attach_outcome(AgentAttach *a, AgentExecResult *res, GE
 /* Detaches if not ended, and frees. */
 void agent_attach_free(AgentAttach *a);
 
+/* ---- a connection to a guest port (PORT_CONNECT) ----
+ * The agent connects to port on the guest's loopback (127.0.0.1, then ::1)
+ * and the stream is an attach without a process: REPLAY_END once connected,
+ * output events (chan 1) with what the guest's server sends,
+ * agent_attach_write() to send to it, agent_attach_close_stdin() to
+ * half-close, END when the server has closed its side, agent_attach_free()
+ * to close.  OC_ENOTFOUND when nothing listens on the port. */
+AgentAttach *agent_forward_open(AgentConn *conn, guint16 port, guint timeout_ms, GError **error);
+
 #endif

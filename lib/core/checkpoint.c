@@ -226,6 +226,7 @@ static gboolean restart_from(oc_sandbox *sb, const ImageCheckpoint *cp, GError *
     VirtDomainSpec ds = {
         .domain_type = sb->ctx->domain_type, .kernel = kernel, .initrd = initrd,
         .disk = overlay, .console_log = log, .record = rec, .uuid = uuid,
+        .nic = virt_save_image_has_nic(memory),
     };
     xml = virt_domain_xml(&ds);
     dom = virt_define(sb->ctx->conn, xml, error);

@@ -15,6 +15,7 @@
 
 #include "core/activity.h"
 #include "core/pool.h"
+#include "core/ports.h"
 #include "core/power.h"
 #include "core/recover.h"
 #include "core/snapshots.h"
@@ -75,6 +76,7 @@ oc_sandbox *core_sandbox_wrap(oc_context *ctx, virDomainPtr dom, VirtRecord *rec
 
 void core_sandbox_free(oc_sandbox *sb)
 {
+    core_ports_close(sb);
     virDomainFree(sb->dom);
     virt_record_free(sb->record);
     g_mutex_clear(&sb->lock);
@@ -200,6 +202,7 @@ oc_sandbox *core_sandbox_make(oc_context *ctx, VirtRecord *rec_in, const CoreBir
     VirtDomainSpec ds = {
         .domain_type = ctx->domain_type, .kernel = kernel, .initrd = initrd,
         .disk = disk, .console_log = log, .record = rec,
+        .nic = birth->image ? virt_save_image_has_nic(birth->image) : TRUE,
     };
     xml = virt_domain_xml(&ds);
     dom = virt_define(ctx->conn, xml, error);
@@ -424,6 +427,7 @@ gboolean core_sandbox_kill(oc_sandbox *sb, GError **error)
         g_propagate_error(error, err);
         return FALSE;
     }
+    core_ports_close(sb); /* its connections would wake what is being killed */
     core_agent_forget(sb->ctx, sb->id);
     if (!virt_stop(sb->dom, error))
         return FALSE;

@@ -16,6 +16,7 @@ struct oc_sandbox {
     GMutex lock;        /* guards record and killed */
     VirtRecord *record; /* as read at create/connect, updated by our writes */
     gboolean killed;    /* killed through this handle */
+    GHashTable *ports;  /* guest port -> CorePort (ports.c), or NULL; under lock */
 };
 
 struct oc_sandbox_info {

@@ -88,6 +88,10 @@ enum oc_proto_op {
     OC_OP_SESSION_ATTACH = 10,
     OC_OP_SESSION_LIST   = 11,
     OC_OP_SESSION_KILL   = 12,
+    /* A TCP connection to a port on the guest's loopback, its bytes as
+     * DATA both ways (docs/protocol.md, PORT_CONNECT); older agents answer
+     * ERROR UNSUPPORTED. */
+    OC_OP_PORT_CONNECT   = 13,
 };
 
 /* Output of a session kept by the agent for replay, per channel (stdout,
@@ -149,6 +153,8 @@ enum oc_proto_field {
     OC_F_SKIPPED      = 0x0057, /* u64 in INFO on chan 1 or 2: an attacher that fell
                                  * behind the ring skips this many bytes here */
     /* ERROR */
+    OC_F_PORT         = 0x0060, /* u32 TCP port, 1 to 65535 (PORT_CONNECT; and in its
+                                 * INFO: the connection is made) */
     OC_F_ERRCODE      = 0x0040, /* u32 enum oc_proto_err */
     OC_F_MESSAGE      = 0x0041, /* string */
 };

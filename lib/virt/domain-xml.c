@@ -79,6 +79,16 @@ char *virt_domain_xml(const VirtDomainSpec *s)
         g_str_equal(s->domain_type, "qemu") ? " norandmaps" : "",
         disk);
     append_agent_channels(x);
+    if (s->nic)
+        g_string_append(x,
+            /* libslirp in the QEMU process: no bridge, no host setup, and
+             * every guest connection is a socket of that process, where
+             * the host can police it.  No option ROM: the kernel is booted
+             * directly, and the ROM would be in every save image. */
+            "    <interface type='user'>\n"
+            "      <model type='virtio'/>\n"
+            "      <rom enabled='no'/>\n"
+            "    </interface>\n");
     g_string_append_printf(x,
         "    <serial type='null'>\n"
         "      <log file='%s' append='off'/>\n"

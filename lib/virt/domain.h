@@ -15,7 +15,7 @@
 #define VIRT_AGENT_PORTS 4
 /* Bumped whenever virt_domain_xml() changes what the guest sees: a save
  * image of an older definition may not restore into a newer one. */
-#define VIRT_DOMAIN_XML_VERSION 2
+#define VIRT_DOMAIN_XML_VERSION 3
 
 typedef struct {
     const char *domain_type;   /* "kvm" or "qemu" (TCG) */
@@ -25,6 +25,10 @@ typedef struct {
     const char *console_log;   /* serial console goes here, for diagnosis */
     const VirtRecord *record;  /* name, sizes, metadata */
     const char *uuid;          /* NULL: libvirt makes one; set to redefine a domain */
+    /* A virtio NIC on a user-mode network (docs/network.md).  A domain
+     * resumed from a save image must have the devices the image was saved
+     * with: virt_save_image_has_nic() tells. */
+    gboolean nic;
 } VirtDomainSpec;
 
 char *virt_domain_xml(const VirtDomainSpec *spec);

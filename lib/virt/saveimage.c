@@ -166,6 +166,14 @@ VirtSaveImage *virt_save_image_read(const char *path, GError **error)
     return img;
 }
 
+gboolean virt_save_image_has_nic(const char *path)
+{
+    g_autoptr(VirtSaveImage) img = virt_save_image_read(path, NULL);
+
+    /* Text in the XML (metadata) is escaped, so only an element matches. */
+    return !img || strstr(img->xml, "<interface ") != NULL;
+}
+
 GBytes *virt_save_image_head(const VirtSaveImage *img, const char *xml)
 {
     gsize xml_len = strlen(xml) + 1;

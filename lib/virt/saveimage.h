@@ -37,6 +37,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VirtSaveImage, virt_save_image_free)
 VirtSaveImage *virt_save_image_parse(const guint8 *buf, gsize len, gsize *need, GError **error);
 /* Reads and parses an image's head from a file. */
 VirtSaveImage *virt_save_image_read(const char *path, GError **error);
+/* Whether the domain saved in the image at path had a NIC, so that a domain
+ * resumed from it is defined with the same devices.  An unreadable image:
+ * TRUE (restoring it fails anyway, with its own error). */
+gboolean virt_save_image_has_nic(const char *path);
 /* A new head (header, xml, the image's cookie) for the image's stream. */
 GBytes *virt_save_image_head(const VirtSaveImage *img, const char *xml);
 

@@ -66,7 +66,7 @@ char *bench_domain_xml(const char *name, const char *disk, const char *log, gboo
     rec->memory_mb = BENCH_MEMORY_MB;
     VirtDomainSpec ds = {
         .domain_type = bench_boot.domain_type, .kernel = bench_boot.kernel, .initrd = bench_boot.initrd,
-        .disk = disk, .console_log = log, .record = rec,
+        .disk = disk, .console_log = log, .record = rec, .nic = TRUE,
     };
     char *xml = virt_domain_xml(&ds);
     if (!extra)

@@ -35,6 +35,7 @@ void exec_input_eof(agent_stream *s) { (void)s; }
 void exec_cancel(agent_stream *s) { stream_free(s, 1); }
 void exec_signal(agent_stream *s, int sig) { (void)s; (void)sig; }
 void exec_release(agent_stream *s, int kill_group) { (void)s; (void)kill_group; }
+void forward_open(agent_stream *s, const uint8_t *p, size_t len) { (void)p; (void)len; refuse(s); }
 void session_start(agent_stream *s, const uint8_t *p, size_t len) { (void)p; (void)len; refuse(s); }
 void session_attach(agent_stream *s, const uint8_t *p, size_t len) { (void)s; (void)p; (void)len; }
 void session_list(agent_stream *s, const uint8_t *p, size_t len) { (void)p; (void)len; refuse(s); }

@@ -85,6 +85,18 @@ static void session_request(const uint8_t *p, size_t len, int with_signal)
     assert(sig < 65);
 }
 
+static void forward_request(const uint8_t *p, size_t len)
+{
+    uint32_t port = 0;
+    agent_fail f = { 0 };
+
+    if (forward_req_parse(p, len, &port, &f) < 0) {
+        check_refusal(&f);
+        return;
+    }
+    assert(port >= 1 && port <= 65535);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* the sets of fields each file operation allows (fileops.c, files.c) */
@@ -99,7 +111,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     switch (pick % 4) {
     case 0: exec_request(data, size, pick & 4 ? OC_OP_SESSION_START : OC_OP_EXEC); break;
     case 1: file_request(data, size, file_sets[(pick >> 2) % 5]); break;
-    case 2: session_request(data, size, pick & 4); break;
+    case 2:
+        if (pick & 8)
+            forward_request(data, size);
+        else
+            session_request(data, size, pick & 4);
+        break;
     default: {
         /* a RESIZE's fields */
         oc_proto_reader r;

@@ -6,7 +6,7 @@
 // which scripts/check sweeps, and is killed here.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -96,15 +96,18 @@ test('auth: a missing key and a wrong key are 401 and say nothing more', async (
   assert.equal((await raw('GET', '/sandboxes')).status, 200);
 });
 
-test('without an API key the server refuses a non-loopback address', async () => {
-  const port = await freePort();
-  const p = spawn(process.env.OC_SERVER, ['--listen', `0.0.0.0:${port}`, '--no-reaper'],
-                  { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  p.stderr.on('data', (d) => { err += d; });
-  const code = await new Promise((resolve) => p.on('exit', resolve));
-  assert.notEqual(code, 0);
-  assert.match(err, /refusing to listen on 0\.0\.0\.0:\d+ without an API key/);
+test('without an API key the server refuses to listen, on loopback too', async () => {
+  // sandboxes reach the host's loopback through their gateway
+  for (const host of ['0.0.0.0', '127.0.0.1']) {
+    const port = await freePort();
+    const p = spawn(process.env.OC_SERVER, ['--listen', `${host}:${port}`, '--no-reaper'],
+                    { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => { err += d; });
+    const code = await new Promise((resolve) => p.on('exit', resolve));
+    assert.notEqual(code, 0);
+    assert.match(err, new RegExp(`refusing to listen on ${host.replaceAll('.', '\\.')}:\\d+ without an API key`));
+  }
 });
 
 test('a client that stalls mid-request is dropped after io-timeout-s', async () => {
@@ -122,6 +125,106 @@ test('a client that stalls mid-request is dropped after io-timeout-s', async () 
     const waited = Date.now() - t0;
     assert.ok(waited >= 900 && waited < 10000, `closed after ${waited} ms`);
     assert.match(log, /^POST \/api\/sandboxes aborted /m);
+  } finally {
+    slow.kill('SIGTERM');
+  }
+});
+
+// A raw connection: what came back, and a Promise of its close.
+async function rawConnect(port) {
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise((resolve) => sock.on('connect', resolve));
+  const c = { sock, got: '' };
+  sock.on('data', (d) => { c.got += d; });
+  sock.on('error', () => {}); // a reset after a 408 ends it too
+  c.closed = new Promise((resolve) => sock.on('close', resolve));
+  return c;
+}
+
+const TEMPLATES = 'GET /api/templates HTTP/1.1\r\nHost: x\r\n\r\n';
+
+// A request and its whole reply on c (a kept-alive connection stays open).
+async function oneRequest(c) {
+  c.sock.write(TEMPLATES);
+  while (!/\r\n\r\n\[.*\]$/s.test(c.got)) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.match(c.got, /^HTTP\/1\.1 200 /);
+  c.got = '';
+}
+
+// Sends head at once then text one byte a second; resolves when the server
+// closes the connection, with what came back, the time from the first byte
+// and how many of text went.
+async function drip(c, head, text) {
+  const t0 = Date.now();
+  let i = 0;
+  const timer = setInterval(() => { if (i < text.length && !c.sock.destroyed) c.sock.write(text[i++]); }, 1000);
+  c.sock.write(head + text[i++]);
+  await c.closed;
+  clearInterval(timer);
+  return { got: c.got, waited: Date.now() - t0, sent: i };
+}
+
+async function silent(c) {
+  const t0 = Date.now();
+  await c.closed;
+  return { got: c.got, waited: Date.now() - t0 };
+}
+
+const openFds = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;
+
+test('requests that drip in get 408 after request-timeout-s; idle connections close', async () => {
+  const port = await freePort();
+  const conf = path.join(tmpDir(), 'drip.conf');
+  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\nrequest-timeout-s=3\n` +
+    'io-timeout-s=2\nreaper=false\n' +
+    (process.env.OC_STATE_DIR ? `state-dir=${process.env.OC_STATE_DIR}\n` : ''));
+  let log = '';
+  const slow = await spawnServer(['--config', conf], (d) => { log += d; });
+  try {
+    const next = await rawConnect(port);
+    await oneRequest(next);
+    const afterReply = await rawConnect(port);
+    await oneRequest(afterReply);
+    const cuts = [
+      // a connection's first request: its headers, or its body
+      drip(await rawConnect(port), '', TEMPLATES),
+      drip(await rawConnect(port), 'POST /api/sandboxes HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n',
+           '{"templateID": "base", "timeout": 10}   '),
+      // the next request on a kept-alive connection
+      drip(next, '', TEMPLATES),
+    ];
+    // silent connections, new and after a reply, are closed after
+    // io-timeout-s, with nothing said
+    const quiet = [silent(await rawConnect(port)), silent(afterReply)];
+    // meanwhile other connections are served
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const ok = await fetch(`http://127.0.0.1:${port}/api/templates`);
+    assert.equal(ok.status, 200);
+    assert.ok((await ok.json()).some((t) => t.name === 'base'));
+    for (const r of await Promise.all(cuts)) {
+      assert.ok(r.waited >= 2900 && r.waited < 6000, `closed after ${r.waited} ms`);
+      assert.ok(r.sent < 8, `${r.sent} bytes were sent before the cut`);
+      assert.match(r.got, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+      assert.match(r.got, /Connection: close\r\n/);
+      assert.match(r.got, /\{"error":"the request did not arrive in 3 s \(the server's request-timeout-s\)/);
+    }
+    for (const r of await Promise.all(quiet)) {
+      assert.equal(r.got, '');
+      assert.ok(r.waited >= 1500 && r.waited < 6000, `closed after ${r.waited} ms`);
+    }
+    assert.equal((log.match(/^- \(no request line\) 408 /mg) || []).length, 2, log);
+    assert.match(log, /^POST \/api\/sandboxes 408 /m);
+    // clients that close a kept-alive connection after a request leave no
+    // descriptor behind (libsoup 3.2 alone kept each in CLOSE_WAIT)
+    const before = openFds(slow.pid);
+    for (let i = 0; i < 30; i++) {
+      const c = await rawConnect(port);
+      await oneRequest(c);
+      c.sock.end();
+      await c.closed;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.ok(openFds(slow.pid) <= before + 2, `${before} -> ${openFds(slow.pid)} descriptors`);
   } finally {
     slow.kill('SIGTERM');
   }
@@ -401,6 +504,19 @@ test('load: 4 clients x 50 exec.run on 2 sandboxes, output never crossed', async
 });
 
 test('kill, and the log has one line per request', async () => {
+  // killed behind the server's back: the first call finds the cached
+  // handle's sandbox gone and the server drops the handle, so the next
+  // one looks the id up anew
+  const gone = sb.sandboxId;
+  execFileSync(process.env.OC_CLI, ['kill', gone], { stdio: ['ignore', 'ignore', 'pipe'] });
+  sb = undefined;
+  const stale = await raw('POST', `/sandboxes/${gone}/exec/run`, { body: JSON.stringify({ cmd: 'true' }) });
+  assert.equal(stale.status, 404, stale.text);
+  assert.match(stale.json.error, /no longer exists|was killed/);
+  const fresh = await raw('POST', `/sandboxes/${gone}/exec/run`, { body: JSON.stringify({ cmd: 'true' }) });
+  assert.equal(fresh.status, 404, fresh.text);
+  assert.match(fresh.json.error, new RegExp(`no sandbox with id '${gone}'`));
+
   const id = fork.sandboxId;
   await fork.kill();
   fork = undefined;

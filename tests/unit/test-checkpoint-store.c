@@ -82,6 +82,32 @@ START_TEST(test_parse_and_rewrite)
 }
 END_TEST
 
+/* A resumed domain gets the devices its image was saved with. */
+START_TEST(test_image_nic)
+{
+    g_autofree char *dir = g_dir_make_tmp("oc-nic-XXXXXX", NULL);
+    g_autofree char *with = g_build_filename(dir, "with.save", NULL);
+    g_autofree char *without = g_build_filename(dir, "without.save", NULL);
+    g_autofree char *missing = g_build_filename(dir, "missing.save", NULL);
+    g_autoptr(GByteArray) a = image("LibvirtQemudSave", 2, 0,
+        "<domain><devices><interface type='user'><model type='virtio'/></interface>"
+        "</devices></domain>", NULL, 0);
+    g_autoptr(GByteArray) b = image("LibvirtQemudSave", 2, 0,
+        "<domain><metadata><sandbox>&lt;interface x&gt;</sandbox></metadata>"
+        "<devices><disk/></devices></domain>", NULL, 0);
+
+    ck_assert(g_file_set_contents(with, (const char *)a->data, a->len, NULL));
+    ck_assert(g_file_set_contents(without, (const char *)b->data, b->len, NULL));
+    ck_assert(virt_save_image_has_nic(with));
+    ck_assert(!virt_save_image_has_nic(without));
+    /* unreadable: the restore reports the problem, not this */
+    ck_assert(virt_save_image_has_nic(missing));
+    g_unlink(with);
+    g_unlink(without);
+    g_rmdir(dir);
+}
+END_TEST
+
 static void assert_rejected(GByteArray *b, int code, const char *needle)
 {
     g_autoptr(GError) err = NULL;
@@ -277,6 +303,7 @@ int main(void)
 
     tcase_add_test(heads, test_parse_and_rewrite);
     tcase_add_test(heads, test_damaged_heads);
+    tcase_add_test(heads, test_image_nic);
     tcase_add_checked_fixture(store, state_setup, state_teardown);
     tcase_add_test(store, test_records);
     tcase_add_test(store, test_collection);

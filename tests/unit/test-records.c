@@ -96,6 +96,11 @@ START_TEST(test_domain_xml)
     ck_assert_ptr_nonnull(strstr(xml, "oc.id=sb-0123456789ab norandmaps</cmdline>"));
     ck_assert_ptr_nonnull(strstr(xml, "name='" VIRT_AGENT_PORT "'"));
     ck_assert_ptr_nonnull(strstr(xml, "&lt;my &amp; &quot;app&quot;&gt;"));
+    ck_assert_ptr_null(strstr(xml, "<interface"));
+    spec.nic = TRUE;
+    g_autofree char *nic_xml = virt_domain_xml(&spec);
+    ck_assert_ptr_nonnull(strstr(nic_xml, "<interface type='user'>"));
+    ck_assert_ptr_nonnull(strstr(nic_xml, "<model type='virtio'/>"));
 
     spec.domain_type = "kvm";
     g_autofree char *kvm_xml = virt_domain_xml(&spec);

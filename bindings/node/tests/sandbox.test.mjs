@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  Sandbox, SandboxError, NotFoundError, InvalidArgumentError,
+  Sandbox, SandboxError, NotFoundError, InvalidArgumentError, StateError, Templates,
 } from '../index.mjs';
 
 const META = { 'oc-test': 'node' };
@@ -132,4 +132,28 @@ test('hibernate, wake and timeout', async () => {
   await sb.setTimeout(0);
   assert.equal((await sb.getInfo()).endAt, null);
   assert.equal(await sb.wake(), 'running');
+});
+
+test('templates: list, get and delete refused', async () => {
+  const names = (await Templates.list()).map((t) => t.name);
+  assert.ok(names.includes('base'), names.join(' '));
+  assert.deepEqual(names, [...names].sort());
+  const base = await Templates.get('base');
+  assert.deepEqual([base.name, base.parent, base.steps], ['base', null, []]);
+  assert.ok(base.sizeBytes > 0 && base.diskBytes > 0, JSON.stringify(base));
+  assert.ok(base.createdAt instanceof Date && base.createdAt < new Date(), base.createdAt);
+  // the SDK's shape: an instance with the same methods
+  assert.deepEqual(await new Templates('ignored', 'ignored').get('base'), base);
+  await assert.rejects(Templates.get('no-such-template'), (e) =>
+    e instanceof NotFoundError && e.code === -2 && e.message.includes('no-such-template'));
+  await assert.rejects(Templates.delete('../x'), (e) =>
+    e instanceof InvalidArgumentError && e.code === -1 &&
+    e.message.includes('invalid template name'));
+  // the shared sandbox builds on base: the refusal names the users (up to
+  // 8, then "and N more"), and base stays
+  await assert.rejects(Templates.delete('base'), (e) =>
+    e instanceof StateError && e.code === -3 &&
+    e.message.startsWith('template base is in use by ') &&
+    (e.message.includes(shared.sandboxId) || e.message.includes(' more: ')));
+  assert.deepEqual(await Templates.get('base'), base);
 });

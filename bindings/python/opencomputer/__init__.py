@@ -25,12 +25,16 @@ Checkpoints: sandbox.create_checkpoint(name), then
 Sandbox.create_from_checkpoint(checkpoint.id) (count=N: N forks at once) or
 sandbox.restore_checkpoint(checkpoint.id).  configure(pool_size=...), before
 any other call, keeps a warm pool of ready sandboxes that create() claims.
+
+Templates: await Templates.list(), Templates.get(name) (a TemplateInfo) and
+Templates.delete(name).
 """
 import asyncio
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from . import sync
 from ._checkpoint import Checkpoint, PoolStatus
+from ._template import TemplateInfo
 from ._core import (ExecResult, ExecSessionInfo, FileInfo, Follow, SandboxInfo, Stream,
                     configure)
 from .errors import (AlreadyExistsError, InvalidArgumentError, LimitError, NotFoundError,
@@ -38,7 +42,8 @@ from .errors import (AlreadyExistsError, InvalidArgumentError, LimitError, NotFo
                      UnsupportedError)
 
 __all__ = ['Sandbox', 'Checkpoint', 'ExecResult', 'ExecSession', 'ExecSessionInfo', 'FileInfo',
-           'PoolStatus', 'PtySession', 'SandboxInfo', 'Shell', 'configure', 'prepare_template',
+           'PoolStatus', 'PtySession', 'SandboxInfo', 'Shell', 'TemplateInfo', 'Templates',
+           'configure', 'prepare_template',
            'template_snapshot_ready', 'pool_status', 'SandboxError', 'InvalidArgumentError',
            'NotFoundError', 'StateError', 'TimeoutError', 'LimitError', 'AlreadyExistsError',
            'PermissionDeniedError', 'UnsupportedError']
@@ -345,6 +350,23 @@ class Sandbox:
 
     async def __aexit__(self, *exc) -> None:
         await self.kill()
+
+
+class Templates:
+    """The templates of this host (see opencomputer.sync.Templates):
+    await Templates.list(), Templates.get(name), Templates.delete(name)."""
+
+    @staticmethod
+    async def list() -> List[TemplateInfo]:
+        return await _run(sync.Templates.list)
+
+    @staticmethod
+    async def get(name: str) -> TemplateInfo:
+        return await _run(sync.Templates.get, name)
+
+    @staticmethod
+    async def delete(name: str) -> None:
+        await _run(sync.Templates.delete, name)
 
 
 async def prepare_template(template: str = 'base') -> bool:

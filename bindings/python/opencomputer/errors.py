@@ -20,7 +20,9 @@ class NotFoundError(SandboxError, LookupError):
 
 
 class StateError(SandboxError):
-    """The sandbox is in the wrong state for this (OC_ESTATE)."""
+    """The sandbox is in the wrong state for this, or what is to be deleted
+    is still in use (a template that sandboxes, checkpoints or other
+    templates build on: the message names them) (OC_ESTATE)."""
 
 
 class TimeoutError(SandboxError, TimeoutError):  # noqa: A001 (shadows the builtin on purpose)

@@ -24,8 +24,9 @@ configure(pool_size=...) sets the options of the process's library context
 """
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
-from . import _checkpoint
+from . import _checkpoint, _template
 from ._checkpoint import Checkpoint, PoolStatus
+from ._template import TemplateInfo
 from ._core import (ExecResult, ExecSessionInfo, FileInfo, Follow, Handle, SandboxInfo, Shell as
                     _Shell, Stream, configure)  # noqa: F401 (configure: re-exported)
 
@@ -327,6 +328,29 @@ class Sandbox:
 
     def __exit__(self, *exc) -> None:
         self.kill()
+
+
+class Templates:
+    """The templates of this host (the OpenComputer SDK's Templates, without
+    build): Templates.list(), Templates.get(name), Templates.delete(name)."""
+
+    @staticmethod
+    def list() -> List[TemplateInfo]:
+        """All of them, by name."""
+        return _template.list_all()
+
+    @staticmethod
+    def get(name: str) -> TemplateInfo:
+        """NotFoundError when there is no such template."""
+        return _template.get(name)
+
+    @staticmethod
+    def delete(name: str) -> None:
+        """Deletes the template: its disk versions and ready snapshot.
+        StateError, naming them, while sandboxes, checkpoints or other
+        templates build on it (its unclaimed warm pool sandboxes alone do
+        not hold it: they are killed with it)."""
+        _template.delete(name)
 
 
 def prepare_template(template: str = 'base') -> bool:

@@ -6,11 +6,12 @@ scripts/check sweeps.
 """
 import asyncio
 import time
+from datetime import datetime, timezone
 
 import pytest
 
 import opencomputer
-from opencomputer import Sandbox
+from opencomputer import Sandbox, Templates
 from opencomputer import sync
 
 META = {'oc-test': 'python'}
@@ -137,4 +138,30 @@ def test_hibernate_wake_and_timeout(shared):
         await sb.set_timeout(0)
         assert (await sb.get_info()).end_at is None
         assert await sb.wake() == 'running'
+    run(main())
+
+
+def test_templates(shared):
+    async def main():
+        names = [t.name for t in await Templates.list()]
+        assert 'base' in names and names == sorted(names)
+        base = await Templates.get('base')
+        assert isinstance(base, opencomputer.TemplateInfo) and base.name == 'base'
+        assert base.parent is None and base.steps == []
+        assert base.size_bytes > 0 and base.disk_bytes > 0
+        assert base.created_at.tzinfo is not None
+        assert base.created_at < datetime.now(timezone.utc)
+        assert base == sync.Templates.get('base')
+        with pytest.raises(opencomputer.NotFoundError, match='no-such-template') as e:
+            await Templates.get('no-such-template')
+        assert isinstance(e.value, LookupError) and e.value.code == -2
+        with pytest.raises(opencomputer.InvalidArgumentError, match='invalid template name'):
+            await Templates.delete('../x')
+        # the shared sandbox builds on base: the refusal names the users (up
+        # to 8, then "and N more"), and base stays
+        with pytest.raises(opencomputer.StateError, match='template base is in use by ') as e:
+            await Templates.delete('base')
+        assert shared.sandbox_id in str(e.value) or ' more: ' in str(e.value), e.value
+        assert e.value.code == -3
+        assert (await Templates.get('base')) == base
     run(main())

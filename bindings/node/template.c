@@ -1,0 +1,72 @@
+/* template.c: templates (list, get, delete) for the Node binding (see
+ * template.h).  index.mjs shapes the results. */
+#include "template.h"
+#include "convert.h"
+
+static napi_status step_item(napi_env env, const void *steps, size_t i, napi_value *out)
+{
+    const char *const *s = steps;
+    return napi_create_string_utf8(env, s[i], NAPI_AUTO_LENGTH, out);
+}
+
+/* Plain fields; index.mjs turns the time into a Date. */
+static napi_status template_value(napi_env env, const oc_template_info *t, napi_value *out)
+{
+    const char *const *steps = oc_template_info_steps(t);
+    size_t n = 0;
+    napi_value v;
+    napi_status s;
+
+    while (steps && steps[n])
+        n++;
+    if ((s = napi_create_object(env, out)) != napi_ok ||
+        (s = set_str(env, *out, "name", oc_template_info_name(t))) != napi_ok ||
+        (s = set_str(env, *out, "parent", oc_template_info_parent(t))) != napi_ok ||
+        (s = set_num(env, *out, "created", (double)oc_template_info_created_at(t))) != napi_ok ||
+        (s = set_num(env, *out, "sizeBytes", (double)oc_template_info_size_bytes(t))) != napi_ok ||
+        (s = set_num(env, *out, "diskBytes", (double)oc_template_info_disk_bytes(t))) != napi_ok ||
+        (s = array_value(env, steps, n, step_item, &v)) != napi_ok)
+        return s;
+    return set_value(env, *out, "steps", v);
+}
+
+static int run_get(job *j, oc_error **error)
+{
+    int rc = job_context(j, error);
+    return rc < 0 ? rc : oc_template_get(&j->tmpl, j->ctx, j->str1, error);
+}
+
+static int run_list(job *j, oc_error **error)
+{
+    int rc = job_context(j, error);
+    return rc < 0 ? rc : oc_template_list_get(&j->tmpls, j->ctx, 0, error);
+}
+
+static int run_delete(job *j, oc_error **error)
+{
+    int rc = job_context(j, error);
+    return rc < 0 ? rc : oc_template_delete(j->ctx, j->str1, 0, error);
+}
+
+static napi_status done_template(napi_env env, job *j, napi_value *out)
+{
+    return template_value(env, j->tmpl, out);
+}
+
+static napi_status template_item(napi_env env, const void *list, size_t i, napi_value *out)
+{
+    return template_value(env, oc_template_list_at(list, i), out);
+}
+
+static napi_status done_templates(napi_env env, job *j, napi_value *out)
+{
+    return array_value(env, j->tmpls, oc_template_list_count(j->tmpls), template_item, out);
+}
+
+const export_spec template_exports[] = {
+    { "templateGet", run_get, done_template, { ARG_STRING } },
+    { "templateList", run_list, done_templates, { ARG_END } },
+    { "templateDelete", run_delete, NULL, { ARG_STRING } },
+};
+
+const size_t template_exports_count = sizeof(template_exports) / sizeof(template_exports[0]);

@@ -1,0 +1,11 @@
+/* template.h: templates (list, get, delete) for oc_native.c: rows of table
+ * exports (job.h). */
+#ifndef OC_NODE_TEMPLATE_H
+#define OC_NODE_TEMPLATE_H
+
+#include "job.h"
+
+extern const export_spec template_exports[];
+extern const size_t template_exports_count;
+
+#endif
