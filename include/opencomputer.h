@@ -476,8 +476,10 @@ typedef enum {
     OC_BUILD_STEP_RUN = 1,     /* args: { command line } run by /bin/sh -c, or the argv
                                 * with OC_BUILD_STEP_EXEC_FORM */
     OC_BUILD_STEP_APT = 2,     /* args: Debian package names (NAME or NAME=VERSION):
-                                * apt-get update once, then apt-get install -y
-                                * --no-install-recommends, as root */
+                                * apt-get update, apt-get install -y
+                                * --no-install-recommends, as root; the package lists
+                                * and .debs are removed after (list packages in one
+                                * step: each step updates again) */
     OC_BUILD_STEP_COPY = 3,    /* args: sources relative to context_dir ..., destination
                                 * (relative: under WORKDIR; a directory if it ends
                                 * in '/', or for several sources or a directory) */

@@ -36,7 +36,6 @@ typedef struct {
     GPtrArray *env;       /* "K=V": the template's environment so far */
     char *workdir;        /* NULL: none set */
     char *user;           /* NULL: root */
-    gboolean apt_updated; /* apt-get update ran in this build */
     guint index;          /* the step being run, from 0 */
 } BuildRun;
 

@@ -192,21 +192,25 @@ static gboolean step_run(BuildRun *b, AgentConn *conn, const BuildStep *step, GE
     return run_process(b, conn, &req, "the command", error);
 }
 
+/* Each APT step updates the package lists and removes them (and the
+ * downloaded .debs) when done, so that they stay out of the template.
+ * Measured for `jq` under TCG (50 to 70 s, mostly the update): the
+ * template's disk took 170 MB with them kept, 131 MB with them deleted,
+ * 6 MB deleted and trimmed (guest_sync()).  Keeping them between steps
+ * would save a second update, but a step's layer would then depend on
+ * whether a later APT step follows, which its cache key does not say. */
 static gboolean step_apt(BuildRun *b, AgentConn *conn, const BuildStep *step, GError **error)
 {
     g_auto(GStrv) env = step_env(b, step);
     g_autofree char *packages = g_strjoinv(" ", step->args); /* checked names: no quoting */
     g_autofree char *command = g_strdup_printf(
-        "%sDEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends %s",
-        b->apt_updated ? "" : "apt-get update && ", packages);
+        "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
+        "--no-install-recommends %s && apt-get clean && rm -rf /var/lib/apt/lists/*", packages);
     /* as root: installing is the point, whatever USER says */
     AgentExecRequest req = { .command = command, .env = (const char *const *)env,
                              .timeout_ms = timeout_ms(b) };
 
-    if (!run_process(b, conn, &req, "apt-get", error))
-        return FALSE;
-    b->apt_updated = TRUE;
-    return TRUE;
+    return run_process(b, conn, &req, "apt-get", error);
 }
 
 /* ---- COPY ---- */
@@ -379,9 +383,16 @@ gboolean build_step_run(BuildRun *b, const BuildStep *step, GError **error)
 
 /* ---- layers ---- */
 
+/* sync, then fstrim: the disk is attached with discard, so blocks the step
+ * freed (files it wrote and removed, apt's lists) stop taking space in
+ * its layer and in the template.  Without fstrim in the image it is only
+ * the sync. */
 static gboolean guest_sync(BuildRun *b, GError **error)
 {
-    static const char *const argv[] = { "sync", NULL };
+    static const char *const argv[] = {
+        "sh", "-c", "sync && { ! command -v fstrim >/dev/null || fstrim / >/dev/null 2>&1 || "
+                    "true; }", NULL
+    };
     CoreCall call;
     gboolean ok;
 

@@ -359,7 +359,9 @@ char *build_step_key(const char *prev, const BuildStep *step, const char *contex
     g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
     char num[32];
 
-    put(sum, "oc-build-step 1");
+    /* Bumped when what a step does for the same text changes (2: APT
+     * removes the package lists after installing). */
+    put(sum, "oc-build-step 2");
     put(sum, prev);
     put(sum, kind_names[step->kind]);
     put_strv(sum, step->args);

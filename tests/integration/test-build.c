@@ -112,12 +112,14 @@ static void setup_all(void)
     delete_template(T_APT);
 }
 
-/* Removes the cache layers this run made for its Dockerfile: their keys
- * hold its nonce, so no later build could use them. */
+/* Removes the cache layers this run made: its Dockerfile's (their keys
+ * hold its nonce, so no later build could use them) and apt-get's (so the
+ * next run installs again rather than finding it cached). */
 static gboolean own_step(const char *json)
 {
     return strstr(json, "/run-id") || strstr(json, "greeting.txt") ||
-           strstr(json, "WORKDIR /app") || strstr(json, "builder");
+           strstr(json, "WORKDIR /app") || strstr(json, "builder") ||
+           strstr(json, "APT-INSTALL jq");
 }
 
 static void remove_own_layers(void)
