@@ -54,6 +54,9 @@ typedef enum {
     OC_ECANCELLED = -12,
     OC_EPERM = -13,        /* permission denied */
     OC_EINTERNAL = -14,    /* a bug: please report it */
+    OC_ECOMMAND = -15,     /* a command run for the call failed (a template build's
+                            * step); the message quotes its exit code and output */
+    /* new codes go here; lib/util/error.c passes codes down to the last one */
 } oc_error_code;
 
 typedef struct oc_error oc_error;

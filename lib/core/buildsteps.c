@@ -140,7 +140,7 @@ static gboolean run_process(BuildRun *b, AgentConn *conn, const AgentExecRequest
         goto out;
     if (res.exit_code != 0) {
         g_autofree char *tail = output_tail(&o);
-        g_set_error(error, OC_ERROR, OC_EAGENT, "%s %s with exit code %d%s%s", what,
+        g_set_error(error, OC_ERROR, OC_ECOMMAND, "%s %s with exit code %d%s%s", what,
                     res.timed_out ? "timed out" : "failed", res.exit_code,
                     o.tail.length ? "; its last output:" : " and no output", tail);
         goto out;
@@ -166,7 +166,7 @@ static gboolean run_tool(BuildRun *b, AgentConn *conn, const char *const *argv, 
 
     if (ok && res.exit_code != 0) {
         g_autofree char *err = g_strndup((const char *)res.err->data, MIN(res.err->len, 500));
-        g_set_error(error, OC_ERROR, OC_EAGENT, "%s in the guest failed with exit code %d: %s",
+        g_set_error(error, OC_ERROR, OC_ECOMMAND, "%s in the guest failed with exit code %d: %s",
                     argv[0], res.exit_code, g_strstrip(err));
         ok = FALSE;
     }

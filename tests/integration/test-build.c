@@ -318,7 +318,7 @@ START_TEST(test_failing_run)
 
     ck_assert_int_eq(build_dockerfile(T_FAIL, "FROM base\nENV A=1\n"
                                       "RUN echo first-line && echo the-last-words >&2 && exit 3\n",
-                                      log, &failed), OC_EAGENT);
+                                      log, &failed), OC_ECOMMAND);
     const char *msg = oc_error_message(failed);
     ck_assert_msg(strstr(msg, "step 2/2") && strstr(msg, "Dockerfile line 3") &&
                       strstr(msg, "exit code 3") && strstr(msg, "the-last-words") &&
