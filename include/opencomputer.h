@@ -54,6 +54,9 @@ typedef enum {
     OC_ECANCELLED = -12,
     OC_EPERM = -13,        /* permission denied */
     OC_EINTERNAL = -14,    /* a bug: please report it */
+    OC_ECOMMAND = -15,     /* a command run for the call failed (a template build's
+                            * step); the message quotes its exit code and output */
+    /* new codes go here; lib/util/error.c passes codes down to the last one */
 } oc_error_code;
 
 typedef struct oc_error oc_error;
@@ -176,7 +179,8 @@ typedef struct {
     int64_t timeout_s;           /* idle timeout; OC_TIMEOUT_DEFAULT: 300; 0: never */
     uint32_t cpu_count;          /* 1..4; INIT sets OC_DEFAULT_CPU_COUNT */
     uint32_t memory_mb;          /* 128..2048; INIT sets OC_DEFAULT_MEMORY_MB */
-    const char *const *envs;     /* NULL-terminated "KEY=VALUE"; set for every exec */
+    const char *const *envs;     /* NULL-terminated "KEY=VALUE"; set for every exec, over
+                                  * the template's ENV (a built template's) */
     const char *const *metadata; /* NULL-terminated "KEY=VALUE"; stored with the sandbox */
     /* version 2 */
     const oc_network_policy *network; /* egress policy; NULL: none */
@@ -489,6 +493,12 @@ OC_API uint64_t oc_template_info_disk_bytes(const oc_template_info *t);
 /* How it was built from its parent, a line a step (NULL-terminated; empty
  * when it has no parent). */
 OC_API const char *const *oc_template_info_steps(const oc_template_info *t);
+/* What its sandboxes' execs get by default (a built template's ENV, WORKDIR
+ * and USER): "K=V" strings (NULL-terminated, possibly empty), and the
+ * directory and user, NULL when none was set. */
+OC_API const char *const *oc_template_info_env(const oc_template_info *t);
+OC_API const char *oc_template_info_workdir(const oc_template_info *t);
+OC_API const char *oc_template_info_user(const oc_template_info *t);
 
 typedef struct oc_template_list oc_template_list;
 
@@ -506,6 +516,87 @@ OC_API void oc_template_list_free(oc_template_list *list);
 OC_API int oc_template_delete(oc_context *ctx, const char *name, uint32_t flags,
                               oc_error **error);
 
+/* ---- building templates ----
+ *
+ * A template is built from a parent template and ordered steps, given as a
+ * Dockerfile (FROM, RUN, COPY, ENV, WORKDIR, USER, ARG; anything else is an
+ * error naming the line) or as an array of oc_build_step.  The steps run in
+ * a hidden sandbox booted from the parent; after each step that changes the
+ * disk, the disk is kept as a cached layer keyed by the content of the
+ * parent, the steps so far and the bytes they copy.  A rebuild runs only
+ * the steps from the first one that changed; an unchanged rebuild boots
+ * nothing.  The new template's ENV, WORKDIR and USER become the defaults of
+ * sandboxes created from it (exec's cwd and user, and envs under the
+ * caller's). */
+
+typedef enum {
+    OC_BUILD_STEP_RUN = 1,     /* args: { command line } run by /bin/sh -c, or the argv
+                                * with OC_BUILD_STEP_EXEC_FORM */
+    OC_BUILD_STEP_APT = 2,     /* args: Debian package names (NAME or NAME=VERSION):
+                                * apt-get update, apt-get install -y
+                                * --no-install-recommends, as root; the package lists
+                                * and .debs are removed after (list packages in one
+                                * step: each step updates again) */
+    OC_BUILD_STEP_COPY = 3,    /* args: sources relative to context_dir ..., destination
+                                * (relative: under WORKDIR; a directory if it ends
+                                * in '/', or for several sources or a directory) */
+    OC_BUILD_STEP_ENV = 4,     /* args: { KEY, VALUE } */
+    OC_BUILD_STEP_WORKDIR = 5, /* args: { absolute path }, created if missing */
+    OC_BUILD_STEP_USER = 6,    /* args: { USER[:GROUP] } (names or numbers) that later
+                                * RUN steps and the template's sandboxes run as */
+} oc_build_step_kind;
+
+/* RUN: args are the program and its arguments, run without a shell. */
+#define OC_BUILD_STEP_EXEC_FORM (1u << 0)
+
+typedef struct {
+    uint32_t kind;             /* oc_build_step_kind */
+    const char *const *args;   /* NULL-terminated, as the kind says */
+    const char *chown;         /* COPY: USER[:GROUP] of what is copied; NULL: root */
+    uint32_t chmod;            /* COPY: permission bits of what is copied; 0: the sources' */
+    uint32_t flags;            /* OC_BUILD_STEP_* */
+} oc_build_step;
+
+/* A line of the build's log: "[3/7] RUN make", the step's output lines,
+ * "[2/7] COPY app /app (cached)" for a step whose layer was cached, and
+ * the build's progress.  Called on the calling thread, during the call. */
+typedef void (*oc_build_log_fn)(const char *line, void *user_data);
+
+#define OC_BUILD_DEFAULT_STEP_TIMEOUT_S 3600
+
+typedef struct {
+    uint32_t version;
+    const char *dockerfile;          /* Dockerfile text; NULL: parent and steps below */
+    const char *context_dir;         /* where COPY sources are; NULL: nothing is copied */
+    const char *const *build_args;   /* NULL-terminated "K=V" for the Dockerfile's ARGs */
+    const char *parent;              /* without a Dockerfile: the template to build on;
+                                      * NULL: "base" */
+    const oc_build_step *steps;      /* without a Dockerfile: the steps, in order */
+    size_t step_count;
+    uint32_t cpu_count;              /* of the build sandbox; INIT: OC_DEFAULT_CPU_COUNT */
+    uint32_t memory_mb;              /* INIT: OC_DEFAULT_MEMORY_MB */
+    uint32_t step_timeout_s;         /* per RUN or APT step; 0: none; INIT: 3600 */
+    oc_build_log_fn log;             /* NULL: no log */
+    void *log_user_data;
+} oc_template_build_options;
+
+#define OC_TEMPLATE_BUILD_OPTIONS_VERSION 1
+#define OC_TEMPLATE_BUILD_OPTIONS_INIT                                                       \
+    { OC_TEMPLATE_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, 0,                     \
+      OC_DEFAULT_CPU_COUNT, OC_DEFAULT_MEMORY_MB, OC_BUILD_DEFAULT_STEP_TIMEOUT_S, NULL, NULL }
+OC_API int oc_template_build_options_init(oc_template_build_options *opts, uint32_t version);
+
+/* Builds template name ([a-z0-9][a-z0-9._-]{0,63}), or a new version of it
+ * if it exists (sandboxes keep the version they were made from).  The name
+ * and every step are checked before anything starts (OC_EINVAL naming the
+ * step or Dockerfile line).  A failing step ends the build with an error
+ * naming the step, its exit code and its last lines of output, and leaves
+ * no template, sandbox or unfinished layer behind.  Blocks for the whole
+ * build (minutes under TCG); one build at a time runs per state directory,
+ * others wait. */
+OC_API int oc_template_build(oc_context *ctx, const char *name,
+                             const oc_template_build_options *opts, oc_error **error);
+
 /* ---- exec ---- */
 
 #define OC_EXEC_DEFAULT_TIMEOUT_MS 60000
@@ -518,15 +609,23 @@ typedef struct {
     const char *const *args;   /* NULL-terminated; if set, run command with these
                                   arguments directly, without a shell */
     const char *const *envs;   /* NULL-terminated "KEY=VALUE"; override the sandbox's */
-    const char *cwd;           /* NULL: /root */
+    const char *cwd;           /* NULL: the template's WORKDIR, else the user's home
+                                  (/root) */
     int64_t timeout_ms;        /* OC_TIMEOUT_DEFAULT: 60 s; 0: none */
     const void *stdin_data;    /* NULL: stdin is /dev/null */
     size_t stdin_len;
     size_t max_output;         /* per stream; 0: OC_EXEC_DEFAULT_MAX_OUTPUT */
+    /* version 2 */
+    const char *user;          /* USER[:GROUP] (names from the guest's /etc/passwd and
+                                  /etc/group, or numbers) to run as; NULL: the
+                                  template's USER, else root */
 } oc_exec_options;
 
-#define OC_EXEC_OPTIONS_VERSION 1
-#define OC_EXEC_OPTIONS_INIT { OC_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, OC_TIMEOUT_DEFAULT, NULL, 0, 0 }
+#define OC_EXEC_OPTIONS_VERSION 2
+#define OC_EXEC_OPTIONS_INIT                                                               \
+    { OC_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, OC_TIMEOUT_DEFAULT, NULL, 0, 0, NULL }
+/* Fills opts with the defaults of that version (1 to OC_EXEC_OPTIONS_VERSION),
+ * writing only the fields that version has. */
 OC_API int oc_exec_options_init(oc_exec_options *opts, uint32_t version);
 
 typedef struct oc_exec_result oc_exec_result;

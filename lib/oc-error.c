@@ -39,6 +39,7 @@ OC_API const char *oc_strerror(int code)
     case OC_ECANCELLED: return "cancelled";
     case OC_EPERM: return "permission denied";
     case OC_EINTERNAL: return "internal error";
+    case OC_ECOMMAND: return "command failed";
     default: return "unknown error";
     }
 }

@@ -1,4 +1,6 @@
 /* oc-exec.c: public entry points of exec. */
+#include <stddef.h>
+
 #include "core/sandbox.h"
 #include "oc-private.h"
 
@@ -6,11 +8,27 @@ struct oc_exec_result {
     AgentExecResult r;
 };
 
+/* How much of the struct each version has: a program built against an
+ * older header passes a smaller struct, and only that much may be read or
+ * written. */
+static size_t exec_options_size(uint32_t version)
+{
+    switch (version) {
+    case 1: return offsetof(oc_exec_options, user);
+    case 2: return sizeof(oc_exec_options);
+    default: return 0;
+    }
+}
+
 OC_API int oc_exec_options_init(oc_exec_options *opts, uint32_t version)
 {
-    if (!opts || version != OC_EXEC_OPTIONS_VERSION)
+    oc_exec_options defaults = OC_EXEC_OPTIONS_INIT;
+    size_t size = exec_options_size(version);
+
+    if (!opts || !size)
         return OC_EINVAL;
-    *opts = (oc_exec_options)OC_EXEC_OPTIONS_INIT;
+    defaults.version = version;
+    memcpy(opts, &defaults, size);
     return OC_OK;
 }
 
@@ -32,6 +50,8 @@ void exec_prep_clear(ExecPrep *p)
     if (p->argv)
         g_ptr_array_unref(p->argv);
     g_strfreev(p->env);
+    g_free(p->cwd);
+    g_free(p->user);
 }
 
 gboolean exec_prepare(ExecPrep *p, const char *func, oc_sandbox *sb, const char *command,
@@ -59,6 +79,9 @@ gboolean exec_prepare(ExecPrep *p, const char *func, oc_sandbox *sb, const char 
     CHECK(opts->max_output <= OC_EXEC_MAX_OUTPUT_LIMIT,
           "max_output %zu is over the limit of %u bytes", opts->max_output,
           OC_EXEC_MAX_OUTPUT_LIMIT);
+    const char *user = opts->version >= 2 ? opts->user : NULL;
+    CHECK(!user || (*user && strlen(user) <= 129), "%s: user must be USER[:GROUP] of 1 to 129 "
+          "bytes, or NULL for the sandbox's default", func);
 #undef CHECK
     if (!check_env(opts->envs, error))
         return FALSE;
@@ -75,7 +98,13 @@ gboolean exec_prepare(ExecPrep *p, const char *func, oc_sandbox *sb, const char 
     }
     p->env = core_sandbox_exec_env(sb, opts->envs);
     p->req.env = (const char *const *)p->env;
-    p->req.cwd = opts->cwd;
+    /* A built template's WORKDIR and USER are the sandbox's defaults. */
+    g_mutex_lock(&sb->lock);
+    p->cwd = opts->cwd ? NULL : g_strdup(sb->record->workdir);
+    p->user = g_strdup(user ? user : sb->record->user);
+    g_mutex_unlock(&sb->lock);
+    p->req.cwd = opts->cwd ? opts->cwd : p->cwd;
+    p->req.user = p->user;
     p->req.timeout_ms = opts->timeout_ms == OC_TIMEOUT_DEFAULT ? default_timeout_ms
                                                                 : (guint)opts->timeout_ms;
     p->req.stdin_data = opts->stdin_data;

@@ -45,6 +45,8 @@ typedef struct {
     AgentExecRequest req;
     GPtrArray *argv;
     char **env;
+    char *cwd;  /* the sandbox's default, when the caller gave none */
+    char *user; /* the sandbox's (its template's USER) */
 } ExecPrep;
 
 /* Checks the arguments common to oc_exec_run(), oc_exec_start() and

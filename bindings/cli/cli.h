@@ -37,6 +37,7 @@ int cmd_set_timeout(Cli *cli, int argc, char **argv);
 int cmd_daemon(Cli *cli, int argc, char **argv);
 int cmd_checkpoint(Cli *cli, int argc, char **argv);
 int cmd_template(Cli *cli, int argc, char **argv);
+int cmd_template_build(Cli *cli, int argc, char **argv);
 int cmd_pool(Cli *cli, int argc, char **argv);
 int cmd_network(Cli *cli, int argc, char **argv);
 int cmd_expose(Cli *cli, int argc, char **argv);

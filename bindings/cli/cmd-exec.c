@@ -79,13 +79,16 @@ int cmd_exec(Cli *cli, int argc, char **argv)
 {
     oc_exec_options opts = OC_EXEC_OPTIONS_INIT;
     g_auto(GStrv) envs = NULL;
-    g_autofree char *cwd = NULL;
+    g_autofree char *cwd = NULL, *user = NULL;
     gint64 timeout_s = -1;
     gboolean use_stdin = FALSE, detach = FALSE;
     GOptionEntry entries[] = {
         { "detach", 'd', 0, G_OPTION_ARG_NONE, &detach, "Run it as a background session and print its id", NULL },
         { "env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &envs, "Environment variable", "K=V" },
-        { "cwd", 'w', 0, G_OPTION_ARG_STRING, &cwd, "Working directory (default /root)", "DIR" },
+        { "cwd", 'w', 0, G_OPTION_ARG_STRING, &cwd,
+          "Working directory (default: the template's WORKDIR, else the user's home)", "DIR" },
+        { "user", 'u', 0, G_OPTION_ARG_STRING, &user,
+          "Run as USER[:GROUP] (default: the template's USER, else root)", "USER" },
         { "timeout", 0, 0, G_OPTION_ARG_INT64, &timeout_s, "Seconds before the command is killed, 0: never (default 60)", "S" },
         { "stdin", 'i', 0, G_OPTION_ARG_NONE, &use_stdin, "Send oc's standard input to the command", NULL },
         { "json", 0, 0, G_OPTION_ARG_NONE, &cli->json, "Print the result as JSON", NULL },
@@ -127,6 +130,7 @@ int cmd_exec(Cli *cli, int argc, char **argv)
         opts.args = (const char *const *)cmd + 1;
     opts.envs = (const char *const *)envs;
     opts.cwd = cwd;
+    opts.user = user;
     if (detach && use_stdin)
         return cli_usage(oc, "--detach and --stdin do not go together (yet): a session's stdin "
                              "comes with attach");

@@ -137,9 +137,16 @@ static void template_fields(const oc_template_info *t, JsonObject *o)
     json_object_set_string_member(o, "createdAt", created);
     json_object_set_int_member(o, "sizeBytes", (gint64)oc_template_info_size_bytes(t));
     json_object_set_int_member(o, "diskBytes", (gint64)oc_template_info_disk_bytes(t));
+    JsonArray *env = json_array_new();
+
     for (const char *const *s = oc_template_info_steps(t); *s; s++)
         json_array_add_string_element(steps, *s);
     json_object_set_array_member(o, "steps", steps);
+    for (const char *const *e = oc_template_info_env(t); *e; e++)
+        json_array_add_string_element(env, *e);
+    json_object_set_array_member(o, "env", env);
+    json_object_set_string_member(o, "workdir", oc_template_info_workdir(t));
+    json_object_set_string_member(o, "user", oc_template_info_user(t));
 }
 
 static void template_row(const TemplateVerb *v, JsonObject *o)
@@ -170,16 +177,25 @@ static void get_print(const TemplateVerb *v, JsonObject *o)
 {
     JsonArray *steps = json_object_get_array_member(o, "steps");
     template_row(v, o);
+    JsonArray *env = json_object_get_array_member(o, "env");
+    const char *workdir = json_object_get_string_member(o, "workdir");
+    const char *user = json_object_get_string_member(o, "user");
     for (guint i = 0; i < json_array_get_length(steps); i++)
         printf("  [%u/%u] %s\n", i + 1, json_array_get_length(steps),
                json_array_get_string_element(steps, i));
+    for (guint i = 0; i < json_array_get_length(env); i++)
+        printf("  env %s\n", json_array_get_string_element(env, i));
+    if (workdir)
+        printf("  workdir %s\n", workdir);
+    if (user)
+        printf("  user %s\n", user);
 }
 
 static int template_get(Cli *cli, int argc, char **argv)
 {
     static const TemplateVerb v = {
         .usage = "NAME... - templates' parent, creation time, disk size (SIZE, and HOST: what "
-                 "its files take) and build steps",
+                 "its files take), build steps, and the env, workdir and user its sandboxes get",
         .header = TEMPLATE_HEADER,
         .query = get_query,
         .print = get_print,
@@ -242,6 +258,8 @@ static int template_delete(Cli *cli, int argc, char **argv)
 int cmd_template(Cli *cli, int argc, char **argv)
 {
     static const CliVerb verbs[] = {
+        { "build", cmd_template_build, "build from a Dockerfile: oc template build NAME -f "
+                                       "Dockerfile [--context DIR] [--build-arg K=V]" },
         { "list", template_list, "the templates of this host: oc template list" },
         { "get", template_get, "a template's details and build steps: oc template get NAME..." },
         { "delete", template_delete, "delete templates nothing uses: oc template delete NAME..." },

@@ -187,6 +187,7 @@ typedef struct {
     const void *stdin_data;
     size_t stdin_len;
     size_t max_output;
+    const char *user;
 } oc_exec_options;
 #define OC_EXEC_OPTIONS_VERSION ...
 int oc_exec_run(oc_exec_result **out, oc_sandbox *sb, const char *command,

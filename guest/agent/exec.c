@@ -321,6 +321,19 @@ int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, e
         return spawn_fail(s, &q);
     }
     char *const *envp = q.tty_env ? q.tty_env : q.has_env ? q.envp : agent.default_env;
+    agent_user user;
+    if (q.user) {
+        if (user_resolve(q.user, &user, fail.msg, sizeof fail.msg) < 0) {
+            fail.code = OC_PERR_INVAL;
+            stream_fail(s, &fail);
+            return spawn_fail(s, &q);
+        }
+        if (!(q.user_envp = user_env(envp, &user, &q.user_env_strings))) {
+            stream_error(s, OC_PERR_LIMIT, "%s: out of memory", q.what);
+            return spawn_fail(s, &q);
+        }
+        envp = q.user_envp;
+    }
 
     const char *cwd = q.cwd;
     if (cwd) {
@@ -339,6 +352,8 @@ int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, e
                          cwd, strerror(err));
             return spawn_fail(s, &q);
         }
+    } else if (q.user) {
+        cwd = access(user.home, X_OK) == 0 ? user.home : "/";
     } else {
         cwd = access("/root", X_OK) == 0 ? "/root" : "/";
     }
@@ -388,7 +403,15 @@ int exec_spawn(agent_stream *s, const uint8_t *p, size_t len, int force_stdin, e
 
     pid_t pid;
     c->t_start_us = agent_now_us();
-    rc = posix_spawn(&pid, prog, &fa, &at, q.argv, envp);
+    if (q.user) {
+        /* through this binary's --as mode, which drops to the user's ids */
+        char ids[32 * (AGENT_USER_MAX_GROUPS + 2)];
+        char **as_argv = user_spawn_argv(&user, prog, q.argv, ids, sizeof ids);
+        rc = as_argv ? posix_spawn(&pid, "/proc/self/exe", &fa, &at, as_argv, envp) : ENOMEM;
+        free(as_argv);
+    } else {
+        rc = posix_spawn(&pid, prog, &fa, &at, q.argv, envp);
+    }
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     close_fds(child_end, 3);

@@ -5,6 +5,7 @@
  *   oc-agent [--port]                serve the ports without PID 1 duties
  *   oc-agent --listen SOCKET         test mode: serve a unix socket as the current user
  *   oc-agent --misbehave MODE        tests: make the parent agent hostile (misbehave.c)
+ *   oc-agent --as UID GID GROUPS ... a child that drops to a user, then execs (user.c)
  *   oc-agent --version
  */
 #define _GNU_SOURCE
@@ -81,6 +82,8 @@ int main(int argc, char **argv)
         printf("%s\n", AGENT_NAME);
         return 0;
     }
+    if (arg && !strcmp(arg, "--as"))
+        return user_as_main(argc, argv);
     if (arg && !strcmp(arg, "--misbehave"))
         return argc == 3 ? misbehave_trigger(argv[2]) : usage();
     if (getpid() == 1 && (!arg || strcmp(arg, "--pid1")) &&

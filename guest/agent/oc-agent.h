@@ -358,4 +358,32 @@ void pid1_shutdown(void) __attribute__((noreturn));
 /* net.c: brings up the NIC, if the sandbox has one */
 void net_setup(void);
 
+/* ---- user.c: running a process as another user ---- */
+
+#define AGENT_USER_MAX_GROUPS 64
+#define AGENT_USER_NAME_MAX 64
+
+typedef struct {
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[AGENT_USER_MAX_GROUPS]; /* supplementary, besides gid */
+    int ngroups;
+    char name[AGENT_USER_NAME_MAX + 1];
+    char home[256];
+} agent_user;
+
+/* Looks USER[:GROUP] (names or numbers) up in the guest's /etc/passwd and
+ * /etc/group.  0, or -1 with a message for the host. */
+int user_resolve(const char *spec, agent_user *u, char *msg, size_t cap);
+/* envp with HOME, USER and LOGNAME set for u; those three strings are in
+ * one block, *strings.  free() both. */
+char **user_env(char *const *envp, const agent_user *u, char **strings);
+/* The argv that runs prog (argv) as u through this binary's --as mode;
+ * ids is the space for the numbers.  free() the array. */
+char **user_spawn_argv(const agent_user *u, const char *prog, char *const *argv, char *ids,
+                       size_t ids_cap);
+/* oc-agent --as UID GID GROUPS PROG ARGV0 [ARGS...]: drops to the ids and
+ * execs PROG; returns (126, 127) only on failure. */
+int user_as_main(int argc, char **argv);
+
 #endif /* OC_AGENT_GUEST_H */

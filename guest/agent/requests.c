@@ -27,6 +27,8 @@ void exec_req_free(exec_req *q)
     free(q->argv);
     free(q->envp);
     free(q->tty_env);
+    free(q->user_envp);
+    free(q->user_env_strings);
     free(q->strings);
     free(q->words);
 }
@@ -47,7 +49,7 @@ int exec_req_parse(const uint8_t *p, size_t len, uint8_t op, exec_req *q, agent_
         switch (fld.tag) {
         case OC_F_ARG: q->argc++; nstr++; break;
         case OC_F_ENV: q->envc++; nstr++; q->has_env = 1; break;
-        case OC_F_COMMAND: case OC_F_CWD: nstr++; break;
+        case OC_F_COMMAND: case OC_F_CWD: case OC_F_USER: nstr++; break;
         case OC_F_OP: case OC_F_TIMEOUT_MS: case OC_F_STDIN: break;
         case OC_F_COLS: case OC_F_ROWS:
             if (op == OC_OP_SESSION_START)
@@ -83,7 +85,8 @@ int exec_req_parse(const uint8_t *p, size_t len, uint8_t op, exec_req *q, agent_
     oc_proto_reader_init(&r, p, len);
     while (oc_proto_next(&r, &fld) == 1) {
         char *str = NULL;
-        if (fld.tag == OC_F_ARG || fld.tag == OC_F_ENV || fld.tag == OC_F_COMMAND || fld.tag == OC_F_CWD) {
+        if (fld.tag == OC_F_ARG || fld.tag == OC_F_ENV || fld.tag == OC_F_COMMAND || fld.tag == OC_F_CWD ||
+            fld.tag == OC_F_USER) {
             if (memchr(fld.data, 0, fld.len)) {
                 fail(f, OC_PERR_INVAL, "%s: string field 0x%04x contains a NUL byte",
                      q->what, fld.tag);
@@ -118,6 +121,14 @@ int exec_req_parse(const uint8_t *p, size_t len, uint8_t op, exec_req *q, agent_
                 return -1;
             }
             q->cwd = str;
+            break;
+        case OC_F_USER:
+            if (fld.len == 0 || fld.len > 2 * 64 + 1 || q->user) {
+                fail(f, OC_PERR_INVAL, "%s: USER must be one USER[:GROUP] of at most %u bytes",
+                     q->what, 2 * 64 + 1);
+                return -1;
+            }
+            q->user = str;
             break;
         case OC_F_TIMEOUT_MS:
         case OC_F_STDIN:

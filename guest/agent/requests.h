@@ -30,6 +30,9 @@ typedef struct {
     int has_env;
     char *command;
     char *cwd;
+    char *user;       /* USER[:GROUP], or NULL: the agent's own (root) */
+    char **user_envp; /* the environment with the user's HOME, USER, LOGNAME */
+    char *user_env_strings; /* what those three point into */
     uint32_t timeout_ms;
     int want_stdin;
     uint32_t cols, rows; /* both or neither: a terminal rather than pipes */

@@ -125,6 +125,8 @@ gboolean ops_put_exec_request(oc_proto_writer *w, guint8 *buf, guint32 op,
             oc_proto_put_str(w, OC_F_ENV, req->env[i]);
     if (req->cwd)
         oc_proto_put_str(w, OC_F_CWD, req->cwd);
+    if (req->user)
+        oc_proto_put_str(w, OC_F_USER, req->user);
     if (req->timeout_ms)
         oc_proto_put_u32(w, OC_F_TIMEOUT_MS, req->timeout_ms);
     if (req->stdin_data)

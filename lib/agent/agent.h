@@ -56,6 +56,7 @@ typedef struct {
     const char *command;     /* run by /bin/sh -c */
     const char *const *env;  /* NULL-terminated "K=V": the whole environment */
     const char *cwd;         /* NULL: agent default */
+    const char *user;        /* USER[:GROUP], names or numbers; NULL: root */
     guint timeout_ms;        /* 0: none */
     const void *stdin_data;  /* NULL: /dev/null */
     gsize stdin_len;

@@ -348,7 +348,7 @@ GPtrArray *core_sandbox_fork(oc_context *ctx, const ImageCheckpoint *cp, const c
     s.memory_mb = cp->memory_mb;
     for (guint i = 0; i < count; i++) {
         jobs[i] = (ForkJob){ .ctx = ctx, .cp = cp, .rec = core_record_new(&s, &first) };
-        if (!jobs[i].rec)
+        if (!jobs[i].rec || !core_record_apply_template(ctx, jobs[i].rec, &first))
             goto fail;
         jobs[i].rec->origin = g_strdup(origin);
         jobs[i].rec->checkpoint = g_strcmp0(origin, "checkpoint") == 0 ? g_strdup(cp->id) : NULL;

@@ -289,6 +289,29 @@ gboolean core_sandbox_warm(oc_sandbox *sb, GError **error)
     return core_call_run(sb, warm_op, env, error);
 }
 
+gboolean core_record_apply_template(oc_context *ctx, VirtRecord *rec, GError **error)
+{
+    g_autoptr(ImageTemplate) t = image_template_load(ctx->state_dir, rec->template_name, error);
+    g_autoptr(GPtrArray) envs = g_ptr_array_new_with_free_func(g_free);
+
+    if (!t)
+        return FALSE;
+    for (char **e = t->env; *e; e++) {
+        g_autofree char *key = g_strndup(*e, strcspn(*e, "="));
+        if (!virt_kv_lookup(rec->envs, key))
+            g_ptr_array_add(envs, g_strdup(*e));
+    }
+    for (guint i = 0; i < rec->envs->len; i++)
+        g_ptr_array_add(envs, g_strdup(rec->envs->pdata[i]));
+    g_ptr_array_unref(rec->envs);
+    rec->envs = g_steal_pointer(&envs);
+    g_free(rec->workdir);
+    rec->workdir = g_strdup(t->workdir);
+    g_free(rec->user);
+    rec->user = g_strdup(t->user);
+    return TRUE;
+}
+
 oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GError **error)
 {
     g_autoptr(VirtRecord) rec = core_record_new(spec, error);
@@ -296,7 +319,7 @@ oc_sandbox *core_sandbox_create(oc_context *ctx, const CoreCreateSpec *spec, GEr
     g_autofree char *template_disk = NULL;
     oc_sandbox *sb;
 
-    if (!rec)
+    if (!rec || !core_record_apply_template(ctx, rec, error))
         return NULL;
     template_disk = image_template_disk(ctx->state_dir, spec->template_name, error);
     if (!template_disk)

@@ -57,6 +57,9 @@ typedef struct {
 /* A new record for spec (id, sizes, checked envs and metadata), marked
  * creating. */
 VirtRecord *core_record_new(const CoreCreateSpec *spec, GError **error);
+/* Gives rec its template's defaults (a built template's ENV, WORKDIR and
+ * USER): envs the record does not set, exec's cwd and user. */
+gboolean core_record_apply_template(oc_context *ctx, VirtRecord *rec, GError **error);
 /* Makes the sandbox of rec (taken) from birth and returns once its agent
  * answers.  With hidden_lock, the sandbox stays marked creating (hidden from
  * lists, removed if this process dies) and *hidden_lock receives its create

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -107,6 +108,21 @@ static gboolean source_inside(const char *src)
     return TRUE;
 }
 
+/* Whether the directory holding path, symlinks resolved, is the context
+ * or under it (the last component itself is copied as what it is). */
+static gboolean parent_inside(const char *context_dir, const char *path)
+{
+    g_autofree char *parent = g_path_get_dirname(path);
+    char *real_parent = realpath(parent, NULL), *real_context = realpath(context_dir, NULL);
+    gsize n = real_context ? strlen(real_context) : 0;
+    gboolean inside = real_parent && real_context && strncmp(real_parent, real_context, n) == 0 &&
+                      (real_parent[n] == '\0' || real_parent[n] == '/' || n == 1);
+
+    free(real_parent);
+    free(real_context);
+    return inside;
+}
+
 static gboolean valid_user(const char *u)
 {
     g_auto(GStrv) parts = g_strsplit(u, ":", -1);
@@ -185,6 +201,9 @@ static gboolean validate_copy(const BuildSpec *spec, const BuildStep *s, guint i
         if (lstat(path, &st) < 0)
             return step_fail(error, s, i, "source '%s': %s (in the build context %s)", src,
                              g_strerror(errno), spec->context_dir);
+        if (!parent_inside(spec->context_dir, path))
+            return step_fail(error, s, i, "source '%s' leads out of the build context through "
+                             "a symlink", src);
     }
     return TRUE;
 }
@@ -340,7 +359,9 @@ char *build_step_key(const char *prev, const BuildStep *step, const char *contex
     g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
     char num[32];
 
-    put(sum, "oc-build-step 1");
+    /* Bumped when what a step does for the same text changes (2: APT
+     * removes the package lists after installing). */
+    put(sum, "oc-build-step 2");
     put(sum, prev);
     put(sum, kind_names[step->kind]);
     put_strv(sum, step->args);

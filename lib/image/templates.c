@@ -42,6 +42,24 @@ static guint64 dir_bytes(const char *dir, int depth)
     return sum;
 }
 
+/* A member holding an array of strings, as a NULL-terminated vector (empty
+ * when absent). */
+static char **string_array(JsonObject *o, const char *member)
+{
+    JsonNode *node = json_object_get_member(o, member);
+    JsonArray *a = node && JSON_NODE_HOLDS_ARRAY(node) ? json_node_get_array(node) : NULL;
+    guint n = a ? json_array_get_length(a) : 0;
+    char **v = g_new0(char *, n + 1);
+
+    for (guint i = 0; i < n; i++) {
+        JsonNode *e = json_array_get_element(a, i);
+        const char *s = JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING
+                            ? json_node_get_string(e) : NULL;
+        v[i] = g_strdup(s ? s : "");
+    }
+    return v;
+}
+
 ImageTemplate *image_template_load(const char *state_dir, const char *name, GError **error)
 {
     g_autofree char *disk = image_template_disk(state_dir, name, error);
@@ -70,14 +88,10 @@ ImageTemplate *image_template_load(const char *state_dir, const char *name, GErr
     g_autoptr(GDateTime) when = created ? g_date_time_new_from_iso8601(created, NULL) : NULL;
     t->created_at = when ? g_date_time_to_unix(when) : 0;
     t->disk_bytes = dir_bytes(dir, 0);
-    JsonArray *steps = json_object_has_member(o, "steps")
-                           ? json_object_get_array_member(o, "steps") : NULL;
-    guint n = steps ? json_array_get_length(steps) : 0;
-    t->steps = g_new0(char *, n + 1);
-    for (guint i = 0; i < n; i++) {
-        const char *s = json_array_get_string_element(steps, i);
-        t->steps[i] = g_strdup(s ? s : "");
-    }
+    t->steps = string_array(o, "steps");
+    t->env = string_array(o, "env");
+    t->workdir = g_strdup(json_object_get_string_member_with_default(o, "workdir", NULL));
+    t->user = g_strdup(json_object_get_string_member_with_default(o, "user", NULL));
     return g_steal_pointer(&t);
 }
 
@@ -89,6 +103,9 @@ void image_template_free(ImageTemplate *t)
     g_free(t->key);
     g_free(t->parent);
     g_strfreev(t->steps);
+    g_strfreev(t->env);
+    g_free(t->workdir);
+    g_free(t->user);
     g_free(t);
 }
 

@@ -2,7 +2,8 @@
  * files), which disks build on it, and removing it.
  *
  *   STATE/templates/NAME/template.json  {"name", "key", "created", "size_bytes",
- *                                        and for a built template "parent", "steps"}
+ *                                        and for a built template "parent", "steps",
+ *                                        "env", "workdir", "user"}
  *   STATE/templates/NAME/use.lock       shared while a sandbox is being made
  *                                       from it, exclusive while it is removed
  */
@@ -19,6 +20,11 @@ typedef struct {
     guint64 size_bytes; /* the virtual size of its disk */
     guint64 disk_bytes; /* what its own files take on the host */
     char **steps;       /* how it was built, one line a step; empty for none */
+    /* Defaults for sandboxes made from it (a built template's ENV, WORKDIR
+     * and USER, with its parent's): */
+    char **env;         /* "K=V"; empty for none */
+    char *workdir;      /* NULL: the agent's default */
+    char *user;         /* NULL: root */
 } ImageTemplate;
 
 ImageTemplate *image_template_load(const char *state_dir, const char *name, GError **error);

@@ -129,6 +129,7 @@ enum oc_proto_field {
     OC_F_PARENTS      = 0x001a, /* u8: mkdir -p */
     OC_F_RECURSIVE    = 0x001b, /* u8: remove recursively */
     OC_F_SIGNAL       = 0x001c, /* u32 signal number (SIGNAL) */
+    OC_F_USER         = 0x001d, /* string: run as USER[:GROUP] (names or numbers) */
     /* RESULT */
     OC_F_EXIT_CODE    = 0x0020, /* i32 */
     OC_F_EXIT_SIGNAL  = 0x0021, /* u32 signal that ended it, 0 if none */

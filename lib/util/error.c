@@ -11,7 +11,8 @@ int oc_error_propagate(oc_error **error, GError *gerror)
 
     if (gerror == NULL)
         return OC_EINTERNAL;
-    if (gerror->domain == OC_ERROR && gerror->code < 0 && gerror->code >= OC_EINTERNAL)
+    /* OC_ECOMMAND: the last code of the list */
+    if (gerror->domain == OC_ERROR && gerror->code < 0 && gerror->code >= OC_ECOMMAND)
         code = gerror->code;
     if (error) {
         oc_error *e = g_new0(oc_error, 1);

@@ -21,6 +21,8 @@ void virt_record_free(VirtRecord *rec)
     g_free(rec->template_name);
     g_free(rec->origin);
     g_free(rec->checkpoint);
+    g_free(rec->workdir);
+    g_free(rec->user);
     g_ptr_array_unref(rec->envs);
     g_ptr_array_unref(rec->metadata);
     net_policy_free(rec->network);
@@ -51,6 +53,8 @@ VirtRecord *virt_record_copy(const VirtRecord *rec)
     c->checkpoint = g_strdup(rec->checkpoint);
     c->pool = rec->pool;
     c->network = rec->network ? net_policy_copy(rec->network) : NULL;
+    c->workdir = g_strdup(rec->workdir);
+    c->user = g_strdup(rec->user);
     return c;
 }
 
@@ -120,6 +124,8 @@ char *virt_record_to_xml(const VirtRecord *rec)
         g_string_append(s, "  <pool/>\n");
     append_text(s, "origin", rec->origin);
     append_text(s, "checkpoint", rec->checkpoint);
+    append_text(s, "workdir", rec->workdir);
+    append_text(s, "user", rec->user);
     if (rec->last_wake)
         g_string_append_printf(s, "  <wake>%d</wake>\n", rec->last_wake);
     append_kv(s, "env", rec->envs);
@@ -194,12 +200,23 @@ static void strv_append(char ***strv, const char *s)
     (*strv)[n + 1] = NULL;
 }
 
+/* The record's optional text fields, by element name. */
+static char **text_field(VirtRecord *rec, const char *ln)
+{
+    return g_str_equal(ln, "origin") ? &rec->origin
+           : g_str_equal(ln, "checkpoint") ? &rec->checkpoint
+           : g_str_equal(ln, "workdir") ? &rec->workdir
+           : g_str_equal(ln, "user") ? &rec->user
+           : NULL;
+}
+
 static void on_end(GMarkupParseContext *pc, const char *element, gpointer data, GError **error)
 {
     ParseState *st = data;
     const char *ln = local_name(element);
     VirtRecord *rec = st->rec;
     const char *t = st->text->str;
+    char **field;
 
     if (!st->elem || !g_str_equal(ln, st->elem))
         return;
@@ -214,8 +231,7 @@ static void on_end(GMarkupParseContext *pc, const char *element, gpointer data, 
         rec->cpu_count = parse_u32(t);
     } else if (g_str_equal(ln, "memory")) {
         rec->memory_mb = parse_u32(t);
-    } else if (g_str_equal(ln, "origin") || g_str_equal(ln, "checkpoint")) {
-        char **field = g_str_equal(ln, "origin") ? &rec->origin : &rec->checkpoint;
+    } else if ((field = text_field(rec, ln))) {
         g_free(*field);
         *field = g_strdup(t);
     } else if (g_str_equal(ln, "wake")) {

@@ -26,6 +26,8 @@ typedef struct {
     char *checkpoint;     /* forked or last restored from; NULL: none */
     gboolean pool;        /* an unclaimed member of the warm pool: hidden */
     NetPolicy *network;   /* egress policy as the user gave it; NULL: none */
+    char *workdir;        /* exec's default cwd (its template's WORKDIR); NULL: none */
+    char *user;           /* exec's user (its template's USER); NULL: root */
 } VirtRecord;
 
 VirtRecord *virt_record_new(void);

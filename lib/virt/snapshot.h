@@ -14,4 +14,11 @@
 gboolean virt_snapshot_external(virDomainPtr dom, const char *mem_path, const char *overlay,
                                 GError **error);
 
+/* Moves the running domain's disk onto overlay (an existing qcow2 file
+ * backed by the disk as it is now), leaving the old disk frozen, without
+ * saving memory: the guest pauses only for the switch.  Flush the guest's
+ * writes first (sync in the guest): what it still caches is not in the
+ * frozen disk. */
+gboolean virt_snapshot_disk_only(virDomainPtr dom, const char *overlay, GError **error);
+
 #endif

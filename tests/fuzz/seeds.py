@@ -96,11 +96,14 @@ AGENT_SEEDS = {
 # The first byte picks the parser (fuzz-agent-requests.c): 0 EXEC, 4
 # SESSION_START, 1 + 4k the file operation's fields k, 2 (6 with SIGNAL)
 # a session reference, 3 RESIZE fields.
-F.update(CWD=0x14, TIMEOUT_MS=0x15, NEW_PATH=0x18, PARENTS=0x1a, RECURSIVE=0x1b)
+F.update(CWD=0x14, TIMEOUT_MS=0x15, NEW_PATH=0x18, PARENTS=0x1a, RECURSIVE=0x1b, USER=0x1d)
 REQUEST_SEEDS = {
     'exec-argv': b'\0' + u32(F['OP'], 1) + field(F['ARG'], '/bin/echo') + field(F['ARG'], 'hi') +
     field(F['ENV'], 'A=b') + field(F['CWD'], '/tmp') + u32(F['TIMEOUT_MS'], 1000) + u8(F['STDIN'], 1),
     'exec-simple': b'\0' + field(F['COMMAND'], 'ls -la /tmp'),
+    'exec-user': b'\0' + field(F['ARG'], 'id') + field(F['USER'], 'builder:staff'),
+    'exec-user-twice': b'\0' + field(F['ARG'], 'id') + field(F['USER'], 'a') + field(F['USER'], 'b'),
+    'session-user-empty': b'\4' + field(F['COMMAND'], 'id') + field(F['USER'], ''),
     'exec-shell': b'\0' + field(F['COMMAND'], 'echo "$HOME" | wc -c; cd /'),
     'exec-builtin': b'\0' + field(F['COMMAND'], 'export A=1'),
     'exec-both': b'\0' + field(F['COMMAND'], 'ls') + field(F['ARG'], 'ls'),

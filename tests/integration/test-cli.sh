@@ -8,7 +8,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-echo "1..72"
+echo "1..77"
 tmp=$(mktemp -d)
 id="" forks="" cp="" daemon="" tmux_session=oc-test-shell-$$
 cleanup() {
@@ -37,6 +37,26 @@ assert t["template"] == "base" and t["parent"] is None and t["sizeBytes"] > 0 an
 "$oc" template delete base 2>"$tmp/tdel.err"
 check "oc template delete of a template in use fails" test $? -eq 1
 check "and names what uses it" grep -Eq 'template base is in use by (checkpoint cp-|sandbox sb-)' "$tmp/tdel.err"
+
+# template build: settings only, so no build sandbox boots
+tb=cli-build-$$
+printf 'FROM base\nARG V=1\nENV A=$V\nUSER nobody\n' >"$tmp/Dockerfile"
+"$oc" template build "$tb" -f "$tmp/Dockerfile" --build-arg V=2 >"$tmp/build1.out" 2>&1
+check "oc template build prints each step and builds the template" bash -c \
+    "grep -qx '\[1/2\] ENV A=2' '$tmp/build1.out' && grep -qx '\[2/2\] USER nobody' '$tmp/build1.out' && grep -q '^template $tb built in' '$tmp/build1.out'"
+"$oc" template build "$tb" -f "$tmp/Dockerfile" --build-arg V=2 >"$tmp/build2.out" 2>&1
+check "an unchanged rebuild says cached for every step" \
+    test "$(grep -c '^\[[12]/2\] .* (cached)$' "$tmp/build2.out")" = 2
+check "oc template get shows the env and user its sandboxes get" bash -c \
+    "'$oc' template get '$tb' | grep -qx '  env A=2' && '$oc' template get '$tb' | grep -qx '  user nobody'"
+"$oc" template build ../x -f "$tmp/Dockerfile" 2>"$tmp/build3.err"
+check "a template name that leaves the templates directory is refused" bash -c \
+    "[ $? -eq 1 ] && grep -q \"'../x' is not valid\" '$tmp/build3.err'"
+printf 'FROM base\nEXPOSE 80\n' >"$tmp/Dockerfile.bad"
+"$oc" template build "$tb-bad" -f "$tmp/Dockerfile.bad" 2>"$tmp/build4.err"
+check "an unsupported instruction is refused, naming its line" bash -c \
+    "[ $? -eq 1 ] && grep -q 'line 2: EXPOSE is not supported' '$tmp/build4.err'"
+"$oc" template delete "$tb" >/dev/null
 
 "$oc" ls >"$tmp/ls.txt"
 check "oc ls shows it in the table" grep -q "^$id .*running" "$tmp/ls.txt"

@@ -13,6 +13,7 @@ import re
 import signal
 import stat
 import struct
+import subprocess
 import sys
 import time
 
@@ -118,6 +119,29 @@ def exec_cwd(ctx):
     r = ctx.c.exec(['pwd'], cwd=os.path.join(ctx.tmp, 'no', 'such'))
     assert r.errcode() == E_NOENT, r
     assert 'no/such' in r.error.str(F_MESSAGE), r
+
+
+F_USER = 0x1d
+
+
+@test
+def exec_user(ctx):
+    """exec USER runs as that user from /etc/passwd, with its HOME; unknown is ERROR INVAL"""
+    if os.geteuid() != 0:
+        print('# skipped: USER needs the agent to run as root')
+        return
+    r = ctx.c.exec(['sh', '-c', 'id -u; id -g; echo $HOME $USER'], env=['HOME=/root', 'USER=root'],
+                   extra=fld(F_USER, b'daemon'))
+    want = subprocess.run(['sh', '-c', 'id -u daemon; id -g daemon; getent passwd daemon | '
+                           'cut -d: -f6'], capture_output=True, text=True).stdout.split()
+    got = r.out.decode().split()
+    assert r.code == 0 and got[:3] == want and got[3] == 'daemon', (r, want)
+    r = ctx.c.exec(['id', '-u'], extra=fld(F_USER, b'4321:4321'))
+    assert r.code == 0 and r.out == b'4321\n', r
+    r = ctx.c.exec(['id'], extra=fld(F_USER, b'oc-no-such-user'))
+    assert r.errcode() == E_INVAL and 'oc-no-such-user' in r.error.str(F_MESSAGE), r
+    r = ctx.c.exec(['id'], extra=fld(F_USER, b'daemon:oc-no-such-group'))
+    assert r.errcode() == E_INVAL and 'oc-no-such-group' in r.error.str(F_MESSAGE), r
 
 
 @test

@@ -168,6 +168,14 @@ START_TEST(test_dockerfile_errors)
     parse_fails("FROM base\nRUN [\"a\",\n", "not one");
     parse_fails("# escape=`\nFROM base\n", "escape directive");
     parse_fails("FROM base\nENV X=${Y:?err}\n", "only ${VAR:-word}");
+    /* a symlink in the context to a directory outside it: no way through
+     * it; a symlink as the source itself is copied as a link */
+    g_autofree char *out = g_build_filename(ctxdir, "out", NULL);
+    g_autofree char *self = g_build_filename(ctxdir, "self", NULL);
+    ck_assert_int_eq(symlink("/etc", out), 0);
+    ck_assert_int_eq(symlink("hello.txt", self), 0);
+    parse_fails("FROM base\nCOPY out/passwd /x\n", "leads out of the build context");
+    g_autoptr(BuildSpec) ok = parse_ok("FROM base\nCOPY out self /x/\n", NULL);
 }
 END_TEST
 

@@ -27,6 +27,8 @@ static VirtRecord *sample(void)
     r->origin = g_strdup("checkpoint");
     r->checkpoint = g_strdup("cp-0123456789ab");
     r->pool = TRUE;
+    r->workdir = g_strdup("/srv/my app");
+    r->user = g_strdup("builder:staff");
     g_ptr_array_add(r->envs, g_strdup("NODE_ENV=production"));
     g_ptr_array_add(r->metadata, g_strdup("project=<my & \"app\">"));
     g_ptr_array_add(r->metadata, g_strdup("eq=a=b"));
@@ -51,6 +53,8 @@ START_TEST(test_record_roundtrip)
     ck_assert_str_eq(back->origin, "checkpoint");
     ck_assert_str_eq(back->checkpoint, "cp-0123456789ab");
     ck_assert(back->pool);
+    ck_assert_str_eq(back->workdir, "/srv/my app");
+    ck_assert_str_eq(back->user, "builder:staff");
     ck_assert_str_eq(virt_kv_lookup(back->envs, "NODE_ENV"), "production");
     ck_assert_str_eq(virt_kv_lookup(back->metadata, "project"), "<my & \"app\">");
     ck_assert_str_eq(virt_kv_lookup(back->metadata, "eq"), "a=b");
@@ -65,6 +69,8 @@ START_TEST(test_record_roundtrip)
     ck_assert(!p->creating);
     ck_assert_int_eq(p->last_wake, 0);
     ck_assert_ptr_null(p->origin);
+    ck_assert_ptr_null(p->workdir);
+    ck_assert_ptr_null(p->user);
     ck_assert(!p->pool);
     ck_assert_str_eq(virt_kv_lookup(p->metadata, "k"), "v");
     /* the element itself is written without a prefix: libvirt adds one, and

@@ -1,13 +1,15 @@
 /* test-template-store.c: template records, the users found from disk
  * chains (sandboxes, checkpoints, templates built on it, through any
- * number of layers), the use lock, and removal.  No VM: the disks are
- * qcow2 headers written in-process. */
+ * number of layers), the use lock, and removal; the build layer cache and
+ * installing a built template.  No VM: the disks are qcow2 headers written
+ * in-process. */
 #include <check.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "image/buildlayers.h"
 #include "image/templates.h"
 #include "util/error.h"
 #include "virt/overlay.h"
@@ -171,6 +173,89 @@ START_TEST(test_lock_and_remove)
 }
 END_TEST
 
+static gboolean exists(const char *rel)
+{
+    g_autofree char *p = path(rel);
+    return g_file_test(p, G_FILE_TEST_EXISTS);
+}
+
+START_TEST(test_layer_cache)
+{
+    g_autoptr(GError) err = NULL;
+    int lock;
+
+    /* a committed layer on the template, one on it, and what dead builds
+     * left: a layer without its json, a disk and a directory mid-install */
+    overlay("cache/layers/k1.qcow2", "templates/base/disk-0123.qcow2");
+    ck_assert(image_layer_commit(state, "k1", "RUN a", &err));
+    overlay("cache/layers/k2.qcow2", "cache/layers/k1.qcow2");
+    ck_assert(image_layer_commit(state, "k2", "RUN b", &err));
+    overlay("cache/layers/k3.qcow2", "cache/layers/k2.qcow2");
+    overlay("templates/.build-app-1234.qcow2", "cache/layers/k2.qcow2");
+    mkdirs("templates/.new-app-5678");
+    put("templates/.new-app-5678/template.json", "{}");
+    ck_assert(image_layer_usable(state, "k2"));
+    lock = image_layers_lock(state, &err);
+    ck_assert_msg(lock >= 0, "%s", err ? err->message : "");
+    ck_assert(!exists("cache/layers/k3.qcow2"));
+    ck_assert(!exists("templates/.build-app-1234.qcow2"));
+    ck_assert(!exists("templates/.new-app-5678"));
+    ck_assert(image_layer_usable(state, "k1") && image_layer_usable(state, "k2"));
+    ck_assert(!image_layer_usable(state, "k3"));
+    /* a layer whose chain lost a disk below it is of no use */
+    g_autofree char *k1 = path("cache/layers/k1.qcow2");
+    g_unlink(k1);
+    ck_assert(!image_layer_usable(state, "k2"));
+    ck_assert(!exists("cache/layers/k2.qcow2") && !exists("cache/layers/k2.json"));
+    close(lock);
+}
+END_TEST
+
+START_TEST(test_install)
+{
+    g_autoptr(GError) err = NULL;
+    const char *steps[] = { "ENV X=1", "WORKDIR /app", NULL };
+    const char *env[] = { "X=1", NULL };
+    ImageTemplateRecipe r = { .name = "app", .key = "aaaaaaaaaaaaaaaa11", .parent = "base",
+                              .steps = steps, .env = env, .workdir = "/app", .user = "me",
+                              .size_bytes = 64u << 20 };
+    g_autofree char *disk = path("templates/.build-app-1.qcow2");
+
+    overlay("templates/.build-app-1.qcow2", "templates/base/disk-0123.qcow2");
+    ck_assert_msg(image_template_install(state, &r, disk, &err), "%s", err->message);
+    g_autoptr(ImageTemplate) t = image_template_load(state, "app", &err);
+    ck_assert_msg(t, "%s", err ? err->message : "");
+    ck_assert_str_eq(t->key, "aaaaaaaaaaaaaaaa11");
+    ck_assert_str_eq(t->parent, "base");
+    ck_assert_str_eq(t->steps[1], "WORKDIR /app");
+    ck_assert_str_eq(t->env[0], "X=1");
+    ck_assert_str_eq(t->workdir, "/app");
+    ck_assert_str_eq(t->user, "me");
+    ck_assert(exists("templates/app/disk-aaaaaaaaaaaaaaaa.qcow2"));
+    g_autofree char *users = users_of("base");
+    ck_assert_str_eq(users, "template app");
+
+    /* a new version: the old disk stays for the sandboxes on it */
+    r.key = "bbbbbbbbbbbbbbbb22";
+    r.user = NULL;
+    overlay("templates/.build-app-2.qcow2", "templates/base/disk-0123.qcow2");
+    g_autofree char *disk2 = path("templates/.build-app-2.qcow2");
+    ck_assert_msg(image_template_install(state, &r, disk2, &err), "%s", err->message);
+    g_autoptr(ImageTemplate) t2 = image_template_load(state, "app", &err);
+    ck_assert_str_eq(t2->key, "bbbbbbbbbbbbbbbb22");
+    ck_assert_ptr_null(t2->user);
+    ck_assert(exists("templates/app/disk-aaaaaaaaaaaaaaaa.qcow2"));
+    g_autofree char *link = path("templates/app/disk.qcow2");
+    g_autofree char *target = g_file_read_link(link, NULL);
+    ck_assert_str_eq(target, "disk-bbbbbbbbbbbbbbbb.qcow2");
+    /* the same version again is refused, and the disk offered stays */
+    overlay("templates/.build-app-3.qcow2", "templates/base/disk-0123.qcow2");
+    g_autofree char *disk3 = path("templates/.build-app-3.qcow2");
+    ck_assert(!image_template_install(state, &r, disk3, &err));
+    ck_assert_int_eq(err->code, OC_EEXISTS);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("template-store");
@@ -182,6 +267,8 @@ int main(void)
     tcase_add_test(tc, test_load);
     tcase_add_test(tc, test_users);
     tcase_add_test(tc, test_lock_and_remove);
+    tcase_add_test(tc, test_layer_cache);
+    tcase_add_test(tc, test_install);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
