@@ -342,7 +342,8 @@ class Handle:
         self._call(lib.oc_sandbox_set_timeout, timeout, 0)
 
     def set_network(self, network: Optional[NetworkPolicy]) -> None:
-        self._call(lib.oc_sandbox_set_network, CPolicy(network).ptr, 0)
+        policy = CPolicy(network)  # holds the strings policy.ptr points to
+        self._call(lib.oc_sandbox_set_network, policy.ptr, 0)
 
     def expose_port(self, port: int, host_port: int) -> str:
         out = ffi.new('char **')
