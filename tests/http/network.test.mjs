@@ -13,7 +13,7 @@ const { Sandbox } = await import(process.env.OC_SDK);
 
 const KEY = 'test-key-' + Math.random().toString(36).slice(2).padEnd(12, '0');
 const META = { 'oc-test': 'http' };
-let server, serverLog = '', base, opts, hostServer, curl, sandboxId;
+let server, serverLog = '', base, opts, hostServer, curl, sandboxId, forkId;
 
 function raw(method, url, body) {
   return rawRequest(base, method, url,
@@ -29,7 +29,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (sandboxId) await raw('DELETE', `/sandboxes/${sandboxId}`);
+  for (const id of [forkId, sandboxId]) if (id) await raw('DELETE', `/sandboxes/${id}`);
   hostServer.close();
   const [code, signal] = await stopServer(server);
   removeTmpDirs();
@@ -87,3 +87,25 @@ test('create with blockAll; PUT allowOut lets the host server in; getAllowedHost
     assert.deepEqual((await sb.getAllowedHosts()).egressAllowlist, []);
     assert.equal((await raw('GET', '/sandboxes/sb-000000000000/network')).status, 404);
   });
+
+test('from-checkpoint: a fork keeps the policy without network; a bad one is 400', async () => {
+  const sb = await Sandbox.connect(sandboxId, opts);
+  const policy = { allowOut: [], denyOut: ['10.0.2.2:1'], blockAll: true };
+  await raw('PUT', `/sandboxes/${sandboxId}/network`, policy);
+  const cp = await sb.createCheckpoint('net-test');
+  try {
+    const bad = await raw('POST', `/sandboxes/from-checkpoint/${cp.id}`,
+                          { network: { allowOut: ['10.0.0.0/33'] } });
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(bad.json.error, /10\.0\.0\.0\/33/);
+    const made = await raw('POST', `/sandboxes/from-checkpoint/${cp.id}`, { timeout: 600 });
+    assert.equal(made.status, 201, made.text);
+    forkId = made.json.sandboxID;
+    assert.deepEqual(made.json.network, policy);
+    const blocked = await (await Sandbox.connect(forkId, opts)).exec.run(curl);
+    assert.equal(blocked.exitCode, 7, blocked.stderr);
+  } finally {
+    await sb.deleteCheckpoint(cp.id);
+    await raw('PUT', `/sandboxes/${sandboxId}/network`, {});
+  }
+});
