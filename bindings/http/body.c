@@ -142,6 +142,49 @@ static gboolean string_array(JsonObject *o, const char *name, GStrv *out, GError
     return TRUE;
 }
 
+gboolean http_body_network(JsonObject *o, HttpNetworkBody *out, GError **error)
+{
+    static const char *const keys[] = { "allowOut", "denyOut", "blockAll", NULL };
+    g_autoptr(GList) names = json_object_get_members(o);
+    JsonNode *block;
+
+    memset(out, 0, sizeof *out);
+    for (GList *l = names; l; l = l->next)
+        if (!g_strv_contains(keys, l->data))
+            return fail(error, "network has no member '%s'; its members are allowOut, denyOut "
+                        "and blockAll", (const char *)l->data);
+    out->given = TRUE;
+    if (!string_array(o, "allowOut", &out->allow_out, error) ||
+        !string_array(o, "denyOut", &out->deny_out, error))
+        return FALSE;
+    block = member(o, "blockAll");
+    if (block && (!JSON_NODE_HOLDS_VALUE(block) ||
+                  json_node_get_value_type(block) != G_TYPE_BOOLEAN))
+        return fail(error, "'blockAll' must be true or false");
+    out->block_all = block && json_node_get_boolean(block);
+    return TRUE;
+}
+
+gboolean http_body_network_member(JsonObject *o, const char *name, HttpNetworkBody *out,
+                                  GError **error)
+{
+    JsonNode *n = member(o, name);
+
+    memset(out, 0, sizeof *out);
+    if (!n)
+        return TRUE;
+    if (!JSON_NODE_HOLDS_OBJECT(n))
+        return fail(error, "'%s' must be an object {allowOut, denyOut, blockAll}", name);
+    return http_body_network(json_node_get_object(n), out, error);
+}
+
+void http_network_body_clear(HttpNetworkBody *b)
+{
+    g_clear_pointer(&b->allow_out, g_strfreev);
+    g_clear_pointer(&b->deny_out, g_strfreev);
+    b->given = FALSE;
+}
+
 gboolean http_body_create(JsonObject *o, HttpCreateBody *out, GError **error)
 {
     gint64 cpu = 0, mem = 0;
@@ -153,7 +196,8 @@ gboolean http_body_create(JsonObject *o, HttpCreateBody *out, GError **error)
         !http_body_int(o, "cpuCount", 1, G_MAXUINT32, &cpu, error) ||
         !http_body_int(o, "memoryMB", 1, G_MAXUINT32, &mem, error) ||
         !http_body_string_map(o, "envs", &out->envs, error) ||
-        !http_body_string_map(o, "metadata", &out->metadata, error))
+        !http_body_string_map(o, "metadata", &out->metadata, error) ||
+        !http_body_network_member(o, "network", &out->network, error))
         return FALSE;
     if (out->template_name && !http_valid_name(out->template_name))
         return fail(error, "template name '%s' is not valid: use 1 to 64 letters, digits, "
@@ -171,6 +215,7 @@ void http_create_body_clear(HttpCreateBody *b)
     g_clear_pointer(&b->template_name, g_free);
     g_clear_pointer(&b->envs, g_strfreev);
     g_clear_pointer(&b->metadata, g_strfreev);
+    http_network_body_clear(&b->network);
 }
 
 gboolean http_body_exec(JsonObject *o, HttpExecBody *out, GError **error)

@@ -14,6 +14,24 @@ GQuark http_body_error_quark(void);
  * JSON object is an error. */
 JsonObject *http_body_parse(const char *data, gsize len, GError **error);
 
+/* An egress policy, {"allowOut": [...], "denyOut": [...], "blockAll": bool}
+ * (docs/network.md).  The entries are checked by the library, whose error
+ * names a bad one. */
+typedef struct {
+    gboolean given;       /* FALSE: the body had none */
+    GStrv allow_out;      /* NULL: none */
+    GStrv deny_out;
+    gboolean block_all;
+} HttpNetworkBody;
+
+/* Parses o as a policy.  Unknown keys are an error: a misspelt "allowout"
+ * would otherwise leave the sandbox open. */
+gboolean http_body_network(JsonObject *o, HttpNetworkBody *out, GError **error);
+/* The optional object member name of o, as a policy. */
+gboolean http_body_network_member(JsonObject *o, const char *name, HttpNetworkBody *out,
+                                  GError **error);
+void http_network_body_clear(HttpNetworkBody *b);
+
 typedef struct {
     char *template_name;  /* NULL: the default */
     gint64 timeout_s;     /* -1: not given */
@@ -21,6 +39,7 @@ typedef struct {
     guint memory_mb;      /* 0: not given */
     GStrv envs;           /* "K=V", NULL-terminated; NULL: none */
     GStrv metadata;
+    HttpNetworkBody network;
 } HttpCreateBody;
 
 gboolean http_body_create(JsonObject *o, HttpCreateBody *out, GError **error);

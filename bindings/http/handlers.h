@@ -1,6 +1,7 @@
 /* handlers.h: the route handlers, by resource. */
 #pragma once
 
+#include "body.h"
 #include "server.h"
 
 /* routes-sandbox.c */
@@ -11,6 +12,12 @@ void http_sandbox_kill(HttpRequest *r);
 void http_sandbox_timeout(HttpRequest *r);
 void http_sandbox_hibernate(HttpRequest *r);
 void http_sandbox_wake(HttpRequest *r);
+/* routes-network.c */
+void http_network_get(HttpRequest *r);
+void http_network_put(HttpRequest *r);
+void http_allowed_hosts(HttpRequest *r);
+/* NULL when the body had no policy, else policy filled from b. */
+const oc_network_policy *http_network_policy(const HttpNetworkBody *b, oc_network_policy *policy);
 /* routes-checkpoint.c */
 void http_checkpoint_create(HttpRequest *r);
 void http_checkpoint_list(HttpRequest *r);

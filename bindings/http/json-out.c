@@ -35,6 +35,7 @@ JsonNode *http_json_sandbox(const oc_sandbox_info *info)
         json_object_set_string_member(meta, key, value ? value : "");
     }
     json_object_set_object_member(o, "metadata", meta);
+    json_object_set_object_member(o, "network", http_json_network(info));
     /* the SDK routes everything through this server: no direct worker URL */
     json_object_set_string_member(o, "connectURL", "");
     json_object_set_string_member(o, "token", "");

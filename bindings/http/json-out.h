@@ -5,8 +5,10 @@
 #include <opencomputer.h>
 
 /* {sandboxID, status, templateID, cpuCount, memoryMB, timeout, metadata,
- *  startedAt, endAt, ...} */
+ *  startedAt, endAt, network, ...} */
 JsonNode *http_json_sandbox(const oc_sandbox_info *info);
+/* {allowOut, denyOut, blockAll}: the egress policy as set (routes-network.c) */
+JsonObject *http_json_network(const oc_sandbox_info *info);
 /* {id, sandboxId, name, status, sizeBytes, createdAt, sandboxConfig} */
 JsonNode *http_json_checkpoint(const oc_checkpoint *cp);
 /* {"error": message} as JSON text */

@@ -22,6 +22,10 @@ static const RouteSpec routes[] = {
     { HTTP_ROUTE_SANDBOX_TIMEOUT, "POST", "/api/sandboxes/:id/timeout", FALSE },
     { HTTP_ROUTE_SANDBOX_HIBERNATE, "POST", "/api/sandboxes/:id/hibernate", FALSE },
     { HTTP_ROUTE_SANDBOX_WAKE, "POST", "/api/sandboxes/:id/wake", FALSE },
+    /* network is this server's own (docs/server.md) */
+    { HTTP_ROUTE_NETWORK_GET, "GET", "/api/sandboxes/:id/network", FALSE },
+    { HTTP_ROUTE_NETWORK_PUT, "PUT", "/api/sandboxes/:id/network", FALSE },
+    { HTTP_ROUTE_ALLOWED_HOSTS, "GET", "/api/sandboxes/:id/allowed-hosts", FALSE },
     { HTTP_ROUTE_EXEC_RUN_ASYNC, "POST", "/api/sandboxes/:id/exec/run-async", FALSE },
     { HTTP_ROUTE_EXEC_RUN, "POST", "/api/sandboxes/:id/exec/run", FALSE },
     { HTTP_ROUTE_EXEC_START, "POST", "/api/sandboxes/:id/exec", FALSE },

@@ -86,16 +86,22 @@ void http_from_checkpoint(HttpRequest *r)
     oc_fork_options opts = OC_FORK_OPTIONS_INIT;
     g_autoptr(GError) error = NULL;
     g_auto(GStrv) envs = NULL;
+    HttpNetworkBody network = { 0 };
+    oc_network_policy policy;
     oc_sandbox_info *info = NULL;
     oc_sandbox *sb = NULL;
     oc_error *err = NULL;
 
     if (!http_body_int(r->json, "timeout", 0, G_MAXUINT32, &opts.timeout_s, &error) ||
-        !http_body_string_map(r->json, "envs", &envs, &error)) {
+        !http_body_string_map(r->json, "envs", &envs, &error) ||
+        !http_body_network_member(r->json, "network", &network, &error)) {
         http_reply_error(r, 400, "%s", error->message);
+        http_network_body_clear(&network);
         return;
     }
     opts.envs = (const char *const *)envs;
+    /* without "network" the forks keep the checkpointed sandbox's policy */
+    opts.network = http_network_policy(&network, &policy);
     if (oc_sandbox_create_from_checkpoint(&sb, r->srv->ctx, r->route.sub_id, &opts, &err) < 0 ||
         oc_sandbox_info_get(&info, sb, &err) < 0) {
         http_reply_oc_error(r, err);
@@ -105,6 +111,7 @@ void http_from_checkpoint(HttpRequest *r)
     }
     oc_sandbox_info_free(info);
     oc_sandbox_unref(sb);
+    http_network_body_clear(&network);
 }
 
 /* {templateID, name, tag, status}: the template exists; "ready" once its

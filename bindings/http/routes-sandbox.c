@@ -46,6 +46,7 @@ void http_sandbox_create(HttpRequest *r)
     oc_sandbox *sb = NULL;
     oc_error *err = NULL;
     guint quota = r->srv->cfg->max_sandboxes;
+    oc_network_policy policy;
     gboolean preview_auth = FALSE;
     g_autofree char *preview_token = NULL, *token = NULL;
 
@@ -69,6 +70,7 @@ void http_sandbox_create(HttpRequest *r)
         opts.memory_mb = body.memory_mb;
     opts.envs = (const char *const *)body.envs;
     opts.metadata = (const char *const *)body.metadata;
+    opts.network = http_network_policy(&body.network, &policy);
     if (oc_sandbox_create(&sb, r->srv->ctx, &opts, &err) < 0) {
         http_reply_oc_error(r, err);
     } else {

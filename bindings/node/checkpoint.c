@@ -2,6 +2,7 @@
  * for the Node binding (see checkpoint.h).  index.mjs shapes the results. */
 #include "checkpoint.h"
 #include "convert.h"
+#include "network.h"
 
 /* ---- checkpoints ---- */
 
@@ -51,8 +52,9 @@ static napi_status done_checkpoints(napi_env env, job *j, napi_value *out)
 
 /* ---- forks ---- */
 
-/* From (checkpoint id, timeout, envs, metadata, count) */
-static oc_fork_options fork_options(const job *j)
+/* From (checkpoint id, timeout, envs, metadata, count, network); policy
+ * holds the network the options point to. */
+static oc_fork_options fork_options(const job *j, oc_network_policy *policy)
 {
     oc_fork_options opts = OC_FORK_OPTIONS_INIT;
 
@@ -62,12 +64,14 @@ static oc_fork_options fork_options(const job *j)
     opts.metadata = (const char *const *)j->strv2;
     if (j->has_num2)
         opts.count = u32_arg(j->num2);
+    opts.network = network_policy(&j->net, policy);
     return opts;
 }
 
 static int run_from_checkpoint(job *j, oc_error **error)
 {
-    oc_fork_options opts = fork_options(j);
+    oc_network_policy policy;
+    oc_fork_options opts = fork_options(j, &policy);
     int rc = job_context(j, error);
 
     return rc < 0 ? rc
@@ -76,7 +80,8 @@ static int run_from_checkpoint(job *j, oc_error **error)
 
 static int run_fork(job *j, oc_error **error)
 {
-    oc_fork_options opts = fork_options(j);
+    oc_network_policy policy;
+    oc_fork_options opts = fork_options(j, &policy);
     int rc = job_context(j, error);
 
     if (rc < 0 || (rc = oc_sandbox_fork(&j->out_sbv, j->ctx, j->str1, &opts, error)) < 0)
@@ -132,7 +137,7 @@ static napi_status done_pool_status(napi_env env, job *j, napi_value *out)
 
 /* ---- the exports ---- */
 
-#define FORK_ARGS { ARG_STRING, ARG_OPT_INT, ARG_PAIRS, ARG_PAIRS, ARG_OPT_INT }
+#define FORK_ARGS { ARG_STRING, ARG_OPT_INT, ARG_PAIRS, ARG_PAIRS, ARG_OPT_INT, ARG_NETWORK }
 
 const export_spec checkpoint_exports[] = {
     { "checkpointCreate", run_create, done_checkpoint, { ARG_SANDBOX, ARG_STRING } },
@@ -141,7 +146,7 @@ const export_spec checkpoint_exports[] = {
     { "checkpointList", run_list, done_checkpoints, { ARG_OPT_STRING } },
     { "checkpointDelete", run_delete, NULL, { ARG_STRING } },
     { "checkpointRestore", run_restore, NULL, { ARG_SANDBOX, ARG_STRING } },
-    /* (checkpoint id, timeout, envs, metadata, count): one sandbox, or an
+    /* (checkpoint id, timeout, envs, metadata, count, network): one sandbox, or an
      * Array of count */
     { "createFromCheckpoint", run_from_checkpoint, done_sandbox, FORK_ARGS },
     { "fork", run_fork, done_sandboxes, FORK_ARGS },

@@ -3,6 +3,7 @@
  * napi_status; a type error is thrown here and napi_pending_exception
  * returned. */
 #include "convert.h"
+#include "network.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,7 +289,8 @@ napi_status info_value(napi_env env, const oc_sandbox_info *info, napi_value *ou
         (s = set_str(env, *out, "checkpoint", oc_sandbox_info_checkpoint(info))) != napi_ok ||
         (s = set_str(env, *out, "reason", oc_sandbox_info_reason(info))) != napi_ok ||
         (s = set_kv(env, *out, "metadata", info, oc_sandbox_info_metadata_count,
-                    oc_sandbox_info_metadata_at)) != napi_ok)
+                    oc_sandbox_info_metadata_at)) != napi_ok ||
+        (s = set_network_value(env, *out, info)) != napi_ok)
         return s;
     return set_kv(env, *out, "envs", info, oc_sandbox_info_env_count, oc_sandbox_info_env_at);
 }

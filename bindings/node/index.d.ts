@@ -30,6 +30,22 @@ export interface SandboxOpts {
   envs?: Record<string, string>;
   /** Stored with the sandbox; `Sandbox.list` filters on it. */
   metadata?: Record<string, string>;
+  /** Egress policy; default none. */
+  network?: NetworkPolicy;
+}
+
+/**
+ * Which destinations the guest may connect or send to, enforced on the host.
+ * Entries: 'A.B.C.D', 'A.B.C.D/N' or a host name (resolved on the host when
+ * set and at each VM start), each optionally ':PORT'.  '10.0.2.2' is the host.
+ */
+export interface NetworkPolicy {
+  /** Always allowed. */
+  allowOut?: string[];
+  /** Denied (the most specific entry decides). */
+  denyOut?: string[];
+  /** Deny whatever allowOut does not name (also implied by a non-empty allowOut). */
+  blockAll?: boolean;
 }
 
 export interface SandboxInfo {
@@ -58,6 +74,8 @@ export interface SandboxInfo {
    * not say (its QEMU process was killed, a disk error, a guest crash).
    */
   reason: string | null;
+  /** The egress policy as set. */
+  network: Required<NetworkPolicy>;
 }
 
 export interface CheckpointInfo {
@@ -79,6 +97,8 @@ export interface CreateFromCheckpointOpts {
   timeout?: number;
   envs?: Record<string, string>;
   metadata?: Record<string, string>;
+  /** Default: the checkpointed sandbox's policy; `{}`: none. */
+  network?: NetworkPolicy;
 }
 
 export interface ContextOpts {
@@ -310,6 +330,10 @@ export class Sandbox {
   getInfo(): Promise<SandboxInfo>;
   /** Seconds; 0: never.  Restarts the idle clock. */
   setTimeout(timeout: number): Promise<void>;
+  /** Replaces the egress policy (running or hibernated); nullish or `{}` clears it. */
+  setNetwork(policy: NetworkPolicy | null | undefined): Promise<void>;
+  /** The egress policy as set. */
+  getNetwork(): Promise<Required<NetworkPolicy>>;
   /** '127.0.0.1:N', a host address that reaches the guest's TCP port (exposed on the
    * first call, the same answer after); a connection to a hibernated sandbox wakes it. */
   getHost(port: number): Promise<string>;

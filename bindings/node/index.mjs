@@ -427,10 +427,14 @@ export class Sandbox {
     return this.exec;
   }
 
-  /** Creates and boots a sandbox; resolves once its agent answers. */
-  static async create({ template, timeout, cpuCount, memoryMB, envs, metadata } = {}) {
+  /**
+   * Creates and boots a sandbox; resolves once its agent answers.
+   * `network`: its egress policy, {allowOut, denyOut, blockAll} (see
+   * setNetwork).
+   */
+  static async create({ template, timeout, cpuCount, memoryMB, envs, metadata, network } = {}) {
     return new Sandbox(await call(native.create,
-      { template, timeout, cpuCount, memoryMB, envs, metadata }));
+      { template, timeout, cpuCount, memoryMB, envs, metadata, network }));
   }
 
   /** A handle on an existing sandbox, from any process. */
@@ -444,13 +448,17 @@ export class Sandbox {
    * reseeded; it has the checkpoint's cpu count and memory.  With `count`,
    * resolves to an Array of that many forks (1 to 64), made at once, all or
    * none.  `timeout`: idle timeout in seconds (default 300, 0: never).
+   * `network`: the forks' egress policy; by default the one the checkpointed
+   * sandbox had (a fork is a copy), `{}` for none.
    */
-  static async createFromCheckpoint(checkpointId, { timeout, envs, metadata, count } = {}) {
+  static async createFromCheckpoint(checkpointId,
+                                    { timeout, envs, metadata, count, network } = {}) {
     if (count === undefined || count === null) {
       return new Sandbox(await call(native.createFromCheckpoint, checkpointId, timeout, envs,
-                                    metadata));
+                                    metadata, null, network));
     }
-    const handles = await call(native.fork, checkpointId, timeout, envs, metadata, count);
+    const handles = await call(native.fork, checkpointId, timeout, envs, metadata, count,
+                               network);
     return handles.map((h) => new Sandbox(h));
   }
 
@@ -480,6 +488,22 @@ export class Sandbox {
   /** Sets the idle timeout in seconds (0: never) and restarts the idle clock. */
   async setTimeout(timeout) {
     await call(native.setTimeout, this.#handle, timeout);
+  }
+
+  /**
+   * Replaces the egress policy, {allowOut, denyOut, blockAll}, running or
+   * hibernated; nullish or `{}` clears it.  The guest's new connections
+   * follow it at once.  Entries: 'A.B.C.D', 'A.B.C.D/N' or a host name, each
+   * optionally ':PORT'; a bad one is an InvalidArgumentError naming it, and
+   * nothing changes.
+   */
+  async setNetwork(policy) {
+    await call(native.setNetwork, this.#handle, policy);
+  }
+
+  /** The egress policy as set: {allowOut, denyOut, blockAll}. */
+  async getNetwork() {
+    return (await call(native.info, this.#handle)).network;
   }
 
   /**

@@ -4,6 +4,7 @@
 #include "job.h"
 #include "context.h"
 #include "convert.h"
+#include "network.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@ static void job_free(job *j)
     free(j->str2);
     strv_free(j->strv1);
     strv_free(j->strv2);
+    job_network_clear(&j->net);
     free(j->data);
     oc_sandbox_unref(j->out_sb);
     oc_free(j->out_str);
@@ -201,6 +203,8 @@ static napi_status get_arg(napi_env env, job *j, arg_kind kind, napi_value v, sl
         return stream_new(env, v, &j->st);
     case ARG_SHELL:
         return get_shell(env, v, &j->shb);
+    case ARG_NETWORK:
+        return get_network(env, v, &j->net);
     case ARG_END:
         break;
     }

@@ -17,6 +17,14 @@
 #include <stdbool.h>
 
 typedef struct job job;
+/* An egress policy copied from JS (network.h); given is false when the
+ * object was nullish. */
+typedef struct {
+    bool given;
+    char **allow_out, **deny_out;
+    bool block_all;
+} job_network;
+
 typedef int (*job_run_fn)(job *j, oc_error **error);
 typedef napi_status (*job_done_fn)(napi_env env, job *j, napi_value *result);
 
@@ -45,6 +53,7 @@ struct job {
     bool has_num, has_num2;
     bool has_cpu_count, has_memory_mb;
     uint32_t cpu_count, memory_mb;
+    job_network net;
 
     uint32_t session; /* an id, in or out */
     bool is_pty;      /* out, with a session handle */
@@ -108,6 +117,7 @@ typedef enum {
     ARG_STREAM,    /* a session handle */
     ARG_DISPATCH,  /* the function a new session's events go to */
     ARG_SHELL,     /* a shell handle */
+    ARG_NETWORK,   /* an egress policy object, or nullish (network.h) */
 } arg_kind;
 
 #define MAX_ARGS 7

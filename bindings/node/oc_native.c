@@ -1,7 +1,6 @@
 /* oc_native.c: the Node binding's native half (N-API, NAPI_VERSION 8):
  * sandboxes, exec, shells and files; checkpoints are in checkpoint.c, ports
- * in ports.c,
- * templates in template.c.
+ * in ports.c, egress policies in network.c, templates in template.c.
  *
  * Thin on purpose: each export copies its JS arguments into a plain C job,
  * runs the blocking C call on libuv's thread pool and settles a Promise with
@@ -14,6 +13,7 @@
  * deliver their output through a thread-safe function.
  */
 #include "checkpoint.h"
+#include "network.h"
 #include "ports.h"
 #include "template.h"
 #include "context.h"
@@ -42,6 +42,8 @@ static int run_create(job *j, oc_error **error)
         opts.memory_mb = j->memory_mb;
     opts.envs = (const char *const *)j->strv1;
     opts.metadata = (const char *const *)j->strv2;
+    oc_network_policy policy;
+    opts.network = network_policy(&j->net, &policy);
     return oc_sandbox_create(&j->out_sb, j->ctx, &opts, error);
 }
 
@@ -52,7 +54,7 @@ napi_status done_sandbox(napi_env env, job *j, napi_value *out)
     return s;
 }
 
-/* create({template, timeout, cpuCount, memoryMB, envs, metadata}) */
+/* create({template, timeout, cpuCount, memoryMB, envs, metadata, network}) */
 static napi_value js_create(napi_env env, napi_callback_info info)
 {
     napi_value v;
@@ -82,8 +84,10 @@ static napi_value js_create(napi_env env, napi_callback_info info)
     }
     if (s == napi_ok && (s = get_field(env, argv[0], "envs", &v)) == napi_ok &&
         (s = get_strv(env, v, true, &j->strv1)) == napi_ok &&
-        (s = get_field(env, argv[0], "metadata", &v)) == napi_ok)
-        s = get_strv(env, v, true, &j->strv2);
+        (s = get_field(env, argv[0], "metadata", &v)) == napi_ok &&
+        (s = get_strv(env, v, true, &j->strv2)) == napi_ok &&
+        (s = get_field(env, argv[0], "network", &v)) == napi_ok)
+        s = get_network(env, v, &j->net);
     return job_start(env, j, s);
 }
 
@@ -494,6 +498,7 @@ static napi_value init(napi_env env, napi_value exports)
                        sizeof(exports_table) / sizeof(exports_table[0])) != napi_ok ||
         define_exports(env, exports, checkpoint_exports, checkpoint_exports_count) != napi_ok ||
         define_exports(env, exports, port_exports, port_exports_count) != napi_ok ||
+        define_exports(env, exports, network_exports, network_exports_count) != napi_ok ||
         define_exports(env, exports, template_exports, template_exports_count) != napi_ok)
         return NULL;
     return exports;

@@ -82,6 +82,8 @@ int oc_sandbox_kill(oc_sandbox *sb, uint32_t flags, oc_error **error);
 int oc_sandbox_status(oc_sandbox *sb, int *out, oc_error **error);
 int oc_sandbox_is_running(oc_sandbox *sb, int *out, oc_error **error);
 int oc_sandbox_set_timeout(oc_sandbox *sb, uint32_t timeout_s, uint32_t flags, oc_error **error);
+int oc_sandbox_set_network(oc_sandbox *sb, const oc_network_policy *policy, uint32_t flags,
+                           oc_error **error);
 int oc_sandbox_expose_port(oc_sandbox *sb, uint16_t guest_port, uint16_t host_port,
                            uint32_t flags, char **host_out, oc_error **error);
 int oc_sandbox_unexpose_port(oc_sandbox *sb, uint16_t guest_port, uint32_t flags,
@@ -115,6 +117,11 @@ const char *oc_sandbox_info_env_at(const oc_sandbox_info *info, size_t i, const 
 const char *oc_sandbox_info_origin(const oc_sandbox_info *info);
 const char *oc_sandbox_info_checkpoint(const oc_sandbox_info *info);
 const char *oc_sandbox_info_reason(const oc_sandbox_info *info);
+int oc_sandbox_info_block_all(const oc_sandbox_info *info);
+size_t oc_sandbox_info_allow_out_count(const oc_sandbox_info *info);
+const char *oc_sandbox_info_allow_out_at(const oc_sandbox_info *info, size_t i);
+size_t oc_sandbox_info_deny_out_count(const oc_sandbox_info *info);
+const char *oc_sandbox_info_deny_out_at(const oc_sandbox_info *info, size_t i);
 int oc_sandbox_list_get(oc_sandbox_list **out, oc_context *ctx,
                         const char *const *metadata_filter, uint32_t flags, oc_error **error);
 size_t oc_sandbox_list_count(const oc_sandbox_list *list);

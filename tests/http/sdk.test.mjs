@@ -11,8 +11,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
+
+import { freePort, rawRequest, removeTmpDirs, spawnServer, startServer as startServer_,
+         stopServer, tmpDir } from './server.mjs';
 
 const { Sandbox, Templates } = await import(process.env.OC_SDK);
 
@@ -20,71 +22,23 @@ const KEY = 'test-key-' + Math.random().toString(36).slice(2).padEnd(12, '0');
 const META = { 'oc-test': 'http' };
 let server, serverLog = '', base, opts, sb, fork;
 
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address();
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
-const tmpDirs = [];
-function tmpDir() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-server-test-'));
-  tmpDirs.push(dir);
-  return dir;
-}
-
-// Starts oc-server and resolves once it listens; onLog gets its stderr.
-async function spawnServer(args, onLog) {
-  // a GLib or libsoup critical is a bug of ours: make it end the server
-  const p = spawn(process.env.OC_SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'],
-                                                 env: { ...process.env, G_DEBUG: 'fatal-criticals' } });
-  let log = '';
-  await new Promise((resolve, reject) => {
-    p.stderr.on('data', (d) => {
-      log += d;
-      onLog?.(d);
-      if (log.includes('listening on')) resolve();
-    });
-    p.on('exit', (code) => reject(new Error(`oc-server exited (${code}): ${log}`)));
-  });
-  return p;
-}
-
 async function startServer() {
-  const port = await freePort();
-  const dir = tmpDir();
-  const conf = path.join(dir, 'server.conf');
-  fs.writeFileSync(conf, `[server]\nlisten=127.0.0.1:${port}\napi-keys=${KEY}\nexec-wait-ms=1000\n` +
-    `max-upload-bytes=${8 * 1024 * 1024}\n` +
-    (process.env.OC_STATE_DIR ? `state-dir=${process.env.OC_STATE_DIR}\n` : ''));
-  server = await spawnServer(['--config', conf], (d) => { serverLog += d; });
-  base = `http://127.0.0.1:${port}/api`;
-  opts = { apiUrl: `http://127.0.0.1:${port}`, apiKey: KEY };
+  ({ proc: server, base, opts } = await startServer_(
+    KEY, (d) => { serverLog += d; },
+    `exec-wait-ms=1000\nmax-upload-bytes=${8 * 1024 * 1024}\n`));
 }
 
 // A plain request: status and parsed body.
-async function raw(method, url, { key = KEY, body, headers = {} } = {}) {
-  const h = { ...headers };
-  if (key) h['X-API-Key'] = key;
-  const resp = await fetch(base + url, { method, headers: h, body });
-  const text = await resp.text();
-  let json;
-  try { json = JSON.parse(text); } catch { json = undefined; }
-  return { status: resp.status, json, text };
+function raw(method, url, { key = KEY, ...rest } = {}) {
+  return rawRequest(base, method, url, { key, ...rest });
 }
 
 before(startServer);
 
 after(async () => {
   for (const s of [fork, sb]) await s?.kill().catch(() => {});
-  const exited = server.exitCode !== null || server.signalCode !== null
-    ? Promise.resolve([server.exitCode, server.signalCode])
-    : new Promise((resolve) => server.on('exit', (c, s) => resolve([c, s])));
-  server.kill('SIGTERM');
-  const [code, signal] = await exited;
-  for (const dir of tmpDirs) fs.rmSync(dir, { recursive: true, force: true });
+  const [code, signal] = await stopServer(server);
+  removeTmpDirs();
   assert.equal(signal, null, `oc-server died of ${signal}: ${serverLog.slice(-2000)}`);
   assert.equal(code, 0, serverLog.slice(-2000));
 });

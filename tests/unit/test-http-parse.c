@@ -56,6 +56,13 @@ START_TEST(test_routes)
     ck_assert_int_eq(match(&r, "POST", "/api/sandboxes/sb-1/pty/3/resize"), 0);
     ck_assert_int_eq(r.id, HTTP_ROUTE_PTY_RESIZE);
     http_route_clear(&r);
+    ck_assert_int_eq(match(&r, "PUT", "/api/sandboxes/sb-1/network"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_NETWORK_PUT);
+    http_route_clear(&r);
+    ck_assert_int_eq(match(&r, "GET", "/api/sandboxes/sb-1/allowed-hosts"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_ALLOWED_HOSTS);
+    ck_assert_str_eq(r.sandbox_id, "sb-1");
+    http_route_clear(&r);
 
     /* unknown paths, other methods, ids that cannot be */
     ck_assert_int_eq(match(&r, "GET", "/api/nope"), 404);
@@ -186,6 +193,23 @@ START_TEST(test_bodies)
     ck_assert_str_eq(c.envs[0], "A=1");
     ck_assert_ptr_null(c.envs[1]);
     ck_assert_str_eq(c.metadata[0], "k=v=w");
+    ck_assert(!c.network.given);
+    http_create_body_clear(&c);
+    json_object_unref(o);
+
+    o = parse("{\"network\":{\"allowOut\":[\"10.0.2.2:80\",\"example.com\"],"
+              "\"denyOut\":[],\"blockAll\":true}}", &error);
+    ck_assert(http_body_create(o, &c, &error));
+    ck_assert(c.network.given && c.network.block_all);
+    ck_assert_str_eq(c.network.allow_out[1], "example.com");
+    ck_assert_ptr_null(c.network.allow_out[2]);
+    ck_assert_ptr_null(c.network.deny_out[0]);
+    http_create_body_clear(&c);
+    json_object_unref(o);
+    /* {} is a policy too: none (PUT uses it to clear) */
+    o = parse("{\"network\":{}}", &error);
+    ck_assert(http_body_create(o, &c, &error));
+    ck_assert(c.network.given && !c.network.block_all && !c.network.allow_out);
     http_create_body_clear(&c);
     json_object_unref(o);
 
@@ -196,6 +220,10 @@ START_TEST(test_bodies)
         /* numbers no integer holds (converting them was undefined; found by fuzzing) */
         "{\"timeout\":1e999}", "{\"timeout\":-1e999}", "{\"timeout\":9.3e18}",
         "{\"memoryMB\":9223372036854775807}", "{\"cpuCount\":1e300}",
+        /* a misspelt member would leave the sandbox open */
+        "{\"network\":{\"allowout\":[]}}", "{\"network\":{\"allowOut\":\"10.0.2.2\"}}",
+        "{\"network\":{\"denyOut\":[1]}}", "{\"network\":{\"blockAll\":1}}",
+        "{\"network\":[]}", "{\"network\":\"none\"}",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         o = parse(bad[i], &error);

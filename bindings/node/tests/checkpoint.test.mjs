@@ -77,11 +77,17 @@ test('checkpoint, fork two, restore, delete', async () => {
   assert.deepEqual((await sb.listCheckpoints()).map((c) => c.id), [cp.id]);
   assert.deepEqual(await Sandbox.getCheckpoint(cp.id), cp);
 
-  const forks = await Sandbox.createFromCheckpoint(cp.id, { metadata: META, count: 2 });
+  // the forks get a policy of their own; the sandbox keeps having none
+  const forks = await Sandbox.createFromCheckpoint(cp.id, { metadata: META, count: 2,
+                                                            network: { denyOut: ['10.0.2.2:1'] } });
   made.push(...forks);
   assert.ok(Array.isArray(forks) && forks.length === 2);
   assert.equal(new Set(made.map((s) => s.sandboxId)).size, 3);
-  for (const f of forks) await checkFork(f, cp);
+  for (const f of forks) {
+    await checkFork(f, cp);
+    assert.deepEqual((await f.getNetwork()).denyOut, ['10.0.2.2:1']);
+  }
+  assert.deepEqual(await sb.getNetwork(), { allowOut: [], denyOut: [], blockAll: false });
   const bytes = await Promise.all(forks.map(randomBytes));
   assert.notEqual(bytes[0], bytes[1]);
 

@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 
 import {
   Sandbox, SandboxError, NotFoundError, InvalidArgumentError, StateError, Templates,
@@ -115,6 +116,40 @@ test('dropped handles are released and never stop the sandbox', async () => {
   globalThis.gc?.();
   assert.equal(await shared.isRunning(), true);
   assert.equal((await shared.exec.run('true', { args: [] })).exitCode, 0);
+});
+
+test('an egress policy blocks, allows and clears', async () => {
+  // a server on the host's loopback, which the guest reaches at 10.0.2.2
+  const server = createServer((req, res) => res.end('hello from the host'));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  const curl = `curl -sS -m 10 http://10.0.2.2:${port}/`;
+  try {
+    assert.equal((await shared.exec.run(curl)).stdout, 'hello from the host');
+    try {
+      await shared.setNetwork({ blockAll: true });
+      assert.deepEqual(await shared.getNetwork(), { allowOut: [], denyOut: [], blockAll: true });
+      const r = await shared.exec.run(curl);
+      assert.equal(r.exitCode, 7, r.stderr); // curl: couldn't connect
+      await shared.setNetwork({ allowOut: [`10.0.2.2:${port}`], blockAll: true });
+      assert.equal((await shared.exec.run(curl)).stdout, 'hello from the host');
+      assert.deepEqual((await shared.getInfo()).network.allowOut, [`10.0.2.2:${port}`]);
+      await assert.rejects(shared.setNetwork({ allowOut: ['10.0.0.0/33'] }),
+        (e) => e instanceof InvalidArgumentError && e.message.includes('10.0.0.0/33'));
+      await assert.rejects(shared.setNetwork({ denyOut: '10.0.2.2' }), TypeError);
+      // nothing changed
+      assert.deepEqual((await shared.getNetwork()).allowOut, [`10.0.2.2:${port}`]);
+    } finally {
+      await shared.setNetwork(null);
+    }
+    assert.deepEqual(await shared.getNetwork(), { allowOut: [], denyOut: [], blockAll: false });
+    assert.equal((await shared.exec.run(curl)).stdout, 'hello from the host');
+  } finally {
+    server.close();
+  }
+  // a bad entry fails create before anything boots
+  await assert.rejects(Sandbox.create({ metadata: META, network: { denyOut: ['not a host!'] } }),
+    (e) => e instanceof InvalidArgumentError && e.message.includes("'not a host!'"));
 });
 
 test('hibernate, wake and timeout', async () => {

@@ -26,6 +26,11 @@ Sandbox.create_from_checkpoint(checkpoint.id) (count=N: N forks at once) or
 sandbox.restore_checkpoint(checkpoint.id).  configure(pool_size=...), before
 any other call, keeps a warm pool of ready sandboxes that create() claims.
 
+Egress: Sandbox.create(network={"allow_out": [...], "deny_out": [...],
+"block_all": True}) (a NetworkPolicy, or a mapping with these keys or the
+SDK's allowOut, denyOut, blockAll), await sandbox.set_network(...),
+await sandbox.get_network().
+
 Templates: await Templates.list(), Templates.get(name) (a TemplateInfo) and
 Templates.delete(name).
 """
@@ -34,6 +39,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from . import sync
 from ._checkpoint import Checkpoint, PoolStatus
+from ._network import NetworkLike, NetworkPolicy
 from ._template import TemplateInfo
 from ._core import (ExecResult, ExecSessionInfo, FileInfo, Follow, SandboxInfo, Stream,
                     configure)
@@ -42,7 +48,7 @@ from .errors import (AlreadyExistsError, InvalidArgumentError, LimitError, NotFo
                      UnsupportedError)
 
 __all__ = ['Sandbox', 'Checkpoint', 'ExecResult', 'ExecSession', 'ExecSessionInfo', 'FileInfo',
-           'PoolStatus', 'PtySession', 'SandboxInfo', 'Shell', 'TemplateInfo', 'Templates',
+           'NetworkLike', 'NetworkPolicy', 'PoolStatus', 'PtySession', 'SandboxInfo', 'Shell', 'TemplateInfo', 'Templates',
            'configure', 'prepare_template',
            'template_snapshot_ready', 'pool_status', 'SandboxError', 'InvalidArgumentError',
            'NotFoundError', 'StateError', 'TimeoutError', 'LimitError', 'AlreadyExistsError',
@@ -279,9 +285,10 @@ class Sandbox:
     async def create(cls, template: Optional[str] = None, timeout: Optional[int] = None,
                      envs: Optional[Dict[str, str]] = None,
                      metadata: Optional[Dict[str, str]] = None, cpu_count: Optional[int] = None,
-                     memory_mb: Optional[int] = None) -> 'Sandbox':
+                     memory_mb: Optional[int] = None,
+                     network: Optional[NetworkLike] = None) -> 'Sandbox':
         return cls(await _run(sync.Sandbox.create, template, timeout, envs, metadata, cpu_count,
-                              memory_mb))
+                              memory_mb, network))
 
     @classmethod
     async def connect(cls, sandbox_id: str) -> 'Sandbox':
@@ -291,12 +298,13 @@ class Sandbox:
     async def create_from_checkpoint(cls, checkpoint_id: str, timeout: Optional[int] = None,
                                      envs: Optional[Dict[str, str]] = None,
                                      metadata: Optional[Dict[str, str]] = None,
-                                     count: Optional[int] = None
+                                     count: Optional[int] = None,
+                                     network: Optional[NetworkLike] = None
                                      ) -> Union['Sandbox', List['Sandbox']]:
         """A fork of the checkpoint; with count=N a list of N, made at once
         (see opencomputer.sync.Sandbox.create_from_checkpoint)."""
         made = await _run(sync.Sandbox.create_from_checkpoint, checkpoint_id, timeout, envs,
-                          metadata, count)
+                          metadata, count, network)
         return cls(made) if count is None else [cls(s) for s in made]
 
     @staticmethod
@@ -323,6 +331,14 @@ class Sandbox:
 
     async def set_timeout(self, timeout: int) -> None:
         await _run(self._s.set_timeout, timeout)
+
+    async def set_network(self, network: Optional[NetworkLike] = None) -> None:
+        """Replaces the egress policy; None clears it (see
+        opencomputer.sync.Sandbox.set_network)."""
+        await _run(self._s.set_network, network)
+
+    async def get_network(self) -> NetworkPolicy:
+        return await _run(self._s.get_network)
 
     async def get_host(self, port: int) -> str:
         """'127.0.0.1:N' that reaches the guest's port (see

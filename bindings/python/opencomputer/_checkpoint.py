@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Dict, List, Optional, Union
 
 from ._core import Handle, _check, _CStrings, _pairs, _str, context
+from ._network import CPolicy, NetworkPolicy
 from ._oc import ffi, lib
 
 
@@ -99,14 +100,18 @@ def restore(h: Handle, checkpoint_id: str) -> None:
 
 def fork(checkpoint_id: str, timeout: Optional[int], envs: Optional[Dict[str, str]],
          metadata: Optional[Dict[str, str]],
-         count: Optional[int]) -> Union[Handle, List[Handle]]:
+         count: Optional[int],
+         network: Optional[NetworkPolicy] = None) -> Union[Handle, List[Handle]]:
     """One handle (oc_sandbox_create_from_checkpoint) when count is None,
-    else a list of count or 1 (oc_sandbox_fork)."""
+    else a list of count or 1 (oc_sandbox_fork).  network None: the
+    checkpointed sandbox's policy."""
     opts = ffi.new('oc_fork_options *')
     opts.version = lib.OC_FORK_OPTIONS_VERSION
     opts.timeout_s = lib.OC_TIMEOUT_DEFAULT if timeout is None else timeout
     e, m = _CStrings(_pairs(envs)), _CStrings(_pairs(metadata))
     opts.envs, opts.metadata = e.ptr, m.ptr
+    net = CPolicy(network)
+    opts.network = net.ptr
     cp = checkpoint_id.encode()
     if count is None:
         one = ffi.new('oc_sandbox **')

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from ._cstr import _CStrings, _str
+from ._network import CPolicy, NetworkPolicy, policy_of
 from ._oc import ffi, lib
 from .errors import InvalidArgumentError, StateError, error_for
 
@@ -30,18 +32,6 @@ def _failure(rc: int, err) -> Tuple[int, str]:
 def _check(rc: int, err) -> None:
     if rc < 0:
         raise error_for(*_failure(rc, err))
-
-
-def _str(p) -> Optional[str]:
-    return None if p == ffi.NULL else ffi.string(p).decode('utf-8', 'replace')
-
-
-class _CStrings:
-    """A NULL-terminated char* array that lives as long as this object."""
-
-    def __init__(self, items: Optional[Sequence[str]]):
-        self._keep = [ffi.new('char[]', s.encode()) for s in items or []]
-        self.ptr = ffi.new('char *[]', self._keep + [ffi.NULL]) if items is not None else ffi.NULL
 
 
 def _pairs(d: Optional[Dict[str, str]]) -> Optional[List[str]]:
@@ -133,6 +123,8 @@ class SandboxInfo:
     #: why it is in its status, with what to do, when the status alone does
     #: not say (its QEMU process was killed, a disk error, a guest crash)
     reason: Optional[str] = None
+    #: the egress policy as set (see NetworkPolicy)
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)
 
 
 def _kv(info, count_fn, at_fn) -> Dict[str, str]:
@@ -163,6 +155,7 @@ def _info(p) -> SandboxInfo:
         origin=_str(lib.oc_sandbox_info_origin(p)),
         checkpoint=_str(lib.oc_sandbox_info_checkpoint(p)),
         reason=_str(lib.oc_sandbox_info_reason(p)),
+        network=policy_of(p),
     )
 
 
@@ -279,7 +272,8 @@ class Handle:
 
     @staticmethod
     def create(template: Optional[str], timeout: Optional[int], envs, metadata,
-               cpu_count: Optional[int], memory_mb: Optional[int]) -> 'Handle':
+               cpu_count: Optional[int], memory_mb: Optional[int],
+               network: Optional[NetworkPolicy] = None) -> 'Handle':
         opts = ffi.new('oc_sandbox_options *')
         opts.version = lib.OC_SANDBOX_OPTIONS_VERSION
         tmpl = ffi.new('char[]', template.encode()) if template else ffi.NULL
@@ -289,6 +283,8 @@ class Handle:
         opts.memory_mb = lib.OC_DEFAULT_MEMORY_MB if memory_mb is None else memory_mb
         e, m = _CStrings(_pairs(envs)), _CStrings(_pairs(metadata))
         opts.envs, opts.metadata = e.ptr, m.ptr
+        net = CPolicy(network)
+        opts.network = net.ptr
         out = ffi.new('oc_sandbox **')
         err = ffi.new('oc_error **')
         _check(lib.oc_sandbox_create(out, context(), opts, err), err)
@@ -344,6 +340,10 @@ class Handle:
 
     def set_timeout(self, timeout: int) -> None:
         self._call(lib.oc_sandbox_set_timeout, timeout, 0)
+
+    def set_network(self, network: Optional[NetworkPolicy]) -> None:
+        policy = CPolicy(network)  # holds the strings policy.ptr points to
+        self._call(lib.oc_sandbox_set_network, policy.ptr, 0)
 
     def expose_port(self, port: int, host_port: int) -> str:
         out = ffi.new('char **')

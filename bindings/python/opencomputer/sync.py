@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from . import _checkpoint, _template
 from ._checkpoint import Checkpoint, PoolStatus
+from ._network import NetworkLike, NetworkPolicy, coerce
 from ._template import TemplateInfo
 from ._core import (ExecResult, ExecSessionInfo, FileInfo, Follow, Handle, SandboxInfo, Shell as
                     _Shell, Stream, configure)  # noqa: F401 (configure: re-exported)
@@ -244,9 +245,12 @@ class Sandbox:
     @classmethod
     def create(cls, template: Optional[str] = None, timeout: Optional[int] = None,
                envs: Optional[Dict[str, str]] = None, metadata: Optional[Dict[str, str]] = None,
-               cpu_count: Optional[int] = None, memory_mb: Optional[int] = None) -> 'Sandbox':
-        """timeout: idle timeout in seconds (default 300, 0: never)."""
-        return cls(Handle.create(template, timeout, envs, metadata, cpu_count, memory_mb))
+               cpu_count: Optional[int] = None, memory_mb: Optional[int] = None,
+               network: Optional[NetworkLike] = None) -> 'Sandbox':
+        """timeout: idle timeout in seconds (default 300, 0: never).
+        network: its egress policy (see set_network); default none."""
+        return cls(Handle.create(template, timeout, envs, metadata, cpu_count, memory_mb,
+                                 coerce(network)))
 
     @classmethod
     def connect(cls, sandbox_id: str) -> 'Sandbox':
@@ -256,14 +260,17 @@ class Sandbox:
     def create_from_checkpoint(cls, checkpoint_id: str, timeout: Optional[int] = None,
                                envs: Optional[Dict[str, str]] = None,
                                metadata: Optional[Dict[str, str]] = None,
-                               count: Optional[int] = None
+                               count: Optional[int] = None,
+                               network: Optional[NetworkLike] = None
                                ) -> Union['Sandbox', List['Sandbox']]:
         """A new sandbox (a fork) that resumes from the checkpoint: its
         processes run on, its disk is its own, its hostname is its sandbox id
         and its RNG is reseeded; it has the checkpoint's cpu count and memory.
         With count=N: a list of N forks made at once (1 to 64), all or none.
-        timeout: idle timeout in seconds (default 300, 0: never)."""
-        made = _checkpoint.fork(checkpoint_id, timeout, envs, metadata, count)
+        timeout: idle timeout in seconds (default 300, 0: never).
+        network: the forks' egress policy; None (default) keeps the one the
+        checkpointed sandbox had, NetworkPolicy() or {} gives none."""
+        made = _checkpoint.fork(checkpoint_id, timeout, envs, metadata, count, coerce(network))
         return cls(made) if count is None else [cls(h) for h in made]
 
     @staticmethod
@@ -291,6 +298,18 @@ class Sandbox:
 
     def set_timeout(self, timeout: int) -> None:
         self._h.set_timeout(timeout)
+
+    def set_network(self, network: Optional[NetworkLike] = None) -> None:
+        """Replaces the egress policy, running or hibernated: a NetworkPolicy
+        or a mapping of allow_out, deny_out, block_all (camelCase allowOut,
+        denyOut, blockAll too); None or an empty one clears it.  The guest's
+        new connections follow it at once.  A bad entry raises
+        InvalidArgumentError naming it, and nothing changes."""
+        self._h.set_network(coerce(network) or NetworkPolicy())
+
+    def get_network(self) -> NetworkPolicy:
+        """The egress policy as set."""
+        return self._h.info().network
 
     def get_host(self, port: int) -> str:
         """'127.0.0.1:N', a host address that reaches the guest's TCP port

@@ -81,12 +81,16 @@ def test_checkpoint_fork_restore_delete():
             assert [c.id for c in await sb.list_checkpoints()] == [cp.id]
             assert (await Sandbox.get_checkpoint(cp.id)) == cp
 
-            forks = await Sandbox.create_from_checkpoint(cp.id, metadata=META, count=2)
+            # the forks get a policy of their own; the sandbox keeps having none
+            forks = await Sandbox.create_from_checkpoint(cp.id, metadata=META, count=2,
+                                                         network={'deny_out': ['10.0.2.2:1']})
             made.extend(forks)
             assert isinstance(forks, list) and len(forks) == 2
             assert len({f.sandbox_id for f in made}) == 3
             for f in forks:
                 await _check_fork(f, cp)
+                assert (await f.get_network()).deny_out == ['10.0.2.2:1']
+            assert await sb.get_network() == opencomputer.NetworkPolicy()
             assert len({await _random_bytes(f) for f in forks}) == 2
 
             await sb.files.remove(MARK)

@@ -5,8 +5,10 @@ their own create a small one.  Every sandbox carries metadata oc-test, which
 scripts/check sweeps.
 """
 import asyncio
+import http.server
 import os
 import socket
+import threading
 import time
 import urllib.request
 from datetime import datetime, timezone
@@ -182,6 +184,57 @@ def test_errors_map_to_exceptions(shared):
         sync.Sandbox.connect('sb-000000000000')
     with pytest.raises(opencomputer.InvalidArgumentError, match='relative'):
         shared.files.read('relative/path')
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b'hello from the host')
+
+    def log_message(self, *args):
+        pass
+
+
+def test_network_policy_blocks_allows_and_clears(shared):
+    # a server on the host's loopback, which the guest reaches at 10.0.2.2
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    curl = 'curl -sS -m 10 http://10.0.2.2:%d/' % port
+
+    async def main():
+        sb = await Sandbox.connect(shared.sandbox_id)
+        assert (await sb.exec.run(curl)).stdout == 'hello from the host'
+        try:
+            await sb.set_network({'block_all': True})
+            assert await sb.get_network() == opencomputer.NetworkPolicy(block_all=True)
+            r = await sb.exec.run(curl)
+            assert r.exit_code == 7, r  # curl: couldn't connect
+            # the SDK's camelCase keys work too
+            await sb.set_network({'allowOut': ['10.0.2.2:%d' % port], 'blockAll': True})
+            assert (await sb.exec.run(curl)).stdout == 'hello from the host'
+            assert (await sb.get_info()).network.allow_out == ['10.0.2.2:%d' % port]
+            with pytest.raises(opencomputer.InvalidArgumentError, match='10.0.0.0/33'):
+                await sb.set_network(opencomputer.NetworkPolicy(allow_out=['10.0.0.0/33']))
+            # nothing changed
+            assert (await sb.get_network()).allow_out == ['10.0.2.2:%d' % port]
+            with pytest.raises(opencomputer.InvalidArgumentError, match="no key 'allowout'"):
+                await sb.set_network({'allowout': ['10.0.2.2']})
+            with pytest.raises(opencomputer.InvalidArgumentError, match='list of strings'):
+                await sb.set_network({'deny_out': '10.0.2.2'})
+        finally:
+            await sb.set_network(None)
+        assert await sb.get_network() == opencomputer.NetworkPolicy()
+        assert (await sb.exec.run(curl)).stdout == 'hello from the host'
+    try:
+        run(main())
+    finally:
+        server.shutdown()
+        server.server_close()
+    # a bad entry fails create before anything boots
+    with pytest.raises(opencomputer.InvalidArgumentError, match="'not a host!'"):
+        sync.Sandbox.create(metadata=META, network={'deny_out': ['not a host!']})
 
 
 def test_hibernate_wake_and_timeout(shared):
