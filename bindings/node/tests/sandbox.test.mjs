@@ -176,7 +176,9 @@ async function fetchRetry(url, deadlineMs = 60000) {
   const end = Date.now() + deadlineMs;
   for (;;) {
     try {
-      const r = await fetch(url);
+      // each attempt bounded: one hung attempt (seen once in a CI-like run,
+      // cause not found) must not hang the suite
+      const r = await fetch(url, { signal: AbortSignal.timeout(30000) });
       return Buffer.from(await r.arrayBuffer());
     } catch (e) {
       if (Date.now() > end) throw e;
@@ -204,7 +206,7 @@ test('getHost reaches a guest HTTP server through fetch', async () => {
     await assert.rejects(sb.exposePort(3000, { hostPort: 70000 }), InvalidArgumentError);
     await sb.unexposePort(3000);
     await assert.rejects(sb.unexposePort(3000), NotFoundError);
-    await assert.rejects(fetch(`http://${host}/blob.bin`));
+    await assert.rejects(fetch(`http://${host}/blob.bin`, { signal: AbortSignal.timeout(30000) }));
   } finally {
     await server.kill();
     server.close();
