@@ -9,8 +9,8 @@
  *
  * Threads: one accepting per exposed port, and two per connection (host to
  * guest, guest to host), since both ends are blocking APIs.  A port is
- * closed by shutting its sockets down, which wakes every thread blocked on
- * them, and joining them all. */
+ * closed by shutting its sockets down and cancelling its streams, which
+ * wakes every thread blocked on either, and joining them all. */
 #include "core/ports.h"
 
 #include <arpa/inet.h>
@@ -142,7 +142,6 @@ static gpointer serve(gpointer data)
     PortConn *c = data;
     CorePort *p = c->port;
     GError *err = NULL;
-
     AgentAttach *stream = NULL;
 
     if (!core_call_begin(p->sb, &c->call, &err) ||
