@@ -186,6 +186,8 @@ static char *recipe_json(const ImageTemplateRecipe *r, gsize *len)
     add_strv(b, "env", r->env);
     add_str(b, "workdir", r->workdir);
     add_str(b, "user", r->user);
+    if (r->agent)
+        add_strv(b, "agent", r->agent);
     json_builder_end_object(b);
     json_generator_set_root(gen, json_builder_get_root(b));
     json_generator_set_pretty(gen, TRUE);

@@ -92,6 +92,11 @@ ImageTemplate *image_template_load(const char *state_dir, const char *name, GErr
     t->env = string_array(o, "env");
     t->workdir = g_strdup(json_object_get_string_member_with_default(o, "workdir", NULL));
     t->user = g_strdup(json_object_get_string_member_with_default(o, "user", NULL));
+    if (json_object_has_member(o, "agent")) {
+        t->agent = string_array(o, "agent");
+        if (!t->agent[0] || t->agent[0][0] != '/')
+            g_clear_pointer(&t->agent, g_strfreev); /* as if none: the default runs */
+    }
     return g_steal_pointer(&t);
 }
 
@@ -106,6 +111,7 @@ void image_template_free(ImageTemplate *t)
     g_strfreev(t->env);
     g_free(t->workdir);
     g_free(t->user);
+    g_strfreev(t->agent);
     g_free(t);
 }
 

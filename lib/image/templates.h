@@ -3,7 +3,7 @@
  *
  *   STATE/templates/NAME/template.json  {"name", "key", "created", "size_bytes",
  *                                        and for a built template "parent", "steps",
- *                                        "env", "workdir", "user"}
+ *                                        "env", "workdir", "user", "agent"}
  *   STATE/templates/NAME/use.lock       shared while a sandbox is being made
  *                                       from it, exclusive while it is removed
  */
@@ -25,6 +25,8 @@ typedef struct {
     char **env;         /* "K=V"; empty for none */
     char *workdir;      /* NULL: the agent's default */
     char *user;         /* NULL: root */
+    char **agent;       /* the agent program and its arguments (LABEL
+                         * opencomputer.agent); NULL: the library's default */
 } ImageTemplate;
 
 ImageTemplate *image_template_load(const char *state_dir, const char *name, GError **error);
