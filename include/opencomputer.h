@@ -265,6 +265,18 @@ OC_API const char *oc_wake_kind_name(int kind);
  * OC_ESTATE if the sandbox is not running. */
 OC_API int oc_sandbox_hibernate(oc_sandbox *sb, uint32_t flags, oc_error **error);
 
+/* Restarts the sandbox's guest from its disk and returns once its agent
+ * answers, for a wedged guest: processes, sessions and memory are gone;
+ * the disk, id, network policy, exposed ports and settings stay.  A soft
+ * reboot first syncs the guest's writes (briefly, best effort: as `reboot`
+ * inside it would); OC_REBOOT_HARD (a power cycle) does not wait on the
+ * guest at all, for a VM that does not answer, and also boots a hibernated
+ * sandbox from its disk, dropping its saved memory.  Both run the guest in
+ * a new VM process.  A soft reboot of a sandbox that is not running is
+ * OC_ESTATE.  The idle clock restarts. */
+#define OC_REBOOT_HARD (1u << 0)
+OC_API int oc_sandbox_reboot(oc_sandbox *sb, uint32_t flags, oc_error **error);
+
 #define OC_TIMEOUT_KEEP (-1)
 
 typedef struct {

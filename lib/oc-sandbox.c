@@ -202,6 +202,17 @@ OC_API int oc_sandbox_hibernate(oc_sandbox *sb, uint32_t flags, oc_error **error
     return OC_OK;
 }
 
+OC_API int oc_sandbox_reboot(oc_sandbox *sb, uint32_t flags, oc_error **error)
+{
+    GError *err = NULL;
+
+    CHECK_ARG(sb, "oc_sandbox_reboot: sb must not be NULL");
+    if (!oc_check_flags(flags, OC_REBOOT_HARD, "oc_sandbox_reboot", &err) ||
+        !core_sandbox_reboot(sb, (flags & OC_REBOOT_HARD) != 0, &err))
+        return oc_error_propagate(error, err);
+    return OC_OK;
+}
+
 OC_API int oc_wake_options_init(oc_wake_options *opts, uint32_t version)
 {
     if (!opts || version != OC_WAKE_OPTIONS_VERSION)

@@ -33,6 +33,7 @@ int cmd_agent(Cli *cli, int argc, char **argv);
 int cmd_files(Cli *cli, int argc, char **argv);
 int cmd_hibernate(Cli *cli, int argc, char **argv);
 int cmd_wake(Cli *cli, int argc, char **argv);
+int cmd_reboot(Cli *cli, int argc, char **argv);
 int cmd_set_timeout(Cli *cli, int argc, char **argv);
 int cmd_daemon(Cli *cli, int argc, char **argv);
 int cmd_checkpoint(Cli *cli, int argc, char **argv);

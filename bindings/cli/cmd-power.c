@@ -1,4 +1,5 @@
-/* cmd-power.c: oc hibernate, wake, set-timeout, daemon (the reaper and the warm pool). */
+/* cmd-power.c: oc hibernate, wake, reboot, set-timeout, daemon (the reaper and the warm
+ * pool). */
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,6 +61,40 @@ int cmd_wake(Cli *cli, int argc, char **argv)
         return cli_usage(oc, "--timeout takes seconds >= 0");
     cli_warn_if_tcg(cli);
     return cli_for_each_id(cli, argc, argv, wake_one, &opts);
+}
+
+static int reboot_one(Cli *cli, oc_sandbox *sb, gpointer data)
+{
+    const uint32_t *flags = data;
+    oc_error *err = NULL;
+
+    if (oc_sandbox_reboot(sb, *flags, &err) < 0)
+        return cli_fail(err);
+    return cli_print_state(cli, sb, *flags & OC_REBOOT_HARD ? "power-cycled" : "rebooted", NULL);
+}
+
+int cmd_reboot(Cli *cli, int argc, char **argv)
+{
+    gboolean hard = FALSE;
+    GOptionEntry entries[] = {
+        { "hard", 0, 0, G_OPTION_ARG_NONE, &hard,
+          "Power-cycle: a new VM on the same disk (also boots a hibernated sandbox from its "
+          "disk, dropping its memory)", NULL },
+        CLI_JSON_ENTRY(cli),
+        { NULL },
+    };
+    g_autoptr(GOptionContext) oc = g_option_context_new(
+        "ID... - restart sandboxes' guests from their disks: processes and memory are gone, "
+        "files and settings stay");
+
+    g_option_context_add_main_entries(oc, entries, NULL);
+    if (!cli_parse(oc, &argc, &argv))
+        return CLI_EXIT_USAGE;
+    if (argc < 2)
+        return cli_usage(oc, "expected at least one sandbox id");
+    cli_warn_if_tcg(cli);
+    uint32_t flags = hard ? OC_REBOOT_HARD : 0;
+    return cli_for_each_id(cli, argc, argv, reboot_one, &flags);
 }
 
 int cmd_set_timeout(Cli *cli, int argc, char **argv)

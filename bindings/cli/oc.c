@@ -23,6 +23,7 @@ static const struct {
     { "kill", cmd_kill, "stop and delete sandboxes" },
     { "hibernate", cmd_hibernate, "save sandboxes to disk and stop their VMs" },
     { "wake", cmd_wake, "bring hibernated sandboxes back" },
+    { "reboot", cmd_reboot, "restart sandboxes' guests from their disks (--hard: new VMs)" },
     { "expose", cmd_expose, "reach guest ports from the host: oc expose ID PORT[:HOSTPORT]..." },
     { "set-timeout", cmd_set_timeout, "set a sandbox's idle timeout: oc set-timeout ID SECONDS" },
     { "checkpoint", cmd_checkpoint,

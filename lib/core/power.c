@@ -1,4 +1,5 @@
-/* power.c: hibernate and wake of a sandbox, and the idle reaper's action.
+/* power.c: hibernate, wake and reboot of a sandbox, and the idle reaper's
+ * action.
  *
  * Transitions of one sandbox are serialised across processes by an flock on
  * sandboxes/ID/power.lock.  A process that dies holding it loses it, and
@@ -26,6 +27,8 @@
 /* A restored guest answers at once; one that does not within this long is
  * taken as damaged by a bad image, and the sandbox is cold-booted. */
 #define RESTORE_AGENT_TIMEOUT_MS 20000
+/* How long a soft reboot waits for the guest's sync. */
+#define REBOOT_SYNC_TIMEOUT_MS 3000
 
 static int take_power_lock(oc_sandbox *sb, GError **error)
 {
@@ -219,6 +222,90 @@ gboolean core_sandbox_wake(oc_sandbox *sb, gint64 timeout_s, int *kind_out, GErr
     close(lock_fd);
     if (ok && kind_out)
         *kind_out = kind;
+    return ok;
+}
+
+/* Before a soft reboot, as `reboot` in the guest would: the guest's writes
+ * reach its disk (a hard one is for a VM that may not answer at all).  Best effort, briefly: a guest wedged enough to need a
+ * reboot may not answer, and its disk then recovers as after a power cut. */
+static void guest_sync(oc_sandbox *sb)
+{
+    static const char *const argv[] = { "sync", NULL };
+    AgentExecRequest req = { .argv = argv, .timeout_ms = REBOOT_SYNC_TIMEOUT_MS };
+    AgentExecResult res = { 0 };
+    g_autoptr(GError) err = NULL;
+    AgentConn *conn = core_agent_acquire(sb->ctx, sb->id, sb->dom, REBOOT_SYNC_TIMEOUT_MS, &err);
+
+    if (conn && agent_exec_run(conn, &req, &res, &err) && res.exit_code == 0)
+        log_info("%s: synced before the reboot", sb->id);
+    else
+        log_warning("%s: rebooting without a sync (%s)", sb->id,
+                    err ? err->message : "sync failed in the guest");
+    if (conn)
+        core_agent_release(sb->ctx, sb->id, conn);
+    agent_exec_result_clear(&res);
+}
+
+/* A new QEMU process on the same disk; a hibernated sandbox's saved memory
+ * is dropped.  Soft or hard, the VM is stopped and started: a reset in
+ * place is not possible, since the domain stops on a reset (on_reboot
+ * destroy, which is what keeps a guest from rebooting itself in a loop). */
+static gboolean restart(oc_sandbox *sb, int state, gboolean hard, GError **error)
+{
+    g_autoptr(VirtRecord) rec = NULL;
+    gboolean paused = FALSE;
+
+    if (!hard)
+        guest_sync(sb);
+    core_agent_forget(sb->ctx, sb->id);
+    if (state == OC_STATE_RUNNING || state == OC_STATE_ERROR) {
+        if (virDomainDestroy(sb->dom) < 0) {
+            virt_set_error(error, OC_EVIRT, "cannot stop sandbox %s", sb->id);
+            return FALSE;
+        }
+    }
+    crash_point("reboot", "stopped");
+    /* as stored now: another process may have changed the policy */
+    return (rec = virt_get_record(sb->dom, error)) &&
+           core_network_before_start(sb->ctx, rec, &paused, error) &&
+           virt_cold_boot(sb->dom, paused, error) &&
+           core_network_after_start(sb->ctx, sb->dom, paused, error);
+}
+
+gboolean core_sandbox_reboot(oc_sandbox *sb, gboolean hard, GError **error)
+{
+    int lock_fd, state;
+    gboolean ok = FALSE;
+    gint64 t0 = g_get_monotonic_time();
+
+    lock_fd = core_power_begin(sb, error);
+    if (lock_fd < 0)
+        return FALSE;
+    state = settled_state(sb, error);
+    if (state < 0)
+        goto out;
+    if (state != OC_STATE_RUNNING && !hard) {
+        g_set_error(error, OC_ERROR, OC_ESTATE, "sandbox %s is %s: only a running sandbox "
+                    "reboots softly; wake it first, or power-cycle it (OC_REBOOT_HARD), which "
+                    "boots it from its disk", sb->id, oc_sandbox_state_name(state));
+        goto out;
+    }
+    ok = restart(sb, state, hard, error);
+    if (ok) {
+        int kind = OC_WAKE_COLD_BOOT;
+        ok = bring_up_agent(sb, FALSE, &kind, error) &&
+             core_sandbox_update_record(sb, kind, -1, error);
+    }
+    if (ok) {
+        core_power_clear_mark(sb->ctx, sb->id);
+        core_activity_touch(sb->ctx->state_dir, sb->id);
+        log_info("%s: %s in %.2f s", sb->id, hard ? "power-cycled" : "rebooted",
+                 (g_get_monotonic_time() - t0) / 1e6);
+    } else {
+        g_prefix_error(error, "cannot %s sandbox %s: ", hard ? "power-cycle" : "reboot", sb->id);
+    }
+out:
+    close(lock_fd);
     return ok;
 }
 

@@ -12,6 +12,10 @@ int core_power_begin(oc_sandbox *sb, GError **error);
 gboolean core_sandbox_hibernate(oc_sandbox *sb, GError **error);
 /* timeout_s < 0 keeps the idle timeout.  *kind_out: an oc_wake_kind. */
 gboolean core_sandbox_wake(oc_sandbox *sb, gint64 timeout_s, int *kind_out, GError **error);
+/* Restarts the guest from its disk in a new QEMU process, soft (after a
+ * sync in the guest; a running sandbox only) or hard (no sync; any state),
+ * and returns once its agent answers. */
+gboolean core_sandbox_reboot(oc_sandbox *sb, gboolean hard, GError **error);
 /* Hibernates (or, failing that, stops) a running sandbox that has been idle
  * for timeout_s, unless a call is in flight.  TRUE if it did. */
 gboolean core_sandbox_reap(oc_context *ctx, const char *id, guint32 timeout_s);

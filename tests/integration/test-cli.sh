@@ -8,7 +8,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-echo "1..77"
+echo "1..79"
 tmp=$(mktemp -d)
 id="" forks="" cp="" daemon="" tmux_session=oc-test-shell-$$
 cleanup() {
@@ -215,6 +215,14 @@ assert i["reason"] is None, i' "$tmp/info.json"
 "$oc" hibernate sb-000000000000 2>"$tmp/err"
 rc=$?
 check "oc hibernate of an unknown id fails and names it" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'sb-000000000000' '$tmp/err'"
+"$oc" exec "$id" -- sh -c 'cat /proc/sys/kernel/random/boot_id' >"$tmp/boot.before"
+out=$("$oc" reboot "$id")
+check "oc reboot restarts the guest from its disk" bash -c "[ '$out' = '$id rebooted' ] &&
+    ! '$oc' exec '$id' -- cat /proc/sys/kernel/random/boot_id | cmp -s - '$tmp/boot.before'"
+"$oc" reboot --hard sb-000000000000 2>"$tmp/err"
+rc=$?
+check "oc reboot --hard of an unknown id fails and names it" \
     bash -c "[ $rc -eq 1 ] && grep -q 'sb-000000000000' '$tmp/err'"
 
 # Egress policy (docs/network.md): set on a running sandbox, read back.

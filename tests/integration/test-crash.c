@@ -196,6 +196,16 @@ START_TEST(test_wake)
 }
 END_TEST
 
+/* Killed between stopping the VM and starting the new one: the sandbox is
+ * listed stopped, and check_recovered() wakes it from its disk. */
+START_TEST(test_reboot)
+{
+    static const char *const steps[] = { "stopped", NULL };
+    const char *args[] = { "reboot", "--hard", oc_sandbox_id(main_sb), NULL };
+    crash_rounds("reboot", steps, args, MIN(rounds, 3), NULL); /* one point: a few do */
+}
+END_TEST
+
 START_TEST(test_checkpoint)
 {
     static const char *const steps[] = { "locked", "linked", "overlay", "snapshotting",
@@ -254,7 +264,7 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = { test_create, test_hibernate, test_wake,
+    const TTest *const tests[] = { test_create, test_hibernate, test_wake, test_reboot,
                                    test_checkpoint, test_fork, test_kill, test_restore };
     const char *r = g_getenv("OC_CRASH_ROUNDS");
     gint64 t0 = g_get_monotonic_time();

@@ -1,5 +1,5 @@
-/* test-hibernate.c: hibernate, wake, auto-wake, the idle reaper and crash
- * safety, against a real guest.
+/* test-hibernate.c: hibernate, wake, auto-wake, the idle reaper, crash
+ * safety and reboot, against a real guest.
  *
  * One sandbox serves every test (boots are slow under TCG); tests run in
  * order in one process (CK_FORK=no), and the suite kills the sandbox. */
@@ -46,13 +46,13 @@ static void teardown_all(void)
     itest_sandbox_close(ctx, sb);
 }
 
-/* TRUE if a QEMU process runs this sandbox (QEMU's -name guest=ID). */
-static gboolean qemu_runs(const char *id)
+/* The QEMU process that runs this sandbox (QEMU's -name guest=ID), or 0. */
+static long qemu_pid(const char *id)
 {
     g_autofree char *needle = g_strdup_printf("guest=%s", id);
     GDir *d = g_dir_open("/proc", 0, NULL);
     const char *n;
-    gboolean found = FALSE;
+    long found = 0;
 
     while (!found && (n = g_dir_read_name(d))) {
         g_autofree char *path = g_strdup_printf("/proc/%s/cmdline", n);
@@ -63,10 +63,16 @@ static gboolean qemu_runs(const char *id)
         for (gsize i = 0; i + 1 < len; i++)
             if (cmd[i] == '\0')
                 cmd[i] = ' ';
-        found = strstr(cmd, needle) != NULL;
+        if (strstr(cmd, needle))
+            found = strtol(n, NULL, 10);
     }
     g_dir_close(d);
     return found;
+}
+
+static gboolean qemu_runs(const char *id)
+{
+    return qemu_pid(id) != 0;
 }
 
 static int info_last_wake(void)
@@ -406,6 +412,74 @@ START_TEST(test_reaper_lock)
 }
 END_TEST
 
+/* The guest's boot id: new at every boot of its kernel. */
+static char *boot_id(void)
+{
+    return itest_sh(sb, "cat /proc/sys/kernel/random/boot_id");
+}
+
+static guint running_sessions(void)
+{
+    oc_exec_session_list *list = NULL;
+    guint n = 0;
+
+    OK(oc_exec_list(&list, sb, 0, &e_));
+    for (size_t i = 0; i < oc_exec_session_list_count(list); i++)
+        n += oc_exec_session_info_running(oc_exec_session_list_at(list, i)) ? 1 : 0;
+    oc_exec_session_list_free(list);
+    return n;
+}
+
+/* A reboot restarts the guest from its disk in a new QEMU process: files
+ * stay (a soft one syncs first), processes and the boot id go; a hard one
+ * (a power cycle) also boots a hibernated sandbox. */
+START_TEST(test_reboot)
+{
+    static const char mark[] = "written just before the reboot\n";
+    uint32_t sid = 0;
+
+    OK(oc_files_write(sb, "/root/reboot-mark", mark, sizeof mark - 1, 0, &e_));
+    OK(oc_exec_start(&sid, sb, "sleep 1000", NULL, &e_));
+    ck_assert_uint_ge(running_sessions(), 1);
+    g_autofree char *boot0 = boot_id();
+    long pid0 = qemu_pid(sb_id);
+    ck_assert_int_ne(pid0, 0);
+
+    OK(oc_sandbox_reboot(sb, 0, &e_));
+    g_autofree char *boot1 = boot_id();
+    ck_assert_str_ne(boot1, boot0);
+    long pid1 = qemu_pid(sb_id);
+    ck_assert_int_ne(pid1, 0);
+    ck_assert_int_ne(pid1, pid0);
+    ck_assert_uint_eq(running_sessions(), 0);
+    g_autofree char *got = itest_sh(sb, "cat /root/reboot-mark");
+    ck_assert_str_eq(got, mark);
+
+    OK(oc_sandbox_reboot(sb, OC_REBOOT_HARD, &e_));
+    g_autofree char *boot2 = boot_id();
+    ck_assert_str_ne(boot2, boot1);
+    long pid2 = qemu_pid(sb_id);
+    ck_assert_int_ne(pid2, 0);
+    ck_assert_int_ne(pid2, pid1);
+    ck_assert_int_eq(itest_state(sb), OC_STATE_RUNNING);
+
+    /* hibernated: soft is refused, hard boots it from its disk */
+    hibernate_and_check();
+    FAILS(OC_ESTATE, oc_sandbox_reboot(sb, 0, &err), "wake it first");
+    ck_assert_int_eq(itest_state(sb), OC_STATE_HIBERNATED);
+    OK(oc_sandbox_reboot(sb, OC_REBOOT_HARD, &e_));
+    ck_assert_int_eq(itest_state(sb), OC_STATE_RUNNING);
+    ck_assert_int_eq(info_last_wake(), OC_WAKE_COLD_BOOT);
+    g_autofree char *boot3 = boot_id();
+    ck_assert_str_ne(boot3, boot2);
+    g_autofree char *again = itest_sh(sb, "cat /root/reboot-mark");
+    ck_assert_str_eq(again, mark);
+
+    FAILS(OC_EINVAL, oc_sandbox_reboot(sb, 0x80, &err), "flag");
+    FAILS(OC_EINVAL, oc_sandbox_reboot(NULL, 0, &err), "sb must not be NULL");
+}
+END_TEST
+
 int main(void)
 {
     const TTest *const tests[] = {
@@ -416,6 +490,7 @@ int main(void)
         test_damaged_image,
         test_idle_timeout,
         test_crash_mid_hibernate,
+        test_reboot,
     };
 
     return itest_main("hibernate", 900, setup_all, teardown_all, tests, G_N_ELEMENTS(tests));
