@@ -19,6 +19,7 @@ const META = { 'oc-test': 'node-build' };
 const NONCE = randomBytes(8).toString('hex');
 const T_MAIN = `node-build-${NONCE.slice(0, 8)}`;
 const T_FAIL = `node-build-fail-${NONCE.slice(0, 8)}`;
+const T_STEPS = `node-build-steps-${NONCE.slice(0, 8)}`;
 // the nonce is in the step's text, so the first build runs it and the
 // cleanup finds its layer
 const DOCKERFILE = `FROM base\nARG GREETING\nRUN echo $GREETING > /f && echo ${NONCE} > /nonce\n` +
@@ -27,7 +28,8 @@ const made = [];
 
 after(async () => {
   for (const sb of made) await sb.kill().catch(() => {});
-  for (const t of [T_MAIN, T_FAIL]) await Templates.delete(t).catch(() => {});
+  // children before their parent
+  for (const t of [T_STEPS, T_MAIN, T_FAIL]) await Templates.delete(t).catch(() => {});
   const layers = join(process.env.OC_STATE_DIR || '/var/lib/opencomputer', 'cache', 'layers');
   let names = [];
   try { names = readdirSync(layers); } catch { /* no cache yet */ }
@@ -77,6 +79,25 @@ test('a Dockerfile build logs its steps; its sandboxes see its file and ENV', as
   const steps = again.filter((l) => /^\[\d+\/\d+\] (RUN|ENV)/.test(l));
   assert.ok(steps.length >= 2, again.join('\n'));
   for (const l of steps) assert.ok(l.endsWith('(cached)'), `not cached: ${l}\n${again.join('\n')}`);
+});
+
+test('steps on a parent: workdir, an exec-form RUN, env', async () => {
+  const log = [];
+  const info = await Templates.build(T_STEPS, {
+    parent: T_MAIN,
+    // the nonce in every step that changes the disk, for the cleanup
+    steps: [{ type: 'workdir', args: `/app-${NONCE}` },
+            { type: 'run', args: ['/bin/sh', '-c', `pwd; cat /f; echo ${NONCE}`], execForm: true },
+            { type: 'env', args: ['Y', '2'] }],
+    onLog: (line) => log.push(line),
+  });
+  assert.equal(info.parent, T_MAIN);
+  assert.equal(info.steps.length, 3, JSON.stringify(info.steps));
+  const text = log.join('\n');
+  // the step ran in the parent's disk, in the new WORKDIR
+  assert.match(text, new RegExp(`^/app-${NONCE}$`, 'm'));
+  assert.match(text, /^hi$/m);
+  assert.match(text, new RegExp(`^${NONCE}$`, 'm'));
 });
 
 test('a failing RUN rejects naming the step and leaves no template', async () => {
