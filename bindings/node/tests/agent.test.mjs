@@ -189,6 +189,30 @@ test('list shows agent sessions only; kill ends one and done resolves', async ()
   assert.deepEqual([listed.running, listed.exitCode], [false, 128 + 9]);
 });
 
+test('a session survives hibernate and wake; its follower ends with -1 and attaches again',
+     async () => {
+  const exits = [];
+  const r = await startRecorded({ prompt: 'before the hibernate', onExit: (c) => exits.push(c) });
+  await until(() => r.count('turn_complete') === 1, 'the turn');
+  await sb.hibernate();
+  assert.equal(await r.s.done, -1);
+  assert.deepEqual(exits, [-1]);
+  await sb.wake();
+
+  const seen = [];
+  let replayed = -1;
+  const a = await sb.agent.attach(r.s.sessionId, {
+    onEvent: (e) => seen.push(e), onScrollbackEnd: () => { replayed = seen.length; },
+  });
+  sessions.push(a);
+  await until(() => replayed >= 0, 'the end of the history');
+  assert.deepEqual(seen.map((e) => JSON.stringify(e)), r.events.map((e) => JSON.stringify(e)));
+  a.sendPrompt('after the wake');
+  await until(() => seen.filter((e) => e.type === 'turn_complete').length === 2, 'a live turn');
+  assert.equal(seen.filter((e) => e.type === 'assistant').at(-1).text, 'You said: after the wake');
+  await a.kill();
+});
+
 test('attach to an unknown session is a NotFoundError', async () => {
   await assert.rejects(sb.agent.attach('999999'), NotFoundError);
 });
