@@ -21,6 +21,16 @@ function configJson(opts) {
   return Object.keys(extra).length ? JSON.stringify(extra) : undefined;
 }
 
+// The library passes JSON objects only; one its parser takes and JSON.parse
+// does not is told as the library tells a line that is not JSON.
+function parseEvent(line) {
+  try {
+    return JSON.parse(line);
+  } catch (e) {
+    return { type: 'error', source: 'host', message: `not JSON: ${e.message}`, raw: line };
+  }
+}
+
 // The callbacks of a followed session, and its `done` Promise.  As in the
 // SDK: `done` resolves to the exit code, or to -1 (after onExit(-1)) when
 // the following ended otherwise (close(), hibernate, kill of the sandbox).
@@ -30,7 +40,7 @@ function follow({ onEvent, onError, onExit, onScrollbackEnd }) {
   const stderr = new TextDecoder();
   function dispatch(kind, data, exitCode) {
     if (kind === EVENT) {
-      const event = JSON.parse(data);
+      const event = parseEvent(data);
       // the SDK's own client reports a line that is not JSON this way too
       if (event.type === 'error' && event.source === 'host' && typeof event.raw === 'string') {
         onError?.(`non-JSON stdout: ${event.raw}`);

@@ -213,6 +213,20 @@ test('a session survives hibernate and wake; its follower ends with -1 and attac
   await a.kill();
 });
 
+test('another program with args and envs: its events, its stderr to onError, its exit code',
+     async () => {
+  const exits = [];
+  const r = await startRecorded({
+    program: '/bin/sh',
+    args: ['-c', 'echo "{\\"type\\":\\"ready\\",\\"who\\":\\"$WHO\\"}"; echo oops >&2; exit 3'],
+    envs: { WHO: 'me' }, onExit: (c) => exits.push(c),
+  });
+  assert.equal(await r.s.done, 3);
+  assert.deepEqual(exits, [3]);
+  assert.deepEqual(r.events, [{ type: 'ready', who: 'me' }]);
+  assert.equal(r.errors.join(''), 'oops\n');
+});
+
 test('attach to an unknown session is a NotFoundError', async () => {
   await assert.rejects(sb.agent.attach('999999'), NotFoundError);
 });
