@@ -54,6 +54,8 @@ function follow({ onEvent, onError, onExit, onScrollbackEnd }) {
     } else if (kind === END) {
       const code = data === 0 ? exitCode : -1;
       try {
+        const rest = stderr.decode(); // a character the log left unfinished
+        if (rest) onError?.(rest);
         onExit?.(code);
       } finally {
         resolveDone(code);
