@@ -137,6 +137,42 @@ test('a failing RUN is 422 with the step and its output, and leaves no template'
   assert.equal((await raw('GET', `/templates/${name}`)).status, 404);
 });
 
+test('a failing image step fails Sandbox.create with the step and creates nothing', async () => {
+  const before = (await raw('GET', '/sandboxes')).json.length;
+  const images = (await imageTemplates()).length;
+  const logs = [];
+  await assert.rejects(create({ image: Image.base().runCommands('echo img-doomed; exit 5'),
+                                onBuildLog: (l) => logs.push(l) }),
+                       /Build failed: .*exit code 5/);
+  assert.ok(logs.some((l) => /img-doomed/.test(l)), logs.join('\n'));
+  assert.equal((await raw('GET', '/sandboxes')).json.length, before);
+  assert.equal((await imageTemplates()).length, images);
+});
+
+test('a client that leaves mid-stream: the build ends, the server stays well', async () => {
+  const name = `t-http-gone-${SUFFIX}`;
+  const ac = new AbortController();
+  const resp = await fetch(`${base}/templates`, {
+    method: 'POST', signal: ac.signal,
+    headers: { 'X-API-Key': KEY, 'Content-Type': 'application/json', Accept: 'text/event-stream' },
+    body: JSON.stringify({ name, dockerfile: 'FROM base\nRUN echo left; sleep 2\n' }),
+  });
+  made.add(name);
+  assert.equal(resp.status, 201);
+  const reader = resp.body.getReader();
+  const first = new TextDecoder().decode((await reader.read()).value);
+  assert.match(first, /event: build_log/);
+  ac.abort();
+  // the build runs on to its end (the ready snapshot last), and its template is there
+  const ready = async () => (await raw('GET', `/templates/${name}`)).json?.snapshotReady === true;
+  for (let i = 0; i < 300 && !(await ready()); i++)
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  assert.ok(await ready(), serverLog.slice(-2000));
+  assert.equal((await raw('GET', '/templates')).status, 200);
+  await templates.delete(name);
+  made.delete(name);
+});
+
 const IMAGE = Image.base().runCommands('echo x > /g').env({ Y: '2' })
   .addFile('/etc/inline.txt', 'inline content\n');
 
