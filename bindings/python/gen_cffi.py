@@ -248,7 +248,7 @@ int oc_exec_wait(oc_exec_handle *h, int64_t timeout_ms, int *exit_code, oc_error
 void oc_exec_detach(oc_exec_handle *h);
 void oc_exec_handle_free(oc_exec_handle *h);
 
-/* the callbacks' trampolines, defined in _core.py (ffi.def_extern) */
+/* the callbacks' trampolines, defined in _stream.py (ffi.def_extern) */
 extern "Python" void _oc_on_stdout(const char *data, size_t len, void *user_data);
 extern "Python" void _oc_on_stderr(const char *data, size_t len, void *user_data);
 extern "Python" void _oc_on_replay_end(void *user_data);

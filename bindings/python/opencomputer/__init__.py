@@ -41,18 +41,18 @@ from . import sync
 from ._checkpoint import Checkpoint, PoolStatus
 from ._network import NetworkLike, NetworkPolicy
 from ._template import TemplateInfo
-from ._core import (ExecResult, ExecSessionInfo, FileInfo, Follow, SandboxInfo, Stream,
-                    configure)
+from ._core import ExecResult, ExecSessionInfo, FileInfo, SandboxInfo, configure
+from ._stream import Follow, Stream
 from .errors import (AlreadyExistsError, InvalidArgumentError, LimitError, NotFoundError,
                      PermissionDeniedError, SandboxError, StateError, TimeoutError,
                      UnsupportedError)
 
-__all__ = ['Sandbox', 'Checkpoint', 'ExecResult', 'ExecSession', 'ExecSessionInfo', 'FileInfo',
-           'NetworkLike', 'NetworkPolicy', 'PoolStatus', 'PtySession', 'SandboxInfo', 'Shell', 'TemplateInfo', 'Templates',
-           'configure', 'prepare_template',
-           'template_snapshot_ready', 'pool_status', 'SandboxError', 'InvalidArgumentError',
-           'NotFoundError', 'StateError', 'TimeoutError', 'LimitError', 'AlreadyExistsError',
-           'PermissionDeniedError', 'UnsupportedError']
+__all__ = ['Sandbox', 'Checkpoint', 'ExecResult',
+           'ExecSession', 'ExecSessionInfo', 'FileInfo', 'NetworkLike', 'NetworkPolicy',
+           'PoolStatus', 'PtySession', 'SandboxInfo', 'Shell', 'TemplateInfo', 'Templates',
+           'configure', 'prepare_template', 'template_snapshot_ready', 'pool_status',
+           'SandboxError', 'InvalidArgumentError', 'NotFoundError', 'StateError', 'TimeoutError',
+           'LimitError', 'AlreadyExistsError', 'PermissionDeniedError', 'UnsupportedError']
 
 _run = asyncio.to_thread
 OutputFn = Callable[[Union[bytes, str]], None]
@@ -77,11 +77,11 @@ def _retrieved(fut: asyncio.Future) -> None:
         fut.exception()
 
 
-class ExecSession:
-    """A session this task follows (exec.start, exec.attach).  `done`
-    resolves to the exit code (128+signal if a signal ended it); it fails
-    with SandboxError (code -12) after close(), or with the error that
-    ended the following (the sandbox was hibernated or killed)."""
+class _Following:
+    """A session this task follows.  `done` resolves to the exit code
+    (128+signal if a signal ended it); it fails with SandboxError (code -12)
+    after close(), or with the error that ended the following (the sandbox
+    was hibernated or killed)."""
 
     def __init__(self, follow: Follow):
         loop = asyncio.get_running_loop()
@@ -89,18 +89,13 @@ class ExecSession:
         self._lock: Optional[asyncio.Lock] = None
         self.done: asyncio.Future = loop.create_future()
         self.done.add_done_callback(_retrieved)
-        # all through call_soon_threadsafe, so they keep their order
-        self._stream = Stream(_on_loop(loop, follow.stdout), _on_loop(loop, follow.stderr),
-                              _on_loop(loop, follow.replay_end), _on_loop(loop, self._ended),
-                              _on_loop(loop, follow.gap))
+        self._stream = self._make_stream(loop)
         self.session_id = 0
 
-    @property
-    def is_pty(self) -> bool:
-        """Whether the session runs on a terminal (pty.create)."""
-        return self._stream.is_pty
+    def _make_stream(self, loop: asyncio.AbstractEventLoop) -> Stream:
+        raise NotImplementedError
 
-    def _opened(self) -> 'ExecSession':
+    def _opened(self):
         self.session_id = self._stream.session_id
         return self
 
@@ -122,6 +117,30 @@ class ExecSession:
         async with self._lock:
             await _run(fn, *args)
 
+    async def wait(self) -> int:
+        return await asyncio.shield(self.done)
+
+    def close(self) -> None:
+        """Stops following (detach): the process goes on."""
+        self._stream.detach()
+
+
+class ExecSession(_Following):
+    """A session this task follows (exec.start, exec.attach); see
+    _Following for `done`."""
+
+    def _make_stream(self, loop: asyncio.AbstractEventLoop) -> Stream:
+        f = self._follow
+        # all through call_soon_threadsafe, so they keep their order
+        return Stream(_on_loop(loop, f.stdout), _on_loop(loop, f.stderr),
+                      _on_loop(loop, f.replay_end), _on_loop(loop, self._ended),
+                      _on_loop(loop, f.gap))
+
+    @property
+    def is_pty(self) -> bool:
+        """Whether the session runs on a terminal (pty.create)."""
+        return self._stream.is_pty
+
     async def send_stdin(self, data: Union[str, bytes]) -> None:
         await self._in_order(self._stream.send_stdin, data)
 
@@ -134,13 +153,6 @@ class ExecSession:
     async def kill(self, signal: int = 9) -> None:
         """Signals the session's process group (default SIGKILL)."""
         await _run(self._stream.signal, signal)
-
-    async def wait(self) -> int:
-        return await asyncio.shield(self.done)
-
-    def close(self) -> None:
-        """Stops following (detach): the process goes on."""
-        self._stream.detach()
 
 
 class PtySession(ExecSession):

@@ -28,8 +28,9 @@ from . import _checkpoint, _template
 from ._checkpoint import Checkpoint, PoolStatus
 from ._network import NetworkLike, NetworkPolicy, coerce
 from ._template import TemplateInfo
-from ._core import (ExecResult, ExecSessionInfo, FileInfo, Follow, Handle, SandboxInfo, Shell as
-                    _Shell, Stream, configure)  # noqa: F401 (configure: re-exported)
+from ._core import (ExecResult, ExecSessionInfo, FileInfo, Handle, SandboxInfo, Shell as _Shell,
+                    configure)  # noqa: F401 (configure: re-exported)
+from ._stream import Follow, Stream
 
 OutputFn = Callable[[Union[bytes, str]], None]
 
@@ -47,13 +48,31 @@ class _Closing:
         self.close()
 
 
-class ExecSession(_Closing):
-    """A session this process follows (exec.start, exec.attach).  Dropping
-    the object or close() stops following; the process goes on."""
+class _Following(_Closing):
+    """A session this process follows.  Dropping the object or close()
+    stops following; the process goes on."""
 
     def __init__(self, stream: Stream):
         self._stream = stream
         self.session_id = stream.session_id
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        """The exit code (128+signal if a signal ended it).  Raises the error
+        that ended the following instead: SandboxError with code -12 after
+        close(), another SandboxError if the connection was lost (sandbox
+        hibernated or killed); TimeoutError if it is still running after
+        timeout seconds."""
+        return self._stream.wait(-1 if timeout is None else int(timeout * 1000))
+
+    def close(self) -> None:
+        """Stops following (detach): the process goes on and may be attached
+        again."""
+        self._stream.detach()
+
+
+class ExecSession(_Following):
+    """A session this process follows (exec.start, exec.attach).  Dropping
+    the object or close() stops following; the process goes on."""
 
     @property
     def is_pty(self) -> bool:
@@ -76,19 +95,6 @@ class ExecSession(_Closing):
     def resize(self, cols: int, rows: int) -> None:
         """Sets a terminal session's size (InvalidArgumentError otherwise)."""
         self._stream.resize(cols, rows)
-
-    def wait(self, timeout: Optional[float] = None) -> int:
-        """The exit code (128+signal if a signal ended it).  Raises the error
-        that ended the following instead: SandboxError with code -12 after
-        close(), another SandboxError if the connection was lost (sandbox
-        hibernated or killed); TimeoutError if it is still running after
-        timeout seconds."""
-        return self._stream.wait(-1 if timeout is None else int(timeout * 1000))
-
-    def close(self) -> None:
-        """Stops following (detach): the process goes on and may be attached
-        again."""
-        self._stream.detach()
 
 
 class PtySession(ExecSession):
