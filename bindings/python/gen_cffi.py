@@ -266,6 +266,45 @@ typedef struct {
 int oc_pty_create(oc_exec_handle **out, oc_sandbox *sb, const oc_pty_options *opts,
                   const oc_exec_callbacks *callbacks, oc_error **error);
 
+typedef struct oc_agent_session oc_agent_session;
+typedef struct {
+    uint32_t version;
+    const char *program;
+    const char *const *args;
+    const char *prompt;
+    const char *model;
+    const char *system_prompt;
+    uint32_t max_turns;
+    const char *cwd;
+    const char *config_json;
+    const char *const *envs;
+} oc_agent_options;
+#define OC_AGENT_OPTIONS_VERSION ...
+typedef struct {
+    uint32_t version;
+    void (*on_event)(const char *type, const char *json, void *user_data);
+    void (*on_stderr)(const char *data, size_t len, void *user_data);
+    void (*on_replay_end)(void *user_data);
+    void (*on_end)(int status, int exit_code, void *user_data);
+    void *user_data;
+} oc_agent_callbacks;
+#define OC_AGENT_CALLBACKS_VERSION ...
+int oc_agent_start(oc_agent_session **out, oc_sandbox *sb, const oc_agent_options *opts,
+                   const oc_agent_callbacks *callbacks, oc_error **error);
+int oc_agent_attach(oc_agent_session **out, oc_sandbox *sb, uint32_t session_id,
+                    const oc_agent_callbacks *callbacks, oc_error **error);
+uint32_t oc_agent_session_id(const oc_agent_session *s);
+int oc_agent_send_prompt(oc_agent_session *s, const char *text, oc_error **error);
+int oc_agent_interrupt(oc_agent_session *s, oc_error **error);
+int oc_agent_configure(oc_agent_session *s, const char *config_json, oc_error **error);
+int oc_agent_wait(oc_agent_session *s, int64_t timeout_ms, int *exit_code, oc_error **error);
+void oc_agent_close(oc_agent_session *s);
+int oc_agent_kill(oc_sandbox *sb, uint32_t session_id, int signal, oc_error **error);
+int oc_agent_list(oc_exec_session_list **out, oc_sandbox *sb, uint32_t flags, oc_error **error);
+/* defined in _agent.py; on_stderr, on_replay_end and on_end use the exec
+   trampolines above */
+extern "Python" void _oc_on_agent_event(const char *type, const char *json, void *user_data);
+
 typedef struct {
     uint32_t version;
     const char *const *envs;

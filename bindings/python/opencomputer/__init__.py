@@ -35,19 +35,19 @@ Templates: await Templates.list(), Templates.get(name) (a TemplateInfo) and
 Templates.delete(name).
 """
 import asyncio
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
-from . import sync
+from . import _agent, sync
 from ._checkpoint import Checkpoint, PoolStatus
 from ._network import NetworkLike, NetworkPolicy
 from ._template import TemplateInfo
-from ._core import ExecResult, ExecSessionInfo, FileInfo, SandboxInfo, configure
+from ._core import ExecResult, ExecSessionInfo, FileInfo, Handle, SandboxInfo, configure
 from ._stream import Follow, Stream
 from .errors import (AlreadyExistsError, InvalidArgumentError, LimitError, NotFoundError,
                      PermissionDeniedError, SandboxError, StateError, TimeoutError,
                      UnsupportedError)
 
-__all__ = ['Sandbox', 'Checkpoint', 'ExecResult',
+__all__ = ['Sandbox', 'Agent', 'AgentSession', 'Checkpoint', 'ExecResult',
            'ExecSession', 'ExecSessionInfo', 'FileInfo', 'NetworkLike', 'NetworkPolicy',
            'PoolStatus', 'PtySession', 'SandboxInfo', 'Shell', 'TemplateInfo', 'Templates',
            'configure', 'prepare_template', 'template_snapshot_ready', 'pool_status',
@@ -56,6 +56,7 @@ __all__ = ['Sandbox', 'Checkpoint', 'ExecResult',
 
 _run = asyncio.to_thread
 OutputFn = Callable[[Union[bytes, str]], None]
+EventFn = Callable[[Dict[str, Any]], None]
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, fn: Optional[Callable]) -> Optional[Callable]:
@@ -251,6 +252,108 @@ class Pty:
         return session._opened()
 
 
+class AgentSession(_Following):
+    """An agent session this task follows (agent.start, agent.attach): the
+    OpenComputer SDK's SandboxAgentSession (see opencomputer.sync).
+    `async for event in session` gives its events (dicts), from the first
+    one this handle saw until the program exits or close() is called,
+    beside on_event.  send_prompt, interrupt and configure write at once,
+    in order, and return a task: await it to see a failure."""
+
+    def __init__(self, h: Handle, follow: _agent.AgentFollow):
+        super().__init__(follow)
+        self._h = h
+        self._changed = asyncio.Event()
+        follow.backlog.on_change = self._changed.set  # events come on the loop
+
+    def _make_stream(self, loop: asyncio.AbstractEventLoop) -> Stream:
+        f = self._follow
+        return _agent.AgentStream(_on_loop(loop, f.event), _on_loop(loop, f.stderr),
+                                  _on_loop(loop, f.replay_end), _on_loop(loop, self._ended))
+
+    def _soon(self, fn, *args) -> 'asyncio.Task[None]':
+        task = asyncio.get_running_loop().create_task(self._in_order(fn, *args))
+        task.add_done_callback(_retrieved)
+        return task
+
+    def send_prompt(self, text: str) -> 'asyncio.Task[None]':
+        """Writes {"type":"prompt","text":text} to the program's stdin."""
+        return self._soon(self._stream.send_prompt, text)
+
+    def interrupt(self) -> 'asyncio.Task[None]':
+        """Writes {"type":"interrupt"}: the program stops its turn."""
+        return self._soon(self._stream.interrupt)
+
+    def configure(self, config: Optional[Mapping[str, Any]] = None,
+                  **settings: Any) -> 'asyncio.Task[None]':
+        """Writes {"type":"configure", ...} (see
+        opencomputer.sync.AgentSession.configure)."""
+        return self._soon(self._stream.configure, {**(config or {}), **settings})
+
+    async def kill(self, signal: Optional[int] = None) -> None:
+        """Signals the program's process group (default SIGKILL)."""
+        await _run(_agent.kill, self._h, self.session_id, signal)
+
+    def __aiter__(self) -> 'AgentSession':
+        return self
+
+    async def __anext__(self) -> Dict[str, Any]:
+        backlog = self._follow.backlog
+        while True:
+            event = backlog.take(False)
+            if event is not None:
+                return event
+            if backlog.ended:
+                raise StopAsyncIteration
+            self._changed.clear()
+            await self._changed.wait()
+
+
+class Agent:
+    """sandbox.agent (see opencomputer.sync.Agent): start, attach, list,
+    kill."""
+
+    def __init__(self, s: sync.Agent):
+        self._h = s._h
+        self._s = s
+
+    async def start(self, prompt: Optional[str] = None, *, model: Optional[str] = None,
+                    system_prompt: Optional[str] = None,
+                    allowed_tools: Optional[Sequence[str]] = None,
+                    permission_mode: Optional[str] = None, max_turns: Optional[int] = None,
+                    cwd: Optional[str] = None, mcp_servers: Optional[Mapping[str, Any]] = None,
+                    resume: Optional[str] = None, program: Optional[str] = None,
+                    args: Optional[Sequence[str]] = None, envs: Optional[Dict[str, str]] = None,
+                    on_event: Optional[EventFn] = None,
+                    on_error: Optional[Callable[[str], None]] = None,
+                    on_exit: Optional[Callable[[int], None]] = None,
+                    on_scrollback_end: Optional[Callable[[], None]] = None) -> AgentSession:
+        """Starts an agent session and follows it (see
+        opencomputer.sync.Agent.start); the callbacks run on this loop."""
+        session = AgentSession(self._h, _agent.AgentFollow(on_event, on_error,
+                                                           on_scrollback_end, on_exit))
+        await _run(_agent.start, self._h, session._stream, prompt, program, args, envs,
+                   _agent.settings_in(locals()))
+        return session._opened()
+
+    async def attach(self, session_id: int, *, on_event: Optional[EventFn] = None,
+                     on_error: Optional[Callable[[str], None]] = None,
+                     on_exit: Optional[Callable[[int], None]] = None,
+                     on_scrollback_end: Optional[Callable[[], None]] = None) -> AgentSession:
+        """Follows an agent session: its history, on_scrollback_end, then
+        live events."""
+        session = AgentSession(self._h, _agent.AgentFollow(on_event, on_error,
+                                                           on_scrollback_end, on_exit))
+        await _run(_agent.attach, self._h, session._stream, session_id)
+        return session._opened()
+
+    async def list(self) -> List[ExecSessionInfo]:
+        return await _run(self._s.list)
+
+    async def kill(self, session_id: int, signal: Optional[int] = None) -> None:
+        await _run(self._s.kill, session_id, signal)
+
+
 class Files:
     def __init__(self, s: sync.Files):
         self._s = s
@@ -292,6 +395,7 @@ class Sandbox:
         self.exec = Exec(s.exec)
         self.files = Files(s.files)
         self.pty = Pty(s.pty)
+        self.agent = Agent(s.agent)
 
     @classmethod
     async def create(cls, template: Optional[str] = None, timeout: Optional[int] = None,
