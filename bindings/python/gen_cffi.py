@@ -185,6 +185,42 @@ const oc_template_info *oc_template_list_at(const oc_template_list *list, size_t
 void oc_template_list_free(oc_template_list *list);
 int oc_template_delete(oc_context *ctx, const char *name, uint32_t flags, oc_error **error);
 
+#define OC_BUILD_STEP_RUN ...
+#define OC_BUILD_STEP_APT ...
+#define OC_BUILD_STEP_COPY ...
+#define OC_BUILD_STEP_ENV ...
+#define OC_BUILD_STEP_WORKDIR ...
+#define OC_BUILD_STEP_USER ...
+#define OC_BUILD_STEP_EXEC_FORM ...
+typedef struct {
+    uint32_t kind;
+    const char *const *args;
+    const char *chown;
+    uint32_t chmod;
+    uint32_t flags;
+} oc_build_step;
+typedef void (*oc_build_log_fn)(const char *line, void *user_data);
+typedef struct {
+    uint32_t version;
+    const char *dockerfile;
+    const char *context_dir;
+    const char *const *build_args;
+    const char *parent;
+    const oc_build_step *steps;
+    size_t step_count;
+    uint32_t cpu_count;
+    uint32_t memory_mb;
+    uint32_t step_timeout_s;
+    oc_build_log_fn log;
+    void *log_user_data;
+} oc_template_build_options;
+#define OC_TEMPLATE_BUILD_OPTIONS_VERSION ...
+int oc_template_build_options_init(oc_template_build_options *opts, uint32_t version);
+int oc_template_build(oc_context *ctx, const char *name,
+                      const oc_template_build_options *opts, oc_error **error);
+/* defined in _template.py */
+extern "Python" void _oc_on_build_log(const char *line, void *user_data);
+
 typedef struct {
     uint32_t version;
     const char *const *args;

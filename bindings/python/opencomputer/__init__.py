@@ -40,19 +40,20 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 from . import _agent, sync
 from ._checkpoint import Checkpoint, PoolStatus
 from ._network import NetworkLike, NetworkPolicy
-from ._template import TemplateInfo
+from ._template import BuildStep, StepLike, TemplateInfo
 from ._core import ExecResult, ExecSessionInfo, FileInfo, Handle, SandboxInfo, configure
 from ._stream import Follow, Stream
-from .errors import (AlreadyExistsError, InvalidArgumentError, LimitError, NotFoundError,
-                     PermissionDeniedError, SandboxError, StateError, TimeoutError,
-                     UnsupportedError)
+from .errors import (AlreadyExistsError, CommandError, InvalidArgumentError, LimitError,
+                     NotFoundError, PermissionDeniedError, SandboxError, StateError,
+                     TimeoutError, UnsupportedError)
 
-__all__ = ['Sandbox', 'Agent', 'AgentSession', 'Checkpoint', 'ExecResult',
+__all__ = ['Sandbox', 'Agent', 'AgentSession', 'BuildStep', 'Checkpoint', 'ExecResult',
            'ExecSession', 'ExecSessionInfo', 'FileInfo', 'NetworkLike', 'NetworkPolicy',
            'PoolStatus', 'PtySession', 'SandboxInfo', 'Shell', 'TemplateInfo', 'Templates',
            'configure', 'prepare_template', 'template_snapshot_ready', 'pool_status',
            'SandboxError', 'InvalidArgumentError', 'NotFoundError', 'StateError', 'TimeoutError',
-           'LimitError', 'AlreadyExistsError', 'PermissionDeniedError', 'UnsupportedError']
+           'LimitError', 'AlreadyExistsError', 'PermissionDeniedError', 'UnsupportedError',
+           'CommandError']
 
 _run = asyncio.to_thread
 OutputFn = Callable[[Union[bytes, str]], None]
@@ -497,7 +498,25 @@ class Sandbox:
 
 class Templates:
     """The templates of this host (see opencomputer.sync.Templates):
-    await Templates.list(), Templates.get(name), Templates.delete(name)."""
+    await Templates.build(name, ...), Templates.list(), Templates.get(name),
+    Templates.delete(name)."""
+
+    @staticmethod
+    async def build(name: str, dockerfile: Optional[str] = None, *,
+                    steps: Optional[Sequence[StepLike]] = None,
+                    context_dir: Optional[str] = None,
+                    build_args: Optional[Dict[str, str]] = None,
+                    on_log: Optional[Callable[[str], None]] = None,
+                    parent: Optional[str] = None, cpu_count: Optional[int] = None,
+                    memory_mb: Optional[int] = None,
+                    step_timeout: Optional[int] = None) -> TemplateInfo:
+        """Builds a template (see opencomputer.sync.Templates.build); on_log
+        runs on this loop."""
+        on_log = _on_loop(asyncio.get_running_loop(), on_log)
+        return await _run(sync.Templates.build, name, dockerfile, steps=steps,
+                          context_dir=context_dir, build_args=build_args, on_log=on_log,
+                          parent=parent, cpu_count=cpu_count, memory_mb=memory_mb,
+                          step_timeout=step_timeout)
 
     @staticmethod
     async def list() -> List[TemplateInfo]:

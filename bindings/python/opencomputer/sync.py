@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 from . import _agent, _checkpoint, _template
 from ._checkpoint import Checkpoint, PoolStatus
 from ._network import NetworkLike, NetworkPolicy, coerce
-from ._template import TemplateInfo
+from ._template import BuildStep, StepLike, TemplateInfo  # noqa: F401 (BuildStep: re-exported)
 from ._core import (ExecResult, ExecSessionInfo, FileInfo, Handle, SandboxInfo, Shell as _Shell,
                     configure)  # noqa: F401 (configure: re-exported)
 from ._stream import Follow, Stream
@@ -477,8 +477,34 @@ class Sandbox:
 
 
 class Templates:
-    """The templates of this host (the OpenComputer SDK's Templates, without
-    build): Templates.list(), Templates.get(name), Templates.delete(name)."""
+    """The templates of this host (the OpenComputer SDK's Templates):
+    Templates.build(name, ...), Templates.list(), Templates.get(name),
+    Templates.delete(name)."""
+
+    @staticmethod
+    def build(name: str, dockerfile: Optional[str] = None, *,
+              steps: Optional[Sequence[StepLike]] = None, context_dir: Optional[str] = None,
+              build_args: Optional[Dict[str, str]] = None,
+              on_log: Optional[Callable[[str], None]] = None, parent: Optional[str] = None,
+              cpu_count: Optional[int] = None, memory_mb: Optional[int] = None,
+              step_timeout: Optional[int] = None) -> TemplateInfo:
+        """Builds template name ([a-z0-9][a-z0-9._-]{0,63}), or a new version
+        of it, and returns it.  From a Dockerfile's text (FROM, RUN, COPY,
+        ENV, WORKDIR, USER, ARG; build_args fill its ARGs) or from steps
+        (BuildStep, or mappings of its fields) on parent (default 'base').
+        COPY takes its sources from context_dir.  Each step that changes the
+        disk is cached: a rebuild runs from the first step that changed
+        (on_log says '(cached)' for the others).  on_log(line) gets the
+        build's log, on this thread.  The template's ENV, WORKDIR and USER
+        become its sandboxes' defaults.  A bad name, step or line raises
+        InvalidArgumentError before anything starts; a failing step raises
+        CommandError naming it, its exit code and its last lines of output,
+        and leaves no template behind.  Minutes under TCG; one build at a
+        time per state directory.  cpu_count, memory_mb: of the build's
+        sandbox; step_timeout: seconds per RUN or APT step (default 3600, 0:
+        none)."""
+        return _template.build(name, dockerfile, steps, context_dir, build_args, on_log,
+                               parent, cpu_count, memory_mb, step_timeout)
 
     @staticmethod
     def list() -> List[TemplateInfo]:
