@@ -31,8 +31,13 @@ Egress: Sandbox.create(network={"allow_out": [...], "deny_out": [...],
 SDK's allowOut, denyOut, blockAll), await sandbox.set_network(...),
 await sandbox.get_network().
 
-Templates: await Templates.list(), Templates.get(name) (a TemplateInfo) and
+Templates: await Templates.build(name, dockerfile or steps=[BuildStep...],
+on_log=...), Templates.list(), Templates.get(name) (a TemplateInfo) and
 Templates.delete(name).
+
+Agent sessions (docs/agent-sessions.md): await sandbox.agent.start(prompt=...,
+on_event=...), then send_prompt(), interrupt(), configure(), kill(), close(),
+`async for event in session`; sandbox.agent.attach(id), list(), kill(id).
 """
 import asyncio
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
