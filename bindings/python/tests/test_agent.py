@@ -277,3 +277,48 @@ def test_bad_arguments(shared):
         shared.agent.attach(999999)
     # the failed starts left no session behind
     assert {i.session_id for i in shared.agent.list()} == before
+
+
+def test_a_session_survives_hibernate_and_wake(shared):
+    async def main():
+        sb = await Sandbox.connect(shared.sandbox_id)
+        s = await sb.agent.start(prompt='before the sleep')
+        history = [await s.__anext__()] + await next_turn(s)
+        await sb.hibernate()
+        # the following ends with the connection, not with the program
+        with pytest.raises(opencomputer.SandboxError) as e:
+            await s.done
+        assert e.value.code != -12, e.value
+        assert await sb.wake() in ('restored', 'cold-boot')
+        a = await sb.agent.attach(s.session_id)
+        assert [await a.__anext__() for _ in history] == history
+        await a.send_prompt('after the wake')
+        turn = await next_turn(a)
+        assert turn[1]['text'] == 'You said: after the wake'
+        await a.kill()
+        assert await a.wait() == 137
+    run(main())
+
+
+def test_the_backlog_drops_the_oldest_and_says_how_many(monkeypatch):
+    # no VM: the bound on events nobody iterates
+    from opencomputer import _agent
+    monkeypatch.setattr(_agent, 'BACKLOG_MAX', 3)
+    backlog = _agent.Backlog()
+    for i in range(5):
+        backlog.put({'type': 'assistant', 'n': i})
+    lost = backlog.take(False)
+    assert lost['type'] == 'error' and lost['source'] == 'host' and lost['lost_events'] == 2
+    assert [backlog.take(False)['n'] for _ in range(3)] == [2, 3, 4]
+    assert backlog.take(False) is None
+    backlog.end()
+    assert backlog.take(True) is None  # ended: the iteration stops
+
+
+def test_settings_take_python_or_sdk_names():
+    from opencomputer import _agent
+    assert _agent.config_json({}) is None and _agent.config_json({'model': None}) is None
+    assert json.loads(_agent.config_json({'allowed_tools': ['Bash'], 'maxTurns': 2, 'x': 1})) == {
+        'allowedTools': ['Bash'], 'maxTurns': 2, 'x': 1}
+    with pytest.raises(opencomputer.InvalidArgumentError, match='twice'):
+        _agent.config_json({'system_prompt': 'a', 'systemPrompt': 'b'})
