@@ -213,7 +213,10 @@ class AgentSession(_Following):
     gives its events (dicts) from the first one this handle saw until the
     program exits or close() is called, beside on_event.  Dropping the
     object or close() stops following; the program goes on.  Not to be
-    closed from its own callbacks (they run on the handle's thread)."""
+    closed from its own callbacks (they run on the handle's thread); a
+    close() while another thread is in wait() takes effect when that wait
+    returns (the C library has no detach for agent handles: closing frees
+    them)."""
 
     def __init__(self, handle: Handle, stream: _agent.AgentStream, follow: _agent.AgentFollow):
         super().__init__(stream)

@@ -261,6 +261,24 @@ def test_sync_twin_iterates_on_the_caller_and_calls_back_on_the_library_thread(s
     with pytest.raises(opencomputer.SandboxError) as e:
         s.wait()
     assert e.value.code == -12
+    # a close() during another thread's wait() takes effect as the wait returns
+    waited = []
+
+    def wait_a_second():
+        try:
+            waited.append(s2.wait(timeout=1))
+        except opencomputer.SandboxError as e:
+            waited.append(e)
+    s2 = shared.agent.attach(sid)
+    t = threading.Thread(target=wait_a_second)
+    t.start()
+    time.sleep(0.2)
+    s2.close()
+    t.join(PATIENCE)
+    assert isinstance(waited[0], opencomputer.TimeoutError), waited
+    with pytest.raises(opencomputer.SandboxError) as e:
+        s2.wait()
+    assert e.value.code == -12
     shared.agent.kill(sid)
     assert [i for i in shared.agent.list() if i.session_id == sid]
 
