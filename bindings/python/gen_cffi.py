@@ -178,6 +178,10 @@ int64_t oc_template_info_created_at(const oc_template_info *t);
 uint64_t oc_template_info_size_bytes(const oc_template_info *t);
 uint64_t oc_template_info_disk_bytes(const oc_template_info *t);
 const char *const *oc_template_info_steps(const oc_template_info *t);
+const char *const *oc_template_info_env(const oc_template_info *t);
+const char *oc_template_info_workdir(const oc_template_info *t);
+const char *oc_template_info_user(const oc_template_info *t);
+const char *const *oc_template_info_agent(const oc_template_info *t);
 int oc_template_list_get(oc_template_list **out, oc_context *ctx, uint32_t flags,
                          oc_error **error);
 size_t oc_template_list_count(const oc_template_list *list);
@@ -191,6 +195,7 @@ int oc_template_delete(oc_context *ctx, const char *name, uint32_t flags, oc_err
 #define OC_BUILD_STEP_ENV ...
 #define OC_BUILD_STEP_WORKDIR ...
 #define OC_BUILD_STEP_USER ...
+#define OC_BUILD_STEP_AGENT ...
 #define OC_BUILD_STEP_EXEC_FORM ...
 typedef struct {
     uint32_t kind;

@@ -25,6 +25,14 @@ class TemplateInfo:
     disk_bytes: int
     #: how it was built from its parent, a line a step
     steps: List[str] = field(default_factory=list)
+    #: what its sandboxes' execs get by default: its ENV, WORKDIR and USER
+    #: (None when not set)
+    env: Dict[str, str] = field(default_factory=dict)
+    workdir: Optional[str] = None
+    user: Optional[str] = None
+    #: the agent program and arguments its sandboxes' agent sessions run
+    #: when agent.start() names none (None: the reference runner)
+    agent: Optional[List[str]] = None
 
     # the OpenComputer SDK's TemplateInfo, as oc-server reports it: a
     # template is named by its name, has one tag, and exists once built
@@ -44,7 +52,7 @@ class TemplateInfo:
 
 _KINDS = {'run': 'OC_BUILD_STEP_RUN', 'apt': 'OC_BUILD_STEP_APT', 'copy': 'OC_BUILD_STEP_COPY',
           'env': 'OC_BUILD_STEP_ENV', 'workdir': 'OC_BUILD_STEP_WORKDIR',
-          'user': 'OC_BUILD_STEP_USER'}
+          'user': 'OC_BUILD_STEP_USER', 'agent': 'OC_BUILD_STEP_AGENT'}
 
 
 @dataclass
@@ -55,8 +63,11 @@ class BuildStep:
     BuildStep.apt('jq', 'curl'), BuildStep.copy('app', '/app',
     chown='nobody', chmod=0o755) (sources relative to context_dir),
     BuildStep.env('K', 'V'), BuildStep.workdir('/app'),
-    BuildStep.user('nobody').  A mapping with these fields works too."""
-    #: run, apt, copy, env, workdir or user
+    BuildStep.user('nobody'), BuildStep.agent('/usr/local/bin/my-agent',
+    '--jsonl') (the agent program of its sandboxes' agent sessions; LABEL
+    opencomputer.agent in a Dockerfile).  A mapping with these fields works
+    too."""
+    #: run, apt, copy, env, workdir, user or agent
     kind: str
     #: as the kind says (include/opencomputer.h, oc_build_step_kind)
     args: List[str]
@@ -94,16 +105,22 @@ class BuildStep:
     def user(cls, user: str) -> 'BuildStep':
         return cls('user', [user])
 
+    @classmethod
+    def agent(cls, program: str, *args: str) -> 'BuildStep':
+        return cls('agent', [program, *args])
+
 
 StepLike = Union[BuildStep, Mapping[str, Any]]
 
 
-def _steps(p) -> List[str]:
-    steps = lib.oc_template_info_steps(p)
+def _strv(strv) -> Optional[List[str]]:
+    """A NULL-terminated char ** as a list (None for NULL)."""
+    if strv == ffi.NULL:
+        return None
     out = []
     i = 0
-    while steps != ffi.NULL and steps[i] != ffi.NULL:
-        out.append(ffi.string(steps[i]).decode('utf-8', 'replace'))
+    while strv[i] != ffi.NULL:
+        out.append(ffi.string(strv[i]).decode('utf-8', 'replace'))
         i += 1
     return out
 
@@ -115,7 +132,11 @@ def _template(p) -> TemplateInfo:
         created_at=datetime.fromtimestamp(lib.oc_template_info_created_at(p), timezone.utc),
         size_bytes=lib.oc_template_info_size_bytes(p),
         disk_bytes=lib.oc_template_info_disk_bytes(p),
-        steps=_steps(p))
+        steps=_strv(lib.oc_template_info_steps(p)) or [],
+        env=dict(kv.split('=', 1) for kv in _strv(lib.oc_template_info_env(p)) or []),
+        workdir=_str(lib.oc_template_info_workdir(p)),
+        user=_str(lib.oc_template_info_user(p)),
+        agent=_strv(lib.oc_template_info_agent(p)))
 
 
 def get(name: str) -> TemplateInfo:

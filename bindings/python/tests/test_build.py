@@ -58,6 +58,7 @@ def test_a_dockerfile_builds_and_its_log_arrives(built):
     # the SDK's TemplateInfo fields
     assert (info.template_id, info.tag, info.status) == (NAME, 'latest', 'ready')
     assert info.steps == ['RUN echo hi > /f', 'ENV X=1'], info.steps
+    assert info.env == {'X': '1'} and info.agent is None, info
     assert info.size_bytes > 0 and info.disk_bytes > 0
     assert any(line.startswith('[1/2] RUN echo hi > /f') for line in log), log
     assert any(line.startswith('[2/2] ENV X=1') for line in log), log
@@ -83,14 +84,31 @@ def test_an_unchanged_rebuild_is_cached(built):
     assert not any('build sandbox' in line for line in log), log
 
 
-def test_steps_build_as_the_dockerfile_does(built):
-    # the same steps as DOCKERFILE, as objects and as a mapping
+# an agent program: one event, saying who runs it and with what
+AGENT = ['/bin/sh', '-c', 'echo "{\\"type\\":\\"ready\\",\\"x\\":\\"$X\\",\\"arg\\":\\"$0\\"}"',
+         'from-template']
+
+
+def test_steps_build_as_the_dockerfile_does_and_name_the_agent_program(built):
+    # DOCKERFILE's steps, as objects and as a mapping, and an agent program
     log = []
     info = sync.Templates.build(STEPS_NAME, steps=[
-        BuildStep.run('echo hi > /f'), {'kind': 'env', 'args': ['X', '1']}], on_log=log.append)
+        BuildStep.run('echo hi > /f'), {'kind': 'env', 'args': ['X', '1']},
+        BuildStep.agent(*AGENT)], on_log=log.append)
     assert info.name == STEPS_NAME and info.parent == 'base'
-    assert info.steps == ['RUN echo hi > /f', 'ENV X=1'], info.steps
-    assert any(line.startswith('[2/2] ENV X=1') for line in log), log
+    assert info.steps[:2] == ['RUN echo hi > /f', 'ENV X=1'], info.steps
+    assert info.agent == AGENT and info.env == {'X': '1'}, info
+    assert any(line.startswith('[2/3] ENV X=1') for line in log), log
+
+    async def main():
+        # agent.start() without a program runs the template's
+        async with await Sandbox.create(template=STEPS_NAME, memory_mb=192,
+                                        metadata=META) as sb:
+            s = await sb.agent.start()
+            events = [e async for e in s]
+            assert events == [{'type': 'ready', 'x': '1', 'arg': 'from-template'}], events
+            assert await s.wait() == 0
+    run(main())
     sync.Templates.delete(STEPS_NAME)
     with pytest.raises(opencomputer.NotFoundError):
         sync.Templates.get(STEPS_NAME)
