@@ -267,16 +267,17 @@ class Agent:
               on_event: Optional[EventFn] = None, on_error: Optional[Callable[[str], None]] = None,
               on_exit: Optional[Callable[[int], None]] = None,
               on_scrollback_end: Optional[Callable[[], None]] = None) -> AgentSession:
-        """Starts the agent program (default: the base template's reference
-        runner, /usr/local/bin/oc-agent-runner; else program, an absolute
-        path in the sandbox, with args and envs) and follows it from its
-        first event.  The settings go to it as a first configure command,
-        by the SDK's names (allowedTools, mcpServers, ...); cwd is also its
-        working directory.  Then prompt, if given.  on_event gets every
-        event as a dict; on_error the program's stderr and the lines that
-        were not JSON objects (as 'non-JSON stdout: LINE'; those also come
-        to on_event as error events with "source": "host"); on_exit its
-        exit code."""
+        """Starts the agent program and follows it from its first event:
+        program (an absolute path in the sandbox) with args, or else the
+        one the sandbox's template names (TemplateInfo.agent; args replace
+        its arguments), or else the reference runner
+        /usr/local/bin/oc-agent-runner; with envs.  The settings go to it
+        as a first configure command, by the SDK's names (allowedTools,
+        mcpServers, ...); cwd is also its working directory.  Then prompt,
+        if given.  on_event gets every event as a dict; on_error the
+        program's stderr and the lines that were not JSON objects (as
+        'non-JSON stdout: LINE'; those also come to on_event as error
+        events with "source": "host"); on_exit its exit code."""
         follow = _agent.AgentFollow(on_event, on_error, on_scrollback_end, on_exit)
         stream = _agent_stream(follow)
         _agent.start(self._h, stream, prompt, program, args, envs, _agent.settings_in(locals()))
