@@ -36,6 +36,8 @@ JsonNode *http_json_template(HttpServer *srv, const oc_template_info *t)
     add_strv(o, "env", oc_template_info_env(t));
     json_object_set_string_member(o, "workdir", oc_template_info_workdir(t));
     json_object_set_string_member(o, "user", oc_template_info_user(t));
+    if (oc_template_info_agent(t))
+        add_strv(o, "agent", oc_template_info_agent(t)); /* its agent sessions' program */
     json_node_take_object(n, o);
     return n;
 }

@@ -86,7 +86,8 @@ test('bad builds are 400 with a message and build nothing', async () => {
 });
 
 test('Templates.build from a Dockerfile; list, get, create from it, 409 again, delete', async () => {
-  const info = await templates.build(NAME, 'FROM base\nRUN echo hi > /f\nENV X=1\n');
+  const info = await templates.build(NAME, 'FROM base\nRUN echo hi > /f\nENV X=1\n' +
+                                     'LABEL opencomputer.agent=/usr/local/bin/oc-agent-runner\n');
   made.add(NAME);
   assert.equal(info.templateID, NAME);
   assert.equal(info.name, NAME);
@@ -94,13 +95,14 @@ test('Templates.build from a Dockerfile; list, get, create from it, 409 again, d
   assert.equal(typeof info.tag, 'string');
   assert.equal(info.parent, 'base');
   assert.deepEqual(info.env, ['X=1']);
+  assert.deepEqual(info.agent, ['/usr/local/bin/oc-agent-runner']);
   assert.equal(info.snapshotReady, true, 'the build prepares the ready snapshot');
   const listed = (await templates.list()).find((t) => t.name === NAME);
   assert.equal(listed?.templateID, NAME);
   assert.equal(listed.status, 'ready');
   const got = await templates.get(NAME);
   assert.equal(got.templateID, NAME);
-  assert.equal(got.steps.length, 2, JSON.stringify(got.steps));
+  assert.equal(got.steps.length, 3, JSON.stringify(got.steps));
 
   const sb = await create({ template: NAME });
   const r = await sb.exec.run('cat /f; echo "X=$X"');
