@@ -202,9 +202,15 @@ gboolean http_body_create(JsonObject *o, HttpCreateBody *out, GError **error)
     if (out->template_name && !http_valid_name(out->template_name))
         return fail(error, "template name '%s' is not valid: use 1 to 64 letters, digits, "
                     "'-', '_' or '.', not starting with '.'", out->template_name);
-    if (member(o, "image") || member(o, "snapshot"))
-        return fail(error, "'image' and 'snapshot' builds are not supported by this server; "
-                    "create from a template");
+    if (!http_body_string(o, "snapshot", &out->snapshot, error))
+        return FALSE;
+    if (out->snapshot && !http_valid_name(out->snapshot))
+        return fail(error, "snapshot name '%s' is not valid", out->snapshot);
+    if (member(o, "image")) {
+        if (!JSON_NODE_HOLDS_OBJECT(member(o, "image")))
+            return fail(error, "'image' must be an object (the SDK's Image)");
+        out->image = json_object_ref(json_node_get_object(member(o, "image")));
+    }
     out->cpu_count = (guint)cpu;
     out->memory_mb = (guint)mem;
     return TRUE;
@@ -215,6 +221,8 @@ void http_create_body_clear(HttpCreateBody *b)
     g_clear_pointer(&b->template_name, g_free);
     g_clear_pointer(&b->envs, g_strfreev);
     g_clear_pointer(&b->metadata, g_strfreev);
+    g_clear_pointer(&b->image, json_object_unref);
+    g_clear_pointer(&b->snapshot, g_free);
     http_network_body_clear(&b->network);
 }
 

@@ -40,6 +40,8 @@ typedef struct {
     GStrv envs;           /* "K=V", NULL-terminated; NULL: none */
     GStrv metadata;
     HttpNetworkBody network;
+    JsonObject *image;    /* the SDK's Image.toJSON() (image.h); NULL: none */
+    char *snapshot;       /* a snapshot's (template's) name, which wins over templateID */
 } HttpCreateBody;
 
 gboolean http_body_create(JsonObject *o, HttpCreateBody *out, GError **error);

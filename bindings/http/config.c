@@ -194,3 +194,10 @@ void http_config_clear(HttpConfig *cfg)
     g_clear_pointer(&cfg->state_dir, g_free);
     g_clear_pointer(&cfg->preview_domain, g_free);
 }
+
+char *http_state_subdir(const char *state_dir, const char *name)
+{
+    const char *base = state_dir ? state_dir : g_getenv("OC_STATE_DIR");
+
+    return g_build_filename(base && *base ? base : "/var/lib/opencomputer", "server", name, NULL);
+}

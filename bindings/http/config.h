@@ -32,3 +32,6 @@ gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **err
 /* The address to bind; refuses a non-loopback one when no key is set. */
 GSocketAddress *http_config_address(const HttpConfig *cfg, GError **error);
 void http_config_clear(HttpConfig *cfg);
+/* <state_dir or $OC_STATE_DIR or the library's default>/server/<name>: the
+ * server's own records. */
+char *http_state_subdir(const char *state_dir, const char *name);

@@ -24,9 +24,26 @@ void http_checkpoint_list(HttpRequest *r);
 void http_checkpoint_restore(HttpRequest *r);
 void http_checkpoint_delete(HttpRequest *r);
 void http_from_checkpoint(HttpRequest *r);
+/* routes-template.c */
 void http_template_get(HttpRequest *r);
 void http_template_list(HttpRequest *r);
 void http_template_delete(HttpRequest *r);
+void http_template_build(HttpRequest *r);
+/* The SDK's TemplateInfo {templateID, name, tag, status} and this host's
+ * fields (parent, createdAt, sizeBytes, diskBytes, snapshotReady, steps,
+ * env, workdir, user). */
+JsonNode *http_json_template(HttpServer *srv, const oc_template_info *t);
+/* Replies with the array of each(template) for this host's templates, in
+ * name order; each returns NULL to leave one out. */
+typedef JsonNode *(*HttpTemplateJson)(HttpServer *srv, const oc_template_info *t);
+void http_reply_template_list(HttpRequest *r, HttpTemplateJson each);
+/* routes-snapshot.c */
+void http_snapshot_create(HttpRequest *r);
+void http_snapshot_list(HttpRequest *r);
+void http_snapshot_get(HttpRequest *r);
+void http_snapshot_delete(HttpRequest *r);
+/* Drops the server's record of snapshot name (its template is gone). */
+void http_snapshot_forget(HttpServer *srv, const char *name);
 /* routes-preview.c */
 void http_preview_create(HttpRequest *r);
 void http_preview_list(HttpRequest *r);

@@ -6,6 +6,7 @@
  * sandbox's ports with it.  A plain SHA-256 suffices, as tokens are 256
  * random bits or at least 16 characters the caller chose, not passwords. */
 #include "preview.h"
+#include "config.h"
 #include "route.h"
 
 #include <errno.h>
@@ -24,10 +25,7 @@ struct HttpPreviews {
 
 char *http_previews_dir(const char *state_dir)
 {
-    const char *base = state_dir ? state_dir : g_getenv("OC_STATE_DIR");
-
-    return g_build_filename(base && *base ? base : "/var/lib/opencomputer", "server", "preview",
-                            NULL);
+    return http_state_subdir(state_dir, "preview");
 }
 
 static void load_one(HttpPreviews *p, const char *name)

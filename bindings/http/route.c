@@ -58,6 +58,11 @@ static const RouteSpec routes[] = {
     { HTTP_ROUTE_TEMPLATE_GET, "GET", "/api/templates/:name", FALSE },
     { HTTP_ROUTE_TEMPLATE_LIST, "GET", "/api/templates", FALSE },
     { HTTP_ROUTE_TEMPLATE_DELETE, "DELETE", "/api/templates/:name", FALSE },
+    { HTTP_ROUTE_TEMPLATE_BUILD, "POST", "/api/templates", FALSE },
+    { HTTP_ROUTE_SNAPSHOT_CREATE, "POST", "/api/snapshots", FALSE },
+    { HTTP_ROUTE_SNAPSHOT_LIST, "GET", "/api/snapshots", FALSE },
+    { HTTP_ROUTE_SNAPSHOT_GET, "GET", "/api/snapshots/:name", FALSE },
+    { HTTP_ROUTE_SNAPSHOT_DELETE, "DELETE", "/api/snapshots/:name", FALSE },
 };
 
 gboolean http_valid_name(const char *s)
@@ -128,7 +133,8 @@ int http_route_match(HttpRoute *out, const char *method, const char *path)
         out->websocket = routes[i].websocket;
         /* these capture no sandbox */
         if (routes[i].id == HTTP_ROUTE_FROM_CHECKPOINT || routes[i].id == HTTP_ROUTE_TEMPLATE_GET ||
-            routes[i].id == HTTP_ROUTE_TEMPLATE_DELETE) {
+            routes[i].id == HTTP_ROUTE_TEMPLATE_DELETE || routes[i].id == HTTP_ROUTE_SNAPSHOT_GET ||
+            routes[i].id == HTTP_ROUTE_SNAPSHOT_DELETE) {
             out->sub_id = g_strdup(caps[0]);
         } else {
             out->sandbox_id = g_strdup(caps[0]);

@@ -1,5 +1,5 @@
-/* routes-checkpoint.c: checkpoints of a sandbox, sandboxes made from them,
- * and templates (what sandboxes are made from otherwise). */
+/* routes-checkpoint.c: checkpoints of a sandbox, and sandboxes made from
+ * them. */
 #include "body.h"
 #include "handlers.h"
 #include "json-out.h"
@@ -112,70 +112,4 @@ void http_from_checkpoint(HttpRequest *r)
     oc_sandbox_info_free(info);
     oc_sandbox_unref(sb);
     http_network_body_clear(&network);
-}
-
-/* {templateID, name, tag, status}: the template exists; "ready" once its
- * ready snapshot makes creates fast, "building" before. */
-/* A template as the SDK's TemplateInfo, with what this host knows besides. */
-static JsonObject *template_json(HttpRequest *r, const oc_template_info *t)
-{
-    JsonObject *o = json_object_new();
-    const char *name = oc_template_info_name(t);
-    int ready = 0;
-
-    oc_template_snapshot_ready(r->srv->ctx, name, &ready, NULL);
-    json_object_set_string_member(o, "templateID", name);
-    json_object_set_string_member(o, "name", name);
-    json_object_set_string_member(o, "tag", "latest");
-    json_object_set_string_member(o, "status", "ready"); /* it exists: sandboxes can start */
-    json_object_set_string_member(o, "parent", oc_template_info_parent(t));
-    json_object_set_int_member(o, "createdAt", oc_template_info_created_at(t));
-    json_object_set_int_member(o, "sizeBytes", (gint64)oc_template_info_size_bytes(t));
-    json_object_set_boolean_member(o, "snapshotReady", ready);
-    return o;
-}
-
-void http_template_get(HttpRequest *r)
-{
-    oc_template_info *t = NULL;
-    oc_error *err = NULL;
-    JsonNode *n;
-
-    if (oc_template_get(&t, r->srv->ctx, r->route.sub_id, &err) < 0) {
-        http_reply_oc_error(r, err);
-        return;
-    }
-    n = json_node_new(JSON_NODE_OBJECT);
-    json_node_take_object(n, template_json(r, t));
-    oc_template_info_free(t);
-    http_reply_json(r, 200, n);
-}
-
-void http_template_list(HttpRequest *r)
-{
-    oc_template_list *list = NULL;
-    oc_error *err = NULL;
-    JsonArray *a;
-
-    if (oc_template_list_get(&list, r->srv->ctx, 0, &err) < 0) {
-        http_reply_oc_error(r, err);
-        return;
-    }
-    a = json_array_new();
-    for (size_t i = 0; i < oc_template_list_count(list); i++)
-        json_array_add_object_element(a, template_json(r, oc_template_list_at(list, i)));
-    oc_template_list_free(list);
-    http_reply_array(r, a);
-}
-
-/* 409 while anything builds on it (the message names what). */
-void http_template_delete(HttpRequest *r)
-{
-    oc_error *err = NULL;
-
-    if (oc_template_delete(r->srv->ctx, r->route.sub_id, 0, &err) < 0) {
-        http_reply_oc_error(r, err);
-        return;
-    }
-    http_reply_empty(r, 204);
 }

@@ -1,5 +1,6 @@
 /* routes-sandbox.c: create, get, list, kill, timeout, hibernate, wake. */
 #include "body.h"
+#include "build.h"
 #include "handlers.h"
 #include "sandboxes.h"
 #include "json-out.h"
@@ -7,23 +8,31 @@
 
 /* The sandbox, with the domain of its preview hosts (the SDK's
  * getPreviewDomain) and, once, its new preview token. */
-static void reply_sandbox(HttpRequest *r, guint status, oc_sandbox *sb, const char *token)
+static JsonNode *sandbox_node(HttpRequest *r, oc_sandbox *sb, const char *token, oc_error **err)
 {
     oc_sandbox_info *info = NULL;
-    oc_error *err = NULL;
     JsonNode *node;
 
-    if (oc_sandbox_info_get(&info, sb, &err) < 0) {
-        http_reply_oc_error(r, err);
-        return;
-    }
+    if (oc_sandbox_info_get(&info, sb, err) < 0)
+        return NULL;
     node = http_json_sandbox(info);
     json_object_set_string_member(json_node_get_object(node), "sandboxDomain",
                                   r->srv->cfg->preview_domain);
     if (token)
         json_object_set_string_member(json_node_get_object(node), "previewAuthToken", token);
-    http_reply_json(r, status, node);
     oc_sandbox_info_free(info);
+    return node;
+}
+
+static void reply_sandbox(HttpRequest *r, guint status, oc_sandbox *sb)
+{
+    oc_error *err = NULL;
+    JsonNode *node = sandbox_node(r, sb, NULL, &err);
+
+    if (node)
+        http_reply_json(r, status, node);
+    else
+        http_reply_oc_error(r, err);
 }
 
 static guint count_sandboxes(HttpServer *srv)
@@ -38,10 +47,14 @@ static guint count_sandboxes(HttpServer *srv)
     return n;
 }
 
+/* With an image, the build's log streams to a client that accepts events
+ * (the SDK's onBuildLog), and the sandbox comes as the stream's result. */
 void http_sandbox_create(HttpRequest *r)
 {
     oc_sandbox_options opts = OC_SANDBOX_OPTIONS_INIT;
     HttpCreateBody body;
+    HttpImage img = { 0 };
+    HttpBuildJob job;
     g_autoptr(GError) error = NULL;
     oc_sandbox *sb = NULL;
     oc_error *err = NULL;
@@ -49,19 +62,27 @@ void http_sandbox_create(HttpRequest *r)
     oc_network_policy policy;
     gboolean preview_auth = FALSE;
     g_autofree char *preview_token = NULL, *token = NULL;
+    JsonNode *node;
 
     if (!http_body_create(r->json, &body, &error) ||
-        !http_preview_auth_requested(r->json, &preview_auth, &preview_token, &error)) {
+        !http_preview_auth_requested(r->json, &preview_auth, &preview_token, &error) ||
+        (body.image && !http_image_parse(body.image, &img, &error))) {
         http_reply_error(r, 400, "%s", error->message);
-        http_create_body_clear(&body);
-        return;
+        goto out;
     }
     if (quota && count_sandboxes(r->srv) >= quota) {
         http_reply_error(r, 429, "this server holds at most %u sandboxes; kill one first", quota);
-        http_create_body_clear(&body);
-        return;
+        goto out;
     }
-    opts.template_name = body.template_name;
+    /* the SDK sends templateID "base" along with an image or a snapshot */
+    opts.template_name = body.snapshot ? body.snapshot : body.template_name;
+    http_build_job_init(&job, r, 201);
+    if (body.image) {
+        /* built once: the template is named for the image's content */
+        if (!http_build_image(&job, &img, img.name, HTTP_BUILD_REUSE_EXISTING))
+            goto out;
+        opts.template_name = img.name;
+    }
     if (body.timeout_s >= 0)
         opts.timeout_s = body.timeout_s;
     if (body.cpu_count)
@@ -72,23 +93,27 @@ void http_sandbox_create(HttpRequest *r)
     opts.metadata = (const char *const *)body.metadata;
     opts.network = http_network_policy(&body.network, &policy);
     if (oc_sandbox_create(&sb, r->srv->ctx, &opts, &err) < 0) {
-        http_reply_oc_error(r, err);
-    } else {
-        http_sandbox_remember(r->srv, sb);
-        if (preview_auth)
-            token = http_previews_set_token(r->srv->previews, oc_sandbox_id(sb), preview_token,
-                                            &error);
-        if (preview_auth && !token) {
-            /* a sandbox whose ports are open when its creator asked for them closed is
-             * worse than none */
-            oc_sandbox_kill(sb, 0, NULL);
-            http_sandbox_forget(r->srv, oc_sandbox_id(sb));
-            http_reply_error(r, 500, "%s", error->message);
-        } else {
-            reply_sandbox(r, 201, sb, token);
-        }
-        oc_sandbox_unref(sb);
+        http_build_job_fail(&job, err);
+        goto out;
     }
+    http_sandbox_remember(r->srv, sb);
+    if (preview_auth)
+        token = http_previews_set_token(r->srv->previews, oc_sandbox_id(sb), preview_token,
+                                        &error);
+    if (preview_auth && !token) {
+        /* a sandbox whose ports are open when its creator asked for them closed is
+         * worse than none */
+        oc_sandbox_kill(sb, 0, NULL);
+        http_sandbox_forget(r->srv, oc_sandbox_id(sb));
+        http_build_job_fail_msg(&job, 500, error->message);
+    } else if ((node = sandbox_node(r, sb, token, &err))) {
+        http_build_job_done(&job, 201, node);
+    } else {
+        http_build_job_fail(&job, err);
+    }
+    oc_sandbox_unref(sb);
+out:
+    http_image_clear(&img);
     http_create_body_clear(&body);
 }
 
@@ -115,7 +140,7 @@ void http_sandbox_get(HttpRequest *r)
 
     if (!sb)
         return;
-    reply_sandbox(r, 200, sb, NULL);
+    reply_sandbox(r, 200, sb);
     oc_sandbox_unref(sb);
 }
 
@@ -164,7 +189,7 @@ void http_sandbox_hibernate(HttpRequest *r)
     if (oc_sandbox_hibernate(sb, 0, &err) < 0)
         http_reply_oc_error(r, err);
     else
-        reply_sandbox(r, 200, sb, NULL);
+        reply_sandbox(r, 200, sb);
     oc_sandbox_unref(sb);
 }
 
@@ -185,6 +210,6 @@ void http_sandbox_wake(HttpRequest *r)
     if (oc_sandbox_wake(sb, &opts, NULL, &err) < 0)
         http_reply_oc_error(r, err);
     else
-        reply_sandbox(r, 200, sb, NULL);
+        reply_sandbox(r, 200, sb);
     oc_sandbox_unref(sb);
 }

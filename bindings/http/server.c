@@ -55,6 +55,11 @@ static const HttpHandler handlers[HTTP_ROUTE_COUNT] = {
     [HTTP_ROUTE_TEMPLATE_GET] = http_template_get,
     [HTTP_ROUTE_TEMPLATE_LIST] = http_template_list,
     [HTTP_ROUTE_TEMPLATE_DELETE] = http_template_delete,
+    [HTTP_ROUTE_TEMPLATE_BUILD] = http_template_build,
+    [HTTP_ROUTE_SNAPSHOT_CREATE] = http_snapshot_create,
+    [HTTP_ROUTE_SNAPSHOT_LIST] = http_snapshot_list,
+    [HTTP_ROUTE_SNAPSHOT_GET] = http_snapshot_get,
+    [HTTP_ROUTE_SNAPSHOT_DELETE] = http_snapshot_delete,
     [HTTP_ROUTE_PREVIEW_CREATE] = http_preview_create,
     [HTTP_ROUTE_PREVIEW_LIST] = http_preview_list,
     [HTTP_ROUTE_PREVIEW_ROTATE] = http_preview_rotate,
@@ -82,6 +87,8 @@ guint http_status_of(int code)
         return 409;
     case OC_ELIMIT:
         return 429;
+    case OC_ECOMMAND: /* a build step failed: the request was sound, its steps were not */
+        return 422;
     default:
         return 500;
     }
@@ -402,6 +409,10 @@ static gboolean finish(gpointer data)
 {
     HttpRequest *r = data;
 
+    if (r->streamed) { /* sse.c sent the reply */
+        request_free(r);
+        return G_SOURCE_REMOVE;
+    }
     if (r->status == 0)
         http_reply_error(r, 500, "the handler made no reply (a bug: please report it)");
     soup_server_message_set_status(r->msg, r->status, NULL);

@@ -38,6 +38,7 @@ typedef struct {
     guint status;
     char *content_type;
     GBytes *reply;
+    gboolean streamed;       /* the handler replied as an event stream (sse.h) */
 } HttpRequest;
 
 typedef void (*HttpHandler)(HttpRequest *r);

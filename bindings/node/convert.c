@@ -117,6 +117,28 @@ napi_status get_opt_int(napi_env env, napi_value v, int64_t *out, bool *has)
     return s;
 }
 
+napi_status get_string_fields(napi_env env, napi_value obj, const string_field *f, size_t n)
+{
+    napi_value v;
+    napi_status s = napi_ok;
+
+    for (size_t i = 0; s == napi_ok && i < n; i++)
+        if ((s = get_field(env, obj, f[i].key, &v)) == napi_ok)
+            s = get_opt_string(env, v, f[i].dest);
+    return s;
+}
+
+napi_status get_int_fields(napi_env env, napi_value obj, const int_field *f, size_t n)
+{
+    napi_value v;
+    napi_status s = napi_ok;
+
+    for (size_t i = 0; s == napi_ok && i < n; i++)
+        if ((s = get_field(env, obj, f[i].key, &v)) == napi_ok)
+            s = get_opt_int(env, v, f[i].dest, f[i].has);
+    return s;
+}
+
 napi_status get_opt_bool(napi_env env, napi_value v, bool *out)
 {
     napi_status s;

@@ -33,6 +33,19 @@ void strv_free(char **v);
 napi_status get_opt_int(napi_env env, napi_value v, int64_t *out, bool *has);
 /* *out is false for null or undefined. */
 napi_status get_opt_bool(napi_env env, napi_value v, bool *out);
+/* Fields of an options object (nullish: none), each as get_opt_string()
+ * or get_opt_int() takes it. */
+typedef struct {
+    const char *key;
+    char **dest;
+} string_field;
+typedef struct {
+    const char *key;
+    int64_t *dest;
+    bool *has;
+} int_field;
+napi_status get_string_fields(napi_env env, napi_value obj, const string_field *f, size_t n);
+napi_status get_int_fields(napi_env env, napi_value obj, const int_field *f, size_t n);
 /* A string (UTF-8), Buffer or Uint8Array. */
 napi_status get_bytes(napi_env env, napi_value v, void **data, size_t *len);
 /* A new reference on the sandbox of a handle made by sandbox_value(). */

@@ -13,6 +13,8 @@ export class LimitError extends SandboxError {}
 export class AlreadyExistsError extends SandboxError {}
 export class PermissionDeniedError extends SandboxError {}
 export class UnsupportedError extends SandboxError {}
+/** A command run for the call failed, e.g. a template build's step (code -15): the message names it, its exit code and last lines of output. */
+export class CommandError extends SandboxError {}
 
 export type SandboxState = 'running' | 'hibernated' | 'stopped' | 'error';
 export type WakeKind = 'restored' | 'cold-boot' | 'running';
@@ -316,6 +318,8 @@ export class Sandbox {
   readonly commands: Exec;
   readonly files: Files;
   readonly pty: Pty;
+  /** Agent sessions: a coding agent program inside the sandbox, streaming JSON-line events. */
+  readonly agent: SandboxAgent;
 
   static create(opts?: SandboxOpts): Promise<Sandbox>;
   static connect(sandboxId: string): Promise<Sandbox>;
@@ -354,7 +358,13 @@ export class Sandbox {
 
 /** A template: the root filesystem sandboxes start from. */
 export interface TemplateInfo {
+  /** The SDK's id: the name. */
+  templateID: string;
   name: string;
+  /** Always 'latest': templates have versions, not tags. */
+  tag: string;
+  /** Always 'ready': a template that exists can start sandboxes. */
+  status: string;
   /** The template it was built from; null for one built from a root filesystem (such as base). */
   parent: string | null;
   createdAt: Date;
@@ -366,10 +376,52 @@ export interface TemplateInfo {
   steps: string[];
 }
 
-/** The templates of this host: the SDK's Templates without build; the methods are also static. */
+/** One step of a build without a Dockerfile. */
+export interface BuildStep {
+  /** run: a command line for /bin/sh -c (or argv with execForm); apt: Debian package names;
+   * copy: sources relative to contextDir, then the destination; env: [KEY, VALUE];
+   * workdir: [absolute path]; user: [USER[:GROUP]] */
+  type: 'run' | 'apt' | 'copy' | 'env' | 'workdir' | 'user';
+  /** A string is one argument. */
+  args: string | string[];
+  /** run: args are the program and its arguments, run without a shell. */
+  execForm?: boolean;
+  /** copy: USER[:GROUP] of what is copied (default root). */
+  chown?: string;
+  /** copy: permission bits of what is copied (default: the sources'). */
+  chmod?: number;
+}
+
+export interface TemplateBuildOpts {
+  /** Dockerfile text (FROM, RUN, COPY, ENV, WORKDIR, USER, ARG); or give steps. */
+  dockerfile?: string;
+  steps?: BuildStep[];
+  /** Without a Dockerfile: the template to build on (default 'base'). */
+  parent?: string;
+  /** Where COPY sources are (on this host); without it nothing can be copied. */
+  contextDir?: string;
+  /** Values of the Dockerfile's ARGs. */
+  buildArgs?: Record<string, string>;
+  /** Each line of the build's log ("[2/3] RUN ...", output, "... (cached)"), all before the Promise settles. */
+  onLog?: (line: string) => void;
+  /** Of the build sandbox. */
+  cpuCount?: number;
+  memoryMB?: number;
+  /** Seconds per RUN or APT step (default 3600, 0: none). */
+  stepTimeout?: number;
+}
+
+/** The templates of this host in the SDK's shape; the methods are also static. */
 export class Templates {
   /** Arguments are ignored (there is no server): for code written against the SDK. */
   constructor(...ignored: unknown[]);
+  /**
+   * Builds the template (or a new version of it); unchanged steps come from the layer cache.
+   * A failing step rejects with a CommandError and leaves no template; a bad name, step or
+   * Dockerfile line with an InvalidArgumentError before anything runs.
+   */
+  static build(name: string, dockerfile: string | TemplateBuildOpts): Promise<TemplateInfo>;
+  build(name: string, dockerfile: string | TemplateBuildOpts): Promise<TemplateInfo>;
   /** All of them, by name. */
   static list(): Promise<TemplateInfo[]>;
   /** Rejects with a NotFoundError when there is no such template. */
@@ -379,6 +431,88 @@ export class Templates {
   list(): Promise<TemplateInfo[]>;
   get(name: string): Promise<TemplateInfo>;
   delete(name: string): Promise<void>;
+}
+
+export interface SandboxAgentEvent {
+  type: 'ready' | 'configured' | 'assistant' | 'result' | 'system' | 'tool_use_summary' |
+    'turn_complete' | 'interrupted' | 'error' | string;
+  [key: string]: unknown;
+}
+
+export interface McpServerConfig {
+  command: string;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+/** Settings, sent as {"type":"configure", ...}: what the program does with them is its business. */
+export interface SandboxAgentConfig {
+  model?: string;
+  systemPrompt?: string;
+  allowedTools?: string[];
+  permissionMode?: string;
+  maxTurns?: number;
+  /** Also the program's working directory when given to start. */
+  cwd?: string;
+  mcpServers?: Record<string, McpServerConfig>;
+  resume?: string;
+}
+
+export interface SandboxAgentCallbacks {
+  /** Each event, parsed; a line that is not a JSON object comes as {type: 'error', source: 'host', raw}. */
+  onEvent?: (event: SandboxAgentEvent) => void;
+  /** The program's stderr, and 'non-JSON stdout: LINE' for a line that is not JSON. */
+  onError?: (data: string) => void;
+  /** The exit code, or -1 when the following ended otherwise (close, hibernate). */
+  onExit?: (exitCode: number) => void;
+  /** After an attach's history, before live events. */
+  onScrollbackEnd?: () => void;
+}
+
+export interface SandboxAgentStartOpts extends SandboxAgentConfig, SandboxAgentCallbacks {
+  /** The first prompt. */
+  prompt?: string;
+  /** The agent program's absolute path in the sandbox (default /usr/local/bin/oc-agent-runner). */
+  program?: string;
+  args?: string[];
+  envs?: Record<string, string>;
+}
+
+export interface SandboxAgentSession {
+  sessionId: string;
+  /** The exit code; -1 when the following ended otherwise. */
+  done: Promise<number>;
+  /** The commands reach the program in the order made; await one to learn of its failure. */
+  sendPrompt(text: string): Promise<void>;
+  interrupt(): Promise<void>;
+  configure(config: SandboxAgentConfig): Promise<void>;
+  /** Signals the program's process group (default SIGKILL). */
+  kill(signal?: number): Promise<void>;
+  /** Stops following; the program goes on. */
+  close(): Promise<void>;
+}
+
+export interface SandboxAgentInfo {
+  sessionID: string;
+  sandboxID: string;
+  running: boolean;
+  /** ISO 8601 */
+  startedAt: string;
+  command: string;
+  pid: number;
+  signal: number;
+  /** Once exited. */
+  exitCode?: number;
+}
+
+/** `sandbox.agent`: the SDK's SandboxAgent. */
+export class SandboxAgent {
+  private constructor();
+  start(opts?: SandboxAgentStartOpts): Promise<SandboxAgentSession>;
+  /** Its history (what the scrollback holds), onScrollbackEnd, then live events. */
+  attach(sessionId: string, opts?: SandboxAgentCallbacks): Promise<SandboxAgentSession>;
+  /** Agent sessions only, running and exited. */
+  list(): Promise<SandboxAgentInfo[]>;
 }
 
 export default Sandbox;

@@ -3,83 +3,16 @@
 // thread pool (oc_native.c), so the event loop keeps running.  Output of
 // followed sessions comes from the library's threads through thread-safe
 // functions (stream.c), so callbacks run on the main thread, in order.
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import {
+  native, call, errorFor, mapError, inOrder, sessionNumber, STDOUT, STDERR, REPLAY_END, END, GAP,
+} from './native.mjs';
+import { SandboxAgent } from './agent.mjs';
 
-const require = createRequire(import.meta.url);
-
-// OC_NODE_ADDON (the build tree's addon, for tests) wins over the addon
-// installed next to this file.
-function loadAddon() {
-  const beside = fileURLToPath(new URL('./oc_native.node', import.meta.url));
-  const path = process.env.OC_NODE_ADDON || beside;
-  if (!existsSync(path)) {
-    throw new Error(`oc_native.node not found at ${path}: build the library with meson ` +
-                    '(ninja -C build) and set OC_NODE_ADDON to build/bindings/node/oc_native.node');
-  }
-  return require(path);
-}
-
-const native = loadAddon();
-
-/** Any failure reported by libopencomputer; `code` is its OC_E* value. */
-export class SandboxError extends Error {
-  constructor(message, code = -14) {
-    super(message);
-    this.name = this.constructor.name;
-    this.code = code;
-  }
-}
-/** An argument is wrong; the message says which (OC_EINVAL). */
-export class InvalidArgumentError extends SandboxError {}
-/** No such sandbox, template or file (OC_ENOTFOUND). */
-export class NotFoundError extends SandboxError {}
-/** The sandbox is in the wrong state for this, or what is to be deleted is still in use (OC_ESTATE). */
-export class StateError extends SandboxError {}
-/** The operation did not finish in time (OC_ETIMEOUT). */
-export class TimeoutError extends SandboxError {}
-/** A size or count limit was hit (OC_ELIMIT). */
-export class LimitError extends SandboxError {}
-/** It already exists (OC_EEXISTS). */
-export class AlreadyExistsError extends SandboxError {}
-/** Permission denied (OC_EPERM). */
-export class PermissionDeniedError extends SandboxError {}
-/** Not supported by this host, guest or version (OC_EUNSUPPORTED). */
-export class UnsupportedError extends SandboxError {}
-
-const BY_CODE = new Map([
-  [-1, InvalidArgumentError],
-  [-2, NotFoundError],
-  [-3, StateError],
-  [-4, TimeoutError],
-  [-8, LimitError],
-  [-9, AlreadyExistsError],
-  [-10, UnsupportedError],
-  [-13, PermissionDeniedError],
-]);
-
-function errorFor(code, message) {
-  const Cls = BY_CODE.get(code) ?? SandboxError;
-  return new Cls(message, code);
-}
-
-// The addon rejects with an Error carrying a numeric `code`; argument type
-// errors (TypeError) pass through unchanged.
-function mapError(e) {
-  if (e instanceof Error && typeof e.code === 'number' && !(e instanceof SandboxError)) {
-    return errorFor(e.code, e.message);
-  }
-  return e;
-}
-
-async function call(fn, ...args) {
-  try {
-    return await fn(...args);
-  } catch (e) {
-    throw mapError(e);
-  }
-}
+export {
+  SandboxError, InvalidArgumentError, NotFoundError, StateError, TimeoutError, LimitError,
+  AlreadyExistsError, PermissionDeniedError, UnsupportedError, CommandError,
+} from './native.mjs';
+export { SandboxAgent } from './agent.mjs';
 
 function toDate(seconds) {
   return seconds ? new Date(seconds * 1000) : null;
@@ -95,9 +28,26 @@ function checkpointInfo(raw) {
   return { ...rest, createdAt: toDate(created) };
 }
 
+// The SDK's TemplateInfo fields, then ours: a template that exists is
+// ready to start sandboxes, and has no tags.
 function templateInfo(raw) {
   const { created, ...rest } = raw;
-  return { ...rest, createdAt: toDate(created) };
+  return { templateID: raw.name, name: raw.name, tag: 'latest', status: 'ready', ...rest,
+           createdAt: toDate(created) };
+}
+
+// The library's oc_build_step_kind numbers.
+const STEP_KINDS = { run: 1, apt: 2, copy: 3, env: 4, workdir: 5, user: 6 };
+const STEP_EXEC_FORM = 1;
+
+function buildStep(step, i) {
+  const kind = STEP_KINDS[String(step?.type).toLowerCase()];
+  if (kind === undefined) {
+    throw new TypeError(`steps[${i}]: type must be one of ${Object.keys(STEP_KINDS).join(', ')}`);
+  }
+  const args = typeof step.args === 'string' ? [step.args] : step.args;
+  return { kind, args, chown: step.chown, chmod: step.chmod,
+           flags: step.execForm ? STEP_EXEC_FORM : 0 };
 }
 
 function fileInfo(raw, dir) {
@@ -113,17 +63,6 @@ function timeoutMs(seconds) {
   return seconds === undefined || seconds === null ? undefined : Math.round(seconds * 1000);
 }
 
-// Session ids are strings in the SDK and numbers in the library.
-function sessionNumber(sessionId) {
-  return typeof sessionId === 'string' ? Number(sessionId) : sessionId;
-}
-
-// The events of a session's thread-safe function (stream.h).
-const STDOUT = 1;
-const STDERR = 2;
-const REPLAY_END = 3;
-const END = 4;
-const GAP = 5;
 
 // Passes output chunks to fn: Buffers, or strings when `encoding` is given
 // (decoded as a stream, so a character split across chunks comes whole).
@@ -187,7 +126,7 @@ function bytesNow(data) {
  */
 export class ExecSession {
   #handle;
-  #tail = Promise.resolve();
+  #queue = inOrder();
 
   constructor({ handle, sessionId, isPty }, done) {
     this.#handle = handle;
@@ -198,9 +137,7 @@ export class ExecSession {
 
   // Writes, end of input and resizes reach the session in the order made.
   #inOrder(fn, ...args) {
-    const p = this.#tail.then(() => call(fn, this.#handle, ...args));
-    this.#tail = p.catch(() => {});
-    return p;
+    return this.#queue(fn, this.#handle, ...args);
   }
 
   /**
@@ -420,6 +357,7 @@ export class Sandbox {
     this.exec = new Exec(handle, this.sandboxId);
     this.files = new Files(handle);
     this.pty = new Pty(handle);
+    this.agent = new SandboxAgent(handle, this.sandboxId);
   }
 
   /** @deprecated use `exec` */
@@ -595,12 +533,37 @@ export function configure({ poolSize, poolMemoryMB, poolTemplates, uri, stateDir
 }
 
 /**
- * The templates of this host, in the shape of the SDK's Templates (without
- * build).  The methods are static; an instance (`new Templates()`, whose
- * arguments are ignored: there is no server) has the same, as SDK code
- * expects.
+ * The templates of this host, in the shape of the SDK's Templates.  The
+ * methods are static; an instance (`new Templates()`, whose arguments are
+ * ignored: there is no server) has the same, as SDK code expects.
  */
 export class Templates {
+  /**
+   * Builds template `name` (or a new version of it) and resolves to its
+   * info.  The second argument is a Dockerfile's text (FROM, RUN, COPY, ENV,
+   * WORKDIR, USER, ARG), as in the SDK, or options: `dockerfile`, or `steps`
+   * ([{type: 'run'|'apt'|'copy'|'env'|'workdir'|'user', args, execForm,
+   * chown, chmod}]) on `parent` (default 'base'); `contextDir`, where COPY
+   * sources are; `buildArgs`, {K: V} for ARGs; `onLog(line)`, each line of
+   * the build's log ("[2/3] RUN ...", the step's output, "(cached)" for a
+   * step whose layer was reused), all delivered before the Promise
+   * settles; `cpuCount`, `memoryMB` of the build sandbox; `stepTimeout`
+   * seconds per RUN or APT step (default 3600, 0: none).  Steps whose
+   * layers are cached do not run again.  A failing step rejects with a
+   * CommandError naming the step, its exit code and last lines of output,
+   * and leaves no template behind; a bad name, step or Dockerfile line
+   * rejects with an InvalidArgumentError before anything runs.
+   */
+  static async build(name, spec) {
+    const opts = typeof spec === 'string' ? { dockerfile: spec } : (spec ?? {});
+    const { dockerfile, contextDir, buildArgs, parent, cpuCount, memoryMB, stepTimeout,
+            onLog } = opts;
+    const steps = opts.steps?.map(buildStep);
+    return templateInfo(await call(native.templateBuild, name,
+      { dockerfile, steps, contextDir, buildArgs, parent, cpuCount, memoryMB, stepTimeout },
+      onLog));
+  }
+
   /** All of them, by name. */
   static async list() {
     return (await call(native.templateList)).map(templateInfo);
@@ -621,6 +584,7 @@ export class Templates {
     await call(native.templateDelete, name);
   }
 
+  build(name, spec) { return Templates.build(name, spec); }
   list() { return Templates.list(); }
   get(name) { return Templates.get(name); }
   delete(name) { return Templates.delete(name); }

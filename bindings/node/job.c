@@ -37,6 +37,8 @@ static void job_free(job *j)
     for (size_t i = 0; j->out_sbv && i < j->out_n; i++)
         oc_sandbox_unref(j->out_sbv[i]);
     oc_free(j->out_sbv);
+    if (j->free_extra)
+        j->free_extra(j->extra);
     oc_context_unref(j->ctx);
     free(j);
 }
@@ -134,6 +136,23 @@ job *job_new(napi_env env, job_run_fn run, job_done_fn done)
     return j;
 }
 
+job *job_new_extra(napi_env env, napi_callback_info info, size_t n, napi_value *argv,
+                   job_run_fn run, job_done_fn done, size_t size,
+                   void (*free_extra)(void *extra))
+{
+    job *j;
+
+    if (get_args(env, info, n, argv, NULL) != napi_ok || !(j = job_new(env, run, done)))
+        return NULL;
+    if (!(j->extra = calloc(1, size))) {
+        job_free(j);
+        napi_throw_error(env, NULL, "out of memory");
+        return NULL;
+    }
+    j->free_extra = free_extra;
+    return j;
+}
+
 int job_context(job *j, oc_error **error)
 {
     return context_get(&j->ctx, error);
@@ -200,7 +219,9 @@ static napi_status get_arg(napi_env env, job *j, arg_kind kind, napi_value v, sl
     case ARG_STREAM:
         return get_stream(env, v, &j->st);
     case ARG_DISPATCH:
-        return stream_new(env, v, &j->st);
+        return stream_new(env, v, &stream_exec_ops, &j->st);
+    case ARG_AGENT_DISPATCH:
+        return stream_new(env, v, &stream_agent_ops, &j->st);
     case ARG_SHELL:
         return get_shell(env, v, &j->shb);
     case ARG_NETWORK:

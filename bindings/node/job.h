@@ -1,5 +1,5 @@
 /* job.h: the async machinery of the Node binding, shared by oc_native.c,
- * checkpoint.c and template.c.
+ * checkpoint.c, template.c, agent.c and build.c.
  *
  * Each export copies its JS arguments into a plain C job, runs the blocking
  * C call on libuv's thread pool (napi_async_work) and settles a Promise with
@@ -75,9 +75,19 @@ struct job {
     oc_checkpoint_list *checkpoints;
     oc_template_info *tmpl;
     oc_template_list *tmpls;
+
+    /* inputs of a call with many (agent.c, build.c), freed by free_extra */
+    void *extra;
+    void (*free_extra)(void *extra);
 };
 
 job *job_new(napi_env env, job_run_fn run, job_done_fn done);
+/* The start of an export that takes many inputs: its n arguments into
+ * argv, and a job with a zeroed j->extra of size bytes, freed with
+ * free_extra.  NULL with an exception pending on failure. */
+job *job_new_extra(napi_env env, napi_callback_info info, size_t n, napi_value *argv,
+                   job_run_fn run, job_done_fn done, size_t size,
+                   void (*free_extra)(void *extra));
 /* Queues j and returns its Promise; on failure (prep is not napi_ok, or
  * queueing failed) frees j and leaves an exception pending: the export then
  * returns NULL, i.e. throws. */
@@ -91,6 +101,13 @@ int job_context(job *j, oc_error **error);
  * j->out_sb, and j->out_int as a boolean. */
 napi_status done_sandbox(napi_env env, job *j, napi_value *out);
 napi_status done_bool(napi_env env, job *j, napi_value *out);
+/* {handle, isPty, sessionId} of j->st, opened as j->session */
+napi_status done_stream(napi_env env, job *j, napi_value *out);
+/* An Array of j->sessions */
+napi_status done_sessions(napi_env env, job *j, napi_value *out);
+/* A worker thread: the library handle of j->st, or NULL (with j->message
+ * set; the job then fails with OC_ESTATE) once it has ended or closed. */
+void *job_handle(job *j);
 
 /* Out of range values reach the C library, which says what is wrong. */
 uint32_t u32_arg(int64_t n);
@@ -116,6 +133,7 @@ typedef enum {
     ARG_SESSION,   /* a session id */
     ARG_STREAM,    /* a session handle */
     ARG_DISPATCH,  /* the function a new session's events go to */
+    ARG_AGENT_DISPATCH, /* the same, for an agent session */
     ARG_SHELL,     /* a shell handle */
     ARG_NETWORK,   /* an egress policy object, or nullish (network.h) */
 } arg_kind;

@@ -1,6 +1,7 @@
 /* oc_native.c: the Node binding's native half (N-API, NAPI_VERSION 8):
  * sandboxes, exec, shells and files; checkpoints are in checkpoint.c, ports
- * in ports.c, egress policies in network.c, templates in template.c.
+ * in ports.c, egress policies in network.c, templates in template.c, their
+ * builds in build.c, agent sessions in agent.c.
  *
  * Thin on purpose: each export copies its JS arguments into a plain C job,
  * runs the blocking C call on libuv's thread pool and settles a Promise with
@@ -12,6 +13,8 @@
  * Session handles (stream.c) and shells (shell.c) work the same way; sessions
  * deliver their output through a thread-safe function.
  */
+#include "agent.h"
+#include "build.h"
 #include "checkpoint.h"
 #include "network.h"
 #include "ports.h"
@@ -262,7 +265,7 @@ static int run_pty(job *j, oc_error **error)
     return opened(j, oc_pty_create(&h, j->sb, &opts, &cb, error), &h);
 }
 
-static napi_status done_stream(napi_env env, job *j, napi_value *out)
+napi_status done_stream(napi_env env, job *j, napi_value *out)
 {
     napi_value handle;
     napi_status s;
@@ -275,37 +278,46 @@ static napi_status done_stream(napi_env env, job *j, napi_value *out)
     return set_num(env, *out, "sessionId", j->session);
 }
 
-/* The library handle of a job's session, or NULL (the job fails with
- * OC_ESTATE) once it has ended and been freed. */
-static oc_exec_handle *handle_of(job *j)
+void *job_handle(job *j)
 {
-    oc_exec_handle *h = stream_handle(j->st);
+    void *h = stream_handle(j->st);
     if (!h)
         j->message = "this session has ended (or was closed): it takes no more calls";
     return h;
 }
 
+static napi_status session_item(napi_env env, const void *list, size_t i, napi_value *out)
+{
+    return session_value(env, oc_exec_session_list_at(list, i), out);
+}
+
+napi_status done_sessions(napi_env env, job *j, napi_value *out)
+{
+    return array_value(env, j->sessions, oc_exec_session_list_count(j->sessions), session_item,
+                       out);
+}
+
 static int run_send_stdin(job *j, oc_error **error)
 {
-    oc_exec_handle *h = handle_of(j);
+    oc_exec_handle *h = job_handle(j);
     return h ? oc_exec_send_stdin(h, j->data, j->len, error) : OC_ESTATE;
 }
 
 static int run_close_stdin(job *j, oc_error **error)
 {
-    oc_exec_handle *h = handle_of(j);
+    oc_exec_handle *h = job_handle(j);
     return h ? oc_exec_close_stdin(h, error) : OC_ESTATE;
 }
 
 static int run_signal(job *j, oc_error **error)
 {
-    oc_exec_handle *h = handle_of(j);
+    oc_exec_handle *h = job_handle(j);
     return h ? oc_exec_signal(h, j->has_num ? int_arg(j->num) : 9, error) : OC_ESTATE;
 }
 
 static int run_resize(job *j, oc_error **error)
 {
-    oc_exec_handle *h = handle_of(j);
+    oc_exec_handle *h = job_handle(j);
     return h ? oc_exec_resize(h, u32_arg(j->num), u32_arg(j->num2), error) : OC_ESTATE;
 }
 
@@ -317,17 +329,6 @@ static int run_exec_list(job *j, oc_error **error)
 static int run_exec_kill(job *j, oc_error **error)
 {
     return oc_exec_kill(j->sb, j->session, j->has_num ? int_arg(j->num) : 0, error);
-}
-
-static napi_status session_item(napi_env env, const void *list, size_t i, napi_value *out)
-{
-    return session_value(env, oc_exec_session_list_at(list, i), out);
-}
-
-static napi_status done_sessions(napi_env env, job *j, napi_value *out)
-{
-    return array_value(env, j->sessions, oc_exec_session_list_count(j->sessions), session_item,
-                       out);
 }
 
 /* execDetach(session handle): stops following, at once (no job). */
@@ -499,7 +500,8 @@ static napi_value init(napi_env env, napi_value exports)
         define_exports(env, exports, checkpoint_exports, checkpoint_exports_count) != napi_ok ||
         define_exports(env, exports, port_exports, port_exports_count) != napi_ok ||
         define_exports(env, exports, network_exports, network_exports_count) != napi_ok ||
-        define_exports(env, exports, template_exports, template_exports_count) != napi_ok)
+        define_exports(env, exports, template_exports, template_exports_count) != napi_ok ||
+        agent_define(env, exports) != napi_ok || build_define(env, exports) != napi_ok)
         return NULL;
     return exports;
 }

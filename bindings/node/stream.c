@@ -1,4 +1,4 @@
-/* stream.c: attach handles for the Node binding (see stream.h).
+/* stream.c: followed sessions for the Node binding (see stream.h).
  *
  * The handle's callbacks run on its own thread (the library's); each one
  * copies its event and queues it on a thread-safe function, blocking while
@@ -29,8 +29,10 @@ struct stream {
     /* The end may reach the main thread before the opening job does. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    oc_exec_handle *h;     /* guarded by lock; NULL once freed */
+    void *h;               /* guarded by lock; NULL once freed */
     bool opened;           /* guarded by lock: the open call has returned */
+    bool end_queued;       /* guarded by lock: the end is on its way to JS */
+    const stream_ops *ops;
 
     napi_threadsafe_function tsfn;
     /* main thread only */
@@ -82,9 +84,22 @@ static void on_replay_end(void *user_data)
     push(user_data, STREAM_REPLAY_END, NULL, 0, 0, 0, 0);
 }
 
+static void push_end(stream *s, int status, int exit_code)
+{
+    pthread_mutex_lock(&s->lock);
+    s->end_queued = true;
+    pthread_mutex_unlock(&s->lock);
+    push(s, STREAM_END, NULL, 0, status, exit_code, 0);
+}
+
 static void on_end(int status, int exit_code, void *user_data)
 {
-    push(user_data, STREAM_END, NULL, 0, status, exit_code, 0);
+    push_end(user_data, status, exit_code);
+}
+
+static void on_event(const char *type, const char *json, void *user_data)
+{
+    push(user_data, STREAM_EVENT, json, strlen(json), 0, 0, 0);
 }
 
 /* On the same queue as the output, so it stays just before what follows it. */
@@ -99,9 +114,44 @@ oc_exec_callbacks stream_callbacks(stream *s)
                                 on_end, s, on_gap };
 }
 
+oc_agent_callbacks stream_agent_callbacks(stream *s)
+{
+    return (oc_agent_callbacks){ OC_AGENT_CALLBACKS_VERSION, on_event, on_stderr, on_replay_end,
+                                 on_end, s };
+}
+
+static int exec_wait(void *h, int64_t timeout_ms, int *exit_code, oc_error **error)
+{
+    return oc_exec_wait(h, timeout_ms, exit_code, error);
+}
+
+static void exec_detach(void *h)
+{
+    oc_exec_detach(h);
+}
+
+static void exec_free(void *h)
+{
+    oc_exec_handle_free(h);
+}
+
+static int agent_wait(void *h, int64_t timeout_ms, int *exit_code, oc_error **error)
+{
+    return oc_agent_wait(h, timeout_ms, exit_code, error);
+}
+
+static void agent_free(void *h)
+{
+    oc_agent_close(h);
+}
+
+const stream_ops stream_exec_ops = { exec_wait, exec_detach, exec_free };
+/* oc_agent_close() is the only way to stop following an agent session */
+const stream_ops stream_agent_ops = { agent_wait, NULL, agent_free };
+
 /* ---- worker threads ---- */
 
-void stream_opened(stream *s, oc_exec_handle *h)
+void stream_opened(stream *s, void *h)
 {
     pthread_mutex_lock(&s->lock);
     s->h = h;
@@ -110,12 +160,31 @@ void stream_opened(stream *s, oc_exec_handle *h)
     pthread_mutex_unlock(&s->lock);
 }
 
-oc_exec_handle *stream_handle(stream *s)
+void *stream_handle(stream *s)
 {
     pthread_mutex_lock(&s->lock);
-    oc_exec_handle *h = s->h;
+    void *h = s->h;
     pthread_mutex_unlock(&s->lock);
     return h;
+}
+
+void stream_close(stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    /* once its end is queued, the main thread may be using the handle to
+     * read the end; it frees it after */
+    void *h = s->end_queued ? NULL : s->h;
+    if (h)
+        s->h = NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (!h)
+        return;
+    s->ops->free(h); /* no callback comes after this */
+    pthread_mutex_lock(&s->lock);
+    bool queued = s->end_queued;
+    pthread_mutex_unlock(&s->lock);
+    if (!queued)
+        push_end(s, OC_ECANCELLED, -1);
 }
 
 /* ---- the main thread ---- */
@@ -133,10 +202,11 @@ static void free_handle_if_done(stream *s)
     if (!s->ended || s->jobs)
         return;
     pthread_mutex_lock(&s->lock);
-    oc_exec_handle *h = s->h;
+    void *h = s->h;
     s->h = NULL;
     pthread_mutex_unlock(&s->lock);
-    oc_exec_handle_free(h);
+    if (h)
+        s->ops->free(h);
 }
 
 static void free_if_unused(stream *s)
@@ -144,7 +214,8 @@ static void free_if_unused(stream *s)
     if (s->jobs || s->has_js || s->has_tsfn)
         return;
     /* a handle left here never ended: the environment went away */
-    oc_exec_handle_free(s->h);
+    if (s->h)
+        s->ops->free(s->h);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     free(s);
@@ -155,9 +226,12 @@ void stream_unref(stream *s)
     if (!s)
         return;
     s->jobs--;
-    /* Without a handle and not ended, the open failed (or never ran): no
-     * end will come to release the thread-safe function. */
-    if (!s->ended && !stream_handle(s))
+    /* Without a handle and no end on its way, the open failed (or never
+     * ran): no end will come to release the thread-safe function. */
+    pthread_mutex_lock(&s->lock);
+    bool orphan = !s->h && !s->end_queued;
+    pthread_mutex_unlock(&s->lock);
+    if (!s->ended && orphan)
         release_tsfn(s);
     free_handle_if_done(s);
     free_if_unused(s);
@@ -165,9 +239,9 @@ void stream_unref(stream *s)
 
 void stream_detach(stream *s)
 {
-    oc_exec_handle *h = stream_handle(s);
-    if (h && !s->ended)
-        oc_exec_detach(h);
+    void *h = stream_handle(s);
+    if (h && !s->ended && s->ops->detach)
+        s->ops->detach(h);
 }
 
 /* The end: its status and message (oc_exec_wait returns at once, as
@@ -181,10 +255,10 @@ static napi_status end_args(napi_env env, stream *s, const event *ev, napi_value
     pthread_mutex_lock(&s->lock);
     while (!s->opened)
         pthread_cond_wait(&s->cond, &s->lock);
-    oc_exec_handle *h = s->h;
+    void *h = s->h;
     pthread_mutex_unlock(&s->lock);
     if (h)
-        status = oc_exec_wait(h, -1, &exit_code, &err);
+        status = s->ops->wait(h, -1, &exit_code, &err);
     s->ended = true;
     release_tsfn(s);
     free_handle_if_done(s);
@@ -219,6 +293,9 @@ static void call_js(napi_env env, napi_value dispatch, void *context, void *data
         if ((st = napi_create_int32(env, ev->status, &argv[1])) == napi_ok)
             st = napi_create_double(env, (double)ev->bytes, &argv[2]);
         argc = 3;
+    } else if (ev->kind == STREAM_EVENT && st == napi_ok) {
+        st = napi_create_string_utf8(env, ev->data, ev->len, &argv[1]);
+        argc = 2;
     } else if (ev->kind != STREAM_REPLAY_END && st == napi_ok) {
         st = napi_create_buffer_copy(env, ev->len, ev->data, NULL, &argv[1]);
         argc = 2;
@@ -237,7 +314,9 @@ static void tsfn_finalize(napi_env env, void *data, void *hint)
     s->has_tsfn = false;
     if (!s->ended) {
         /* the environment is going away with the handle attached: a job
-         * blocked on it (a write) returns once it is detached */
+         * blocked on it (a write) returns once it is detached; a kind
+         * without detach is freed below, its thread's pushes failing now
+         * that the queue is closing */
         stream_detach(s);
         s->ended = true;
         free_handle_if_done(s);
@@ -245,7 +324,7 @@ static void tsfn_finalize(napi_env env, void *data, void *hint)
     free_if_unused(s);
 }
 
-napi_status stream_new(napi_env env, napi_value dispatch, stream **out)
+napi_status stream_new(napi_env env, napi_value dispatch, const stream_ops *ops, stream **out)
 {
     napi_value name;
     napi_valuetype t;
@@ -258,6 +337,7 @@ napi_status stream_new(napi_env env, napi_value dispatch, stream **out)
     stream *s = calloc(1, sizeof(*s));
     if (!s)
         return napi_generic_failure;
+    s->ops = ops;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     if ((st = napi_create_string_utf8(env, "opencomputer.stream", NAPI_AUTO_LENGTH, &name)) !=

@@ -48,7 +48,7 @@ static int run_delete(job *j, oc_error **error)
     return rc < 0 ? rc : oc_template_delete(j->ctx, j->str1, 0, error);
 }
 
-static napi_status done_template(napi_env env, job *j, napi_value *out)
+napi_status done_template(napi_env env, job *j, napi_value *out)
 {
     return template_value(env, j->tmpl, out);
 }

@@ -178,12 +178,53 @@ int64_t oc_template_info_created_at(const oc_template_info *t);
 uint64_t oc_template_info_size_bytes(const oc_template_info *t);
 uint64_t oc_template_info_disk_bytes(const oc_template_info *t);
 const char *const *oc_template_info_steps(const oc_template_info *t);
+const char *const *oc_template_info_env(const oc_template_info *t);
+const char *oc_template_info_workdir(const oc_template_info *t);
+const char *oc_template_info_user(const oc_template_info *t);
+const char *const *oc_template_info_agent(const oc_template_info *t);
 int oc_template_list_get(oc_template_list **out, oc_context *ctx, uint32_t flags,
                          oc_error **error);
 size_t oc_template_list_count(const oc_template_list *list);
 const oc_template_info *oc_template_list_at(const oc_template_list *list, size_t i);
 void oc_template_list_free(oc_template_list *list);
 int oc_template_delete(oc_context *ctx, const char *name, uint32_t flags, oc_error **error);
+
+#define OC_BUILD_STEP_RUN ...
+#define OC_BUILD_STEP_APT ...
+#define OC_BUILD_STEP_COPY ...
+#define OC_BUILD_STEP_ENV ...
+#define OC_BUILD_STEP_WORKDIR ...
+#define OC_BUILD_STEP_USER ...
+#define OC_BUILD_STEP_AGENT ...
+#define OC_BUILD_STEP_EXEC_FORM ...
+typedef struct {
+    uint32_t kind;
+    const char *const *args;
+    const char *chown;
+    uint32_t chmod;
+    uint32_t flags;
+} oc_build_step;
+typedef void (*oc_build_log_fn)(const char *line, void *user_data);
+typedef struct {
+    uint32_t version;
+    const char *dockerfile;
+    const char *context_dir;
+    const char *const *build_args;
+    const char *parent;
+    const oc_build_step *steps;
+    size_t step_count;
+    uint32_t cpu_count;
+    uint32_t memory_mb;
+    uint32_t step_timeout_s;
+    oc_build_log_fn log;
+    void *log_user_data;
+} oc_template_build_options;
+#define OC_TEMPLATE_BUILD_OPTIONS_VERSION ...
+int oc_template_build_options_init(oc_template_build_options *opts, uint32_t version);
+int oc_template_build(oc_context *ctx, const char *name,
+                      const oc_template_build_options *opts, oc_error **error);
+/* defined in _template.py */
+extern "Python" void _oc_on_build_log(const char *line, void *user_data);
 
 typedef struct {
     uint32_t version;
@@ -248,7 +289,7 @@ int oc_exec_wait(oc_exec_handle *h, int64_t timeout_ms, int *exit_code, oc_error
 void oc_exec_detach(oc_exec_handle *h);
 void oc_exec_handle_free(oc_exec_handle *h);
 
-/* the callbacks' trampolines, defined in _core.py (ffi.def_extern) */
+/* the callbacks' trampolines, defined in _stream.py (ffi.def_extern) */
 extern "Python" void _oc_on_stdout(const char *data, size_t len, void *user_data);
 extern "Python" void _oc_on_stderr(const char *data, size_t len, void *user_data);
 extern "Python" void _oc_on_replay_end(void *user_data);
@@ -265,6 +306,45 @@ typedef struct {
 #define OC_PTY_OPTIONS_VERSION ...
 int oc_pty_create(oc_exec_handle **out, oc_sandbox *sb, const oc_pty_options *opts,
                   const oc_exec_callbacks *callbacks, oc_error **error);
+
+typedef struct oc_agent_session oc_agent_session;
+typedef struct {
+    uint32_t version;
+    const char *program;
+    const char *const *args;
+    const char *prompt;
+    const char *model;
+    const char *system_prompt;
+    uint32_t max_turns;
+    const char *cwd;
+    const char *config_json;
+    const char *const *envs;
+} oc_agent_options;
+#define OC_AGENT_OPTIONS_VERSION ...
+typedef struct {
+    uint32_t version;
+    void (*on_event)(const char *type, const char *json, void *user_data);
+    void (*on_stderr)(const char *data, size_t len, void *user_data);
+    void (*on_replay_end)(void *user_data);
+    void (*on_end)(int status, int exit_code, void *user_data);
+    void *user_data;
+} oc_agent_callbacks;
+#define OC_AGENT_CALLBACKS_VERSION ...
+int oc_agent_start(oc_agent_session **out, oc_sandbox *sb, const oc_agent_options *opts,
+                   const oc_agent_callbacks *callbacks, oc_error **error);
+int oc_agent_attach(oc_agent_session **out, oc_sandbox *sb, uint32_t session_id,
+                    const oc_agent_callbacks *callbacks, oc_error **error);
+uint32_t oc_agent_session_id(const oc_agent_session *s);
+int oc_agent_send_prompt(oc_agent_session *s, const char *text, oc_error **error);
+int oc_agent_interrupt(oc_agent_session *s, oc_error **error);
+int oc_agent_configure(oc_agent_session *s, const char *config_json, oc_error **error);
+int oc_agent_wait(oc_agent_session *s, int64_t timeout_ms, int *exit_code, oc_error **error);
+void oc_agent_close(oc_agent_session *s);
+int oc_agent_kill(oc_sandbox *sb, uint32_t session_id, int signal, oc_error **error);
+int oc_agent_list(oc_exec_session_list **out, oc_sandbox *sb, uint32_t flags, oc_error **error);
+/* defined in _agent.py; on_stderr, on_replay_end and on_end use the exec
+   trampolines above */
+extern "Python" void _oc_on_agent_event(const char *type, const char *json, void *user_data);
 
 typedef struct {
     uint32_t version;

@@ -1,10 +1,11 @@
-/* test-http-parse.c: oc-server's routing and request bodies, without a
- * socket or a sandbox. */
+/* test-http-parse.c: oc-server's routing, request bodies and Image manifests,
+ * without a socket or a sandbox. */
 #include <check.h>
 #include <glib.h>
 #include <string.h>
 
 #include "body.h"
+#include "image.h"
 #include "route.h"
 
 static int match(HttpRoute *r, const char *method, const char *path)
@@ -53,6 +54,16 @@ START_TEST(test_routes)
     ck_assert_str_eq(r.sub_id, "base");
     http_route_clear(&r);
     ck_assert_int_eq(match(&r, "GET", "/api/templates/..base"), 404);
+    ck_assert_int_eq(match(&r, "POST", "/api/templates"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_TEMPLATE_BUILD);
+    http_route_clear(&r);
+    ck_assert_int_eq(match(&r, "DELETE", "/api/snapshots/data-science"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_SNAPSHOT_DELETE);
+    ck_assert_ptr_null(r.sandbox_id);
+    ck_assert_str_eq(r.sub_id, "data-science");
+    http_route_clear(&r);
+    ck_assert_int_eq(match(&r, "GET", "/api/snapshots/..x"), 404);
+    ck_assert_int_eq(match(&r, "PUT", "/api/snapshots"), 405);
     ck_assert_int_eq(match(&r, "POST", "/api/sandboxes/sb-1/pty/3/resize"), 0);
     ck_assert_int_eq(r.id, HTTP_ROUTE_PTY_RESIZE);
     http_route_clear(&r);
@@ -216,7 +227,8 @@ START_TEST(test_bodies)
     const char *bad[] = {
         "{\"templateID\":\"../etc\"}", "{\"templateID\":5}", "{\"timeout\":-1}",
         "{\"timeout\":1.5}", "{\"cpuCount\":\"2\"}", "{\"envs\":{\"A\":1}}",
-        "{\"envs\":{\"A=B\":\"1\"}}", "{\"envs\":[\"A=1\"]}", "{\"image\":{}}",
+        "{\"envs\":{\"A=B\":\"1\"}}", "{\"envs\":[\"A=1\"]}", "{\"image\":[]}",
+        "{\"image\":\"python\"}", "{\"snapshot\":\"../x\"}", "{\"snapshot\":1}",
         /* numbers no integer holds (converting them was undefined; found by fuzzing) */
         "{\"timeout\":1e999}", "{\"timeout\":-1e999}", "{\"timeout\":9.3e18}",
         "{\"memoryMB\":9223372036854775807}", "{\"cpuCount\":1e300}",
@@ -258,6 +270,158 @@ START_TEST(test_bodies)
 }
 END_TEST
 
+/* ---- the SDK's Image manifests as build steps (image.c) ---- */
+
+static JsonObject *manifest(const char *text)
+{
+    g_autoptr(GError) error = NULL;
+    JsonObject *o = http_body_parse(text, strlen(text), &error);
+
+    ck_assert_msg(o != NULL, "%s", error ? error->message : "");
+    return o;
+}
+
+static const oc_build_step *step(const HttpImage *img, guint i)
+{
+    return &g_array_index(img->steps, oc_build_step, i);
+}
+
+/* What the SDK sends for Image.base().aptInstall(['jq', 'curl'])
+ * .pipInstall(['requests']).runCommands('a', 'b').env({K: 'v', L: 'w'})
+ * .workdir('/app').addFile('/app/c.txt', 'hi').addLocalDir(..., '/opt/d') */
+static const char sdk_image[] =
+    "{\"base\":\"base\",\"steps\":["
+    "{\"type\":\"apt_install\",\"args\":{\"packages\":[\"jq\",\"curl\"]}},"
+    "{\"type\":\"pip_install\",\"args\":{\"packages\":[\"requests\"]}},"
+    "{\"type\":\"run\",\"args\":{\"commands\":[\"a\",\"b\"]}},"
+    "{\"type\":\"env\",\"args\":{\"vars\":{\"K\":\"v\",\"L\":\"w\"}}},"
+    "{\"type\":\"workdir\",\"args\":{\"path\":\"/app\"}},"
+    "{\"type\":\"add_file\",\"args\":{\"path\":\"/app/c.txt\",\"content\":\"aGk=\","
+    "\"encoding\":\"base64\"}},"
+    "{\"type\":\"add_dir\",\"args\":{\"path\":\"/opt/d\",\"files\":["
+    "{\"relativePath\":\"x/y.txt\",\"content\":\"eXk=\"}]}}],"
+    "\"builderMemoryMB\":8192}";
+
+START_TEST(test_mapping)
+{
+    g_autoptr(GError) error = NULL;
+    JsonObject *o = manifest(sdk_image);
+    HttpImage img;
+    g_autofree char *file = NULL, *nested = NULL, *text = NULL;
+
+    ck_assert_msg(http_image_parse(o, &img, &error), "%s", error ? error->message : "");
+    ck_assert_str_eq(img.parent, "base");
+    ck_assert_uint_eq(img.memory_mb, OC_MAX_MEMORY_MB); /* capped */
+    ck_assert_uint_eq(img.steps->len, 9);
+    ck_assert_uint_eq(step(&img, 0)->kind, OC_BUILD_STEP_APT);
+    ck_assert_str_eq(step(&img, 0)->args[1], "curl");
+    ck_assert_ptr_null(step(&img, 0)->args[2]);
+    ck_assert_uint_eq(step(&img, 1)->kind, OC_BUILD_STEP_RUN);
+    ck_assert_ptr_nonnull(strstr(step(&img, 1)->args[0], "pip install"));
+    ck_assert_ptr_nonnull(strstr(step(&img, 1)->args[0], "'requests'"));
+    ck_assert_str_eq(step(&img, 2)->args[0], "a");
+    ck_assert_str_eq(step(&img, 3)->args[0], "b");
+    ck_assert_uint_eq(step(&img, 4)->kind, OC_BUILD_STEP_ENV);
+    ck_assert_str_eq(step(&img, 4)->args[0], "K");
+    ck_assert_str_eq(step(&img, 5)->args[1], "w");
+    ck_assert_uint_eq(step(&img, 6)->kind, OC_BUILD_STEP_WORKDIR);
+    ck_assert_uint_eq(step(&img, 7)->kind, OC_BUILD_STEP_COPY);
+    ck_assert_str_eq(step(&img, 7)->args[1], "/app/c.txt");
+    ck_assert_uint_eq(step(&img, 8)->kind, OC_BUILD_STEP_COPY);
+    ck_assert_str_eq(step(&img, 8)->args[1], "/opt/d");
+    ck_assert(g_str_has_prefix(img.name, "img-"));
+    ck_assert_uint_eq(strlen(img.name), 36);
+    ck_assert_ptr_null(img.context_dir);
+
+    /* the files the COPY steps name, with their contents */
+    ck_assert(http_image_write_context(&img, &error));
+    file = g_build_filename(img.context_dir, step(&img, 7)->args[0], NULL);
+    ck_assert(g_file_get_contents(file, &text, NULL, NULL));
+    ck_assert_str_eq(text, "hi");
+    g_clear_pointer(&text, g_free);
+    nested = g_build_filename(img.context_dir, step(&img, 8)->args[0], "x", "y.txt", NULL);
+    ck_assert(g_file_get_contents(nested, &text, NULL, NULL));
+    ck_assert_str_eq(text, "yy");
+    http_image_clear(&img);
+    ck_assert(!g_file_test(file, G_FILE_TEST_EXISTS));
+    json_object_unref(o);
+}
+END_TEST
+
+/* The name follows the content: the same image, the same name; one byte of
+ * a file changed, another; memory, which is no content, changes nothing. */
+START_TEST(test_hash)
+{
+    const char *a = "{\"base\":\"base\",\"steps\":[{\"type\":\"add_file\",\"args\":{\"path\":\"/f\","
+                    "\"content\":\"YQ==\",\"encoding\":\"base64\"}}]}";
+    const char *b = "{\"base\":\"base\",\"steps\":[{\"type\":\"add_file\",\"args\":{\"path\":\"/f\","
+                    "\"content\":\"Yg==\",\"encoding\":\"base64\"}}]}";
+    const char *a_mem = "{\"base\":\"base\",\"builderMemoryMB\":1024,\"steps\":[{\"type\":"
+                        "\"add_file\",\"args\":{\"path\":\"/f\",\"content\":\"YQ==\","
+                        "\"encoding\":\"base64\"}}]}";
+    const char *texts[] = { a, a, b, a_mem };
+    char *names[4];
+
+    for (int i = 0; i < 4; i++) {
+        JsonObject *o = manifest(texts[i]);
+        HttpImage img;
+
+        ck_assert(http_image_parse(o, &img, NULL));
+        names[i] = g_strdup(img.name);
+        http_image_clear(&img);
+        json_object_unref(o);
+    }
+    ck_assert_str_eq(names[0], names[1]);
+    ck_assert_str_ne(names[0], names[2]);
+    ck_assert_str_eq(names[0], names[3]);
+    for (int i = 0; i < 4; i++)
+        g_free(names[i]);
+}
+END_TEST
+
+START_TEST(test_refused)
+{
+    const char *bad[][2] = {
+        { "{\"steps\":[]}", "'base'" },
+        { "{\"base\":\"../etc\",\"steps\":[]}", "'base'" },
+        { "{\"base\":\"base\"}", "'steps'" },
+        { "{\"base\":\"base\",\"steps\":[{\"type\":\"add_secret\",\"args\":{}}]}",
+          "image step 1 (add_secret)" },
+        { "{\"base\":\"base\",\"steps\":[{\"type\":\"run\",\"args\":{}},{\"type\":\"run\"}]}",
+          "image step 1 (run)" },
+        { "{\"base\":\"base\",\"steps\":[{\"type\":\"run\",\"args\":{\"commands\":[\"a\"]}},"
+          "{\"type\":\"run\"}]}", "image step 2 (run)" },
+        { "{\"base\":\"base\",\"steps\":[{\"type\":\"apt_install\",\"args\":{\"packages\":[]}}]}",
+          "'packages'" },
+        { "{\"base\":\"base\",\"steps\":[{\"type\":\"env\",\"args\":{\"vars\":{\"A=B\":\"1\"}}}]}",
+          "A=B" },
+        { "{\"base\":\"base\",\"steps\":[{\"type\":\"workdir\",\"args\":{\"path\":\"rel\"}}]}",
+          "absolute" },
+        { "{\"base\":\"base\",\"steps\":[{\"type\":\"add_file\",\"args\":{\"path\":\"/f\"}}]}",
+          "'content'" },
+        { "{\"base\":\"base\",\"steps\":[{\"type\":\"add_file\",\"args\":{\"path\":\"/f\","
+          "\"content\":\"x\",\"encoding\":\"rot13\"}}]}", "'content'" },
+        { "{\"base\":\"base\",\"steps\":[{\"type\":\"add_dir\",\"args\":{\"path\":\"/d\","
+          "\"files\":[{\"relativePath\":\"../x\",\"content\":\"eA==\"}]}}]}", "'relativePath'" },
+        { "{\"base\":\"base\",\"steps\":[{\"type\":\"add_dir\",\"args\":{\"path\":\"/d\","
+          "\"files\":[{\"relativePath\":\"/etc/x\",\"content\":\"eA==\"}]}}]}", "'relativePath'" },
+        { "{\"base\":\"base\",\"steps\":[],\"builderMemoryMB\":\"lots\"}", "builderMemoryMB" },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) error = NULL;
+        JsonObject *o = manifest(bad[i][0]);
+        HttpImage img;
+
+        ck_assert_msg(!http_image_parse(o, &img, &error), "accepted %s", bad[i][0]);
+        ck_assert_msg(strstr(error->message, bad[i][1]) != NULL, "%s: %s", bad[i][0],
+                      error->message);
+        http_image_clear(&img);
+        json_object_unref(o);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("http-parse");
@@ -269,6 +433,9 @@ int main(void)
     tcase_add_test(tc, test_names);
     tcase_add_test(tc, test_preview_targets);
     tcase_add_test(tc, test_bodies);
+    tcase_add_test(tc, test_mapping);
+    tcase_add_test(tc, test_hash);
+    tcase_add_test(tc, test_refused);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_SILENT); /* TAP goes to stdout */

@@ -13,9 +13,9 @@ import { fileURLToPath } from 'node:url';
 import {
   Sandbox, SandboxError, NotFoundError, InvalidArgumentError, StateError, TimeoutError,
 } from '../index.mjs';
+import { PATIENCE_MS, until } from './wait.mjs';
 
 const META = { 'oc-test': 'node-stream' };
-const PATIENCE_MS = 180000; // a bound against hangs, not a measurement
 let sb;
 
 before(async () => {
@@ -25,14 +25,6 @@ before(async () => {
 after(async () => {
   await sb?.kill();
 });
-
-async function until(pred, what) {
-  const deadline = Date.now() + PATIENCE_MS;
-  while (!pred()) {
-    assert.ok(Date.now() < deadline, `gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 test('start streams lines in order, then the exit code', async () => {
   const out = [];

@@ -31,31 +31,38 @@ Egress: Sandbox.create(network={"allow_out": [...], "deny_out": [...],
 SDK's allowOut, denyOut, blockAll), await sandbox.set_network(...),
 await sandbox.get_network().
 
-Templates: await Templates.list(), Templates.get(name) (a TemplateInfo) and
+Templates: await Templates.build(name, dockerfile or steps=[BuildStep...],
+on_log=...), Templates.list(), Templates.get(name) (a TemplateInfo) and
 Templates.delete(name).
+
+Agent sessions (docs/agent-sessions.md): await sandbox.agent.start(prompt=...,
+on_event=...), then send_prompt(), interrupt(), configure(), kill(), close(),
+`async for event in session`; sandbox.agent.attach(id), list(), kill(id).
 """
 import asyncio
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
-from . import sync
+from . import _agent, sync
 from ._checkpoint import Checkpoint, PoolStatus
 from ._network import NetworkLike, NetworkPolicy
-from ._template import TemplateInfo
-from ._core import (ExecResult, ExecSessionInfo, FileInfo, Follow, SandboxInfo, Stream,
-                    configure)
-from .errors import (AlreadyExistsError, InvalidArgumentError, LimitError, NotFoundError,
-                     PermissionDeniedError, SandboxError, StateError, TimeoutError,
-                     UnsupportedError)
+from ._template import BuildStep, StepLike, TemplateInfo
+from ._core import ExecResult, ExecSessionInfo, FileInfo, Handle, SandboxInfo, configure
+from ._stream import Follow, Stream
+from .errors import (AlreadyExistsError, CommandError, InvalidArgumentError, LimitError,
+                     NotFoundError, PermissionDeniedError, SandboxError, StateError,
+                     TimeoutError, UnsupportedError)
 
-__all__ = ['Sandbox', 'Checkpoint', 'ExecResult', 'ExecSession', 'ExecSessionInfo', 'FileInfo',
-           'NetworkLike', 'NetworkPolicy', 'PoolStatus', 'PtySession', 'SandboxInfo', 'Shell', 'TemplateInfo', 'Templates',
-           'configure', 'prepare_template',
-           'template_snapshot_ready', 'pool_status', 'SandboxError', 'InvalidArgumentError',
-           'NotFoundError', 'StateError', 'TimeoutError', 'LimitError', 'AlreadyExistsError',
-           'PermissionDeniedError', 'UnsupportedError']
+__all__ = ['Sandbox', 'Agent', 'AgentSession', 'BuildStep', 'Checkpoint', 'ExecResult',
+           'ExecSession', 'ExecSessionInfo', 'FileInfo', 'NetworkLike', 'NetworkPolicy',
+           'PoolStatus', 'PtySession', 'SandboxInfo', 'Shell', 'TemplateInfo', 'Templates',
+           'configure', 'prepare_template', 'template_snapshot_ready', 'pool_status',
+           'SandboxError', 'InvalidArgumentError', 'NotFoundError', 'StateError', 'TimeoutError',
+           'LimitError', 'AlreadyExistsError', 'PermissionDeniedError', 'UnsupportedError',
+           'CommandError']
 
 _run = asyncio.to_thread
 OutputFn = Callable[[Union[bytes, str]], None]
+EventFn = Callable[[Dict[str, Any]], None]
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, fn: Optional[Callable]) -> Optional[Callable]:
@@ -77,11 +84,11 @@ def _retrieved(fut: asyncio.Future) -> None:
         fut.exception()
 
 
-class ExecSession:
-    """A session this task follows (exec.start, exec.attach).  `done`
-    resolves to the exit code (128+signal if a signal ended it); it fails
-    with SandboxError (code -12) after close(), or with the error that
-    ended the following (the sandbox was hibernated or killed)."""
+class _Following:
+    """A session this task follows.  `done` resolves to the exit code
+    (128+signal if a signal ended it); it fails with SandboxError (code -12)
+    after close(), or with the error that ended the following (the sandbox
+    was hibernated or killed)."""
 
     def __init__(self, follow: Follow):
         loop = asyncio.get_running_loop()
@@ -89,18 +96,13 @@ class ExecSession:
         self._lock: Optional[asyncio.Lock] = None
         self.done: asyncio.Future = loop.create_future()
         self.done.add_done_callback(_retrieved)
-        # all through call_soon_threadsafe, so they keep their order
-        self._stream = Stream(_on_loop(loop, follow.stdout), _on_loop(loop, follow.stderr),
-                              _on_loop(loop, follow.replay_end), _on_loop(loop, self._ended),
-                              _on_loop(loop, follow.gap))
+        self._stream = self._make_stream(loop)
         self.session_id = 0
 
-    @property
-    def is_pty(self) -> bool:
-        """Whether the session runs on a terminal (pty.create)."""
-        return self._stream.is_pty
+    def _make_stream(self, loop: asyncio.AbstractEventLoop) -> Stream:
+        raise NotImplementedError
 
-    def _opened(self) -> 'ExecSession':
+    def _opened(self):
         self.session_id = self._stream.session_id
         return self
 
@@ -122,6 +124,30 @@ class ExecSession:
         async with self._lock:
             await _run(fn, *args)
 
+    async def wait(self) -> int:
+        return await asyncio.shield(self.done)
+
+    def close(self) -> None:
+        """Stops following (detach): the process goes on."""
+        self._stream.detach()
+
+
+class ExecSession(_Following):
+    """A session this task follows (exec.start, exec.attach); see
+    _Following for `done`."""
+
+    def _make_stream(self, loop: asyncio.AbstractEventLoop) -> Stream:
+        f = self._follow
+        # all through call_soon_threadsafe, so they keep their order
+        return Stream(_on_loop(loop, f.stdout), _on_loop(loop, f.stderr),
+                      _on_loop(loop, f.replay_end), _on_loop(loop, self._ended),
+                      _on_loop(loop, f.gap))
+
+    @property
+    def is_pty(self) -> bool:
+        """Whether the session runs on a terminal (pty.create)."""
+        return self._stream.is_pty
+
     async def send_stdin(self, data: Union[str, bytes]) -> None:
         await self._in_order(self._stream.send_stdin, data)
 
@@ -134,13 +160,6 @@ class ExecSession:
     async def kill(self, signal: int = 9) -> None:
         """Signals the session's process group (default SIGKILL)."""
         await _run(self._stream.signal, signal)
-
-    async def wait(self) -> int:
-        return await asyncio.shield(self.done)
-
-    def close(self) -> None:
-        """Stops following (detach): the process goes on."""
-        self._stream.detach()
 
 
 class PtySession(ExecSession):
@@ -239,6 +258,108 @@ class Pty:
         return session._opened()
 
 
+class AgentSession(_Following):
+    """An agent session this task follows (agent.start, agent.attach): the
+    OpenComputer SDK's SandboxAgentSession (see opencomputer.sync).
+    `async for event in session` gives its events (dicts), from the first
+    one this handle saw until the program exits or close() is called,
+    beside on_event.  send_prompt, interrupt and configure write at once,
+    in order, and return a task: await it to see a failure."""
+
+    def __init__(self, h: Handle, follow: _agent.AgentFollow):
+        super().__init__(follow)
+        self._h = h
+        self._changed = asyncio.Event()
+        follow.backlog.on_change = self._changed.set  # events come on the loop
+
+    def _make_stream(self, loop: asyncio.AbstractEventLoop) -> Stream:
+        f = self._follow
+        return _agent.AgentStream(_on_loop(loop, f.event), _on_loop(loop, f.stderr),
+                                  _on_loop(loop, f.replay_end), _on_loop(loop, self._ended))
+
+    def _soon(self, fn, *args) -> 'asyncio.Task[None]':
+        task = asyncio.get_running_loop().create_task(self._in_order(fn, *args))
+        task.add_done_callback(_retrieved)
+        return task
+
+    def send_prompt(self, text: str) -> 'asyncio.Task[None]':
+        """Writes {"type":"prompt","text":text} to the program's stdin."""
+        return self._soon(self._stream.send_prompt, text)
+
+    def interrupt(self) -> 'asyncio.Task[None]':
+        """Writes {"type":"interrupt"}: the program stops its turn."""
+        return self._soon(self._stream.interrupt)
+
+    def configure(self, config: Optional[Mapping[str, Any]] = None,
+                  **settings: Any) -> 'asyncio.Task[None]':
+        """Writes {"type":"configure", ...} (see
+        opencomputer.sync.AgentSession.configure)."""
+        return self._soon(self._stream.configure, {**(config or {}), **settings})
+
+    async def kill(self, signal: Optional[int] = None) -> None:
+        """Signals the program's process group (default SIGKILL)."""
+        await _run(_agent.kill, self._h, self.session_id, signal)
+
+    def __aiter__(self) -> 'AgentSession':
+        return self
+
+    async def __anext__(self) -> Dict[str, Any]:
+        backlog = self._follow.backlog
+        while True:
+            event = backlog.take(False)
+            if event is not None:
+                return event
+            if backlog.ended:
+                raise StopAsyncIteration
+            self._changed.clear()
+            await self._changed.wait()
+
+
+class Agent:
+    """sandbox.agent (see opencomputer.sync.Agent): start, attach, list,
+    kill."""
+
+    def __init__(self, s: sync.Agent):
+        self._h = s._h
+        self._s = s
+
+    async def start(self, prompt: Optional[str] = None, *, model: Optional[str] = None,
+                    system_prompt: Optional[str] = None,
+                    allowed_tools: Optional[Sequence[str]] = None,
+                    permission_mode: Optional[str] = None, max_turns: Optional[int] = None,
+                    cwd: Optional[str] = None, mcp_servers: Optional[Mapping[str, Any]] = None,
+                    resume: Optional[str] = None, program: Optional[str] = None,
+                    args: Optional[Sequence[str]] = None, envs: Optional[Dict[str, str]] = None,
+                    on_event: Optional[EventFn] = None,
+                    on_error: Optional[Callable[[str], None]] = None,
+                    on_exit: Optional[Callable[[int], None]] = None,
+                    on_scrollback_end: Optional[Callable[[], None]] = None) -> AgentSession:
+        """Starts an agent session and follows it (see
+        opencomputer.sync.Agent.start); the callbacks run on this loop."""
+        session = AgentSession(self._h, _agent.AgentFollow(on_event, on_error,
+                                                           on_scrollback_end, on_exit))
+        await _run(_agent.start, self._h, session._stream, prompt, program, args, envs,
+                   _agent.settings_in(locals()))
+        return session._opened()
+
+    async def attach(self, session_id: int, *, on_event: Optional[EventFn] = None,
+                     on_error: Optional[Callable[[str], None]] = None,
+                     on_exit: Optional[Callable[[int], None]] = None,
+                     on_scrollback_end: Optional[Callable[[], None]] = None) -> AgentSession:
+        """Follows an agent session: its history, on_scrollback_end, then
+        live events."""
+        session = AgentSession(self._h, _agent.AgentFollow(on_event, on_error,
+                                                           on_scrollback_end, on_exit))
+        await _run(_agent.attach, self._h, session._stream, session_id)
+        return session._opened()
+
+    async def list(self) -> List[ExecSessionInfo]:
+        return await _run(self._s.list)
+
+    async def kill(self, session_id: int, signal: Optional[int] = None) -> None:
+        await _run(self._s.kill, session_id, signal)
+
+
 class Files:
     def __init__(self, s: sync.Files):
         self._s = s
@@ -280,6 +401,7 @@ class Sandbox:
         self.exec = Exec(s.exec)
         self.files = Files(s.files)
         self.pty = Pty(s.pty)
+        self.agent = Agent(s.agent)
 
     @classmethod
     async def create(cls, template: Optional[str] = None, timeout: Optional[int] = None,
@@ -381,7 +503,25 @@ class Sandbox:
 
 class Templates:
     """The templates of this host (see opencomputer.sync.Templates):
-    await Templates.list(), Templates.get(name), Templates.delete(name)."""
+    await Templates.build(name, ...), Templates.list(), Templates.get(name),
+    Templates.delete(name)."""
+
+    @staticmethod
+    async def build(name: str, dockerfile: Optional[str] = None, *,
+                    steps: Optional[Sequence[StepLike]] = None,
+                    context_dir: Optional[str] = None,
+                    build_args: Optional[Dict[str, str]] = None,
+                    on_log: Optional[Callable[[str], None]] = None,
+                    parent: Optional[str] = None, cpu_count: Optional[int] = None,
+                    memory_mb: Optional[int] = None,
+                    step_timeout: Optional[int] = None) -> TemplateInfo:
+        """Builds a template (see opencomputer.sync.Templates.build); on_log
+        runs on this loop."""
+        on_log = _on_loop(asyncio.get_running_loop(), on_log)
+        return await _run(sync.Templates.build, name, dockerfile, steps=steps,
+                          context_dir=context_dir, build_args=build_args, on_log=on_log,
+                          parent=parent, cpu_count=cpu_count, memory_mb=memory_mb,
+                          step_timeout=step_timeout)
 
     @staticmethod
     async def list() -> List[TemplateInfo]:

@@ -45,6 +45,12 @@ class UnsupportedError(SandboxError):
     """Not supported by this host, guest or version (OC_EUNSUPPORTED)."""
 
 
+class CommandError(SandboxError):
+    """A command run for the call failed: a template build's step exited
+    non-zero; the message names the step and quotes its exit code and last
+    lines of output (OC_ECOMMAND)."""
+
+
 _BY_CODE = {
     -1: InvalidArgumentError,
     -2: NotFoundError,
@@ -54,6 +60,7 @@ _BY_CODE = {
     -9: AlreadyExistsError,
     -10: UnsupportedError,
     -13: PermissionDeniedError,
+    -15: CommandError,
 }
 
 

@@ -22,14 +22,15 @@ gaps pass silently.
 configure(pool_size=...) sets the options of the process's library context
 (a warm pool of ready sandboxes); call it before anything else.
 """
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
-from . import _checkpoint, _template
+from . import _agent, _checkpoint, _template
 from ._checkpoint import Checkpoint, PoolStatus
 from ._network import NetworkLike, NetworkPolicy, coerce
-from ._template import TemplateInfo
-from ._core import (ExecResult, ExecSessionInfo, FileInfo, Follow, Handle, SandboxInfo, Shell as
-                    _Shell, Stream, configure)  # noqa: F401 (configure: re-exported)
+from ._template import BuildStep, StepLike, TemplateInfo  # noqa: F401 (BuildStep: re-exported)
+from ._core import (ExecResult, ExecSessionInfo, FileInfo, Handle, SandboxInfo, Shell as _Shell,
+                    configure)  # noqa: F401 (configure: re-exported)
+from ._stream import Follow, Stream
 
 OutputFn = Callable[[Union[bytes, str]], None]
 
@@ -47,13 +48,31 @@ class _Closing:
         self.close()
 
 
-class ExecSession(_Closing):
-    """A session this process follows (exec.start, exec.attach).  Dropping
-    the object or close() stops following; the process goes on."""
+class _Following(_Closing):
+    """A session this process follows.  Dropping the object or close()
+    stops following; the process goes on."""
 
     def __init__(self, stream: Stream):
         self._stream = stream
         self.session_id = stream.session_id
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        """The exit code (128+signal if a signal ended it).  Raises the error
+        that ended the following instead: SandboxError with code -12 after
+        close(), another SandboxError if the connection was lost (sandbox
+        hibernated or killed); TimeoutError if it is still running after
+        timeout seconds."""
+        return self._stream.wait(-1 if timeout is None else int(timeout * 1000))
+
+    def close(self) -> None:
+        """Stops following (detach): the process goes on and may be attached
+        again."""
+        self._stream.detach()
+
+
+class ExecSession(_Following):
+    """A session this process follows (exec.start, exec.attach).  Dropping
+    the object or close() stops following; the process goes on."""
 
     @property
     def is_pty(self) -> bool:
@@ -76,19 +95,6 @@ class ExecSession(_Closing):
     def resize(self, cols: int, rows: int) -> None:
         """Sets a terminal session's size (InvalidArgumentError otherwise)."""
         self._stream.resize(cols, rows)
-
-    def wait(self, timeout: Optional[float] = None) -> int:
-        """The exit code (128+signal if a signal ended it).  Raises the error
-        that ended the following instead: SandboxError with code -12 after
-        close(), another SandboxError if the connection was lost (sandbox
-        hibernated or killed); TimeoutError if it is still running after
-        timeout seconds."""
-        return self._stream.wait(-1 if timeout is None else int(timeout * 1000))
-
-    def close(self) -> None:
-        """Stops following (detach): the process goes on and may be attached
-        again."""
-        self._stream.detach()
 
 
 class PtySession(ExecSession):
@@ -198,6 +204,110 @@ class Pty:
         return PtySession(s)
 
 
+EventFn = Callable[[Dict[str, Any]], None]
+
+
+class AgentSession(_Following):
+    """An agent session this process follows (agent.start, agent.attach):
+    the OpenComputer SDK's SandboxAgentSession.  `for event in session`
+    gives its events (dicts) from the first one this handle saw until the
+    program exits or close() is called, beside on_event.  Dropping the
+    object or close() stops following; the program goes on.  Not to be
+    closed from its own callbacks (they run on the handle's thread); a
+    close() while another thread is in wait() takes effect when that wait
+    returns (the C library has no detach for agent handles: closing frees
+    them)."""
+
+    def __init__(self, handle: Handle, stream: _agent.AgentStream, follow: _agent.AgentFollow):
+        super().__init__(stream)
+        self._h = handle
+        self._backlog = follow.backlog
+
+    def send_prompt(self, text: str) -> None:
+        """Writes {"type":"prompt","text":text} to the program's stdin."""
+        self._stream.send_prompt(text)
+
+    def interrupt(self) -> None:
+        """Writes {"type":"interrupt"}: the program stops its turn."""
+        self._stream.interrupt()
+
+    def configure(self, config: Optional[Mapping[str, Any]] = None, **settings: Any) -> None:
+        """Writes {"type":"configure", ...}: the settings as agent.start()
+        names them (model=, system_prompt=, allowed_tools=, ...) or by the
+        SDK's names in config ({"systemPrompt": ...}); other keys go to the
+        program as they are."""
+        self._stream.configure({**(config or {}), **settings})
+
+    def kill(self, signal: Optional[int] = None) -> None:
+        """Signals the program's process group (default SIGKILL)."""
+        _agent.kill(self._h, self.session_id, signal)
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        while True:
+            event = self._backlog.take(True)
+            if event is None:
+                return
+            yield event
+
+
+class Agent:
+    """sandbox.agent: agent sessions, programs that print JSON events and
+    take JSON commands (docs/agent-sessions.md)."""
+
+    def __init__(self, handle: Handle):
+        self._h = handle
+
+    def start(self, prompt: Optional[str] = None, *, model: Optional[str] = None,
+              system_prompt: Optional[str] = None,
+              allowed_tools: Optional[Sequence[str]] = None,
+              permission_mode: Optional[str] = None, max_turns: Optional[int] = None,
+              cwd: Optional[str] = None, mcp_servers: Optional[Mapping[str, Any]] = None,
+              resume: Optional[str] = None, program: Optional[str] = None,
+              args: Optional[Sequence[str]] = None, envs: Optional[Dict[str, str]] = None,
+              on_event: Optional[EventFn] = None, on_error: Optional[Callable[[str], None]] = None,
+              on_exit: Optional[Callable[[int], None]] = None,
+              on_scrollback_end: Optional[Callable[[], None]] = None) -> AgentSession:
+        """Starts the agent program and follows it from its first event:
+        program (an absolute path in the sandbox) with args, or else the
+        one the sandbox's template names (TemplateInfo.agent; args replace
+        its arguments), or else the reference runner
+        /usr/local/bin/oc-agent-runner; with envs.  The settings go to it
+        as a first configure command, by the SDK's names (allowedTools,
+        mcpServers, ...); cwd is also its working directory.  Then prompt,
+        if given.  on_event gets every event as a dict; on_error the
+        program's stderr and the lines that were not JSON objects (as
+        'non-JSON stdout: LINE'; those also come to on_event as error
+        events with "source": "host"); on_exit its exit code."""
+        follow = _agent.AgentFollow(on_event, on_error, on_scrollback_end, on_exit)
+        stream = _agent_stream(follow)
+        _agent.start(self._h, stream, prompt, program, args, envs, _agent.settings_in(locals()))
+        return AgentSession(self._h, stream, follow)
+
+    def attach(self, session_id: int, *, on_event: Optional[EventFn] = None,
+               on_error: Optional[Callable[[str], None]] = None,
+               on_exit: Optional[Callable[[int], None]] = None,
+               on_scrollback_end: Optional[Callable[[], None]] = None) -> AgentSession:
+        """Follows an agent session, from this or another process: its
+        history (the last 1 MiB of its events), on_scrollback_end, then live
+        events.  NotFoundError if the sandbox has no such session."""
+        follow = _agent.AgentFollow(on_event, on_error, on_scrollback_end, on_exit)
+        stream = _agent_stream(follow)
+        _agent.attach(self._h, stream, session_id)
+        return AgentSession(self._h, stream, follow)
+
+    def list(self) -> List[ExecSessionInfo]:
+        """The sandbox's agent sessions, running and exited."""
+        return _agent.list_of(self._h)
+
+    def kill(self, session_id: int, signal: Optional[int] = None) -> None:
+        """Signals an agent session's process group (default SIGKILL)."""
+        _agent.kill(self._h, session_id, signal)
+
+
+def _agent_stream(f: _agent.AgentFollow) -> _agent.AgentStream:
+    return _agent.AgentStream(f.event, f.stderr, f.replay_end, f.ended)
+
+
 class Files:
     def __init__(self, handle: Handle):
         self._h = handle
@@ -241,6 +351,7 @@ class Sandbox:
         self.exec = Exec(handle)
         self.files = Files(handle)
         self.pty = Pty(handle)
+        self.agent = Agent(handle)
 
     @classmethod
     def create(cls, template: Optional[str] = None, timeout: Optional[int] = None,
@@ -370,8 +481,34 @@ class Sandbox:
 
 
 class Templates:
-    """The templates of this host (the OpenComputer SDK's Templates, without
-    build): Templates.list(), Templates.get(name), Templates.delete(name)."""
+    """The templates of this host (the OpenComputer SDK's Templates):
+    Templates.build(name, ...), Templates.list(), Templates.get(name),
+    Templates.delete(name)."""
+
+    @staticmethod
+    def build(name: str, dockerfile: Optional[str] = None, *,
+              steps: Optional[Sequence[StepLike]] = None, context_dir: Optional[str] = None,
+              build_args: Optional[Dict[str, str]] = None,
+              on_log: Optional[Callable[[str], None]] = None, parent: Optional[str] = None,
+              cpu_count: Optional[int] = None, memory_mb: Optional[int] = None,
+              step_timeout: Optional[int] = None) -> TemplateInfo:
+        """Builds template name ([a-z0-9][a-z0-9._-]{0,63}), or a new version
+        of it, and returns it.  From a Dockerfile's text (FROM, RUN, COPY,
+        ENV, WORKDIR, USER, ARG; build_args fill its ARGs) or from steps
+        (BuildStep, or mappings of its fields) on parent (default 'base').
+        COPY takes its sources from context_dir.  Each step that changes the
+        disk is cached: a rebuild runs from the first step that changed
+        (on_log says '(cached)' for the others).  on_log(line) gets the
+        build's log, on this thread.  The template's ENV, WORKDIR and USER
+        become its sandboxes' defaults.  A bad name, step or line raises
+        InvalidArgumentError before anything starts; a failing step raises
+        CommandError naming it, its exit code and its last lines of output,
+        and leaves no template behind.  Minutes under TCG; one build at a
+        time per state directory.  cpu_count, memory_mb: of the build's
+        sandbox; step_timeout: seconds per RUN or APT step (default 3600, 0:
+        none)."""
+        return _template.build(name, dockerfile, steps, context_dir, build_args, on_log,
+                               parent, cpu_count, memory_mb, step_timeout)
 
     @staticmethod
     def list() -> List[TemplateInfo]:

@@ -15,29 +15,10 @@ import pytest
 
 import opencomputer
 from opencomputer import Sandbox
-from opencomputer import sync
 
-META = {'oc-test': 'python-stream'}
-PATIENCE = 180  # seconds; a bound against hangs, not a measurement
+from following import PATIENCE, run, shared_sandbox, until
 
-
-@pytest.fixture(scope='module')
-def shared():
-    sb = sync.Sandbox.create(memory_mb=256, metadata=META)
-    yield sb
-    sb.kill()
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, PATIENCE))
-
-
-async def until(pred, what):
-    """Polls pred on the loop (callbacks land there) until it holds."""
-    deadline = time.monotonic() + PATIENCE
-    while not pred():
-        assert time.monotonic() < deadline, 'gave up waiting for ' + what
-        await asyncio.sleep(0.05)
+shared = shared_sandbox({'oc-test': 'python-stream'})
 
 
 def test_start_streams_lines_in_order_then_the_exit_code(shared):
