@@ -345,6 +345,11 @@ export class Sandbox {
   exposePort(port: number, opts?: { hostPort?: number }): Promise<string>;
   unexposePort(port: number): Promise<void>;
   hibernate(): Promise<void>;
+  /** Restarts the guest from its disk (after a brief sync in it): processes and memory go,
+   * files, id and settings stay.  Rejects for a sandbox that is not running. */
+  reboot(): Promise<void>;
+  /** As reboot() without waiting on the guest; also boots a hibernated sandbox from its disk. */
+  powerCycle(): Promise<void>;
   wake(opts?: { timeout?: number }): Promise<WakeKind>;
   kill(): Promise<void>;
   /** The sandbox goes on after a short pause; the checkpoint outlives it. */

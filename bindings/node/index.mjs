@@ -475,6 +475,16 @@ export class Sandbox {
     await call(native.hibernate, this.#handle);
   }
 
+  /** Restarts the guest from its disk (after a brief sync in it), as the SDK's reboot(). */
+  async reboot() {
+    await call(native.reboot, this.#handle);
+  }
+
+  /** As reboot() without waiting on the guest; also boots a hibernated sandbox from its disk. */
+  async powerCycle() {
+    await call(native.powerCycle, this.#handle);
+  }
+
   /** Resolves to 'restored', 'cold-boot' or 'running' (it was). */
   wake({ timeout } = {}) {
     return call(native.wake, this.#handle, timeout);

@@ -134,6 +134,11 @@ static int run_is_running(job *j, oc_error **error) { return oc_sandbox_is_runni
 static int run_info(job *j, oc_error **error) { return oc_sandbox_info_get(&j->info, j->sb, error); }
 static int run_kill(job *j, oc_error **error) { return oc_sandbox_kill(j->sb, 0, error); }
 static int run_hibernate(job *j, oc_error **error) { return oc_sandbox_hibernate(j->sb, 0, error); }
+static int run_reboot(job *j, oc_error **error) { return oc_sandbox_reboot(j->sb, 0, error); }
+static int run_power_cycle(job *j, oc_error **error)
+{
+    return oc_sandbox_reboot(j->sb, OC_REBOOT_HARD, error);
+}
 
 static int run_set_timeout(job *j, oc_error **error)
 {
@@ -451,6 +456,8 @@ static const export_spec exports_table[] = {
     { "info", run_info, done_info, { ARG_SANDBOX } },
     { "setTimeout", run_set_timeout, NULL, { ARG_SANDBOX, ARG_SECONDS } },
     { "hibernate", run_hibernate, NULL, { ARG_SANDBOX } },
+    { "reboot", run_reboot, NULL, { ARG_SANDBOX } },
+    { "powerCycle", run_power_cycle, NULL, { ARG_SANDBOX } },
     { "wake", run_wake, done_wake, { ARG_SANDBOX, ARG_OPT_INT } },
     { "kill", run_kill, NULL, { ARG_SANDBOX } },
     /* (handle, command, args, env, cwd, timeoutMs, stdin) */

@@ -90,6 +90,8 @@ int oc_sandbox_unexpose_port(oc_sandbox *sb, uint16_t guest_port, uint32_t flags
                              oc_error **error);
 const char *oc_sandbox_state_name(int state);
 int oc_sandbox_hibernate(oc_sandbox *sb, uint32_t flags, oc_error **error);
+#define OC_REBOOT_HARD ...
+int oc_sandbox_reboot(oc_sandbox *sb, uint32_t flags, oc_error **error);
 typedef struct {
     uint32_t version;
     int64_t timeout_s;

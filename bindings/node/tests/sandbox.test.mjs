@@ -236,3 +236,20 @@ test('templates: list, get and delete refused', async () => {
     (e.message.includes(shared.sandboxId) || e.message.includes(' more: ')));
   assert.deepEqual(await Templates.get('base'), base);
 });
+
+// Last: a reboot ends the shared sandbox's processes.
+test('reboot and powerCycle restart the guest from its disk', async () => {
+  const sb = await Sandbox.connect(shared.sandboxId);
+  const bootId = async () => (await sb.exec.run('cat /proc/sys/kernel/random/boot_id')).stdout;
+  await sb.files.write('/root/kept', 'kept\n');
+  const before = await bootId();
+  await sb.reboot();
+  const after = await bootId();
+  assert.ok(after && after !== before, `${before} ${after}`);
+  await sb.hibernate();
+  await assert.rejects(sb.reboot(), (e) => e instanceof StateError && e.message.includes('wake it first'));
+  await sb.powerCycle(); // boots it from its disk
+  assert.equal(await sb.status(), 'running');
+  assert.ok(![before, after].includes(await bootId()));
+  assert.equal(await sb.files.read('/root/kept'), 'kept\n');
+});

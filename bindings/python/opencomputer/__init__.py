@@ -479,6 +479,16 @@ class Sandbox:
     async def wake(self, timeout: Optional[int] = None) -> str:
         return await _run(self._s.wake, timeout)
 
+    async def reboot(self) -> None:
+        """Restarts the guest from its disk (after a brief sync in it), for a
+        wedged guest: processes and memory go; files, id and settings stay."""
+        await _run(self._s.reboot)
+
+    async def power_cycle(self) -> None:
+        """As reboot() without waiting on the guest, for a VM that does not
+        answer; also boots a hibernated sandbox from its disk."""
+        await _run(self._s.power_cycle)
+
     async def kill(self) -> None:
         await _run(self._s.kill)
 

@@ -350,6 +350,9 @@ class Handle:
     def hibernate(self) -> None:
         self._call(lib.oc_sandbox_hibernate, 0)
 
+    def reboot(self, hard: bool) -> None:
+        self._call(lib.oc_sandbox_reboot, lib.OC_REBOOT_HARD if hard else 0)
+
     def wake(self, timeout: Optional[int]) -> str:
         opts = ffi.new('oc_wake_options *')
         opts.version = lib.OC_WAKE_OPTIONS_VERSION

@@ -449,6 +449,15 @@ class Sandbox:
         """Returns 'restored', 'cold-boot' or 'running' (it was not asleep)."""
         return self._h.wake(timeout)
 
+    def reboot(self) -> None:
+        """Restarts the guest from its disk (after a brief sync in it)."""
+        self._h.reboot(False)
+
+    def power_cycle(self) -> None:
+        """As reboot() without waiting on the guest; also boots a hibernated
+        sandbox from its disk."""
+        self._h.reboot(True)
+
     def kill(self) -> None:
         self._h.kill()
 

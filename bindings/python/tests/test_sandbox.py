@@ -279,3 +279,23 @@ def test_templates(shared):
         assert e.value.code == -3
         assert (await Templates.get('base')) == base
     run(main())
+
+
+def test_reboot_and_power_cycle(shared):
+    """last: a reboot ends the shared sandbox's processes"""
+    async def main():
+        sb = await Sandbox.connect(shared.sandbox_id)
+        boot_id = 'cat /proc/sys/kernel/random/boot_id'
+        await sb.files.write('/root/kept', 'kept\n')
+        before = (await sb.exec.run(boot_id)).stdout
+        await sb.reboot()
+        after = (await sb.exec.run(boot_id)).stdout
+        assert after and after != before
+        await sb.hibernate()
+        with pytest.raises(opencomputer.StateError, match='wake it first'):
+            await sb.reboot()
+        sync.Sandbox.connect(shared.sandbox_id).power_cycle()  # boots it from its disk
+        assert sb.status == 'running'
+        assert (await sb.exec.run(boot_id)).stdout not in (before, after)
+        assert (await sb.files.read('/root/kept')) == 'kept\n'
+    run(main())
