@@ -24,6 +24,7 @@ typedef struct {
     guint request_timeout_s; /* a request (headers and body) not in by then: 408 */
     gboolean reaper;
     char *preview_domain;  /* previews at sb-{id}-p{port}.<this> (Host header) */
+    char *public_url;      /* NULL: signed URLs name the Host they were asked at */
 } HttpConfig;
 
 /* Defaults, then the key file (--config, group [server]), then flags.
@@ -32,3 +33,6 @@ gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **err
 /* The address to bind; refuses a non-loopback one when no key is set. */
 GSocketAddress *http_config_address(const HttpConfig *cfg, GError **error);
 void http_config_clear(HttpConfig *cfg);
+/* <state_dir or $OC_STATE_DIR or the library's default>/server/<name>: the
+ * server's own state (preview records, the URL signing key). */
+char *http_server_state_path(const char *state_dir, const char *name);
