@@ -8,7 +8,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { rawRequest, removeTmpDirs, startServer, stopServer } from './server.mjs';
+import { freePort, rawRequest, removeTmpDirs, spawnServer, startServer, stopServer,
+         tmpDir } from './server.mjs';
 
 const { Sandbox } = await import(process.env.OC_SDK);
 
@@ -168,4 +169,38 @@ test('URLs outlive a restart: the key is kept 0600 in the state dir', async () =
   assert.equal((await plain(moved(upload), { method: 'PUT', body: 'after' })).status, 200);
   sb = await Sandbox.connect(sb.sandboxId, opts);
   assert.equal(await sb.files.read('/tmp/restart-up.txt'), 'after');
+});
+
+test('public-url: the URLs start with it (a trailing /api or / dropped)', async () => {
+  await sb.files.write('/tmp/public.txt', 'via a proxy');
+  const other = await startServer(KEY, undefined, 'public-url=https://files.example.com/oc/api/\n');
+  try {
+    const r = await rawRequest(other.base, 'POST', `/sandboxes/${sb.sandboxId}/files/download-url`,
+                               { key: KEY, body: JSON.stringify({ path: '/tmp/public.txt' }) });
+    assert.equal(r.status, 200, r.text);
+    const prefix = `https://files.example.com/oc/api/sandboxes/${sb.sandboxId}/files/signed?`;
+    assert.ok(r.json.url.startsWith(prefix), r.json.url);
+    // the proxy in front would pass it on as this
+    const got = await plain(r.json.url.replace('https://files.example.com/oc', other.opts.apiUrl));
+    assert.equal(got.buf.toString(), 'via a proxy');
+  } finally {
+    await stopServer(other.proc);
+  }
+});
+
+test('the key file: made 0600 on first start; one others may read, or malformed, stops the start', async () => {
+  const dir = tmpDir();
+  const keyFile = path.join(dir, 'server', 'url-signing.key');
+  const args = async () => ['--listen', `127.0.0.1:${await freePort()}`, '--api-key', KEY,
+                            '--state-dir', dir, '--no-reaper'];
+  const fresh = await spawnServer(await args());
+  await stopServer(fresh);
+  const st = fs.statSync(keyFile);
+  assert.equal(st.mode & 0o777, 0o600);
+  assert.match(fs.readFileSync(keyFile, 'utf8'), /^[0-9a-f]{64}\n$/);
+  fs.chmodSync(keyFile, 0o644);
+  await assert.rejects(spawnServer(await args()), /url-signing\.key may be read by others \(mode 644\); run chmod 600/);
+  fs.chmodSync(keyFile, 0o600);
+  fs.writeFileSync(keyFile, 'not a key\n');
+  await assert.rejects(spawnServer(await args()), /url-signing\.key is not 64 hex digits; remove it/);
 });
