@@ -48,6 +48,7 @@ static const RouteSpec routes[] = {
     /* the URLs those make: no API key, a signature (routes-signed.c) */
     { HTTP_ROUTE_FILES_SIGNED_GET, "GET", "/api/sandboxes/:id/files/signed", FALSE },
     { HTTP_ROUTE_FILES_SIGNED_PUT, "PUT", "/api/sandboxes/:id/files/signed", FALSE },
+    { HTTP_ROUTE_FILES_SIGNED_PREFLIGHT, "OPTIONS", "/api/sandboxes/:id/files/signed", FALSE },
     { HTTP_ROUTE_PTY_CREATE, "POST", "/api/sandboxes/:id/pty", FALSE },
     { HTTP_ROUTE_PTY_WS, "GET", "/api/sandboxes/:id/pty/:session", TRUE },
     { HTTP_ROUTE_PTY_RESIZE, "POST", "/api/sandboxes/:id/pty/:session/resize", FALSE },

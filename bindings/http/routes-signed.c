@@ -87,12 +87,23 @@ static const char *op_of(HttpRouteId id)
     return id == HTTP_ROUTE_FILES_SIGNED_PUT ? "put" : "get";
 }
 
-guint http_signed_verify(HttpServer *srv, const HttpRoute *route, GHashTable *query,
-                         const char **why)
+guint http_signed_verify(HttpServer *srv, SoupServerMessage *msg, const HttpRoute *route,
+                         GHashTable *query, const char **why)
 {
+    SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
     const char *op = query ? g_hash_table_lookup(query, "op") : NULL;
     HttpSignedCheck c = HTTP_SIGNED_INVALID;
 
+    /* A web page of any origin may use a URL it holds (a browser's upload
+     * asks first with OPTIONS): the URL is the credential, and no cookie or
+     * key goes with it. */
+    soup_message_headers_replace(h, "Access-Control-Allow-Origin", "*");
+    if (route->id == HTTP_ROUTE_FILES_SIGNED_PREFLIGHT) {
+        soup_message_headers_replace(h, "Access-Control-Allow-Methods", "GET, PUT");
+        soup_message_headers_replace(h, "Access-Control-Allow-Headers", "Content-Type");
+        soup_message_headers_replace(h, "Access-Control-Max-Age", "600");
+        return 0;
+    }
     if (query)
         c = http_signer_check(srv->signer, route->sandbox_id, op,
                               g_hash_table_lookup(query, "path"), g_hash_table_lookup(query, "exp"),
@@ -154,6 +165,12 @@ static void reply_url(HttpRequest *r, HttpRouteId signed_route)
     url = g_strdup_printf("%s/api/sandboxes/%s/files/signed?path=%s&op=%s&exp=%" G_GINT64_FORMAT
                           "&sig=%s", base, r->route.sandbox_id, escaped, op, exp, sig);
     http_reply_string_member(r, 200, "url", url);
+}
+
+/* The preflight's answer is its headers (http_signed_verify). */
+void http_signed_preflight(HttpRequest *r)
+{
+    r->status = 204;
 }
 
 void http_files_download_url(HttpRequest *r)

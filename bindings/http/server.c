@@ -49,6 +49,7 @@ static const HttpHandler handlers[HTTP_ROUTE_COUNT] = {
     [HTTP_ROUTE_FILES_UPLOAD_URL] = http_files_upload_url,
     [HTTP_ROUTE_FILES_SIGNED_GET] = http_files_read,
     [HTTP_ROUTE_FILES_SIGNED_PUT] = http_files_write,
+    [HTTP_ROUTE_FILES_SIGNED_PREFLIGHT] = http_signed_preflight,
     [HTTP_ROUTE_PTY_CREATE] = http_pty_create,
     [HTTP_ROUTE_PTY_RESIZE] = http_pty_resize,
     [HTTP_ROUTE_PTY_DELETE] = http_pty_delete,
@@ -367,9 +368,10 @@ static void early_handler(SoupServer *soup, SoupServerMessage *msg, const char *
         upload = route.id == HTTP_ROUTE_FILES_WRITE || route.id == HTTP_ROUTE_FILES_SIGNED_PUT;
         if (upload)
             limit = srv->cfg->max_upload;
-        if (route.id == HTTP_ROUTE_FILES_SIGNED_GET || route.id == HTTP_ROUTE_FILES_SIGNED_PUT) {
+        if (route.id == HTTP_ROUTE_FILES_SIGNED_GET || route.id == HTTP_ROUTE_FILES_SIGNED_PUT ||
+            route.id == HTTP_ROUTE_FILES_SIGNED_PREFLIGHT) {
             const char *why = NULL;
-            guint status = http_signed_verify(srv, &route, query, &why);
+            guint status = http_signed_verify(srv, msg, &route, query, &why);
 
             if (status) {
                 set_error(msg, status, why);

@@ -81,6 +81,27 @@ test('uploadUrl: a plain PUT without a key writes the file', async () => {
   assert.deepEqual(get.json, { error: 'the signed URL grants PUT only' });
 });
 
+test('a web page of another origin may use the URLs (CORS), without a key', async () => {
+  const url = await sb.uploadUrl('/tmp/cors.txt');
+  const pre = await fetch(url, { method: 'OPTIONS', headers: {
+    Origin: 'https://app.example.com', 'Access-Control-Request-Method': 'PUT' } });
+  assert.equal(pre.status, 204);
+  assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+  assert.match(pre.headers.get('access-control-allow-methods'), /\bPUT\b/);
+  const put = await fetch(url, { method: 'PUT', body: 'from a page',
+                                 headers: { Origin: 'https://app.example.com' } });
+  assert.equal(put.status, 200);
+  assert.equal(put.headers.get('access-control-allow-origin'), '*');
+  const dl = await fetch(await sb.downloadUrl('/tmp/cors.txt'));
+  assert.equal(dl.headers.get('access-control-allow-origin'), '*');
+  assert.equal(await dl.text(), 'from a page');
+  // other routes still want the key, and say nothing of CORS
+  const keyed = await fetch(`${base}/sandboxes/${sb.sandboxId}/files?path=/tmp/cors.txt`,
+                            { method: 'OPTIONS' });
+  assert.ok(keyed.status === 401 || keyed.status === 405, String(keyed.status));
+  assert.equal(keyed.headers.get('access-control-allow-origin'), null);
+});
+
 test('a tampered, misused or expired URL is 403 saying which, without the signature', async () => {
   await sb.files.write('/tmp/keep.txt', 'unchanged');
   const url = await sb.downloadUrl('/tmp/keep.txt');

@@ -147,6 +147,9 @@ START_TEST(test_routes)
     ck_assert_int_eq(http_route_match(&r, "PUT", "/api/sandboxes/sb-1/files/signed"), 0);
     ck_assert_int_eq(r.id, HTTP_ROUTE_FILES_SIGNED_PUT);
     http_route_clear(&r);
+    ck_assert_int_eq(http_route_match(&r, "OPTIONS", "/api/sandboxes/sb-1/files/signed"), 0);
+    ck_assert_int_eq(r.id, HTTP_ROUTE_FILES_SIGNED_PREFLIGHT);
+    http_route_clear(&r);
     ck_assert_int_eq(http_route_match(&r, "DELETE", "/api/sandboxes/sb-1/files/signed"), 405);
     ck_assert_int_eq(http_route_match(&r, "GET", "/api/sandboxes/sb-1/files/download-url"), 405);
     ck_assert_int_eq(http_route_match(&r, "GET", "/api/sandboxes/../files/signed"), 404);
