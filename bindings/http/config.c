@@ -48,6 +48,10 @@ static gboolean load_file(HttpConfig *cfg, const char *path, GError **error)
         g_free(cfg->preview_domain);
         cfg->preview_domain = g_key_file_get_string(kf, GROUP, "preview-domain", NULL);
     }
+    if (g_key_file_has_key(kf, GROUP, "public-url", NULL)) {
+        g_free(cfg->public_url);
+        cfg->public_url = g_key_file_get_string(kf, GROUP, "public-url", NULL);
+    }
     if (g_key_file_has_key(kf, GROUP, "reaper", NULL))
         cfg->reaper = g_key_file_get_boolean(kf, GROUP, "reaper", NULL);
     if (!key_int(kf, "pool-size", 0, &pool, error) ||
@@ -124,6 +128,18 @@ gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **err
                     "preview.example.com");
         return FALSE;
     }
+    if (cfg->public_url && !g_str_has_prefix(cfg->public_url, "http://") &&
+        !g_str_has_prefix(cfg->public_url, "https://")) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "public-url must be the server's URL as clients reach it, the SDK's apiUrl "
+                    "(http://... or https://...)");
+        return FALSE;
+    }
+    /* the SDK's apiUrl may end in /api or not; the routes add it */
+    if (cfg->public_url && g_str_has_suffix(cfg->public_url, "/"))
+        cfg->public_url[strlen(cfg->public_url) - 1] = '\0';
+    if (cfg->public_url && g_str_has_suffix(cfg->public_url, "/api"))
+        cfg->public_url[strlen(cfg->public_url) - 4] = '\0';
     /* -1 is "not given" */
     if (pool < -1 || pool > 64 || quota < -1 || wait < -1 || wait > 60000 || request == 0 ||
         request < -1 || request > 86400) {
@@ -193,11 +209,13 @@ void http_config_clear(HttpConfig *cfg)
     g_clear_pointer(&cfg->api_keys, g_strfreev);
     g_clear_pointer(&cfg->state_dir, g_free);
     g_clear_pointer(&cfg->preview_domain, g_free);
+    g_clear_pointer(&cfg->public_url, g_free);
 }
 
-char *http_state_subdir(const char *state_dir, const char *name)
+char *http_server_state_path(const char *state_dir, const char *name)
 {
     const char *base = state_dir ? state_dir : g_getenv("OC_STATE_DIR");
 
     return g_build_filename(base && *base ? base : "/var/lib/opencomputer", "server", name, NULL);
 }
+

@@ -24,6 +24,7 @@ typedef struct {
     guint request_timeout_s; /* a request (headers and body) not in by then: 408 */
     gboolean reaper;
     char *preview_domain;  /* previews at sb-{id}-p{port}.<this> (Host header) */
+    char *public_url;      /* NULL: signed URLs name the Host they were asked at */
 } HttpConfig;
 
 /* Defaults, then the key file (--config, group [server]), then flags.
@@ -33,5 +34,5 @@ gboolean http_config_load(HttpConfig *cfg, int *argc, char ***argv, GError **err
 GSocketAddress *http_config_address(const HttpConfig *cfg, GError **error);
 void http_config_clear(HttpConfig *cfg);
 /* <state_dir or $OC_STATE_DIR or the library's default>/server/<name>: the
- * server's own records. */
-char *http_state_subdir(const char *state_dir, const char *name);
+ * server's own state (preview records, snapshots, the URL signing key). */
+char *http_server_state_path(const char *state_dir, const char *name);

@@ -68,6 +68,16 @@ void http_files_write(HttpRequest *r);
 void http_files_delete(HttpRequest *r);
 void http_files_list(HttpRequest *r);
 void http_files_mkdir(HttpRequest *r);
+/* routes-signed.c: signed file URLs; the signed routes themselves are
+ * http_files_read and http_files_write, once http_signed_verify (before the
+ * body is read, on the HTTP thread) has returned 0, else a status with *why
+ * for the client. */
+void http_files_download_url(HttpRequest *r);
+void http_files_upload_url(HttpRequest *r);
+void http_signed_preflight(HttpRequest *r);
+HttpSigner *http_signer_load(const char *state_dir, GError **error);
+guint http_signed_verify(HttpServer *srv, SoupServerMessage *msg, const HttpRoute *route,
+                         GHashTable *query, const char **why);
 /* routes-session.c: background sessions; ids in URLs are the library's
  * numbers (a malformed one is a 404). */
 gboolean http_session_id(HttpRequest *r, uint32_t *out);

@@ -25,7 +25,7 @@ struct HttpPreviews {
 
 char *http_previews_dir(const char *state_dir)
 {
-    return http_state_subdir(state_dir, "preview");
+    return http_server_state_path(state_dir, "preview");
 }
 
 static void load_one(HttpPreviews *p, const char *name)
@@ -129,7 +129,7 @@ gboolean http_previews_token_valid(const char *requested, GError **error)
     return TRUE;
 }
 
-static char *new_token(GError **error)
+char *http_random_token(GError **error)
 {
     guint8 raw[32];
     size_t got = 0;
@@ -141,7 +141,7 @@ static char *new_token(GError **error)
         if (n < 0) {
             int e = errno;
             g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e),
-                        "cannot make a preview token: getrandom: %s", g_strerror(e));
+                        "cannot get random bytes: getrandom: %s", g_strerror(e));
             return NULL;
         }
         got += (size_t)n;
@@ -165,7 +165,7 @@ char *http_previews_set_token(HttpPreviews *p, const char *sandbox_id, const cha
 
     if (!http_previews_token_valid(requested, error))
         return NULL;
-    token = !requested || strcmp(requested, "auto") == 0 ? new_token(error) : g_strdup(requested);
+    token = !requested || strcmp(requested, "auto") == 0 ? http_random_token(error) : g_strdup(requested);
     if (!token)
         return NULL;
     hash = hash_of(token);

@@ -13,6 +13,8 @@ HttpPreviews *http_previews_new(const char *dir, GError **error);
 void http_previews_free(HttpPreviews *p);
 /* <state_dir or $OC_STATE_DIR or the library's default>/server/preview */
 char *http_previews_dir(const char *state_dir);
+/* 256 random bits from getrandom, as 64 hex digits. */
+char *http_random_token(GError **error);
 
 /* A sandbox's preview token: requested is NULL or "auto" (256 random bits
  * are made) or the caller's own (16 to 256 printable ASCII characters).

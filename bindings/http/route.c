@@ -43,6 +43,12 @@ static const RouteSpec routes[] = {
     { HTTP_ROUTE_FILES_DELETE, "DELETE", "/api/sandboxes/:id/files", FALSE },
     { HTTP_ROUTE_FILES_LIST, "GET", "/api/sandboxes/:id/files/list", FALSE },
     { HTTP_ROUTE_FILES_MKDIR, "POST", "/api/sandboxes/:id/files/mkdir", FALSE },
+    { HTTP_ROUTE_FILES_DOWNLOAD_URL, "POST", "/api/sandboxes/:id/files/download-url", FALSE },
+    { HTTP_ROUTE_FILES_UPLOAD_URL, "POST", "/api/sandboxes/:id/files/upload-url", FALSE },
+    /* the URLs those make: no API key, a signature (routes-signed.c) */
+    { HTTP_ROUTE_FILES_SIGNED_GET, "GET", "/api/sandboxes/:id/files/signed", FALSE },
+    { HTTP_ROUTE_FILES_SIGNED_PUT, "PUT", "/api/sandboxes/:id/files/signed", FALSE },
+    { HTTP_ROUTE_FILES_SIGNED_PREFLIGHT, "OPTIONS", "/api/sandboxes/:id/files/signed", FALSE },
     { HTTP_ROUTE_PTY_CREATE, "POST", "/api/sandboxes/:id/pty", FALSE },
     { HTTP_ROUTE_PTY_WS, "GET", "/api/sandboxes/:id/pty/:session", TRUE },
     { HTTP_ROUTE_PTY_RESIZE, "POST", "/api/sandboxes/:id/pty/:session/resize", FALSE },

@@ -114,8 +114,6 @@ void http_preview_rotate(HttpRequest *r)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *token = NULL;
-    JsonObject *o;
-    JsonNode *n;
 
     if (!sandbox_exists(r))
         return;
@@ -124,10 +122,5 @@ void http_preview_rotate(HttpRequest *r)
         http_reply_error(r, 500, "%s", error->message);
         return;
     }
-    o = json_object_new();
-    json_object_set_string_member(o, "previewAuthToken", token);
-    n = json_node_alloc();
-    json_node_init_object(n, o);
-    json_object_unref(o);
-    http_reply_json(r, 200, n);
+    http_reply_string_member(r, 200, "previewAuthToken", token);
 }

@@ -13,7 +13,7 @@
 
 static char *record_path(HttpServer *srv, const char *name)
 {
-    g_autofree char *dir = http_state_subdir(srv->cfg->state_dir, "snapshots");
+    g_autofree char *dir = http_server_state_path(srv->cfg->state_dir, "snapshots");
     g_autofree char *file = g_strconcat(name, ".json", NULL);
 
     return g_build_filename(dir, file, NULL);

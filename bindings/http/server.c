@@ -9,6 +9,7 @@
 #include "preview.h"
 #include "proxy.h"
 #include "sandboxes.h"
+#include "signed-url.h"
 #include "upload.h"
 
 #include <netinet/in.h>
@@ -44,6 +45,11 @@ static const HttpHandler handlers[HTTP_ROUTE_COUNT] = {
     [HTTP_ROUTE_FILES_DELETE] = http_files_delete,
     [HTTP_ROUTE_FILES_LIST] = http_files_list,
     [HTTP_ROUTE_FILES_MKDIR] = http_files_mkdir,
+    [HTTP_ROUTE_FILES_DOWNLOAD_URL] = http_files_download_url,
+    [HTTP_ROUTE_FILES_UPLOAD_URL] = http_files_upload_url,
+    [HTTP_ROUTE_FILES_SIGNED_GET] = http_files_read,
+    [HTTP_ROUTE_FILES_SIGNED_PUT] = http_files_write,
+    [HTTP_ROUTE_FILES_SIGNED_PREFLIGHT] = http_signed_preflight,
     [HTTP_ROUTE_PTY_CREATE] = http_pty_create,
     [HTTP_ROUTE_PTY_RESIZE] = http_pty_resize,
     [HTTP_ROUTE_PTY_DELETE] = http_pty_delete,
@@ -155,6 +161,14 @@ void http_reply_array(HttpRequest *r, JsonArray *array)
 
     json_node_take_array(n, array);
     http_reply_json(r, 200, n);
+}
+
+void http_reply_string_member(HttpRequest *r, guint status, const char *name, const char *value)
+{
+    JsonNode *n = http_json_ok();
+
+    json_object_set_string_member(json_node_get_object(n), name, value);
+    http_reply_json(r, status, n);
 }
 
 JsonNode *http_json_ok(void)
@@ -337,7 +351,7 @@ static void early_handler(SoupServer *soup, SoupServerMessage *msg, const char *
     HttpServer *srv = data;
     SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
     gint64 limit = srv->cfg->max_body;
-    gboolean upload = FALSE;
+    gboolean upload = FALSE, signed_ok = FALSE;
     HttpRoute route;
     HttpPreviewTarget preview;
     GUri *uri = soup_server_message_get_uri(msg);
@@ -358,12 +372,24 @@ static void early_handler(SoupServer *soup, SoupServerMessage *msg, const char *
     }
     if (http_route_match(&route, soup_server_message_get_method(msg), path) == 0) {
         g_object_set_data(G_OBJECT(msg), "oc-route", (gpointer)route.pattern);
-        upload = route.id == HTTP_ROUTE_FILES_WRITE;
+        upload = route.id == HTTP_ROUTE_FILES_WRITE || route.id == HTTP_ROUTE_FILES_SIGNED_PUT;
         if (upload)
             limit = srv->cfg->max_upload;
+        if (route.id == HTTP_ROUTE_FILES_SIGNED_GET || route.id == HTTP_ROUTE_FILES_SIGNED_PUT ||
+            route.id == HTTP_ROUTE_FILES_SIGNED_PREFLIGHT) {
+            const char *why = NULL;
+            guint status = http_signed_verify(srv, msg, &route, query, &why);
+
+            if (status) {
+                set_error(msg, status, why);
+                http_route_clear(&route);
+                return;
+            }
+            signed_ok = TRUE; /* the signature stands in for the key */
+        }
         http_route_clear(&route);
     }
-    if (!authorized(srv, msg, query)) {
+    if (!signed_ok && !authorized(srv, msg, query)) {
         set_error(msg, 401, "missing or wrong API key");
         return;
     }
@@ -439,7 +465,7 @@ static void work(gpointer data, gpointer pool_data)
 /* Routes whose body is data, not JSON. */
 static gboolean takes_raw_body(HttpRouteId id)
 {
-    return id == HTTP_ROUTE_FILES_WRITE;
+    return id == HTTP_ROUTE_FILES_WRITE || id == HTTP_ROUTE_FILES_SIGNED_PUT;
 }
 
 static void handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
@@ -517,6 +543,11 @@ HttpServer *http_server_new(HttpConfig *cfg, oc_context *ctx, GError **error)
         http_server_free(srv);
         return NULL;
     }
+    srv->signer = http_signer_load(cfg->state_dir, error);
+    if (!srv->signer) {
+        http_server_free(srv);
+        return NULL;
+    }
     srv->sandboxes = http_sandboxes_new();
     srv->execs = http_exec_table_new();
     srv->soup = soup_server_new("server-header", "oc-server ", NULL);
@@ -546,6 +577,7 @@ void http_server_free(HttpServer *srv)
     g_clear_pointer(&srv->execs, http_exec_table_free);
     g_clear_pointer(&srv->sandboxes, http_sandboxes_free);
     g_clear_pointer(&srv->previews, http_previews_free);
+    g_clear_pointer(&srv->signer, http_signer_free);
     g_main_context_unref(srv->main_ctx);
     oc_context_unref(srv->ctx);
     g_free(srv);

@@ -13,6 +13,7 @@
 typedef struct HttpSandboxes HttpSandboxes;
 typedef struct HttpExecTable HttpExecTable;
 typedef struct HttpPreviews HttpPreviews;
+typedef struct HttpSigner HttpSigner;
 
 typedef struct {
     HttpConfig *cfg;
@@ -23,6 +24,7 @@ typedef struct {
     HttpSandboxes *sandboxes;
     HttpExecTable *execs;
     HttpPreviews *previews;
+    HttpSigner *signer;          /* signed file URLs (routes-signed.c) */
 } HttpServer;
 
 typedef struct {
@@ -60,6 +62,7 @@ void http_reply_empty(HttpRequest *r, guint status);
 /* {} when rc is 0, else the error (freed): the end of most handlers. */
 void http_reply_done(HttpRequest *r, int rc, oc_error *err);
 void http_reply_array(HttpRequest *r, JsonArray *array); /* takes array */
+void http_reply_string_member(HttpRequest *r, guint status, const char *name, const char *value);
 guint http_status_of(int oc_code);
 
 /* A query parameter, or NULL. */
