@@ -11,6 +11,8 @@ void http_sandbox_get(HttpRequest *r);
 void http_sandbox_kill(HttpRequest *r);
 void http_sandbox_timeout(HttpRequest *r);
 void http_sandbox_hibernate(HttpRequest *r);
+void http_sandbox_reboot(HttpRequest *r);
+void http_sandbox_power_cycle(HttpRequest *r);
 void http_sandbox_wake(HttpRequest *r);
 /* routes-network.c */
 void http_network_get(HttpRequest *r);

@@ -22,6 +22,8 @@ static const RouteSpec routes[] = {
     { HTTP_ROUTE_SANDBOX_TIMEOUT, "POST", "/api/sandboxes/:id/timeout", FALSE },
     { HTTP_ROUTE_SANDBOX_HIBERNATE, "POST", "/api/sandboxes/:id/hibernate", FALSE },
     { HTTP_ROUTE_SANDBOX_WAKE, "POST", "/api/sandboxes/:id/wake", FALSE },
+    { HTTP_ROUTE_SANDBOX_REBOOT, "POST", "/api/sandboxes/:id/reboot", FALSE },
+    { HTTP_ROUTE_SANDBOX_POWER_CYCLE, "POST", "/api/sandboxes/:id/power-cycle", FALSE },
     /* network is this server's own (docs/server.md) */
     { HTTP_ROUTE_NETWORK_GET, "GET", "/api/sandboxes/:id/network", FALSE },
     { HTTP_ROUTE_NETWORK_PUT, "PUT", "/api/sandboxes/:id/network", FALSE },

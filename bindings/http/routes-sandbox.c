@@ -1,4 +1,4 @@
-/* routes-sandbox.c: create, get, list, kill, timeout, hibernate, wake. */
+/* routes-sandbox.c: create, get, list, kill, timeout, hibernate, wake, reboot. */
 #include "body.h"
 #include "build.h"
 #include "handlers.h"
@@ -179,18 +179,37 @@ void http_sandbox_timeout(HttpRequest *r)
     oc_sandbox_unref(sb);
 }
 
-void http_sandbox_hibernate(HttpRequest *r)
+/* A power operation that answers with the sandbox as it is after it. */
+static void power_op(HttpRequest *r, int (*op)(oc_sandbox *, uint32_t, oc_error **),
+                     uint32_t flags)
 {
     oc_sandbox *sb = http_sandbox_open(r);
     oc_error *err = NULL;
 
     if (!sb)
         return;
-    if (oc_sandbox_hibernate(sb, 0, &err) < 0)
+    if (op(sb, flags, &err) < 0)
         http_reply_oc_error(r, err);
     else
         reply_sandbox(r, 200, sb);
     oc_sandbox_unref(sb);
+}
+
+void http_sandbox_hibernate(HttpRequest *r)
+{
+    power_op(r, oc_sandbox_hibernate, 0);
+}
+
+/* The SDK's reboot() and powerCycle(): a hibernated sandbox is not woken
+ * first (reboot is 409, a power cycle boots it from its disk). */
+void http_sandbox_reboot(HttpRequest *r)
+{
+    power_op(r, oc_sandbox_reboot, 0);
+}
+
+void http_sandbox_power_cycle(HttpRequest *r)
+{
+    power_op(r, oc_sandbox_reboot, OC_REBOOT_HARD);
 }
 
 void http_sandbox_wake(HttpRequest *r)

@@ -1,0 +1,58 @@
+// power.test.mjs: the SDK's reboot() and powerCycle() through oc-server: the
+// guest restarts from its disk (a new boot id, files kept, processes gone);
+// reboot of a hibernated sandbox is 409, a power cycle boots it.  One
+// sandbox; it carries metadata oc-test, which scripts/check sweeps, and is
+// killed here.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { rawRequest, removeTmpDirs, startServer, stopServer } from './server.mjs';
+
+const { Sandbox } = await import(process.env.OC_SDK);
+
+const KEY = 'test-key-' + Math.random().toString(36).slice(2).padEnd(12, '0');
+const META = { 'oc-test': 'http' };
+let server, serverLog = '', base, opts, sb;
+
+before(async () => {
+  ({ proc: server, base, opts } = await startServer(KEY, (d) => { serverLog += d; }));
+  sb = await Sandbox.create({ ...opts, timeout: 600, memoryMB: 256, metadata: META });
+});
+
+after(async () => {
+  await sb?.kill().catch(() => {});
+  const [code, signal] = await stopServer(server);
+  assert.equal(signal, null, `oc-server died of ${signal}: ${serverLog.slice(-2000)}`);
+  assert.equal(code, 0, serverLog.slice(-2000));
+  removeTmpDirs();
+});
+
+const bootId = async () => (await sb.exec.run('cat /proc/sys/kernel/random/boot_id')).stdout;
+
+test('reboot and powerCycle restart the guest from its disk', async () => {
+  await sb.files.write('/root/kept', 'kept\n');
+  const session = await sb.exec.start('sleep', { args: ['1000'] });
+  const before = await bootId();
+  await sb.reboot();
+  const after = await bootId();
+  assert.ok(after && after !== before, `${before} ${after}`);
+  assert.equal(await sb.files.read('/root/kept'), 'kept\n');
+  const running = (await sb.exec.list()).filter((s) => s.running);
+  assert.deepEqual(running, [], `session ${session.sessionId} survived: ${JSON.stringify(running)}`);
+  await sb.powerCycle();
+  assert.ok(![before, after].includes(await bootId()));
+  assert.equal(await sb.isRunning(), true);
+});
+
+test('reboot of a hibernated sandbox is 409; powerCycle boots it', async () => {
+  await sb.hibernate();
+  const r = await rawRequest(base, 'POST', `/sandboxes/${sb.sandboxId}/reboot`, { key: KEY });
+  assert.equal(r.status, 409, r.text);
+  assert.match(r.json.error, /wake it first/);
+  await sb.powerCycle();
+  assert.equal(await sb.isRunning(), true);
+  assert.equal(await sb.files.read('/root/kept'), 'kept\n');
+  const unknown = await rawRequest(base, 'POST', '/sandboxes/sb-000000000000/power-cycle',
+                                 { key: KEY });
+  assert.equal(unknown.status, 404, unknown.text);
+});
