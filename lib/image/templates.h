@@ -2,8 +2,9 @@
  * files), which disks build on it, and removing it.
  *
  *   STATE/templates/NAME/template.json  {"name", "key", "created", "size_bytes",
- *                                        and for a built template "parent", "steps",
- *                                        "env", "workdir", "user"}
+ *                                        for a built template "parent", "steps",
+ *                                        "env", "workdir", "user", "layer"; for an
+ *                                        imported one "imported_from"}
  *   STATE/templates/NAME/use.lock       shared while a sandbox is being made
  *                                       from it, exclusive while it is removed
  */
@@ -25,6 +26,7 @@ typedef struct {
     char **env;         /* "K=V"; empty for none */
     char *workdir;      /* NULL: the agent's default */
     char *user;         /* NULL: root */
+    char *imported_from; /* the tarball it was imported from, or NULL */
 } ImageTemplate;
 
 ImageTemplate *image_template_load(const char *state_dir, const char *name, GError **error);
