@@ -29,12 +29,19 @@
 #error "unknown guest architecture"
 #endif
 
-/* The last lines of a tool's error output, on one line. */
+/* The last lines of a tool's error output, on one line (tar's closing
+ * "Exiting with failure status" says nothing). */
 static char *tail_lines(const char *text)
 {
     g_auto(GStrv) lines = g_strsplit(g_strstrip((char *)text), "\n", -1);
     guint n = g_strv_length(lines);
-    guint from = n > TOOL_ERROR_LINES ? n - TOOL_ERROR_LINES : 0;
+    guint from;
+
+    if (n > 1 && g_str_has_prefix(lines[n - 1], "tar: Exiting with failure status")) {
+        g_free(lines[--n]);
+        lines[n] = NULL;
+    }
+    from = n > TOOL_ERROR_LINES ? n - TOOL_ERROR_LINES : 0;
     return g_strjoinv("; ", lines + from);
 }
 

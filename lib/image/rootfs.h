@@ -10,7 +10,8 @@
 
 #include <glib.h>
 
-/* Unpacks tarball (plain, gzip, xz, bzip2 or zstd: tar detects which) into
+/* Unpacks tarball (plain, gzip or xz; bzip2 and zstd where their tools
+ * are installed: tar detects which) into
  * dir, an empty directory, keeping numeric owners, modes and file
  * capabilities.  tar's own protections keep every member inside dir.
  * OC_ENOTFOUND for a missing file, OC_EINVAL for one that is no tar. */

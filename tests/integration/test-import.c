@@ -13,6 +13,7 @@
 #include "itest.h"
 
 #define T_BB "itest-import-bb"
+#define T_BARE "itest-import-bare"
 
 static oc_context *ctx;
 static char *tmp;      /* a private temporary directory */
@@ -72,12 +73,14 @@ static void setup(void)
     sh(script);
     /* left by an earlier run that died */
     oc_template_delete(ctx, T_BB, 0, NULL);
+    oc_template_delete(ctx, T_BARE, 0, NULL);
 }
 
 static void teardown(void)
 {
     g_autofree char *rm = g_strdup_printf("rm -rf '%s'", tmp);
     oc_template_delete(ctx, T_BB, 0, NULL);
+    oc_template_delete(ctx, T_BARE, 0, NULL);
     g_spawn_command_line_sync(rm, NULL, NULL, NULL, NULL);
     oc_context_unref(ctx);
 }
@@ -163,6 +166,48 @@ START_TEST(test_busybox_userland)
     OK(oc_template_delete(ctx, T_BB, 0, &e_));
     after = templates_dir_listing();
     ck_assert_str_eq(after, before);
+}
+END_TEST
+
+/* The least a userland can be: a shell at /usr/bin/sh and nothing else (no
+ * /bin, /etc, /root or /tmp), xz-compressed, not prepared at import (the
+ * create boots it).  The guest's agent copes: /bin/sh is made a link, the
+ * working directory is /, and what needs /etc fails with a message. */
+START_TEST(test_bare_userland)
+{
+    g_autofree char *tar = g_build_filename(tmp, "bare.tar.xz", NULL);
+    oc_template_import_options io = OC_TEMPLATE_IMPORT_OPTIONS_INIT;
+    oc_sandbox_options so = OC_SANDBOX_OPTIONS_INIT;
+    const char *meta[] = { "oc-test=integration", "owner=itest-import", NULL };
+    g_autofree char *zero = NULL, *where = NULL;
+    oc_exec_options eo = OC_EXEC_OPTIONS_INIT;
+    oc_exec_result *r = NULL;
+    oc_file_info *fi = NULL;
+    oc_sandbox *sb = NULL;
+    int ready = 1;
+
+    sh("mkdir -p bare/usr/bin && cp /bin/busybox bare/usr/bin/sh && "
+       "tar -C bare -cJf bare.tar.xz .");
+    io.prepare = 0;
+    OK(oc_template_import(ctx, T_BARE, tar, &io, &e_));
+    OK(oc_template_snapshot_ready(ctx, T_BARE, &ready, &e_));
+    ck_assert_int_eq(ready, 0);
+    so.template_name = T_BARE;
+    so.metadata = meta;
+    so.memory_mb = 256;
+    OK(oc_sandbox_create(&sb, ctx, &so, &e_));
+    zero = run(sb, "echo $0", NULL);
+    ck_assert_str_eq(zero, "/bin/sh");
+    OK(oc_files_stat(&fi, sb, "/bin/sh", 0, &e_));
+    ck_assert_str_eq(oc_file_info_link_target(fi), "/usr/bin/sh");
+    oc_file_info_free(fi);
+    where = run(sb, "echo $PWD", NULL);
+    ck_assert_str_eq(where, "/");
+    eo.user = "bob";
+    FAILS(OC_EINVAL, oc_exec_run(&r, sb, "true", &eo, &err), "/etc/passwd");
+    OK(oc_sandbox_kill(sb, 0, &e_));
+    oc_sandbox_unref(sb);
+    OK(oc_template_delete(ctx, T_BARE, 0, &e_));
 }
 END_TEST
 
@@ -304,6 +349,7 @@ END_TEST
 
 int main(void)
 {
-    const TTest *const tests[] = { test_bad_input, test_prune, test_busybox_userland };
+    const TTest *const tests[] = { test_bad_input, test_prune, test_busybox_userland,
+                                   test_bare_userland };
     return itest_main("import", 900, setup, teardown, tests, G_N_ELEMENTS(tests));
 }
