@@ -60,10 +60,10 @@ check "an unsupported instruction is refused, naming its line" bash -c \
 
 # template import and prune: the refusals need no VM
 ti=cli-import-$$
-"$oc" template import "$ti" "$tmp/missing.tar" 2>"$tmp/imp1.err"
+"$oc" template import "$ti" "$tmp/missing.tar" >/dev/null 2>"$tmp/imp1.err"
 check "oc template import of a missing file fails, naming it" bash -c \
     "[ $? -eq 1 ] && grep -q 'missing.tar: no such file' '$tmp/imp1.err'"
-"$oc" template import "$ti" "$tmp/Dockerfile" 2>"$tmp/imp2.err"
+"$oc" template import "$ti" "$tmp/Dockerfile" >"$tmp/imp2.out" 2>"$tmp/imp2.err"
 check "oc template import of a file that is no tar fails" bash -c \
     "[ $? -eq 1 ] && grep -q 'is not a tar archive' '$tmp/imp2.err'"
 check "and leaves no template" bash -c "! '$oc' template list | grep -q '^$ti '"
