@@ -123,9 +123,17 @@ START_TEST(test_busybox_userland)
     size_t len = 0;
     int ready = 0;
 
+    /* what an import that died left: the next import removes it */
+    g_autofree char *dead = g_build_filename(state_dir(), "templates",
+                                             ".import-itest-dead-00000000", NULL);
+    g_autofree char *dead_file = g_build_filename(dead, "root", "bin", "sh", NULL);
+    g_autofree char *mk = g_strdup_printf("mkdir -p '%s/root/bin' && touch '%s' && "
+                                          "chmod 0555 '%s/root/bin'", dead, dead_file, dead);
+    sh(mk);
     io.log = collect;
     io.log_user_data = log;
     OK(oc_template_import(ctx, T_BB, bb_tar, &io, &e_));
+    ck_assert_msg(!g_file_test(dead, G_FILE_TEST_EXISTS), "%s was left", dead);
     ck_assert_msg(log->len >= 3 && strstr(log->pdata[0], "unpacking"), "log: %s",
                   log->len ? (char *)log->pdata[0] : "(empty)");
     OK(oc_template_get(&t, ctx, T_BB, &e_));
