@@ -499,6 +499,9 @@ OC_API const char *const *oc_template_info_steps(const oc_template_info *t);
 OC_API const char *const *oc_template_info_env(const oc_template_info *t);
 OC_API const char *oc_template_info_workdir(const oc_template_info *t);
 OC_API const char *oc_template_info_user(const oc_template_info *t);
+/* The agent program and its arguments its sandboxes' agent sessions run by
+ * default (OC_BUILD_STEP_AGENT); NULL: OC_AGENT_DEFAULT_PROGRAM. */
+OC_API const char *const *oc_template_info_agent(const oc_template_info *t);
 
 typedef struct oc_template_list oc_template_list;
 
@@ -519,15 +522,16 @@ OC_API int oc_template_delete(oc_context *ctx, const char *name, uint32_t flags,
 /* ---- building templates ----
  *
  * A template is built from a parent template and ordered steps, given as a
- * Dockerfile (FROM, RUN, COPY, ENV, WORKDIR, USER, ARG; anything else is an
- * error naming the line) or as an array of oc_build_step.  The steps run in
+ * Dockerfile (FROM, RUN, COPY, ENV, WORKDIR, USER, ARG, and LABEL
+ * opencomputer.agent; anything else is an error naming the line) or as an array of oc_build_step.  The steps run in
  * a hidden sandbox booted from the parent; after each step that changes the
  * disk, the disk is kept as a cached layer keyed by the content of the
  * parent, the steps so far and the bytes they copy.  A rebuild runs only
  * the steps from the first one that changed; an unchanged rebuild boots
  * nothing.  The new template's ENV, WORKDIR and USER become the defaults of
  * sandboxes created from it (exec's cwd and user, and envs under the
- * caller's). */
+ * caller's), and its agent program that of their agent sessions.  All four
+ * are inherited from the parent unless a step sets them. */
 
 typedef enum {
     OC_BUILD_STEP_RUN = 1,     /* args: { command line } run by /bin/sh -c, or the argv
@@ -544,6 +548,10 @@ typedef enum {
     OC_BUILD_STEP_WORKDIR = 5, /* args: { absolute path }, created if missing */
     OC_BUILD_STEP_USER = 6,    /* args: { USER[:GROUP] } (names or numbers) that later
                                 * RUN steps and the template's sandboxes run as */
+    OC_BUILD_STEP_AGENT = 7,   /* args: { absolute path of a program in the image,
+                                * its arguments... }: what oc_agent_start() runs
+                                * when not told (Dockerfile: LABEL
+                                * opencomputer.agent='["/path", "arg"]') */
 } oc_build_step_kind;
 
 /* RUN: args are the program and its arguments, run without a shell. */
@@ -846,8 +854,10 @@ OC_API void oc_shell_close(oc_shell *sh);
  * "turn_complete", "interrupted", "error", ...) and reads one JSON command
  * per line on stdin ({"type":"prompt","text":...}, {"type":"interrupt"},
  * {"type":"configure",...}).  docs/agent-sessions.md has the protocol.  The
- * default program, OC_AGENT_DEFAULT_PROGRAM, is the reference runner of the
- * base template: a scripted test double for the protocol, not a model.
+ * default program is the one the sandbox's template names
+ * (OC_BUILD_STEP_AGENT, oc_template_info_agent()), else
+ * OC_AGENT_DEFAULT_PROGRAM, the reference runner of the base template: a
+ * scripted test double for the protocol, not a model.
  *
  * The program runs as `/usr/bin/env OC_AGENT_SESSION=1 PROGRAM ARGS...`,
  * which tags it for oc_agent_list().  Like every session it goes on when
@@ -869,8 +879,10 @@ typedef struct oc_agent_session oc_agent_session;
 
 typedef struct {
     uint32_t version;
-    const char *program;            /* NULL: OC_AGENT_DEFAULT_PROGRAM */
-    const char *const *args;        /* NULL-terminated arguments after it */
+    const char *program;            /* NULL: the template's agent program, else
+                                     * OC_AGENT_DEFAULT_PROGRAM */
+    const char *const *args;        /* NULL-terminated arguments after it; NULL
+                                     * with program NULL: the template's */
     const char *prompt;             /* NULL: none; else the first prompt */
     /* Settings sent as the first command, {"type":"configure",...}, if any
      * is set: "model", "systemPrompt", "maxTurns", "cwd", and the members

@@ -10,6 +10,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "core/sandbox.h"
 #include "oc-private.h"
 #include "util/jsonlines.h"
 
@@ -227,15 +228,31 @@ OC_API int oc_agent_options_init(oc_agent_options *opts, uint32_t version)
 }
 
 /* `env OC_AGENT_SESSION=1 PROGRAM ARGS...`: the tag oc_agent_list() looks
- * for, in the command line every session listing shows. */
-static GPtrArray *start_argv(const oc_agent_options *opts)
+ * for, in the command line every session listing shows.  Without a program
+ * the sandbox's template names it (and its arguments, unless opts has
+ * some), as the sandbox's record keeps it from its creation: the version
+ * of the template whose disk it runs on. */
+static GPtrArray *start_argv(oc_sandbox *sb, const oc_agent_options *opts)
 {
-    GPtrArray *argv = g_ptr_array_new();
+    GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) tmpl = NULL;
+    const char *const *args = opts->args;
 
-    g_ptr_array_add(argv, (gpointer)"OC_AGENT_SESSION=1");
-    g_ptr_array_add(argv, (gpointer)(opts->program ? opts->program : OC_AGENT_DEFAULT_PROGRAM));
-    for (const char *const *a = opts->args; a && *a; a++)
-        g_ptr_array_add(argv, (gpointer)*a);
+    if (!opts->program) {
+        g_mutex_lock(&sb->lock);
+        tmpl = g_strdupv(sb->record->agent);
+        g_mutex_unlock(&sb->lock);
+    }
+
+    g_ptr_array_add(argv, g_strdup("OC_AGENT_SESSION=1"));
+    if (opts->program)
+        g_ptr_array_add(argv, g_strdup(opts->program));
+    else
+        g_ptr_array_add(argv, g_strdup(tmpl ? tmpl[0] : OC_AGENT_DEFAULT_PROGRAM));
+    if (!args && tmpl)
+        args = (const char *const *)tmpl + 1;
+    for (const char *const *a = args; a && *a; a++)
+        g_ptr_array_add(argv, g_strdup(*a));
     g_ptr_array_add(argv, NULL);
     return argv;
 }
@@ -279,7 +296,7 @@ OC_API int oc_agent_start(oc_agent_session **out, oc_sandbox *sb, const oc_agent
     if (!s)
         return oc_error_propagate(error, err);
 
-    g_autoptr(GPtrArray) argv = start_argv(opts);
+    g_autoptr(GPtrArray) argv = start_argv(sb, opts);
     oc_exec_options eo = OC_EXEC_OPTIONS_INIT;
     eo.args = (const char *const *)argv->pdata;
     eo.envs = opts->envs;

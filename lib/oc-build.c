@@ -7,7 +7,8 @@ G_STATIC_ASSERT((int)OC_BUILD_STEP_RUN == (int)BUILD_RUN &&
                 (int)OC_BUILD_STEP_COPY == (int)BUILD_COPY &&
                 (int)OC_BUILD_STEP_ENV == (int)BUILD_ENV &&
                 (int)OC_BUILD_STEP_WORKDIR == (int)BUILD_WORKDIR &&
-                (int)OC_BUILD_STEP_USER == (int)BUILD_USER);
+                (int)OC_BUILD_STEP_USER == (int)BUILD_USER &&
+                (int)OC_BUILD_STEP_AGENT == (int)BUILD_AGENT);
 
 OC_API int oc_template_build_options_init(oc_template_build_options *opts, uint32_t version)
 {
@@ -30,7 +31,7 @@ static BuildSpec *spec_from_steps(const oc_template_build_options *o, GError **e
     }
     for (size_t i = 0; i < o->step_count; i++) {
         const oc_build_step *s = &o->steps[i];
-        if (s->kind < OC_BUILD_STEP_RUN || s->kind > OC_BUILD_STEP_USER) {
+        if (s->kind < OC_BUILD_STEP_RUN || s->kind > OC_BUILD_STEP_AGENT) {
             g_set_error(error, OC_ERROR, OC_EINVAL, "oc_template_build: step %zu has unknown "
                         "kind %u; use an oc_build_step_kind", i + 1, s->kind);
             return NULL;

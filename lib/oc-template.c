@@ -93,6 +93,11 @@ OC_API const char *oc_template_info_imported_from(const oc_template_info *t)
     return t ? t->t->imported_from : NULL;
 }
 
+OC_API const char *const *oc_template_info_agent(const oc_template_info *t)
+{
+    return t ? (const char *const *)t->t->agent : NULL;
+}
+
 OC_API int oc_template_list_get(oc_template_list **out, oc_context *ctx, uint32_t flags,
                                 oc_error **error)
 {

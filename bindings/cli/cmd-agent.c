@@ -83,7 +83,8 @@ static int agent_start(Cli *cli, int argc, char **argv)
     GOptionEntry entries[] = {
         { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "The first prompt", "TEXT" },
         { "program", 0, 0, G_OPTION_ARG_STRING, &program,
-          "The agent program (default " OC_AGENT_DEFAULT_PROGRAM ")", "PATH" },
+          "The agent program (default: the template's, else " OC_AGENT_DEFAULT_PROGRAM ")",
+          "PATH" },
         { "arg", 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, "An argument of the program (repeat)",
           "ARG" },
         { "model", 0, 0, G_OPTION_ARG_STRING, &model, "Setting: model", "NAME" },

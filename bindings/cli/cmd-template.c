@@ -148,6 +148,12 @@ static void template_fields(const oc_template_info *t, JsonObject *o)
     json_object_set_string_member(o, "workdir", oc_template_info_workdir(t));
     json_object_set_string_member(o, "user", oc_template_info_user(t));
     json_object_set_string_member(o, "importedFrom", oc_template_info_imported_from(t));
+    if (oc_template_info_agent(t)) {
+        JsonArray *agent = json_array_new();
+        for (const char *const *a = oc_template_info_agent(t); *a; a++)
+            json_array_add_string_element(agent, *a);
+        json_object_set_array_member(o, "agent", agent);
+    }
 }
 
 static void template_row(const TemplateVerb *v, JsonObject *o)

@@ -472,11 +472,14 @@ void exec_input(agent_stream *s, const uint8_t *p, size_t len)
 void exec_input_eof(agent_stream *s)
 {
     s->in_eof = 1;
-    flush_stdin(s);
+    if (!s->connecting) /* else the connection ends its sending side once up */
+        flush_stdin(s);
 }
 
 void exec_cancel(agent_stream *s)
 {
+    if (forward_cancel(s))
+        return;
     if (s->op == OC_OP_PORT_CONNECT) {
         /* no process: the connection ends, and with it the stream */
         close_stdin(s);
@@ -509,6 +512,8 @@ void exec_exited(agent_stream *s, int status)
 void exec_poll_setup(agent_stream *s, struct pollfd *pfd, int *n)
 {
     s->pidx[0] = s->pidx[1] = s->pidx[2] = -1;
+    if (forward_poll_setup(s, pfd, n))
+        return;
     for (int c = 1; c <= 2; c++) {
         if (s->out_fd[c] >= 0 && stream_sendable(s, c) > 0) {
             pfd[*n] = (struct pollfd){ .fd = s->out_fd[c], .events = POLLIN };
@@ -523,6 +528,8 @@ void exec_poll_setup(agent_stream *s, struct pollfd *pfd, int *n)
 
 void exec_poll_events(agent_stream *s, const struct pollfd *pfd)
 {
+    if (forward_poll_events(s, pfd))
+        return;
     if (s->pidx[0] >= 0 && pfd[s->pidx[0]].revents && s->in_fd == pfd[s->pidx[0]].fd)
         flush_stdin(s);
     for (int c = 1; c <= 2; c++) {
@@ -551,6 +558,10 @@ void exec_poll_events(agent_stream *s, const struct pollfd *pfd)
 
 int64_t exec_timers(agent_stream *s, int64_t now)
 {
+    int64_t next = 0;
+
+    if (forward_timers(s, now, &next))
+        return next;
     if (s->kill_at_ms && now >= s->kill_at_ms && !s->exited) {
         kill(-s->pid, SIGKILL);
         s->timed_out = 1;
@@ -575,7 +586,6 @@ int64_t exec_timers(agent_stream *s, int64_t now)
             return 0; /* s may be gone */
         }
     }
-    int64_t next = 0;
     if (s->kill_at_ms)
         next = s->kill_at_ms;
     if (s->drain_at_ms && (!next || s->drain_at_ms < next))

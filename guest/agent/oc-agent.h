@@ -83,6 +83,11 @@ typedef struct agent_stream {
     int64_t kill_at_ms;     /* timeout deadline, 0 = none */
     int64_t drain_at_ms;    /* after exit: stop waiting for the pipes */
 
+    /* PORT_CONNECT while its connect is in progress (in_fd is the socket) */
+    int connecting;         /* the address family being tried; 0: none */
+    uint16_t port;
+    int64_t connect_until_ms;
+
     /* files */
     int fd;
     uint64_t size;
@@ -250,8 +255,14 @@ void exec_release(agent_stream *s, int kill_group);
 
 /* forward.c: PORT_CONNECT, a connection to a port on the guest's loopback.
  * Its socket is pumped by the exec code, as a process's stdin and stdout
- * are (the stream is "exited" from the start: there is no process). */
+ * are (the stream is "exited" from the start: there is no process), once
+ * its connect completed; until then these hooks of the exec code's poll,
+ * timer and cancel handle it, and return 1 when they did. */
 void forward_open(agent_stream *s, const uint8_t *p, size_t len);
+int forward_poll_setup(agent_stream *s, struct pollfd *pfd, int *n);
+int forward_poll_events(agent_stream *s, const struct pollfd *pfd);
+int forward_timers(agent_stream *s, int64_t now, int64_t *next);
+int forward_cancel(agent_stream *s);
 
 /* Streams whose bytes the exec code pumps between fds and the host. */
 static inline int stream_pumps_fds(const agent_stream *s)

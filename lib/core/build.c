@@ -66,6 +66,10 @@ static void apply_settings(BuildRun *b, const BuildStep *step)
         g_free(b->user);
         b->user = g_strdup(step->args[0]);
         break;
+    case BUILD_AGENT:
+        g_strfreev(b->agent);
+        b->agent = g_strdupv(step->args);
+        break;
     default:
         break;
     }
@@ -234,6 +238,7 @@ static gboolean install(BuildRun *b, const char *name, const char *key, const ch
             .name = name, .key = key, .parent = b->spec->parent,
             .steps = (const char *const *)steps->pdata, .env = (const char *const *)b->env->pdata,
             .workdir = b->workdir, .user = b->user, .size_bytes = size, .layer = top_key,
+            .agent = (const char *const *)b->agent,
         };
         ok = image_template_install(b->ctx->state_dir, &r, disk, error);
         if (!ok)
@@ -317,6 +322,7 @@ gboolean core_template_build(oc_context *ctx, const char *name, const BuildSpec 
         g_ptr_array_add(b.env, g_strdup(*e));
     b.workdir = g_strdup(parent->workdir);
     b.user = g_strdup(parent->user);
+    b.agent = g_strdupv(parent->agent);
 
     lock = image_layers_lock(ctx->state_dir, error);
     if (lock < 0)
@@ -356,11 +362,13 @@ gboolean core_template_build(oc_context *ctx, const char *name, const BuildSpec 
     g_ptr_array_unref(b.env);
     g_free(b.workdir);
     g_free(b.user);
+    g_strfreev(b.agent);
     return TRUE;
 fail:
     g_prefix_error(error, "cannot build template %s: ", name ? name : "(null)");
     g_ptr_array_unref(b.env);
     g_free(b.workdir);
     g_free(b.user);
+    g_strfreev(b.agent);
     return FALSE;
 }

@@ -36,6 +36,7 @@ typedef struct {
     GPtrArray *env;       /* "K=V": the template's environment so far */
     char *workdir;        /* NULL: none set */
     char *user;           /* NULL: root */
+    char **agent;         /* the agent program and its arguments; NULL: none set */
     guint index;          /* the step being run, from 0 */
 } BuildRun;
 

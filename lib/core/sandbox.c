@@ -309,6 +309,8 @@ gboolean core_record_apply_template(oc_context *ctx, VirtRecord *rec, GError **e
     rec->workdir = g_strdup(t->workdir);
     g_free(rec->user);
     rec->user = g_strdup(t->user);
+    g_strfreev(rec->agent);
+    rec->agent = g_strdupv(t->agent);
     return TRUE;
 }
 

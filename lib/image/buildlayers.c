@@ -192,6 +192,8 @@ static char *recipe_json(const ImageTemplateRecipe *r, gsize *len)
     add_str(b, "user", r->user);
     add_str(b, "layer", r->layer);
     add_str(b, "imported_from", r->imported_from);
+    if (r->agent)
+        add_strv(b, "agent", r->agent);
     json_builder_end_object(b);
     json_generator_set_root(gen, json_builder_get_root(b));
     json_generator_set_pretty(gen, TRUE);

@@ -43,6 +43,7 @@ typedef struct {
     const char *const *env;   /* "K=V" */
     const char *workdir;      /* NULL: none set */
     const char *user;         /* NULL: none set */
+    const char *const *agent; /* the agent program and its arguments; NULL: none set */
     guint64 size_bytes;
     const char *layer;        /* the cached layer its disk was collapsed from (what
                                * prunes keep); NULL: none */

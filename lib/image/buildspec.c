@@ -20,6 +20,7 @@
 static const char *const kind_names[] = {
     [BUILD_RUN] = "RUN", [BUILD_APT] = "APT-INSTALL", [BUILD_COPY] = "COPY",
     [BUILD_ENV] = "ENV", [BUILD_WORKDIR] = "WORKDIR", [BUILD_USER] = "USER",
+    [BUILD_AGENT] = "AGENT",
 };
 
 static void step_free(gpointer p);
@@ -247,6 +248,11 @@ gboolean build_spec_validate(const BuildSpec *spec, GError **error)
             if (n != 1 || !valid_user(s->args[0]))
                 return step_fail(error, s, i, "USER takes USER[:GROUP] (names or numbers)");
             break;
+        case BUILD_AGENT:
+            if (n == 0 || s->args[0][0] != '/' || strlen(s->args[0]) >= BUILD_MAX_PATH)
+                return step_fail(error, s, i, "the agent program is named by its absolute "
+                                 "path in the sandbox, then its arguments");
+            break;
         default:
             return step_fail(error, s, i, "unknown step kind %d", (int)s->kind);
         }
@@ -256,7 +262,7 @@ gboolean build_spec_validate(const BuildSpec *spec, GError **error)
 
 char *build_step_describe(const BuildStep *step)
 {
-    GString *out = g_string_new(step->kind >= BUILD_RUN && step->kind <= BUILD_USER
+    GString *out = g_string_new(step->kind >= BUILD_RUN && step->kind <= BUILD_AGENT
                                     ? kind_names[step->kind] : "?");
     if (step->kind == BUILD_ENV && g_strv_length(step->args) == 2) {
         g_string_append_printf(out, " %s=%s", step->args[0], step->args[1]);

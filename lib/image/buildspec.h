@@ -1,6 +1,6 @@
 /* buildspec.h: what a custom template is built from: a parent template and
  * ordered steps (run a command, install packages, copy host files in, set
- * the environment, working directory or user), from the API or from a
+ * the environment, working directory, user or agent program), from the API or from a
  * Dockerfile subset (dockerfile.c).  Also the content keys that cache a
  * build step by step: each step's key hashes the key before it, the step,
  * and the bytes it copies in, so a changed file rebuilds from its step on. */
@@ -16,6 +16,7 @@ typedef enum {
     BUILD_ENV,     /* args: KEY, VALUE */
     BUILD_WORKDIR, /* args: an absolute path */
     BUILD_USER,    /* args: USER[:GROUP] */
+    BUILD_AGENT,   /* args: the agent program's absolute path, its arguments */
 } BuildStepKind;
 
 typedef struct {
@@ -53,10 +54,12 @@ char *build_step_describe(const BuildStep *step);
 char *build_step_key(const char *prev, const BuildStep *step, const char *context_dir,
                      GError **error);
 
-/* Parses a Dockerfile (FROM, RUN, COPY, ENV, WORKDIR, USER, ARG; comments,
+/* Parses a Dockerfile (FROM, RUN, COPY, ENV, WORKDIR, USER, ARG, and LABEL
+ * for the agent program (BUILD_AGENT) only; comments,
  * line continuations, shell and exec forms; $VAR and ${VAR} in the
  * instructions Docker expands them in).  build_args ("K=V", NULL-terminated
  * or NULL) override ARG defaults.  The error names the line. */
+#define OC_DOCKERFILE_AGENT_LABEL "opencomputer.agent"
 BuildSpec *build_spec_from_dockerfile(const char *text, const char *context_dir,
                                       const char *const *build_args, GError **error);
 

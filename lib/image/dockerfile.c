@@ -1,6 +1,7 @@
 /* dockerfile.c: the Dockerfile subset a custom template is built from:
  * FROM (one template of this host), RUN, COPY, ENV, WORKDIR, USER and ARG,
- * with comments, line continuations, shell and exec (JSON) forms, and
+ * and LABEL for the one label that means something here, the template's
+ * agent program (OC_DOCKERFILE_AGENT_LABEL), with comments, line continuations, shell and exec (JSON) forms, and
  * $VAR / ${VAR} / ${VAR:-word} / ${VAR:+word} expanded where Docker expands
  * them (not in RUN: the shell does that, with the ARGs in its environment).
  * Anything else is refused with its line, not ignored: a silently dropped
@@ -383,6 +384,42 @@ static gboolean do_arg(Parser *p, char *rest, GError **error)
     return TRUE;
 }
 
+/* LABEL opencomputer.agent='["/path/to/agent", "arg"]' (or one path): the
+ * program oc_agent_start() runs in the template's sandboxes.  Other labels
+ * are refused like unknown instructions: they would be dropped. */
+static gboolean do_label(Parser *p, char *rest, GError **error)
+{
+    g_autoptr(GPtrArray) w = g_ptr_array_new_with_free_func(g_free);
+    if (!lex_words(p, rest, w, error))
+        return FALSE;
+    if (w->len == 0)
+        return fail(p, error, "LABEL needs KEY=VALUE");
+    for (guint i = 0; i < w->len; i++) {
+        char *kv = w->pdata[i], *eq = strchr(kv, '=');
+        g_autoptr(GPtrArray) argv = NULL;
+        if (eq)
+            *eq = '\0';
+        if (!eq || strcmp(kv, OC_DOCKERFILE_AGENT_LABEL) != 0)
+            return fail(p, error, "LABEL %s is not supported: the only label a template keeps "
+                        "is " OC_DOCKERFILE_AGENT_LABEL "=[\"/path/to/agent\", \"arg\", ...], "
+                        "its agent program", kv);
+        if (eq[1] == '[') {
+            if (!(argv = json_words(p, eq + 1, FALSE, error)))
+                return FALSE;
+        } else {
+            argv = g_ptr_array_new_with_free_func(g_free);
+            g_ptr_array_add(argv, g_strdup(eq + 1));
+        }
+        if (argv->len == 0 || ((char *)argv->pdata[0])[0] != '/')
+            return fail(p, error, "LABEL " OC_DOCKERFILE_AGENT_LABEL " takes the agent "
+                        "program's absolute path in the sandbox, or a JSON array of it and its "
+                        "arguments");
+        g_ptr_array_add(argv, NULL);
+        build_spec_add(p->spec, BUILD_AGENT, (const char *const *)argv->pdata, p->line);
+    }
+    return TRUE;
+}
+
 typedef gboolean (*InstructionFn)(Parser *p, char *rest, GError **error);
 
 static const struct {
@@ -391,6 +428,7 @@ static const struct {
 } instructions[] = {
     { "FROM", do_from }, { "RUN", do_run },         { "COPY", do_copy }, { "ENV", do_env },
     { "WORKDIR", do_workdir }, { "USER", do_user }, { "ARG", do_arg },
+    { "LABEL", do_label },
 };
 
 static gboolean instruction(Parser *p, char *text, GError **error)
@@ -410,7 +448,7 @@ static gboolean instruction(Parser *p, char *text, GError **error)
         return fail(p, error, "ADD is not supported: use COPY (archives and URLs are not "
                     "fetched or unpacked)");
     return fail(p, error, "%s is not supported (supported: FROM, RUN, COPY, ENV, WORKDIR, USER, "
-                "ARG)", word);
+                "ARG, LABEL " OC_DOCKERFILE_AGENT_LABEL ")", word);
 }
 
 /* A parser directive ("# escape=`") would change how every line reads. */

@@ -94,6 +94,11 @@ ImageTemplate *image_template_load(const char *state_dir, const char *name, GErr
     t->user = g_strdup(json_object_get_string_member_with_default(o, "user", NULL));
     t->imported_from = g_strdup(json_object_get_string_member_with_default(o, "imported_from",
                                                                            NULL));
+    if (json_object_has_member(o, "agent")) {
+        t->agent = string_array(o, "agent");
+        if (!t->agent[0] || t->agent[0][0] != '/')
+            g_clear_pointer(&t->agent, g_strfreev); /* as if none: the default runs */
+    }
     return g_steal_pointer(&t);
 }
 
@@ -109,6 +114,7 @@ void image_template_free(ImageTemplate *t)
     g_free(t->workdir);
     g_free(t->user);
     g_free(t->imported_from);
+    g_strfreev(t->agent);
     g_free(t);
 }
 

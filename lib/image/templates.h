@@ -3,8 +3,8 @@
  *
  *   STATE/templates/NAME/template.json  {"name", "key", "created", "size_bytes",
  *                                        for a built template "parent", "steps",
- *                                        "env", "workdir", "user", "layer"; for an
- *                                        imported one "imported_from"}
+ *                                        "env", "workdir", "user", "agent", "layer";
+ *                                        for an imported one "imported_from"}
  *   STATE/templates/NAME/use.lock       shared while a sandbox is being made
  *                                       from it, exclusive while it is removed
  */
@@ -26,6 +26,8 @@ typedef struct {
     char **env;         /* "K=V"; empty for none */
     char *workdir;      /* NULL: the agent's default */
     char *user;         /* NULL: root */
+    char **agent;       /* the agent program and its arguments (LABEL
+                         * opencomputer.agent); NULL: the library's default */
     char *imported_from; /* the tarball it was imported from, or NULL */
 } ImageTemplate;
 

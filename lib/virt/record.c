@@ -23,6 +23,7 @@ void virt_record_free(VirtRecord *rec)
     g_free(rec->checkpoint);
     g_free(rec->workdir);
     g_free(rec->user);
+    g_strfreev(rec->agent);
     g_ptr_array_unref(rec->envs);
     g_ptr_array_unref(rec->metadata);
     net_policy_free(rec->network);
@@ -55,6 +56,7 @@ VirtRecord *virt_record_copy(const VirtRecord *rec)
     c->network = rec->network ? net_policy_copy(rec->network) : NULL;
     c->workdir = g_strdup(rec->workdir);
     c->user = g_strdup(rec->user);
+    c->agent = g_strdupv(rec->agent);
     return c;
 }
 
@@ -126,6 +128,8 @@ char *virt_record_to_xml(const VirtRecord *rec)
     append_text(s, "checkpoint", rec->checkpoint);
     append_text(s, "workdir", rec->workdir);
     append_text(s, "user", rec->user);
+    for (char **a = rec->agent; a && *a; a++)
+        append_text(s, "agent", *a);
     if (rec->last_wake)
         g_string_append_printf(s, "  <wake>%d</wake>\n", rec->last_wake);
     append_kv(s, "env", rec->envs);
@@ -239,6 +243,8 @@ static void on_end(GMarkupParseContext *pc, const char *element, gpointer data, 
     } else if ((g_str_equal(ln, "env") || g_str_equal(ln, "meta")) && st->name_attr) {
         GPtrArray *kv = g_str_equal(ln, "env") ? rec->envs : rec->metadata;
         g_ptr_array_add(kv, g_strdup_printf("%s=%s", st->name_attr, t));
+    } else if (g_str_equal(ln, "agent")) {
+        strv_append(&rec->agent, t); /* in order: the program, then its arguments */
     } else if ((g_str_equal(ln, "allow") || g_str_equal(ln, "deny")) && rec->network) {
         strv_append(g_str_equal(ln, "allow") ? &rec->network->allow_out
                                              : &rec->network->deny_out, t);

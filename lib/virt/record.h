@@ -28,6 +28,8 @@ typedef struct {
     NetPolicy *network;   /* egress policy as the user gave it; NULL: none */
     char *workdir;        /* exec's default cwd (its template's WORKDIR); NULL: none */
     char *user;           /* exec's user (its template's USER); NULL: root */
+    char **agent;         /* agent sessions' default program and arguments (its
+                           * template's); NULL: the library's default */
 } VirtRecord;
 
 VirtRecord *virt_record_new(void);

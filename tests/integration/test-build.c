@@ -31,14 +31,15 @@ static const char dockerfile[] =
     "FROM base\n"
     "ARG RUN_ID\n"
     "RUN echo hi > /built && echo $RUN_ID > /run-id\n"
-    "COPY greeting.txt /app/greeting.txt\n"
+    "COPY greeting.txt custom-agent /app/\n"
     "ENV X=1\n"
     "ENV Z=zed\n"
+    "LABEL opencomputer.agent='[\"/app/custom-agent\", \"--flag\"]'\n"
     "WORKDIR /app\n"
     "RUN useradd -m builder && echo made > /home/builder/made\n"
     "USER builder\n"
     "RUN id -un > /home/builder/who\n";
-#define DOCKERFILE_STEPS 8
+#define DOCKERFILE_STEPS 9
 
 /* The build log, a line each. */
 static void collect(const char *line, void *user_data)
@@ -87,6 +88,62 @@ static void write_greeting(const char *text)
     ck_assert(g_file_set_contents(path, text, -1, NULL));
 }
 
+/* The template's agent program: it says how it was started, and as whom. */
+static void write_custom_agent(void)
+{
+    g_autofree char *path = g_build_filename(context_dir, "custom-agent", NULL);
+    ck_assert(g_file_set_contents(path, "#!/bin/sh\n"
+                                        "echo \"{\\\"type\\\":\\\"ready\\\",\\\"args\\\":"
+                                        "\\\"$*\\\",\\\"user\\\":\\\"$(id -un)\\\"}\"\n",
+                                  -1, NULL));
+    ck_assert_int_eq(g_chmod(path, 0755), 0);
+}
+
+/* The first event of an agent session started with opts in sandbox sb,
+ * after the program ended. */
+typedef struct {
+    GMutex lock;
+    GCond cond;
+    char *first;
+    gboolean ended;
+} FirstEvent;
+
+static void first_event(const char *type, const char *json, void *user_data)
+{
+    FirstEvent *f = user_data;
+    g_mutex_lock(&f->lock);
+    if (!f->first)
+        f->first = g_strdup(json);
+    g_mutex_unlock(&f->lock);
+}
+
+static void first_end(int status, int exit_code, void *user_data)
+{
+    FirstEvent *f = user_data;
+    g_mutex_lock(&f->lock);
+    f->ended = TRUE;
+    g_cond_broadcast(&f->cond);
+    g_mutex_unlock(&f->lock);
+}
+
+static char *agent_first_event(oc_sandbox *sb, const oc_agent_options *opts)
+{
+    FirstEvent f = { 0 };
+    oc_agent_callbacks cb = { .version = OC_AGENT_CALLBACKS_VERSION, .on_event = first_event,
+                              .on_end = first_end, .user_data = &f };
+    oc_agent_session *s = NULL;
+    gint64 deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+
+    OK(oc_agent_start(&s, sb, opts, &cb, &e_));
+    g_mutex_lock(&f.lock);
+    while (!f.ended && g_cond_wait_until(&f.cond, &f.lock, deadline))
+        ;
+    g_mutex_unlock(&f.lock);
+    ck_assert_msg(f.ended, "the agent program did not end");
+    oc_agent_close(s);
+    return f.first ? f.first : g_strdup("");
+}
+
 static void delete_template(const char *name)
 {
     oc_template_delete(ctx, name, 0, NULL);
@@ -105,6 +162,7 @@ static void setup_all(void)
     context_dir = g_dir_make_tmp("oc-build-XXXXXX", NULL);
     ck_assert_ptr_nonnull(context_dir);
     write_greeting("hello from the host\n");
+    write_custom_agent();
     /* a run that died may have left them */
     delete_template(T_MAIN);
     delete_template(T_ENV);
@@ -166,6 +224,7 @@ static void remove_own_layers(void)
 static void teardown_all(void)
 {
     g_autofree char *greeting = g_build_filename(context_dir, "greeting.txt", NULL);
+    g_autofree char *agent = g_build_filename(context_dir, "custom-agent", NULL);
 
     if (built)
         oc_sandbox_kill(built, 0, NULL);
@@ -176,6 +235,7 @@ static void teardown_all(void)
     delete_template(T_APT);
     remove_own_layers();
     g_unlink(greeting);
+    g_unlink(agent);
     g_rmdir(context_dir);
     g_free(context_dir);
     g_free(run_id_arg);
@@ -196,7 +256,7 @@ START_TEST(test_dockerfile_build)
         g_snprintf(step, sizeof step, "[%d/%d] ", i, DOCKERFILE_STEPS);
         ck_assert_msg(log_find(log, step), "no line for step %d in the log", i);
     }
-    ck_assert_ptr_nonnull(log_find(log, "[1/8] RUN echo hi > /built"));
+    ck_assert_ptr_nonnull(log_find(log, "[1/9] RUN echo hi > /built"));
     ck_assert_ptr_nonnull(log_find(log, "build sandbox sb-"));
     OK(oc_template_get(&t, ctx, T_MAIN, &e_));
     ck_assert_str_eq(oc_template_info_parent(t), "base");
@@ -207,6 +267,9 @@ START_TEST(test_dockerfile_build)
     ck_assert_ptr_null(oc_template_info_env(t)[2]);
     ck_assert_str_eq(oc_template_info_workdir(t), "/app");
     ck_assert_str_eq(oc_template_info_user(t), "builder");
+    ck_assert_str_eq(oc_template_info_agent(t)[0], "/app/custom-agent");
+    ck_assert_str_eq(oc_template_info_agent(t)[1], "--flag");
+    ck_assert_ptr_null(oc_template_info_agent(t)[2]);
     oc_template_info_free(t);
 
     /* Its sandboxes: the files, its ENV under the caller's envs, its
@@ -235,6 +298,19 @@ START_TEST(test_dockerfile_build)
     OK(oc_exec_run(&r, built, "ip route | grep -q '^default'", NULL, &e_));
     guest_has_net = oc_exec_result_exit_code(r) == 0;
     oc_exec_result_free(r);
+    /* Agent sessions run the template's program (as its USER) unless told
+     * otherwise: its arguments replaced, or another program. */
+    oc_agent_options ao = OC_AGENT_OPTIONS_INIT;
+    g_autofree char *ev1 = agent_first_event(built, &ao);
+    ck_assert_str_eq(ev1, "{\"type\":\"ready\",\"args\":\"--flag\",\"user\":\"builder\"}");
+    const char *other[] = { "--other", "two", NULL };
+    ao.args = other;
+    g_autofree char *ev2 = agent_first_event(built, &ao);
+    ck_assert_str_eq(ev2, "{\"type\":\"ready\",\"args\":\"--other two\",\"user\":\"builder\"}");
+    ao.program = "/bin/echo";
+    ao.args = (const char *[]){ "{\"type\":\"echoed\"}", NULL };
+    g_autofree char *ev3 = agent_first_event(built, &ao);
+    ck_assert_str_eq(ev3, "{\"type\":\"echoed\"}");
     /* the template is in use: its parent and itself cannot go */
     FAILS(OC_ESTATE, oc_template_delete(ctx, "base", 0, &err), "template " T_MAIN);
     FAILS(OC_ESTATE, oc_template_delete(ctx, T_MAIN, 0, &err), oc_sandbox_id(built));
@@ -275,14 +351,14 @@ START_TEST(test_cache)
     OK(build_dockerfile(T_MAIN, dockerfile, again, &e_));
     g_free(text);
     text = log_text(again);
-    ck_assert_msg(g_str_has_suffix(log_find(again, "[1/8] RUN echo hi"), " (cached)"), "%s",
+    ck_assert_msg(g_str_has_suffix(log_find(again, "[1/9] RUN echo hi"), " (cached)"), "%s",
                   text);
     ck_assert_msg(log_find(again, "starting a build sandbox from the cached layers"), "%s", text);
-    ck_assert_msg(!strstr(text, "[2/8] COPY greeting.txt /app/greeting.txt (cached)"), "%s",
+    ck_assert_msg(!strstr(text, "[2/9] COPY greeting.txt custom-agent /app/ (cached)"), "%s",
                   text);
-    ck_assert_msg(log_find(again, "[2/8] COPY greeting.txt /app/greeting.txt"), "%s", text);
-    ck_assert_msg(log_find(again, "[8/8] RUN id -un > /home/builder/who"), "%s", text);
-    ck_assert_msg(!strstr(text, "[8/8] RUN id -un > /home/builder/who (cached)"), "%s", text);
+    ck_assert_msg(log_find(again, "[2/9] COPY greeting.txt custom-agent /app/"), "%s", text);
+    ck_assert_msg(log_find(again, "[9/9] RUN id -un > /home/builder/who"), "%s", text);
+    ck_assert_msg(!strstr(text, "[9/9] RUN id -un > /home/builder/who (cached)"), "%s", text);
     write_greeting("hello from the host\n");
 }
 END_TEST

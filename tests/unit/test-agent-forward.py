@@ -144,5 +144,43 @@ def cancel(ctx):
     assert behaves.out == b'fine\n', behaves
 
 
+@test
+def full_listen_queue(ctx):
+    """a server that accepts nothing, its queue full: the connect waits
+    without holding the agent, and fails naming the port once cancelled or
+    once the server goes"""
+    lst = socket.socket()
+    lst.bind(('127.0.0.1', 0))
+    lst.listen(0)
+    port = lst.getsockname()[1]
+    # Fill the accept queue: these connect, then a SYN more is dropped.
+    fillers = []
+    for _ in range(4):
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(('127.0.0.1', port))
+        fillers.append(f)
+    time.sleep(0.2)
+    sid = ctx.c.open(OP_PORT_CONNECT, u32(F_PORT, port))
+    t0 = time.monotonic()
+    assert ctx.c.ping(b'still here') == b'still here'
+    behaves = ctx.c.exec(['echo', 'fine'])
+    took = time.monotonic() - t0
+    assert behaves.out == b'fine\n', behaves
+    assert took < 2.5, 'the agent was held for %.1f s' % took
+    ctx.c.send(CANCEL, 0, sid)
+    t, ch, st, p = ctx.c.recv(10, sid)
+    assert t == ERROR, t
+    # Another one fails with the port's name once the server closes.
+    sid = ctx.c.open(OP_PORT_CONNECT, u32(F_PORT, port))
+    time.sleep(0.2)
+    lst.close()
+    for f in fillers:
+        f.close()
+    t, ch, st, p = ctx.c.recv(15, sid)
+    assert t == ERROR and str(port).encode() in p, (t, p)
+    assert ctx.c.exec(['echo', 'fine']).out == b'fine\n'
+
+
 if __name__ == '__main__':
     sys.exit(tap_main(TESTS))

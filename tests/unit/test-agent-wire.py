@@ -2,7 +2,7 @@
 """test-agent-wire.py: a minimal host side of the agent protocol
 (docs/protocol.md) for the agent's tests, standard library only.
 
-Not a test itself: test-agent-protocol.py loads it.  It is deliberately
+Not a test itself: the test-agent-*.py scripts load it.  It is deliberately
 independent of the C host library, so that a bug shared by both ends of
 lib/proto cannot hide.
 """
@@ -369,7 +369,7 @@ def parse_records(b, key=F_NAME):
 
 
 if __name__ == '__main__':
-    print('1..0 # SKIP helper module, run test-agent-protocol.py')
+    print('1..0 # SKIP helper module, run test-agent-protocol.py or test-agent-sessions.py')
 
 
 def run_tap(tests, ctx):
@@ -410,6 +410,29 @@ class Ctx:
             self.c = None
         self.c = self.agent.connect(hello)
         return self.c
+
+
+def check_still_alive(ctx):
+    """the agent is still running, leaks no fds or zombies, exits on SIGTERM"""
+    pid = ctx.agent.proc.pid
+    assert ctx.agent.proc.poll() is None, 'agent exited'
+    c = ctx.fresh()
+    assert c.ping() == b'ping'
+    time.sleep(0.3)
+    # stdio, listening socket, signalfd, connection (+ slack)
+    fds = os.listdir('/proc/%d/fd' % pid)
+    assert len(fds) <= 8, 'agent holds %d fds: %s' % (
+        len(fds), [os.readlink('/proc/%d/fd/%s' % (pid, f)) for f in fds])
+    zombies = []
+    for d in os.listdir('/proc'):
+        if d.isdigit():
+            try:
+                st = open('/proc/%s/stat' % d).read().rsplit(')', 1)[1].split()
+            except OSError:
+                continue
+            if st[0] == 'Z' and int(st[1]) == pid:
+                zombies.append(d)
+    assert not zombies, 'unreaped children: %s' % zombies
 
 
 def tap_main(tests):

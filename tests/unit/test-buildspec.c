@@ -144,6 +144,36 @@ START_TEST(test_exec_form_and_build_args)
 }
 END_TEST
 
+/* LABEL opencomputer.agent names the template's agent program: a JSON
+ * array (program and arguments, ARGs expanded as Docker expands LABEL) or
+ * one path; it is a setting like ENV, part of the cache key. */
+START_TEST(test_agent_label)
+{
+    const char *build_args[] = { "MODE=fast", NULL };
+    g_autoptr(BuildSpec) spec = parse_ok(
+        "FROM base\nARG MODE=slow\n"
+        "LABEL opencomputer.agent='[\"/opt/agent/run\", \"--mode\", \"$MODE\"]'\n"
+        "LABEL \"opencomputer.agent=/usr/local/bin/other agent\"\n", build_args);
+    const char *agent1[] = { "/opt/agent/run", "--mode", "$MODE", NULL };
+    assert_args(step(spec, 0), BUILD_AGENT, agent1);
+    ck_assert_uint_eq(step(spec, 0)->line, 3);
+    const char *agent2[] = { "/usr/local/bin/other agent", NULL };
+    assert_args(step(spec, 1), BUILD_AGENT, agent2);
+    g_autofree char *d = build_step_describe(step(spec, 0));
+    ck_assert_str_eq(d, "AGENT /opt/agent/run --mode $MODE");
+    g_autoptr(GError) err = NULL;
+    g_autofree char *k0 = build_step_key("p", step(spec, 0), ctxdir, &err);
+    g_autofree char *k1 = build_step_key("p", step(spec, 1), ctxdir, &err);
+    ck_assert_str_ne(k0, k1);
+
+    parse_fails("FROM base\nLABEL maintainer=me\n", "line 2: LABEL maintainer is not supported");
+    parse_fails("FROM base\nLABEL opencomputer.agent=run\n", "absolute path");
+    parse_fails("FROM base\nLABEL opencomputer.agent='[]'\n", "absolute path");
+    parse_fails("FROM base\nLABEL opencomputer.agent='[\"/a\", 2]'\n", "strings only");
+    parse_fails("FROM base\nLABEL\n", "LABEL needs KEY=VALUE");
+}
+END_TEST
+
 START_TEST(test_dockerfile_errors)
 {
     parse_fails("FROM base\nRUN true\nCMD [\"sh\"]\n", "Dockerfile line 3: CMD is not supported");
@@ -285,6 +315,7 @@ int main(void)
     tcase_add_checked_fixture(tc, ctx_setup, ctx_teardown);
     tcase_add_test(tc, test_dockerfile);
     tcase_add_test(tc, test_exec_form_and_build_args);
+    tcase_add_test(tc, test_agent_label);
     tcase_add_test(tc, test_dockerfile_errors);
     tcase_add_test(tc, test_names_and_steps);
     tcase_add_test(tc, test_keys);

@@ -29,6 +29,7 @@ static VirtRecord *sample(void)
     r->pool = TRUE;
     r->workdir = g_strdup("/srv/my app");
     r->user = g_strdup("builder:staff");
+    r->agent = g_strdupv((char *[]){ "/opt/agent/run", "--model", "a <b>", NULL });
     g_ptr_array_add(r->envs, g_strdup("NODE_ENV=production"));
     g_ptr_array_add(r->metadata, g_strdup("project=<my & \"app\">"));
     g_ptr_array_add(r->metadata, g_strdup("eq=a=b"));
@@ -55,6 +56,12 @@ START_TEST(test_record_roundtrip)
     ck_assert(back->pool);
     ck_assert_str_eq(back->workdir, "/srv/my app");
     ck_assert_str_eq(back->user, "builder:staff");
+    /* the agent program's argv comes back in order */
+    ck_assert_uint_eq(g_strv_length(back->agent), 3);
+    ck_assert_str_eq(back->agent[0], "/opt/agent/run");
+    ck_assert_str_eq(back->agent[2], "a <b>");
+    g_autoptr(VirtRecord) copy = virt_record_copy(back);
+    ck_assert_str_eq(copy->agent[1], "--model");
     ck_assert_str_eq(virt_kv_lookup(back->envs, "NODE_ENV"), "production");
     ck_assert_str_eq(virt_kv_lookup(back->metadata, "project"), "<my & \"app\">");
     ck_assert_str_eq(virt_kv_lookup(back->metadata, "eq"), "a=b");
@@ -71,6 +78,7 @@ START_TEST(test_record_roundtrip)
     ck_assert_ptr_null(p->origin);
     ck_assert_ptr_null(p->workdir);
     ck_assert_ptr_null(p->user);
+    ck_assert_ptr_null(p->agent);
     ck_assert(!p->pool);
     ck_assert_str_eq(virt_kv_lookup(p->metadata, "k"), "v");
     /* the element itself is written without a prefix: libvirt adds one, and
