@@ -1028,6 +1028,67 @@ OC_API int oc_files_remove(oc_sandbox *sb, const char *path, uint32_t flags, oc_
 OC_API int oc_files_rename(oc_sandbox *sb, const char *from, const char *to, uint32_t flags,
                            oc_error **error);
 
+/* ---- importing templates and pruning the layer cache ----
+ *
+ * A template can be made of a root filesystem tarball (plain, gzip or xz
+ * compressed) instead of being built: any glibc or musl Linux userland of
+ * the host's architecture with a shell at /bin/sh or /usr/bin/sh (Debian,
+ * Ubuntu, Alpine's minirootfs, busybox).  The guest's own init and agent
+ * come from the initramfs, so nothing else is needed in the image.  The
+ * tarball's owners (by number), modes and file capabilities are kept;
+ * members that would land outside the root (absolute, '..', through a
+ * symlink) are refused.  Nothing in the tarball runs on the host. */
+
+typedef struct {
+    uint32_t version;
+    int prepare;             /* 1 (INIT): also build its ready snapshot, which boots
+                              * it once: a template no sandbox can start from is not
+                              * kept; 0: the first create boots it */
+    oc_build_log_fn log;     /* progress lines; NULL: none */
+    void *log_user_data;
+} oc_template_import_options;
+
+#define OC_TEMPLATE_IMPORT_OPTIONS_VERSION 1
+#define OC_TEMPLATE_IMPORT_OPTIONS_INIT { OC_TEMPLATE_IMPORT_OPTIONS_VERSION, 1, NULL, NULL }
+OC_API int oc_template_import_options_init(oc_template_import_options *opts, uint32_t version);
+
+/* Makes template name ([a-z0-9][a-z0-9._-]{0,63}) of the root filesystem
+ * in tar_path: an ext4 disk (as the base template's), with no parent.  A
+ * name that exists is refused (OC_EEXISTS), as are a missing file
+ * (OC_ENOTFOUND), one that is no tar and a tree without a shell (OC_EINVAL,
+ * naming what is missing).  The template appears whole or not at all: on
+ * any error nothing is left behind.  opts: NULL for the defaults.  Blocks
+ * (seconds to minutes: unpacking, mke2fs and a boot under TCG). */
+OC_API int oc_template_import(oc_context *ctx, const char *name, const char *tar_path,
+                              const oc_template_import_options *opts, oc_error **error);
+/* The tarball a template was imported from (as given, made absolute), or
+ * NULL for one built or made otherwise. */
+OC_API const char *oc_template_info_imported_from(const oc_template_info *t);
+
+/* Template builds keep a layer per step in the state directory's cache; it
+ * grows with every build.  A prune removes the layers that nothing needs:
+ * it keeps those a template's disk was made from (so rebuilding it stays
+ * cached), those any sandbox, checkpoint or template disk builds on, those
+ * made in the last keep_days days, and what each kept one builds on.  It
+ * waits for a running build. */
+typedef struct {
+    uint32_t version;
+    uint32_t keep_days;      /* INIT: 7; 0: layers are not kept for their age */
+} oc_template_prune_options;
+
+#define OC_TEMPLATE_PRUNE_OPTIONS_VERSION 1
+#define OC_TEMPLATE_PRUNE_DEFAULT_KEEP_DAYS 7
+#define OC_TEMPLATE_PRUNE_OPTIONS_INIT                                                       \
+    { OC_TEMPLATE_PRUNE_OPTIONS_VERSION, OC_TEMPLATE_PRUNE_DEFAULT_KEEP_DAYS }
+OC_API int oc_template_prune_options_init(oc_template_prune_options *opts, uint32_t version);
+
+/* *removed and *bytes_freed (nullable): the layers removed and what they
+ * took on the host; *kept (nullable): the layers left.  opts: NULL for the
+ * defaults. */
+OC_API int oc_template_prune(oc_context *ctx, const oc_template_prune_options *opts,
+                             uint32_t *removed, uint64_t *bytes_freed, uint32_t *kept,
+                             oc_error **error);
+
 #ifdef __cplusplus
 }
 #endif

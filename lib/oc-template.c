@@ -88,6 +88,11 @@ OC_API const char *oc_template_info_user(const oc_template_info *t)
     return t ? t->t->user : NULL;
 }
 
+OC_API const char *oc_template_info_imported_from(const oc_template_info *t)
+{
+    return t ? t->t->imported_from : NULL;
+}
+
 OC_API const char *const *oc_template_info_agent(const oc_template_info *t)
 {
     return t ? (const char *const *)t->t->agent : NULL;

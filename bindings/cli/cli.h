@@ -39,6 +39,8 @@ int cmd_daemon(Cli *cli, int argc, char **argv);
 int cmd_checkpoint(Cli *cli, int argc, char **argv);
 int cmd_template(Cli *cli, int argc, char **argv);
 int cmd_template_build(Cli *cli, int argc, char **argv);
+int cmd_template_import(Cli *cli, int argc, char **argv);
+int cmd_template_prune(Cli *cli, int argc, char **argv);
 int cmd_pool(Cli *cli, int argc, char **argv);
 int cmd_network(Cli *cli, int argc, char **argv);
 int cmd_expose(Cli *cli, int argc, char **argv);
@@ -115,6 +117,8 @@ int cli_print_state(Cli *cli, oc_sandbox *sb, const char *said, const char *wake
 
 /* Output: a JSON document on stdout, or a table. */
 void cli_print_json(JsonNode *node);
+/* An oc_build_log_fn: prints a line of a build's or import's log at once. */
+void cli_log_line(const char *line, void *user_data);
 JsonNode *cli_info_json(const oc_sandbox_info *info);
 void cli_table_header(void);
 void cli_table_row(const oc_sandbox_info *info);

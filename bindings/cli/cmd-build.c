@@ -4,14 +4,6 @@
 
 #include "cli.h"
 
-static void print_line(const char *line, void *user_data)
-{
-    (void)user_data;
-    /* output lines come while the step runs: show them now, not at exit */
-    printf("%s\n", line);
-    fflush(stdout);
-}
-
 int cmd_template_build(Cli *cli, int argc, char **argv)
 {
     g_autofree char *file = NULL, *context = NULL, *text = NULL;
@@ -48,7 +40,7 @@ int cmd_template_build(Cli *cli, int argc, char **argv)
     opts.dockerfile = text;
     opts.context_dir = context;
     opts.build_args = (const char *const *)build_args;
-    opts.log = print_line;
+    opts.log = cli_log_line;
     cli_warn_if_tcg(cli);
     if (oc_template_build(cli->ctx, argv[1], &opts, &err) < 0)
         return cli_fail(err);

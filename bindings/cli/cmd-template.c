@@ -147,6 +147,7 @@ static void template_fields(const oc_template_info *t, JsonObject *o)
     json_object_set_array_member(o, "env", env);
     json_object_set_string_member(o, "workdir", oc_template_info_workdir(t));
     json_object_set_string_member(o, "user", oc_template_info_user(t));
+    json_object_set_string_member(o, "importedFrom", oc_template_info_imported_from(t));
     if (oc_template_info_agent(t)) {
         JsonArray *agent = json_array_new();
         for (const char *const *a = oc_template_info_agent(t); *a; a++)
@@ -193,8 +194,11 @@ static void get_print(const TemplateVerb *v, JsonObject *o)
         printf("  env %s\n", json_array_get_string_element(env, i));
     if (workdir)
         printf("  workdir %s\n", workdir);
+    const char *imported = json_object_get_string_member(o, "importedFrom");
     if (user)
         printf("  user %s\n", user);
+    if (imported)
+        printf("  imported from %s\n", imported);
 }
 
 static int template_get(Cli *cli, int argc, char **argv)
@@ -266,9 +270,13 @@ int cmd_template(Cli *cli, int argc, char **argv)
     static const CliVerb verbs[] = {
         { "build", cmd_template_build, "build from a Dockerfile: oc template build NAME -f "
                                        "Dockerfile [--context DIR] [--build-arg K=V]" },
+        { "import", cmd_template_import, "a template of a root filesystem tarball: oc template "
+                                         "import NAME ROOTFS.tar" },
         { "list", template_list, "the templates of this host: oc template list" },
         { "get", template_get, "a template's details and build steps: oc template get NAME..." },
         { "delete", template_delete, "delete templates nothing uses: oc template delete NAME..." },
+        { "prune", cmd_template_prune, "remove unneeded build layers: oc template prune "
+                                       "[--keep-days N]" },
         { "prepare", template_prepare, "build ready snapshots: oc template prepare NAME..." },
         { "status", template_status, "are the ready snapshots fresh: oc template status NAME..." },
     };

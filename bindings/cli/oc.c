@@ -29,7 +29,7 @@ static const struct {
     { "checkpoint", cmd_checkpoint,
       "checkpoints of sandboxes: oc checkpoint create|list|restore|delete|spawn ..." },
     { "template", cmd_template,
-      "templates and their ready snapshots: oc template build|list|get|delete|prepare|status ..." },
+      "templates and their ready snapshots: oc template build|import|list|get|delete|prune|prepare|status ..." },
     { "pool", cmd_pool, "the warm pool: oc pool status [TEMPLATE...]" },
     { "network", cmd_network, "egress policies of sandboxes: oc network set|clear|get ID ..." },
     { "daemon", cmd_daemon, "run the idle reaper (and with --pool, a warm pool) in the foreground",

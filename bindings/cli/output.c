@@ -271,3 +271,11 @@ void cli_table_row(const oc_sandbox_info *info)
            oc_sandbox_info_timeout(info), meta->str);
     g_string_free(meta, TRUE);
 }
+
+void cli_log_line(const char *line, void *user_data)
+{
+    (void)user_data;
+    /* output lines come while a step runs: show them now, not at exit */
+    printf("%s\n", line);
+    fflush(stdout);
+}

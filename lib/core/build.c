@@ -216,7 +216,7 @@ static int last_cached(BuildRun *b, GPtrArray *keys)
 }
 
 static gboolean install(BuildRun *b, const char *name, const char *key, const char *top,
-                        const char *parent_disk, GError **error)
+                        const char *top_key, const char *parent_disk, GError **error)
 {
     g_autofree char *leaf = g_strdup_printf(".build-%s-%08x.qcow2", name, g_random_int());
     g_autofree char *disk = g_build_filename(b->ctx->state_dir, "templates", leaf, NULL);
@@ -237,7 +237,7 @@ static gboolean install(BuildRun *b, const char *name, const char *key, const ch
         ImageTemplateRecipe r = {
             .name = name, .key = key, .parent = b->spec->parent,
             .steps = (const char *const *)steps->pdata, .env = (const char *const *)b->env->pdata,
-            .workdir = b->workdir, .user = b->user, .size_bytes = size,
+            .workdir = b->workdir, .user = b->user, .size_bytes = size, .layer = top_key,
             .agent = (const char *const *)b->agent,
         };
         ok = image_template_install(b->ctx->state_dir, &r, disk, error);
@@ -296,6 +296,7 @@ gboolean core_template_build(oc_context *ctx, const char *name, const BuildSpec 
     g_autoptr(ImageTemplate) parent = NULL, existing = NULL;
     g_autoptr(GPtrArray) keys = NULL;
     g_autofree char *parent_disk = NULL, *key = NULL, *top = NULL;
+    const char *top_key;
     guint n = spec->steps->len, from;
     int lock, cached;
     gboolean ok = TRUE;
@@ -337,17 +338,18 @@ gboolean core_template_build(oc_context *ctx, const char *name, const BuildSpec 
         build_log(&b, "[%u/%u] %s%s", i + 1, n, what, (int)i <= cached ? " (cached)" : "");
         apply_settings(&b, spec->steps->pdata[i]);
     }
-    top = cached >= 0 ? image_layer_path(ctx->state_dir, keys->pdata[cached])
-                      : g_strdup(parent_disk);
+    top_key = cached >= 0 ? keys->pdata[cached] : NULL;
+    top = top_key ? image_layer_path(ctx->state_dir, top_key) : g_strdup(parent_disk);
     if (from < n) {
         ok = run_steps(&b, from, keys, top, cached < 0, error);
         g_free(top);
-        top = ok ? image_layer_path(ctx->state_dir, keys->pdata[last_cached(&b, keys)]) : NULL;
+        top_key = ok ? keys->pdata[last_cached(&b, keys)] : NULL;
+        top = top_key ? image_layer_path(ctx->state_dir, top_key) : NULL;
     }
     if (ok && existing && g_strcmp0(existing->key, key) == 0) {
         build_log(&b, "template %s is up to date", name);
     } else if (ok) {
-        ok = install(&b, name, key, top, parent_disk, error);
+        ok = install(&b, name, key, top, top_key, parent_disk, error);
         if (ok)
             build_log(&b, "template %s built in %.2f s", name,
                       (g_get_monotonic_time() - t0) / 1e6);

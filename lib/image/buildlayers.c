@@ -13,6 +13,7 @@
 #include "util/error.h"
 #include "util/lockfile.h"
 #include "util/log.h"
+#include "util/tree.h"
 
 static char *layers_dir(const char *state_dir)
 {
@@ -56,8 +57,8 @@ static void remove_unfinished(const char *dir)
 
 /* What a build that died while installing its template left in
  * templates/: the collapsed disk (.build-*.qcow2) or the new template's
- * directory before its rename (.new-*).  Only builds make them, under the
- * build lock. */
+ * directory before its rename (.new-*); or an import's work directory
+ * (.import-*).  Only builds and imports make them, under the build lock. */
 static void remove_unfinished_installs(const char *state_dir)
 {
     g_autofree char *root = g_build_filename(state_dir, "templates", NULL);
@@ -72,6 +73,9 @@ static void remove_unfinished_installs(const char *state_dir)
         } else if (g_str_has_prefix(n, ".new-")) {
             log_info("removing %s: the build that made it did not finish", path);
             image_layer_dir_remove(path);
+        } else if (g_str_has_prefix(n, ".import-")) {
+            log_info("removing %s: the import that made it did not finish", path);
+            tree_remove(path, NULL);
         }
     }
 }
@@ -186,6 +190,8 @@ static char *recipe_json(const ImageTemplateRecipe *r, gsize *len)
     add_strv(b, "env", r->env);
     add_str(b, "workdir", r->workdir);
     add_str(b, "user", r->user);
+    add_str(b, "layer", r->layer);
+    add_str(b, "imported_from", r->imported_from);
     if (r->agent)
         add_strv(b, "agent", r->agent);
     json_builder_end_object(b);

@@ -45,6 +45,9 @@ typedef struct {
     const char *user;         /* NULL: none set */
     const char *const *agent; /* the agent program and its arguments; NULL: none set */
     guint64 size_bytes;
+    const char *layer;        /* the cached layer its disk was collapsed from (what
+                               * prunes keep); NULL: none */
+    const char *imported_from; /* the root filesystem tarball it was made of, or NULL */
 } ImageTemplateRecipe;
 
 /* Makes disk (a qcow2 file, taken: moved into place) version KEY of

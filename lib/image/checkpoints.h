@@ -68,6 +68,11 @@ char *image_qcow2_backing(const char *path, GError **error);
 /* The disks of top's chain, top first, as each names the next: up to the
  * first that is missing or names none. */
 GPtrArray *image_qcow2_chain(const char *top);
+/* A set of disks, by inode (a disk has several paths: links, symlinks). */
+GHashTable *image_disk_set_new(void);
+/* Adds every disk of top's chain (top included). */
+void image_disk_set_mark_chain(GHashTable *set, const char *top);
+gboolean image_disk_set_has(GHashTable *set, const char *path);
 /* Removes the qcow2 files in dir that top's chain does not reach (by inode):
  * overlays made for a change of disks that never happened, or left over by
  * one that did. */

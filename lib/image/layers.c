@@ -107,8 +107,18 @@ GPtrArray *image_qcow2_chain(const char *top)
     return chain;
 }
 
-/* Marks every disk in path's chain (path included). */
-static void mark_chain(GHashTable *marked, const char *path)
+GHashTable *image_disk_set_new(void)
+{
+    return g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+}
+
+gboolean image_disk_set_has(GHashTable *set, const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && g_hash_table_contains(set, &(guint64){ inode_key(&st) });
+}
+
+void image_disk_set_mark_chain(GHashTable *marked, const char *path)
 {
     g_autoptr(GPtrArray) chain = image_qcow2_chain(path);
 
@@ -121,11 +131,10 @@ static void mark_chain(GHashTable *marked, const char *path)
 
 void image_layers_prune(const char *dir, const char *top)
 {
-    g_autoptr(GHashTable) marked =
-        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    g_autoptr(GHashTable) marked = image_disk_set_new();
     g_autoptr(GPtrArray) files = dir_names(dir);
 
-    mark_chain(marked, top);
+    image_disk_set_mark_chain(marked, top);
     for (guint i = 0; i < files->len; i++) {
         g_autofree char *p = g_build_filename(dir, files->pdata[i], NULL);
         struct stat st;
@@ -163,7 +172,7 @@ static void visit_sandboxes(Sweep *s, const char *state_dir)
         for (guint j = 0; j < files->len; j++) {
             g_autofree char *p = g_build_filename(dir, files->pdata[j], NULL);
             if (g_str_has_suffix(files->pdata[j], ".qcow2"))
-                mark_chain(s->marked, p);
+                image_disk_set_mark_chain(s->marked, p);
         }
     }
 }
@@ -215,7 +224,7 @@ void image_layer_dir_remove(const char *dir)
 void image_layers_gc(const char *state_dir)
 {
     Sweep s = {
-        .marked = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL),
+        .marked = image_disk_set_new(),
         .roots = g_ptr_array_new_with_free_func(g_free),
         .doomed = g_ptr_array_new_with_free_func(g_free),
     };
@@ -226,7 +235,7 @@ void image_layers_gc(const char *state_dir)
     if (s.doomed->len > 0) {
         visit_sandboxes(&s, state_dir);
         for (guint i = 0; i < s.roots->len; i++)
-            mark_chain(s.marked, s.roots->pdata[i]);
+            image_disk_set_mark_chain(s.marked, s.roots->pdata[i]);
     }
     for (guint i = 0; i < s.doomed->len; i++) {
         const char *dir = s.doomed->pdata[i];

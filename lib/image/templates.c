@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "image/checkpoints.h"
 #include "image/store.h"
 #include "util/error.h"
+#include "util/tree.h"
 
 static char *template_dir(const char *state_dir, const char *name)
 {
@@ -92,6 +92,8 @@ ImageTemplate *image_template_load(const char *state_dir, const char *name, GErr
     t->env = string_array(o, "env");
     t->workdir = g_strdup(json_object_get_string_member_with_default(o, "workdir", NULL));
     t->user = g_strdup(json_object_get_string_member_with_default(o, "user", NULL));
+    t->imported_from = g_strdup(json_object_get_string_member_with_default(o, "imported_from",
+                                                                           NULL));
     if (json_object_has_member(o, "agent")) {
         t->agent = string_array(o, "agent");
         if (!t->agent[0] || t->agent[0][0] != '/')
@@ -111,6 +113,7 @@ void image_template_free(ImageTemplate *t)
     g_strfreev(t->env);
     g_free(t->workdir);
     g_free(t->user);
+    g_free(t->imported_from);
     g_strfreev(t->agent);
     g_free(t);
 }
@@ -204,15 +207,6 @@ int image_template_use_lock(const char *state_dir, const char *name, gboolean ex
 
 /* ---- removal ---- */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT)
-        return -1;
-    return 0;
-}
-
 gboolean image_template_remove(const char *state_dir, const char *name, GError **error)
 {
     g_autofree char *dir = template_dir(state_dir, name);
@@ -225,9 +219,9 @@ gboolean image_template_remove(const char *state_dir, const char *name, GError *
                     "cannot remove template %s: %s", name, g_strerror(errno));
         return FALSE;
     }
-    if (nftw(aside, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0) {
-        g_set_error(error, OC_ERROR, OC_EIO, "template %s is gone from listings, but removing "
-                    "%s failed: %s (remove it by hand)", name, aside, g_strerror(errno));
+    if (!tree_remove(aside, error)) {
+        g_prefix_error(error, "template %s is gone from listings, but removing it failed "
+                       "(remove it by hand): ", name);
         return FALSE;
     }
     return TRUE;

@@ -2,8 +2,9 @@
  * files), which disks build on it, and removing it.
  *
  *   STATE/templates/NAME/template.json  {"name", "key", "created", "size_bytes",
- *                                        and for a built template "parent", "steps",
- *                                        "env", "workdir", "user", "agent"}
+ *                                        for a built template "parent", "steps",
+ *                                        "env", "workdir", "user", "agent", "layer";
+ *                                        for an imported one "imported_from"}
  *   STATE/templates/NAME/use.lock       shared while a sandbox is being made
  *                                       from it, exclusive while it is removed
  */
@@ -27,6 +28,7 @@ typedef struct {
     char *user;         /* NULL: root */
     char **agent;       /* the agent program and its arguments (LABEL
                          * opencomputer.agent); NULL: the library's default */
+    char *imported_from; /* the tarball it was imported from, or NULL */
 } ImageTemplate;
 
 ImageTemplate *image_template_load(const char *state_dir, const char *name, GError **error);

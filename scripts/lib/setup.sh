@@ -16,7 +16,7 @@ OC_PACKAGES=(
     libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
     qemu-system-x86 qemu-utils qemu-guest-agent
     meson ninja-build pkg-config gcc libglib2.0-dev libjson-glib-dev libsoup-3.0-dev check
-    musl-tools mmdebstrap e2fsprogs cpio python3 tini tmux
+    musl-tools mmdebstrap e2fsprogs cpio python3 tini tmux busybox-static xz-utils
     python3-dev python3-cffi python3-pytest
 )
 

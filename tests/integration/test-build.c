@@ -337,6 +337,14 @@ START_TEST(test_cache)
     ck_assert_uint_eq(steps, DOCKERFILE_STEPS);
     ck_assert_msg(!strstr(text, "build sandbox"), "a sandbox was started:\n%s", text);
 
+    /* A prune that keeps nothing for its age keeps the layers the template
+     * was made from: what follows still starts from the first one. */
+    oc_template_prune_options po = OC_TEMPLATE_PRUNE_OPTIONS_INIT;
+    uint32_t kept = 0;
+    po.keep_days = 0;
+    OK(oc_template_prune(ctx, &po, NULL, NULL, &kept, &e_));
+    ck_assert_uint_ge(kept, 4); /* the RUN, COPY, RUN and RUN steps' */
+
     /* a copied file changed: the build starts again at its COPY (the
      * template's new version is left to the sandbox of the old one) */
     write_greeting("hello again\n");

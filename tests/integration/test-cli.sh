@@ -8,7 +8,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-echo "1..79"
+echo "1..83"
 tmp=$(mktemp -d)
 id="" forks="" cp="" daemon="" tmux_session=oc-test-shell-$$
 cleanup() {
@@ -57,6 +57,20 @@ printf 'FROM base\nEXPOSE 80\n' >"$tmp/Dockerfile.bad"
 check "an unsupported instruction is refused, naming its line" bash -c \
     "[ $? -eq 1 ] && grep -q 'line 2: EXPOSE is not supported' '$tmp/build4.err'"
 "$oc" template delete "$tb" >/dev/null
+
+# template import and prune: the refusals need no VM
+ti=cli-import-$$
+"$oc" template import "$ti" "$tmp/missing.tar" >/dev/null 2>"$tmp/imp1.err"
+check "oc template import of a missing file fails, naming it" bash -c \
+    "[ $? -eq 1 ] && grep -q 'missing.tar: no such file' '$tmp/imp1.err'"
+"$oc" template import "$ti" "$tmp/Dockerfile" >"$tmp/imp2.out" 2>"$tmp/imp2.err"
+check "oc template import of a file that is no tar fails" bash -c \
+    "[ $? -eq 1 ] && grep -q 'is not a tar archive' '$tmp/imp2.err'"
+check "and leaves no template" bash -c "! '$oc' template list | grep -q '^$ti '"
+check "oc template prune --json reports what it removed and kept" python3 -c '
+import json, sys; r = json.load(sys.stdin)
+assert r["removed"] >= 0 and r["bytesFreed"] >= 0 and r["kept"] >= 0, r
+' < <("$oc" template prune --json)
 
 "$oc" ls >"$tmp/ls.txt"
 check "oc ls shows it in the table" grep -q "^$id .*running" "$tmp/ls.txt"
