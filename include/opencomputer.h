@@ -924,8 +924,9 @@ typedef struct {
     void (*on_stderr)(const char *data, size_t len, void *user_data);
     void (*on_replay_end)(void *user_data);
     /* As oc_exec_callbacks.on_end: OC_OK with the program's exit code,
-     * OC_ECANCELLED after oc_agent_close(), another code when the
-     * connection was lost (hibernate, kill): attach again after a wake. */
+     * OC_ECANCELLED after oc_agent_detach(), another code when the
+     * connection was lost (hibernate, kill): attach again after a wake.
+     * (oc_agent_close() ends the handle without calling it.) */
     void (*on_end)(int status, int exit_code, void *user_data);
     void *user_data;
 } oc_agent_callbacks;
@@ -951,6 +952,11 @@ OC_API int oc_agent_configure(oc_agent_session *s, const char *config_json, oc_e
 /* As oc_exec_wait(). */
 OC_API int oc_agent_wait(oc_agent_session *s, int64_t timeout_ms, int *exit_code,
                          oc_error **error);
+/* Stops following without freeing the handle, from any thread (its
+ * callbacks included): the program goes on, the handle ends with
+ * OC_ECANCELLED (on_end, oc_agent_wait()), after which sending on it fails
+ * with OC_ESTATE.  As oc_exec_detach(). */
+OC_API void oc_agent_detach(oc_agent_session *s);
 /* Stops following and frees the handle; the program goes on.  May be
  * called from its on_end (not from its other callbacks); from any other
  * thread, as oc_exec_handle_free(). */

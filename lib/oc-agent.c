@@ -348,6 +348,12 @@ OC_API int oc_agent_wait(oc_agent_session *s, int64_t timeout_ms, int *exit_code
     return oc_exec_wait(s->h, timeout_ms, exit_code, error);
 }
 
+OC_API void oc_agent_detach(oc_agent_session *s)
+{
+    if (s)
+        oc_exec_detach(s->h);
+}
+
 OC_API void oc_agent_close(oc_agent_session *s)
 {
     if (s)

@@ -140,14 +140,18 @@ static int agent_wait(void *h, int64_t timeout_ms, int *exit_code, oc_error **er
     return oc_agent_wait(h, timeout_ms, exit_code, error);
 }
 
+static void agent_detach(void *h)
+{
+    oc_agent_detach(h);
+}
+
 static void agent_free(void *h)
 {
     oc_agent_close(h);
 }
 
 const stream_ops stream_exec_ops = { exec_wait, exec_detach, exec_free };
-/* oc_agent_close() is the only way to stop following an agent session */
-const stream_ops stream_agent_ops = { agent_wait, NULL, agent_free };
+const stream_ops stream_agent_ops = { agent_wait, agent_detach, agent_free };
 
 /* ---- worker threads ---- */
 

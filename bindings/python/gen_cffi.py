@@ -341,6 +341,7 @@ int oc_agent_send_prompt(oc_agent_session *s, const char *text, oc_error **error
 int oc_agent_interrupt(oc_agent_session *s, oc_error **error);
 int oc_agent_configure(oc_agent_session *s, const char *config_json, oc_error **error);
 int oc_agent_wait(oc_agent_session *s, int64_t timeout_ms, int *exit_code, oc_error **error);
+void oc_agent_detach(oc_agent_session *s);
 void oc_agent_close(oc_agent_session *s);
 int oc_agent_kill(oc_sandbox *sb, uint32_t session_id, int signal, oc_error **error);
 int oc_agent_list(oc_exec_session_list **out, oc_sandbox *sb, uint32_t flags, oc_error **error);

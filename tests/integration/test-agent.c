@@ -382,6 +382,47 @@ START_TEST(test_exit_and_list)
 }
 END_TEST
 
+/* Detach stops following without freeing: the handle ends cancelled, the
+ * program goes on, and an attach finds it with its history. */
+START_TEST(test_detach)
+{
+    static Rec r, again;
+    oc_agent_session *s, *s2 = NULL;
+    int code = -1;
+
+    rec_init(&r);
+    s = start(&r, "before the detach");
+    rec_wait(&r, "turn_complete", NULL, 0);
+    oc_agent_detach(s);
+    FAILS(OC_ECANCELLED, oc_agent_wait(s, WAIT_S * 1000, &code, &err), "");
+    g_mutex_lock(&r.lock);
+    ck_assert(r.ended);
+    ck_assert_int_eq(r.status, OC_ECANCELLED);
+    g_mutex_unlock(&r.lock);
+    FAILS(OC_ESTATE, oc_agent_send_prompt(s, "after", &err), "");
+
+    oc_exec_session_list *list = NULL;
+    gboolean running = FALSE;
+    OK(oc_agent_list(&list, sb, 0, &e_));
+    for (size_t i = 0; i < oc_exec_session_list_count(list); i++) {
+        const oc_exec_session_info *si = oc_exec_session_list_at(list, i);
+        if (oc_exec_session_info_id(si) == oc_agent_session_id(s))
+            running = oc_exec_session_info_running(si);
+    }
+    oc_exec_session_list_free(list);
+    ck_assert_msg(running, "the program did not go on after the detach");
+
+    rec_init(&again);
+    oc_agent_callbacks cb = rec_callbacks(&again);
+    OK(oc_agent_attach(&s2, sb, oc_agent_session_id(s), &cb, &e_));
+    rec_wait(&again, "assistant", "before the detach", 0); /* the history */
+    oc_agent_close(s);
+    kill_session(s2);
+    rec_clear(&r);
+    rec_clear(&again);
+}
+END_TEST
+
 START_TEST(test_bad_arguments)
 {
     oc_agent_options o = OC_AGENT_OPTIONS_INIT;
@@ -443,6 +484,7 @@ int main(void)
         test_reattach_from_another_process,
         test_garbage_line,
         test_exit_and_list,
+        test_detach,
         test_bad_arguments,
         test_hibernate_and_wake,
     };

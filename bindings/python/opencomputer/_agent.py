@@ -66,11 +66,12 @@ def _oc_on_agent_event(type_, line, user_data):
 class AgentStream(Stream):
     """One oc_agent_session: on_event(dict), on_stderr(bytes),
     on_replay_end(), on_end(status, exit_code), on the handle's thread.
-    detach() is oc_agent_close(): after it the handle ends with
+    detach() is oc_agent_detach(): after it the handle ends with
     OC_ECANCELLED, as an exec handle does after oc_exec_detach()."""
 
     _C_OUT = 'oc_agent_session **'
     _c_wait = staticmethod(lib.oc_agent_wait)
+    _c_detach = staticmethod(lib.oc_agent_detach)
     _c_free = staticmethod(lib.oc_agent_close)
 
     def __init__(self, on_event: Optional[Callable], on_stderr: Optional[Callable],
@@ -114,11 +115,6 @@ class AgentStream(Stream):
     def configure(self, settings: Mapping[str, Any]) -> None:
         cfg = config_json(settings) or '{}'
         self._call('configure', lib.oc_agent_configure, cfg.encode())
-
-    def detach(self) -> None:
-        # frees now, or as soon as a call in progress on another thread
-        # returns (a wait() in progress: when the program ends)
-        self._retire()
 
 
 class Backlog:

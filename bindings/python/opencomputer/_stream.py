@@ -186,6 +186,7 @@ class Stream(_Shared):
     # the handle's C type and functions
     _C_OUT = 'oc_exec_handle **'
     _c_wait = staticmethod(lib.oc_exec_wait)
+    _c_detach = staticmethod(lib.oc_exec_detach)
     _c_free = staticmethod(lib.oc_exec_handle_free)
 
     def _callbacks(self):
@@ -256,7 +257,7 @@ class Stream(_Shared):
         except StateError:
             return  # it has ended already
         try:
-            lib.oc_exec_detach(h)
+            self._c_detach(h)
         finally:
             self._release()
 

@@ -212,11 +212,9 @@ class AgentSession(_Following):
     the OpenComputer SDK's SandboxAgentSession.  `for event in session`
     gives its events (dicts) from the first one this handle saw until the
     program exits or close() is called, beside on_event.  Dropping the
-    object or close() stops following; the program goes on.  Not to be
-    closed from its own callbacks (they run on the handle's thread); a
-    close() while another thread is in wait() takes effect when that wait
-    returns (the C library has no detach for agent handles: closing frees
-    them)."""
+    object or close() stops following; the program goes on.  A close()
+    while another thread is in wait() ends that wait with SandboxError
+    code -12 (cancelled)."""
 
     def __init__(self, handle: Handle, stream: _agent.AgentStream, follow: _agent.AgentFollow):
         super().__init__(stream)
