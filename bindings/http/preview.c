@@ -293,6 +293,32 @@ gboolean http_previews_remove(HttpPreviews *p, const char *sandbox_id, guint por
     return found;
 }
 
+guint http_previews_sweep(HttpPreviews *p, oc_context *ctx)
+{
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter it;
+    gpointer id;
+    guint gone = 0;
+
+    g_mutex_lock(&p->lock);
+    g_hash_table_iter_init(&it, p->by_id);
+    while (g_hash_table_iter_next(&it, &id, NULL))
+        g_ptr_array_add(ids, g_strdup(id));
+    g_mutex_unlock(&p->lock);
+    for (guint i = 0; i < ids->len; i++) {
+        oc_sandbox *sb = NULL;
+        oc_error *err = NULL;
+        int rc = oc_sandbox_connect(&sb, ctx, ids->pdata[i], &err);
+        if (rc == OC_ENOTFOUND) {
+            http_previews_forget(p, ids->pdata[i]);
+            gone++;
+        }
+        oc_sandbox_unref(sb);
+        oc_error_free(err);
+    }
+    return gone;
+}
+
 void http_previews_forget(HttpPreviews *p, const char *sandbox_id)
 {
     g_autofree char *path = g_strdup_printf("%s/%s.json", p->dir, sandbox_id);

@@ -6,6 +6,8 @@
 
 #include <json-glib/json-glib.h>
 
+#include "opencomputer.h"
+
 typedef struct HttpPreviews HttpPreviews;
 
 /* Loads the files under dir (made if missing, mode 0700). */
@@ -44,3 +46,6 @@ gboolean http_previews_remove(HttpPreviews *p, const char *sandbox_id, guint por
                               GError **error);
 /* The sandbox is gone: drops its file. */
 void http_previews_forget(HttpPreviews *p, const char *sandbox_id);
+/* Forgets the records of sandboxes that no longer exist (killed while no
+ * server ran, or by another process); returns how many. */
+guint http_previews_sweep(HttpPreviews *p, oc_context *ctx);

@@ -545,6 +545,10 @@ HttpServer *http_server_new(HttpConfig *cfg, oc_context *ctx, GError **error)
         http_server_free(srv);
         return NULL;
     }
+    guint swept = http_previews_sweep(srv->previews, ctx);
+    if (swept)
+        fprintf(stderr, "oc-server: forgot the preview records of %u sandbox(es) that no "
+                "longer exist\n", swept);
     srv->signer = http_signer_load(cfg->state_dir, error);
     if (!srv->signer) {
         http_server_free(srv);

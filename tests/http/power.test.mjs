@@ -1,10 +1,13 @@
 // power.test.mjs: the SDK's reboot() and powerCycle() through oc-server: the
 // guest restarts from its disk (a new boot id, files kept, processes gone);
-// reboot of a hibernated sandbox is 409, a power cycle boots it.  One
+// reboot of a hibernated sandbox is 409, a power cycle boots it.  And what a
+// restart of the server forgets: the preview records of gone sandboxes.  One
 // sandbox; it carries metadata oc-test, which scripts/check sweeps, and is
 // killed here.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 
 import { rawRequest, removeTmpDirs, startServer, stopServer } from './server.mjs';
 
@@ -14,16 +17,24 @@ const KEY = 'test-key-' + Math.random().toString(36).slice(2).padEnd(12, '0');
 const META = { 'oc-test': 'http' };
 let server, serverLog = '', base, opts, sb;
 
-before(async () => {
+async function start() {
   ({ proc: server, base, opts } = await startServer(KEY, (d) => { serverLog += d; }));
+}
+
+async function stop() {
+  const [code, signal] = await stopServer(server);
+  assert.equal(signal, null, `oc-server died of ${signal}: ${serverLog.slice(-2000)}`);
+  assert.equal(code, 0, serverLog.slice(-2000));
+}
+
+before(async () => {
+  await start();
   sb = await Sandbox.create({ ...opts, timeout: 600, memoryMB: 256, metadata: META });
 });
 
 after(async () => {
   await sb?.kill().catch(() => {});
-  const [code, signal] = await stopServer(server);
-  assert.equal(signal, null, `oc-server died of ${signal}: ${serverLog.slice(-2000)}`);
-  assert.equal(code, 0, serverLog.slice(-2000));
+  await stop();
   removeTmpDirs();
 });
 
@@ -55,4 +66,20 @@ test('reboot of a hibernated sandbox is 409; powerCycle boots it', async () => {
   const unknown = await rawRequest(base, 'POST', '/sandboxes/sb-000000000000/power-cycle',
                                  { key: KEY });
   assert.equal(unknown.status, 404, unknown.text);
+});
+
+test('a restarted server forgets the preview records of sandboxes that are gone', async () => {
+  await stop();
+  const dir = path.join(process.env.OC_STATE_DIR || '/var/lib/opencomputer', 'server', 'preview');
+  const gone = path.join(dir, 'sb-00000000dead.json');
+  const kept = path.join(dir, `${sb.sandboxId}.json`);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(gone, '{"urls": []}', { mode: 0o600 });
+  fs.writeFileSync(kept, '{"urls": []}', { mode: 0o600 });
+  serverLog = '';
+  await start();
+  assert.equal(fs.existsSync(gone), false, 'the record of a gone sandbox is still there');
+  assert.equal(fs.existsSync(kept), true, 'the record of a live sandbox went');
+  assert.match(serverLog, /forgot the preview records of 1 sandbox/);
+  fs.rmSync(kept, { force: true });
 });
