@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Deeper trees than this are refused rather than risking the fd limit. */
@@ -188,6 +189,8 @@ static int remove_tree(int dirfd, const char *name, int depth)
     return 0;
 }
 
+static void remove_tree_forked(agent_stream *s, const char *path);
+
 void fileop_remove(agent_stream *s, const uint8_t *p, size_t len)
 {
     file_args a;
@@ -210,8 +213,8 @@ void fileop_remove(agent_stream *s, const uint8_t *p, size_t len)
             result_empty(s);
         return;
     }
-    if (a.recursive && remove_tree(AT_FDCWD, a.path, 0) < 0) {
-        fail_errno(s, errno, "remove", a.path);
+    if (a.recursive) {
+        remove_tree_forked(s, a.path);
         return;
     }
     if (rmdir(a.path) < 0) {
@@ -219,6 +222,49 @@ void fileop_remove(agent_stream *s, const uint8_t *p, size_t len)
         return;
     }
     result_empty(s);
+}
+
+/* The removal of a directory and what it holds, or the errno that ended it. */
+static int remove_dir(const char *path)
+{
+    if (remove_tree(AT_FDCWD, path, 0) < 0)
+        return errno;
+    if (rmdir(path) < 0)
+        return errno == EEXIST ? ENOTEMPTY : errno;
+    return 0;
+}
+
+/* A tree of many files takes seconds to remove (more under TCG), and the
+ * loop would answer nothing else meanwhile: a child removes it, and its
+ * exit (the errno, 0 for done) answers the stream (fileop_remove_exited).
+ * If no child can be made, the loop does it. */
+static void remove_tree_forked(agent_stream *s, const char *path)
+{
+    pid_t pid = fork();
+
+    if (pid == 0)
+        _exit(remove_dir(path) & 0xff);
+    if (pid < 0) {
+        int err = remove_dir(path);
+        if (err)
+            fail_errno(s, err, "remove", path);
+        else
+            result_empty(s);
+        return;
+    }
+    s->pid = pid;
+    s->path = strdup(path);
+}
+
+void fileop_remove_exited(agent_stream *s, int status)
+{
+    int err = WIFEXITED(status) ? WEXITSTATUS(status) : EINTR;
+
+    s->pid = 0;
+    if (err)
+        fail_errno(s, err, "remove", s->path ? s->path : "(the path)");
+    else
+        result_empty(s);
 }
 
 /* ---- RENAME ---- */

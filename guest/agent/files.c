@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,12 +262,15 @@ int file_pump(agent_stream *s)
 void file_cancel(agent_stream *s)
 {
     stream_error(s, OC_PERR_IO, "%s cancelled",
-                 s->op == OC_OP_FILE_WRITE ? "write" : s->op == OC_OP_FILE_READ ? "read" : "list");
+                 s->op == OC_OP_FILE_WRITE ? "write" : s->op == OC_OP_FILE_READ ? "read"
+                 : s->op == OC_OP_FILE_REMOVE ? "remove" : "list");
     stream_free(s, 1);
 }
 
 void file_release(agent_stream *s)
 {
+    if (s->op == OC_OP_FILE_REMOVE && s->pid > 0)
+        kill(s->pid, SIGKILL); /* a removal cancelled (or its host gone) stops */
     if (s->fd >= 0)
         close(s->fd);
     if (s->tmp_path)

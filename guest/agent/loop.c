@@ -20,12 +20,15 @@
 static struct pollfd pfd[2 + AGENT_MAX_CONNS * (1 + AGENT_MAX_STREAMS * 3) +
                          OC_PROTO_MAX_SESSIONS * 2];
 
-static agent_stream *exec_by_pid(pid_t pid)
+/* The stream whose child pid is: an EXEC's process, or a FILE_REMOVE's
+ * worker. */
+static agent_stream *stream_by_pid(pid_t pid)
 {
     for (int k = 0; k < AGENT_MAX_CONNS; k++) {
         for (int i = 0; i < AGENT_MAX_STREAMS; i++) {
             agent_stream *s = agent.conns[k].streams[i];
-            if (s && s->op == OC_OP_EXEC && s->pid == pid && !s->exited)
+            if (s && s->pid == pid && ((s->op == OC_OP_EXEC && !s->exited) ||
+                                       s->op == OC_OP_FILE_REMOVE))
                 return s;
         }
     }
@@ -39,8 +42,10 @@ static void reap(void)
     int st;
     pid_t pid;
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-        agent_stream *s = exec_by_pid(pid);
-        if (s)
+        agent_stream *s = stream_by_pid(pid);
+        if (s && s->op == OC_OP_FILE_REMOVE)
+            fileop_remove_exited(s, st);
+        else if (s)
             exec_exited(s, st);
         else
             session_exited(pid, st);

@@ -327,6 +327,9 @@ void file_release(agent_stream *s);
 void fileop_stat(agent_stream *s, const uint8_t *p, size_t len);
 void fileop_mkdir(agent_stream *s, const uint8_t *p, size_t len);
 void fileop_remove(agent_stream *s, const uint8_t *p, size_t len);
+/* A recursive FILE_REMOVE runs in a child (pid in s->pid): its exit
+ * status answers the stream. */
+void fileop_remove_exited(agent_stream *s, int status);
 void fileop_rename(agent_stream *s, const uint8_t *p, size_t len);
 /* file_args_parse() (requests.c) for stream s: on a bad or unknown field it
  * sends ERROR, frees the stream and returns -1. */

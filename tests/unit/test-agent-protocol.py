@@ -322,6 +322,31 @@ def file_ops(ctx):
 
 
 @test
+def remove_big_tree(ctx):
+    """a recursive remove of many files does not hold the agent: a PING sent
+    after it is answered before its RESULT"""
+    c = ctx.c
+    base = os.path.join(ctx.tmp, 'big-tree')
+    for d in range(40):
+        os.makedirs('%s/d%d/sub' % (base, d))
+        for f in range(500):
+            open('%s/d%d/sub/f%d' % (base, d, f), 'w').close()
+    sid = c.open(OP_REMOVE, fld(F_PATH, base) + u8(F_RECURSIVE, 1))
+    c.send(PING, 0, 0, b'meanwhile')
+    order = []
+    end = time.monotonic() + 60
+    while len(order) < 2 and time.monotonic() < end:
+        t, ch, st, p = c.recv(60)
+        if t == PONG:
+            order.append('pong')
+        elif st == sid:
+            assert t == RESULT, (t, p)
+            order.append('removed')
+    assert order == ['pong', 'removed'], order
+    assert not os.path.lexists(base)
+
+
+@test
 def unknown_frame(ctx):
     """unknown frame type, op and field are ERROR UNSUPPORTED; connection lives"""
     c = ctx.c
