@@ -243,8 +243,9 @@ def build(name: str, dockerfile: Optional[str], steps: Optional[Sequence[StepLik
         opts.memory_mb = memory_mb
     if step_timeout is not None:
         opts.step_timeout_s = step_timeout
-    keep_log = _set_log(opts, on_log)  # noqa: F841 (alive until the call returns)
+    log_handle = _set_log(opts, on_log)
     _ctx_call(lib.oc_template_build, name.encode(), opts)
+    del log_handle  # alive until here: the library called on_log through it
     return get(name)
 
 
@@ -272,8 +273,9 @@ def import_rootfs(name: str, tar_path: str, prepare: bool,
     _check_init(lib.oc_template_import_options_init(opts, lib.OC_TEMPLATE_IMPORT_OPTIONS_VERSION),
                 'oc_template_import_options_init')
     opts.prepare = 1 if prepare else 0
-    keep_log = _set_log(opts, on_log)  # noqa: F841 (alive until the call returns)
+    log_handle = _set_log(opts, on_log)
     _ctx_call(lib.oc_template_import, name.encode(), os.fsencode(tar_path), opts)
+    del log_handle  # alive until here: the library called on_log through it
     return get(name)
 
 

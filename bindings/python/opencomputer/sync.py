@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 from . import _agent, _checkpoint, _template
 from ._checkpoint import Checkpoint, PoolStatus
 from ._network import NetworkLike, NetworkPolicy, coerce
-from ._template import (BuildStep, PruneResult, StepLike,  # noqa: F401 (re-exported)
+from ._template import (BuildStep, PruneResult, StepLike,  # noqa: F401 (BuildStep: re-exported)
                         TemplateInfo)
 from ._core import (ExecResult, ExecSessionInfo, FileInfo, Handle, SandboxInfo, Shell as _Shell,
                     configure)  # noqa: F401 (configure: re-exported)
