@@ -1,12 +1,13 @@
-/* build.c: template builds for the Node binding (see build.h).
+/* build.c: template builds and imports for the Node binding (see build.h).
  *
  * templateBuild(name, {dockerfile, steps, contextDir, buildArgs, parent,
  * cpuCount, memoryMB, stepTimeout}, onLog) resolves to the new template's
  * info (template.c).  steps are [{kind, args, chown, chmod, flags}] with the
- * library's numbers; index.mjs maps the names.
+ * library's numbers; index.mjs maps the names.  templateImport(name,
+ * tarPath, {prepare}, onLog) resolves the same way.
  *
- * The library calls the log function on the build's own thread (a worker
- * of the pool) during the call; each line is copied and queued for onLog,
+ * The library calls the log function on the build's (or import's) own
+ * thread (a worker of the pool) during the call; each line is copied and queued for onLog,
  * blocking while the queue is full.  Before the job ends, the worker waits
  * until JS has taken every queued line, so the log is complete when the
  * Promise settles. */
@@ -32,6 +33,7 @@ typedef struct {
     size_t step_count;
     int64_t cpu_count, memory_mb, step_timeout;
     bool has_cpu_count, has_memory_mb, has_step_timeout;
+    bool prepare; /* an import's */
 
     napi_threadsafe_function log; /* NULL: no onLog */
     pthread_mutex_t lock;
@@ -106,6 +108,17 @@ static void log_flush(build_args *a)
     pthread_mutex_unlock(&a->lock);
 }
 
+/* The worker, after the build or import (rc): the log complete in JS, then
+ * the template's info for done_template. */
+static int logged_template(job *j, int rc, oc_error **error)
+{
+    build_args *a = j->extra;
+
+    if (a->log)
+        log_flush(a);
+    return rc < 0 ? rc : oc_template_get(&j->tmpl, j->ctx, j->str1, error);
+}
+
 /* ---- the build ---- */
 
 static int run_build(job *j, oc_error **error)
@@ -128,14 +141,9 @@ static int run_build(job *j, oc_error **error)
         o.memory_mb = u32_arg(a->memory_mb);
     if (a->has_step_timeout)
         o.step_timeout_s = u32_arg(a->step_timeout);
-    if (a->log) {
-        o.log = on_log;
-        o.log_user_data = a;
-    }
-    rc = oc_template_build(j->ctx, j->str1, &o, error);
-    if (a->log)
-        log_flush(a);
-    return rc < 0 ? rc : oc_template_get(&j->tmpl, j->ctx, j->str1, error);
+    o.log = a->log ? on_log : NULL;
+    o.log_user_data = a;
+    return logged_template(j, oc_template_build(j->ctx, j->str1, &o, error), error);
 }
 
 /* steps[i]: {kind, args, chown, chmod, flags} */
@@ -209,6 +217,22 @@ static napi_status get_log(napi_env env, napi_value fn, build_args *a)
                                            log_to_js, &a->log);
 }
 
+/* The job of a build or import, with its n arguments in argv; NULL with an
+ * exception pending on failure. */
+static job *logged_job_new(napi_env env, napi_callback_info info, size_t n, napi_value *argv,
+                           job_run_fn run)
+{
+    job *j = job_new_extra(env, info, n, argv, run, done_template, sizeof(build_args),
+                           build_args_free);
+    build_args *a = j ? j->extra : NULL;
+
+    if (a) {
+        pthread_mutex_init(&a->lock, NULL);
+        pthread_cond_init(&a->cond, NULL);
+    }
+    return j;
+}
+
 static napi_value js_build(napi_env env, napi_callback_info info)
 {
     napi_value argv[3], v;
@@ -216,12 +240,9 @@ static napi_value js_build(napi_env env, napi_callback_info info)
     build_args *a;
     job *j;
 
-    if (!(j = job_new_extra(env, info, 3, argv, run_build, done_template, sizeof(*a),
-                            build_args_free)))
+    if (!(j = logged_job_new(env, info, 3, argv, run_build)))
         return NULL;
     a = j->extra;
-    pthread_mutex_init(&a->lock, NULL);
-    pthread_cond_init(&a->cond, NULL);
 
     const string_field strings[] = {
         { "dockerfile", &a->dockerfile }, { "contextDir", &a->context_dir },
@@ -244,9 +265,45 @@ static napi_value js_build(napi_env env, napi_callback_info info)
     return job_start(env, j, s);
 }
 
+/* ---- the import: the build's log machinery, around oc_template_import ---- */
+
+static int run_import(job *j, oc_error **error)
+{
+    build_args *a = j->extra;
+    oc_template_import_options o = OC_TEMPLATE_IMPORT_OPTIONS_INIT;
+    int rc = job_context(j, error);
+
+    if (rc < 0)
+        return rc;
+    o.prepare = a->prepare;
+    o.log = a->log ? on_log : NULL;
+    o.log_user_data = a;
+    return logged_template(j, oc_template_import(j->ctx, j->str1, j->str2, &o, error), error);
+}
+
+static napi_value js_import(napi_env env, napi_callback_info info)
+{
+    napi_value argv[4], v;
+    napi_status s;
+    build_args *a;
+    job *j;
+
+    if (!(j = logged_job_new(env, info, 4, argv, run_import)))
+        return NULL;
+    a = j->extra;
+    if ((s = get_string(env, argv[0], &j->str1)) == napi_ok &&
+        (s = get_string(env, argv[1], &j->str2)) == napi_ok &&
+        (s = get_field(env, argv[2], "prepare", &v)) == napi_ok &&
+        (s = get_opt_bool(env, v, &a->prepare)) == napi_ok)
+        s = get_log(env, argv[3], a);
+    return job_start(env, j, s);
+}
+
 napi_status build_define(napi_env env, napi_value exports)
 {
-    napi_property_descriptor p = { "templateBuild", NULL, js_build, NULL, NULL, NULL,
-                                   napi_enumerable, NULL };
-    return napi_define_properties(env, exports, 1, &p);
+    napi_property_descriptor p[] = {
+        { "templateBuild", NULL, js_build, NULL, NULL, NULL, napi_enumerable, NULL },
+        { "templateImport", NULL, js_import, NULL, NULL, NULL, napi_enumerable, NULL },
+    };
+    return napi_define_properties(env, exports, sizeof(p) / sizeof(p[0]), p);
 }

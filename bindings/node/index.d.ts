@@ -379,6 +379,8 @@ export interface TemplateInfo {
   diskBytes: number;
   /** How it was built from its parent, a line a step. */
   steps: string[];
+  /** The root filesystem tarball it was imported from (absolute); null for one built or made otherwise. */
+  importedFrom: string | null;
 }
 
 /** One step of a build without a Dockerfile. */
@@ -416,6 +418,28 @@ export interface TemplateBuildOpts {
   stepTimeout?: number;
 }
 
+export interface TemplateImportOpts {
+  /** Also boot it once for its ready snapshot (default true); false: the first create boots it. */
+  prepare?: boolean;
+  /** Each line of the import's progress, all before the Promise settles. */
+  onLog?: (line: string) => void;
+}
+
+export interface TemplatePruneOpts {
+  /** Layers made in the last keepDays days are kept (default 7; 0: none kept for their age). */
+  keepDays?: number;
+}
+
+/** What a prune of the build layer cache did. */
+export interface TemplatePruneResult {
+  /** The layers removed. */
+  removed: number;
+  /** What they took on the host. */
+  bytesFreed: number;
+  /** The layers left. */
+  kept: number;
+}
+
 /** The templates of this host in the SDK's shape; the methods are also static. */
 export class Templates {
   /** Arguments are ignored (there is no server): for code written against the SDK. */
@@ -433,9 +457,19 @@ export class Templates {
   static get(name: string): Promise<TemplateInfo>;
   /** Rejects with a StateError, naming them, while sandboxes, checkpoints or other templates build on it. */
   static delete(name: string): Promise<void>;
+  /**
+   * Makes a template of a root filesystem tarball (plain, gzip or xz; any glibc or musl userland
+   * with /bin/sh). Rejects with an AlreadyExistsError when the name is taken, a NotFoundError for
+   * a missing file, an InvalidArgumentError for a bad name, a non-tar or a tree without a shell.
+   */
+  static importRootfs(name: string, tarPath: string, opts?: TemplateImportOpts): Promise<TemplateInfo>;
+  /** Removes the build layers nothing needs (not those templates, sandboxes or checkpoints use). */
+  static prune(opts?: TemplatePruneOpts): Promise<TemplatePruneResult>;
   list(): Promise<TemplateInfo[]>;
   get(name: string): Promise<TemplateInfo>;
   delete(name: string): Promise<void>;
+  importRootfs(name: string, tarPath: string, opts?: TemplateImportOpts): Promise<TemplateInfo>;
+  prune(opts?: TemplatePruneOpts): Promise<TemplatePruneResult>;
 }
 
 export interface SandboxAgentEvent {

@@ -594,10 +594,41 @@ export class Templates {
     await call(native.templateDelete, name);
   }
 
+  /**
+   * Makes template `name` of the root filesystem tarball at `tarPath`
+   * (plain, gzip or xz; any glibc or musl userland with /bin/sh) and
+   * resolves to its info, whose `importedFrom` names the tarball.
+   * `prepare` (default true): also boot it once for its ready snapshot (a
+   * template no sandbox starts from is not kept); false: the first create
+   * boots it.  `onLog(line)`: its progress, all before the Promise settles.
+   * Rejects with an AlreadyExistsError when the name is taken, a
+   * NotFoundError for a missing file, an InvalidArgumentError for a bad
+   * name, a file that is no tar or a tree without a shell; nothing is left
+   * behind on error.
+   */
+  static async importRootfs(name, tarPath, { prepare = true, onLog } = {}) {
+    return templateInfo(await call(native.templateImport, name, tarPath, { prepare }, onLog));
+  }
+
+  /**
+   * Removes the build layers nothing needs (kept: those templates' disks
+   * were made from, those sandboxes, checkpoints or templates build on,
+   * those made in the last `keepDays` days, default 7) and resolves to
+   * {removed, bytesFreed, kept}.  Waits for a running build.
+   */
+  static async prune({ keepDays } = {}) {
+    if (keepDays != null && !(Number.isInteger(keepDays) && keepDays >= 0)) {
+      throw new RangeError(`keepDays is ${keepDays}: give a whole number of days, 0 or more`);
+    }
+    return call(native.templatePrune, keepDays);
+  }
+
   build(name, spec) { return Templates.build(name, spec); }
   list() { return Templates.list(); }
   get(name) { return Templates.get(name); }
   delete(name) { return Templates.delete(name); }
+  importRootfs(name, tarPath, opts) { return Templates.importRootfs(name, tarPath, opts); }
+  prune(opts) { return Templates.prune(opts); }
 }
 
 /**

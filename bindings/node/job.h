@@ -64,6 +64,7 @@ struct job {
     int out_int;
     char *out_str; /* the library's; oc_free() */
     uint32_t out_u32[2];
+    uint64_t out_u64;
     oc_exec_result *result;
     oc_sandbox_info *info;
     oc_sandbox_list *list;

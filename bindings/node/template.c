@@ -1,5 +1,5 @@
-/* template.c: templates (list, get, delete) for the Node binding (see
- * template.h).  index.mjs shapes the results. */
+/* template.c: templates (list, get, delete, prune) for the Node binding
+ * (see template.h).  index.mjs shapes the results. */
 #include "template.h"
 #include "convert.h"
 
@@ -25,6 +25,7 @@ static napi_status template_value(napi_env env, const oc_template_info *t, napi_
         (s = set_num(env, *out, "created", (double)oc_template_info_created_at(t))) != napi_ok ||
         (s = set_num(env, *out, "sizeBytes", (double)oc_template_info_size_bytes(t))) != napi_ok ||
         (s = set_num(env, *out, "diskBytes", (double)oc_template_info_disk_bytes(t))) != napi_ok ||
+        (s = set_str(env, *out, "importedFrom", oc_template_info_imported_from(t))) != napi_ok ||
         (s = array_value(env, steps, n, step_item, &v)) != napi_ok)
         return s;
     return set_value(env, *out, "steps", v);
@@ -48,6 +49,30 @@ static int run_delete(job *j, oc_error **error)
     return rc < 0 ? rc : oc_template_delete(j->ctx, j->str1, 0, error);
 }
 
+/* prune(keepDays): nullish for the library's default */
+static int run_prune(job *j, oc_error **error)
+{
+    oc_template_prune_options o = OC_TEMPLATE_PRUNE_OPTIONS_INIT;
+    int rc = job_context(j, error);
+
+    if (rc < 0)
+        return rc;
+    if (j->has_num)
+        o.keep_days = u32_arg(j->num);
+    return oc_template_prune(j->ctx, &o, &j->out_u32[0], &j->out_u64, &j->out_u32[1], error);
+}
+
+static napi_status done_prune(napi_env env, job *j, napi_value *out)
+{
+    napi_status s;
+
+    if ((s = napi_create_object(env, out)) != napi_ok ||
+        (s = set_num(env, *out, "removed", j->out_u32[0])) != napi_ok ||
+        (s = set_num(env, *out, "bytesFreed", (double)j->out_u64)) != napi_ok)
+        return s;
+    return set_num(env, *out, "kept", j->out_u32[1]);
+}
+
 napi_status done_template(napi_env env, job *j, napi_value *out)
 {
     return template_value(env, j->tmpl, out);
@@ -67,6 +92,7 @@ const export_spec template_exports[] = {
     { "templateGet", run_get, done_template, { ARG_STRING } },
     { "templateList", run_list, done_templates, { ARG_END } },
     { "templateDelete", run_delete, NULL, { ARG_STRING } },
+    { "templatePrune", run_prune, done_prune, { ARG_OPT_INT } },
 };
 
 const size_t template_exports_count = sizeof(template_exports) / sizeof(template_exports[0]);

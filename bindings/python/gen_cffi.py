@@ -227,6 +227,27 @@ int oc_template_build(oc_context *ctx, const char *name,
                       const oc_template_build_options *opts, oc_error **error);
 /* defined in _template.py */
 extern "Python" void _oc_on_build_log(const char *line, void *user_data);
+typedef struct {
+    uint32_t version;
+    int prepare;
+    oc_build_log_fn log;
+    void *log_user_data;
+} oc_template_import_options;
+#define OC_TEMPLATE_IMPORT_OPTIONS_VERSION ...
+int oc_template_import_options_init(oc_template_import_options *opts, uint32_t version);
+int oc_template_import(oc_context *ctx, const char *name, const char *tar_path,
+                       const oc_template_import_options *opts, oc_error **error);
+const char *oc_template_info_imported_from(const oc_template_info *t);
+typedef struct {
+    uint32_t version;
+    uint32_t keep_days;
+} oc_template_prune_options;
+#define OC_TEMPLATE_PRUNE_OPTIONS_VERSION ...
+#define OC_TEMPLATE_PRUNE_DEFAULT_KEEP_DAYS ...
+int oc_template_prune_options_init(oc_template_prune_options *opts, uint32_t version);
+int oc_template_prune(oc_context *ctx, const oc_template_prune_options *opts,
+                      uint32_t *removed, uint64_t *bytes_freed, uint32_t *kept,
+                      oc_error **error);
 
 typedef struct {
     uint32_t version;

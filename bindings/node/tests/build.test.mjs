@@ -1,18 +1,23 @@
 // build.test.mjs: template builds (Templates.build) from Node against real
 // sandboxes (node --test): a Dockerfile build whose log reaches onLog and
 // whose sandboxes see its file and ENV, an unchanged rebuild that is all
-// cached, a failing step, and bad input.
+// cached, a failing step, and bad input; an import of a busybox root
+// filesystem tarball (without its boot) and a prune of the layer cache.
 //
 // The templates are deleted at the end, and so are the cache layers of the
 // steps that carry this run's nonce (no later build could use them).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 
 import {
-  Sandbox, Templates, CommandError, InvalidArgumentError, NotFoundError, SandboxError,
+  Sandbox, Templates, AlreadyExistsError, CommandError, InvalidArgumentError, NotFoundError,
+  SandboxError,
 } from '../index.mjs';
 
 const META = { 'oc-test': 'node-build' };
@@ -20,6 +25,11 @@ const NONCE = randomBytes(8).toString('hex');
 const T_MAIN = `node-build-${NONCE.slice(0, 8)}`;
 const T_FAIL = `node-build-fail-${NONCE.slice(0, 8)}`;
 const T_STEPS = `node-build-steps-${NONCE.slice(0, 8)}`;
+const T_IMPORT = `node-import-${NONCE.slice(0, 8)}`;
+// makes a tiny busybox root filesystem tarball (Debian's busybox-static)
+const MAKE_ROOTFS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'tests',
+  'integration', 'make-busybox-rootfs');
+const TMP = mkdtempSync(join(tmpdir(), 'oc-node-import-'));
 // the nonce is in the step's text, so the first build runs it and the
 // cleanup finds its layer
 const DOCKERFILE = `FROM base\nARG GREETING\nRUN echo $GREETING > /f && echo ${NONCE} > /nonce\n` +
@@ -29,7 +39,8 @@ const made = [];
 after(async () => {
   for (const sb of made) await sb.kill().catch(() => {});
   // children before their parent
-  for (const t of [T_STEPS, T_MAIN, T_FAIL]) await Templates.delete(t).catch(() => {});
+  for (const t of [T_STEPS, T_MAIN, T_FAIL, T_IMPORT]) await Templates.delete(t).catch(() => {});
+  rmSync(TMP, { recursive: true, force: true });
   const layers = join(process.env.OC_STATE_DIR || '/var/lib/opencomputer', 'cache', 'layers');
   let names = [];
   try { names = readdirSync(layers); } catch { /* no cache yet */ }
@@ -128,4 +139,49 @@ test('bad input rejects before anything runs', async () => {
   await assert.rejects(Templates.build(T_FAIL, { steps: [{ type: 'frobnicate', args: [] }] }),
                        TypeError);
   await assert.rejects(Templates.get(T_FAIL), NotFoundError);
+});
+
+test('a rootfs tarball imports without a boot; importedFrom names it', async () => {
+  const tar = join(TMP, 'busybox-rootfs.tar.gz');
+  execFileSync(MAKE_ROOTFS, [tar]);
+  const log = [];
+  const info = await Templates.importRootfs(T_IMPORT, tar,
+    { prepare: false, onLog: (line) => log.push(line) });
+  assert.equal(info.name, T_IMPORT);
+  assert.equal(info.parent, null);
+  assert.equal(info.importedFrom, tar);
+  assert.ok(info.sizeBytes > 0, `${info.sizeBytes}`);
+  assert.ok(log.some((line) => line.includes(tar)), log.join('\n'));
+  assert.equal((await Templates.get(T_IMPORT)).importedFrom, tar);
+  assert.equal((await Templates.get('base')).importedFrom, null);
+  // the name is taken now
+  await assert.rejects(Templates.importRootfs(T_IMPORT, tar, { prepare: false }),
+    AlreadyExistsError);
+  await Templates.delete(T_IMPORT);
+  await assert.rejects(Templates.get(T_IMPORT), NotFoundError);
+});
+
+test('a bad import rejects and leaves nothing', async () => {
+  const tar = join(TMP, 'busybox-rootfs.tar.gz');
+  await assert.rejects(Templates.importRootfs('../x', tar, { prepare: false }),
+    InvalidArgumentError);
+  await assert.rejects(Templates.importRootfs(T_IMPORT, join(TMP, 'missing.tar'),
+    { prepare: false }), NotFoundError);
+  const notTar = join(TMP, 'not.tar');
+  writeFileSync(notTar, 'not a tarball\n'.repeat(64));
+  await assert.rejects(Templates.importRootfs(T_IMPORT, notTar, { prepare: false }),
+    InvalidArgumentError);
+  await assert.rejects(Templates.importRootfs(T_IMPORT, tar, { prepare: 'no' }), TypeError);
+  assert.ok(!(await Templates.list()).some((t) => t.name === T_IMPORT));
+});
+
+test('prune reports what it removed and kept', async () => {
+  const r = await Templates.prune({ keepDays: 0 });
+  assert.deepEqual(Object.keys(r).sort(), ['bytesFreed', 'kept', 'removed']);
+  for (const v of Object.values(r)) assert.ok(Number.isInteger(v) && v >= 0, JSON.stringify(r));
+  assert.ok(r.removed > 0 || r.bytesFreed === 0, JSON.stringify(r));
+  // nothing more to remove
+  const again = await new Templates().prune();
+  assert.equal(again.removed, 0, JSON.stringify(again));
+  await assert.rejects(Templates.prune({ keepDays: -1 }), RangeError);
 });

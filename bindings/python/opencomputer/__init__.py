@@ -32,8 +32,10 @@ SDK's allowOut, denyOut, blockAll), await sandbox.set_network(...),
 await sandbox.get_network().
 
 Templates: await Templates.build(name, dockerfile or steps=[BuildStep...],
-on_log=...), Templates.list(), Templates.get(name) (a TemplateInfo) and
-Templates.delete(name).
+on_log=...), Templates.list(), Templates.get(name) (a TemplateInfo),
+Templates.delete(name), Templates.import_rootfs(name, tar_path, prepare=...,
+on_log=...) (a root filesystem tarball) and Templates.prune(keep_days=7)
+(the build layer cache).
 
 Agent sessions (docs/agent-sessions.md): await sandbox.agent.start(prompt=...,
 on_event=...), then send_prompt(), interrupt(), configure(), kill(), close(),
@@ -45,7 +47,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 from . import _agent, sync
 from ._checkpoint import Checkpoint, PoolStatus
 from ._network import NetworkLike, NetworkPolicy
-from ._template import BuildStep, StepLike, TemplateInfo
+from ._template import BuildStep, PruneResult, StepLike, TemplateInfo
 from ._core import ExecResult, ExecSessionInfo, FileInfo, Handle, SandboxInfo, configure
 from ._stream import Follow, Stream
 from .errors import (AlreadyExistsError, CommandError, InvalidArgumentError, LimitError,
@@ -54,7 +56,8 @@ from .errors import (AlreadyExistsError, CommandError, InvalidArgumentError, Lim
 
 __all__ = ['Sandbox', 'Agent', 'AgentSession', 'BuildStep', 'Checkpoint', 'ExecResult',
            'ExecSession', 'ExecSessionInfo', 'FileInfo', 'NetworkLike', 'NetworkPolicy',
-           'PoolStatus', 'PtySession', 'SandboxInfo', 'Shell', 'TemplateInfo', 'Templates',
+           'PoolStatus', 'PruneResult', 'PtySession', 'SandboxInfo', 'Shell', 'TemplateInfo',
+           'Templates',
            'configure', 'prepare_template', 'template_snapshot_ready', 'pool_status',
            'SandboxError', 'InvalidArgumentError', 'NotFoundError', 'StateError', 'TimeoutError',
            'LimitError', 'AlreadyExistsError', 'PermissionDeniedError', 'UnsupportedError',
@@ -514,7 +517,8 @@ class Sandbox:
 class Templates:
     """The templates of this host (see opencomputer.sync.Templates):
     await Templates.build(name, ...), Templates.list(), Templates.get(name),
-    Templates.delete(name)."""
+    Templates.delete(name), Templates.import_rootfs(name, tar_path),
+    Templates.prune()."""
 
     @staticmethod
     async def build(name: str, dockerfile: Optional[str] = None, *,
@@ -544,6 +548,22 @@ class Templates:
     @staticmethod
     async def delete(name: str) -> None:
         await _run(sync.Templates.delete, name)
+
+    @staticmethod
+    async def import_rootfs(name: str, tar_path: str, *, prepare: bool = True,
+                            on_log: Optional[Callable[[str], None]] = None) -> TemplateInfo:
+        """Makes a template of a root filesystem tarball (see
+        opencomputer.sync.Templates.import_rootfs); on_log runs on this
+        loop."""
+        on_log = _on_loop(asyncio.get_running_loop(), on_log)
+        return await _run(sync.Templates.import_rootfs, name, tar_path, prepare=prepare,
+                          on_log=on_log)
+
+    @staticmethod
+    async def prune(keep_days: int = 7) -> PruneResult:
+        """Removes the build layers nothing needs (see
+        opencomputer.sync.Templates.prune)."""
+        return await _run(sync.Templates.prune, keep_days)
 
 
 async def prepare_template(template: str = 'base') -> bool:

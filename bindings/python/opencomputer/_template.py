@@ -1,5 +1,6 @@
 """_template.py: the blocking layer of templates (see _core.py: as thin, and
 run in worker threads by the async API)."""
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
@@ -33,6 +34,9 @@ class TemplateInfo:
     #: the agent program and arguments its sandboxes' agent sessions run
     #: when agent.start() names none (None: the reference runner)
     agent: Optional[List[str]] = None
+    #: the root filesystem tarball it was imported from (absolute), or None
+    #: for one built or made otherwise
+    imported_from: Optional[str] = None
 
     # the OpenComputer SDK's TemplateInfo, as oc-server reports it: a
     # template is named by its name, has one tag, and exists once built
@@ -136,7 +140,8 @@ def _template(p) -> TemplateInfo:
         env=dict(kv.split('=', 1) for kv in _strv(lib.oc_template_info_env(p)) or []),
         workdir=_str(lib.oc_template_info_workdir(p)),
         user=_str(lib.oc_template_info_user(p)),
-        agent=_strv(lib.oc_template_info_agent(p)))
+        agent=_strv(lib.oc_template_info_agent(p)),
+        imported_from=_str(lib.oc_template_info_imported_from(p)))
 
 
 def get(name: str) -> TemplateInfo:
@@ -216,7 +221,8 @@ def build(name: str, dockerfile: Optional[str], steps: Optional[Sequence[StepLik
         raise InvalidArgumentError('build %s: give a dockerfile or steps, not %s'
                                    % (name, 'both' if steps is not None else 'neither'), -1)
     opts = ffi.new('oc_template_build_options *')
-    _check_init(lib.oc_template_build_options_init(opts, lib.OC_TEMPLATE_BUILD_OPTIONS_VERSION))
+    _check_init(lib.oc_template_build_options_init(opts, lib.OC_TEMPLATE_BUILD_OPTIONS_VERSION),
+                'oc_template_build_options_init')
     keep: list = []
 
     def cstr(value: Optional[str]):
@@ -237,14 +243,61 @@ def build(name: str, dockerfile: Optional[str], steps: Optional[Sequence[StepLik
         opts.memory_mb = memory_mb
     if step_timeout is not None:
         opts.step_timeout_s = step_timeout
-    if on_log is not None:
-        ud = ffi.new_handle(on_log)
-        opts.log, opts.log_user_data = lib._oc_on_build_log, ud
+    log_handle = _set_log(opts, on_log)
     _ctx_call(lib.oc_template_build, name.encode(), opts)
+    del log_handle  # alive until here: the library called on_log through it
     return get(name)
 
 
-def _check_init(rc: int) -> None:
+def _set_log(opts, on_log: Optional[Callable[[str], None]]):
+    """Points opts.log (of build or import options) at on_log; the handle
+    returned must outlive the call."""
+    if on_log is None:
+        return None
+    ud = ffi.new_handle(on_log)
+    opts.log, opts.log_user_data = lib._oc_on_build_log, ud
+    return ud
+
+
+def _check_init(rc: int, what: str) -> None:
     if rc < 0:
-        raise InvalidArgumentError('oc_template_build_options_init failed (%d): the library '
-                                   'is older than this binding' % rc, rc)
+        raise InvalidArgumentError('%s failed (%d): the library is older than this binding'
+                                   % (what, rc), rc)
+
+
+def import_rootfs(name: str, tar_path: str, prepare: bool,
+                  on_log: Optional[Callable[[str], None]]) -> TemplateInfo:
+    """oc_template_import, then the template it made.  on_log runs on this
+    thread, during the call."""
+    opts = ffi.new('oc_template_import_options *')
+    _check_init(lib.oc_template_import_options_init(opts, lib.OC_TEMPLATE_IMPORT_OPTIONS_VERSION),
+                'oc_template_import_options_init')
+    opts.prepare = 1 if prepare else 0
+    log_handle = _set_log(opts, on_log)
+    _ctx_call(lib.oc_template_import, name.encode(), os.fsencode(tar_path), opts)
+    del log_handle  # alive until here: the library called on_log through it
+    return get(name)
+
+
+@dataclass
+class PruneResult:
+    """What Templates.prune() did to the build layer cache."""
+    #: the layers removed
+    removed: int
+    #: what they took on the host
+    bytes_freed: int
+    #: the layers left
+    kept: int
+
+
+def prune(keep_days: int) -> PruneResult:
+    """oc_template_prune."""
+    if keep_days < 0:
+        raise InvalidArgumentError('prune: keep_days is %d; give 0 or more days' % keep_days, -1)
+    opts = ffi.new('oc_template_prune_options *')
+    _check_init(lib.oc_template_prune_options_init(opts, lib.OC_TEMPLATE_PRUNE_OPTIONS_VERSION),
+                'oc_template_prune_options_init')
+    opts.keep_days = keep_days
+    removed, freed, kept = ffi.new('uint32_t *'), ffi.new('uint64_t *'), ffi.new('uint32_t *')
+    _ctx_call(lib.oc_template_prune, opts, removed, freed, kept)
+    return PruneResult(removed=removed[0], bytes_freed=freed[0], kept=kept[0])

@@ -27,7 +27,8 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 from . import _agent, _checkpoint, _template
 from ._checkpoint import Checkpoint, PoolStatus
 from ._network import NetworkLike, NetworkPolicy, coerce
-from ._template import BuildStep, StepLike, TemplateInfo  # noqa: F401 (BuildStep: re-exported)
+from ._template import (BuildStep, PruneResult, StepLike,  # noqa: F401 (BuildStep: re-exported)
+                        TemplateInfo)
 from ._core import (ExecResult, ExecSessionInfo, FileInfo, Handle, SandboxInfo, Shell as _Shell,
                     configure)  # noqa: F401 (configure: re-exported)
 from ._stream import Follow, Stream
@@ -490,7 +491,8 @@ class Sandbox:
 class Templates:
     """The templates of this host (the OpenComputer SDK's Templates):
     Templates.build(name, ...), Templates.list(), Templates.get(name),
-    Templates.delete(name)."""
+    Templates.delete(name), Templates.import_rootfs(name, tar_path),
+    Templates.prune()."""
 
     @staticmethod
     def build(name: str, dockerfile: Optional[str] = None, *,
@@ -534,6 +536,28 @@ class Templates:
         templates build on it (its unclaimed warm pool sandboxes alone do
         not hold it: they are killed with it)."""
         _template.delete(name)
+
+    @staticmethod
+    def import_rootfs(name: str, tar_path: str, *, prepare: bool = True,
+                      on_log: Optional[Callable[[str], None]] = None) -> TemplateInfo:
+        """Makes template name of the root filesystem tarball tar_path
+        (plain, gzip or xz; any glibc or musl userland with /bin/sh) and
+        returns it; its imported_from names the tarball.  prepare: also
+        boot it once for its ready snapshot (a template no sandbox starts
+        from is not kept); False: the first create boots it.  on_log(line)
+        gets the progress, on this thread.  AlreadyExistsError when the name
+        is taken, NotFoundError for a missing file, InvalidArgumentError for
+        a bad name, a file that is no tar or a tree without a shell; nothing
+        is left behind on error."""
+        return _template.import_rootfs(name, tar_path, prepare, on_log)
+
+    @staticmethod
+    def prune(keep_days: int = 7) -> PruneResult:
+        """Removes the build layers nothing needs (kept: those templates'
+        disks were made from, those sandboxes, checkpoints or templates build
+        on, those made in the last keep_days days); waits for a running
+        build."""
+        return _template.prune(keep_days)
 
 
 def prepare_template(template: str = 'base') -> bool:

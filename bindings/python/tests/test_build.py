@@ -1,11 +1,14 @@
 """test_build.py: template builds from Python (Templates.build), against real
-build sandboxes (pytest).
+build sandboxes (pytest); imports of a root filesystem tarball
+(Templates.import_rootfs, without its boot) and prunes of the layer cache.
 
 Few VMs: the build's own sandbox, one sandbox from the built template, and
 the failing build's sandbox.  Every template built here is deleted here;
 the sandbox carries metadata oc-test, which scripts/check sweeps.
 """
 import asyncio
+import os
+import subprocess
 import threading
 
 import pytest
@@ -17,6 +20,10 @@ META = {'oc-test': 'python-build'}
 NAME = 'pytest-built'
 STEPS_NAME = 'pytest-built-steps'
 FAILED = 'pytest-failed'
+IMPORTED = 'pytest-imported'
+# makes a tiny busybox root filesystem tarball (Debian's busybox-static)
+MAKE_ROOTFS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..',
+                           'tests', 'integration', 'make-busybox-rootfs')
 DOCKERFILE = 'FROM base\nRUN echo hi > /f\nENV X=1\n'
 PATIENCE = 1200  # seconds: builds boot VMs under TCG
 
@@ -32,10 +39,9 @@ def forget(name):
         pass
 
 
-@pytest.fixture(scope='module')
-def built():
-    """NAME, built from DOCKERFILE, with the lines its build logged."""
-    forget(NAME)
+def run_logged(call):
+    """Runs call(on_log) (a coroutine) on a loop; its result and the lines
+    on_log got, which must all arrive on the loop's thread."""
     log, threads = [], set()
 
     def on_log(line):
@@ -43,10 +49,17 @@ def built():
         log.append(line)
 
     async def main():
-        info = await Templates.build(NAME, DOCKERFILE, on_log=on_log)
+        info = await call(on_log)
         assert threads == {threading.get_ident()}  # on the loop
         return info
-    info = run(main())
+    return run(main()), log
+
+
+@pytest.fixture(scope='module')
+def built():
+    """NAME, built from DOCKERFILE, with the lines its build logged."""
+    forget(NAME)
+    info, log = run_logged(lambda on_log: Templates.build(NAME, DOCKERFILE, on_log=on_log))
     yield info, log
     forget(STEPS_NAME)
     forget(NAME)
@@ -149,3 +162,56 @@ def test_bad_input_raises_before_anything_starts():
     assert not any('build sandbox' in line for line in log), log
     with pytest.raises(opencomputer.NotFoundError):
         sync.Templates.get('pytest-x')
+
+
+@pytest.fixture(scope='module')
+def rootfs_tar(tmp_path_factory):
+    tar = str(tmp_path_factory.mktemp('rootfs') / 'busybox-rootfs.tar.gz')
+    subprocess.run([MAKE_ROOTFS, tar], check=True)
+    return tar
+
+
+def test_a_rootfs_tarball_imports_without_a_boot(rootfs_tar):
+    forget(IMPORTED)
+    try:
+        info, log = run_logged(lambda on_log: Templates.import_rootfs(
+            IMPORTED, rootfs_tar, prepare=False, on_log=on_log))
+        assert info.name == IMPORTED and info.parent is None, info
+        assert info.imported_from == os.path.abspath(rootfs_tar), info
+        assert info.size_bytes > 0 and info.steps == [], info
+        assert any(rootfs_tar in line for line in log), log
+        got = sync.Templates.get(IMPORTED)
+        assert got.imported_from == info.imported_from, got
+        # the name is taken now
+        with pytest.raises(opencomputer.AlreadyExistsError):
+            sync.Templates.import_rootfs(IMPORTED, rootfs_tar, prepare=False)
+    finally:
+        forget(IMPORTED)
+    with pytest.raises(opencomputer.NotFoundError):
+        sync.Templates.get(IMPORTED)
+    # a built or base template was not imported
+    assert sync.Templates.get('base').imported_from is None
+
+
+def test_a_bad_import_raises_and_leaves_nothing(rootfs_tar, tmp_path):
+    with pytest.raises(opencomputer.InvalidArgumentError):
+        sync.Templates.import_rootfs('../x', rootfs_tar, prepare=False)
+    with pytest.raises(opencomputer.NotFoundError):
+        sync.Templates.import_rootfs(IMPORTED, str(tmp_path / 'missing.tar'), prepare=False)
+    not_tar = tmp_path / 'not.tar'
+    not_tar.write_bytes(b'not a tarball\n' * 64)
+    with pytest.raises(opencomputer.InvalidArgumentError):
+        run(Templates.import_rootfs(IMPORTED, str(not_tar), prepare=False))
+    assert IMPORTED not in [t.name for t in sync.Templates.list()]
+
+
+def test_prune_reports_what_it_did():
+    r = run(Templates.prune(keep_days=0))
+    assert isinstance(r, opencomputer.PruneResult), r
+    assert all(type(v) is int and v >= 0 for v in (r.removed, r.bytes_freed, r.kept)), r
+    assert r.removed > 0 or r.bytes_freed == 0, r
+    # a second prune finds nothing more to remove
+    again = sync.Templates.prune()
+    assert again.removed == 0 and again.bytes_freed == 0, again
+    with pytest.raises(opencomputer.InvalidArgumentError, match='keep_days'):
+        sync.Templates.prune(keep_days=-1)
