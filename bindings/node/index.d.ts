@@ -381,14 +381,20 @@ export interface TemplateInfo {
   steps: string[];
   /** The root filesystem tarball it was imported from (absolute); null for one built or made otherwise. */
   importedFrom: string | null;
+  /** Defaults of its sandboxes: "K=V" environment, exec's directory and user (null: none). */
+  env: string[];
+  workdir: string | null;
+  user: string | null;
+  /** The agent program and its arguments its agent sessions run by default; null: the reference runner. */
+  agent: string[] | null;
 }
 
 /** One step of a build without a Dockerfile. */
 export interface BuildStep {
   /** run: a command line for /bin/sh -c (or argv with execForm); apt: Debian package names;
    * copy: sources relative to contextDir, then the destination; env: [KEY, VALUE];
-   * workdir: [absolute path]; user: [USER[:GROUP]] */
-  type: 'run' | 'apt' | 'copy' | 'env' | 'workdir' | 'user';
+   * workdir: [absolute path]; user: [USER[:GROUP]]; agent: [program path, its arguments...] */
+  type: 'run' | 'apt' | 'copy' | 'env' | 'workdir' | 'user' | 'agent';
   /** A string is one argument. */
   args: string | string[];
   /** run: args are the program and its arguments, run without a shell. */

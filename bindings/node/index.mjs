@@ -37,7 +37,7 @@ function templateInfo(raw) {
 }
 
 // The library's oc_build_step_kind numbers.
-const STEP_KINDS = { run: 1, apt: 2, copy: 3, env: 4, workdir: 5, user: 6 };
+const STEP_KINDS = { run: 1, apt: 2, copy: 3, env: 4, workdir: 5, user: 6, agent: 7 };
 const STEP_EXEC_FORM = 1;
 
 function buildStep(step, i) {
@@ -552,7 +552,7 @@ export class Templates {
    * Builds template `name` (or a new version of it) and resolves to its
    * info.  The second argument is a Dockerfile's text (FROM, RUN, COPY, ENV,
    * WORKDIR, USER, ARG), as in the SDK, or options: `dockerfile`, or `steps`
-   * ([{type: 'run'|'apt'|'copy'|'env'|'workdir'|'user', args, execForm,
+   * ([{type: 'run'|'apt'|'copy'|'env'|'workdir'|'user'|'agent', args, execForm,
    * chown, chmod}]) on `parent` (default 'base'); `contextDir`, where COPY
    * sources are; `buildArgs`, {K: V} for ARGs; `onLog(line)`, each line of
    * the build's log ("[2/3] RUN ...", the step's output, "(cached)" for a

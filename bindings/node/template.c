@@ -9,16 +9,23 @@ static napi_status step_item(napi_env env, const void *steps, size_t i, napi_val
     return napi_create_string_utf8(env, s[i], NAPI_AUTO_LENGTH, out);
 }
 
+/* A NULL-terminated string array as a JS array (NULL: empty). */
+static napi_status strv_value(napi_env env, const char *const *v, napi_value *out)
+{
+    size_t n = 0;
+
+    while (v && v[n])
+        n++;
+    return array_value(env, v, n, step_item, out);
+}
+
 /* Plain fields; index.mjs turns the time into a Date. */
 static napi_status template_value(napi_env env, const oc_template_info *t, napi_value *out)
 {
-    const char *const *steps = oc_template_info_steps(t);
-    size_t n = 0;
-    napi_value v;
+    const char *const *agent = oc_template_info_agent(t);
+    napi_value v, env_v, agent_v;
     napi_status s;
 
-    while (steps && steps[n])
-        n++;
     if ((s = napi_create_object(env, out)) != napi_ok ||
         (s = set_str(env, *out, "name", oc_template_info_name(t))) != napi_ok ||
         (s = set_str(env, *out, "parent", oc_template_info_parent(t))) != napi_ok ||
@@ -26,9 +33,19 @@ static napi_status template_value(napi_env env, const oc_template_info *t, napi_
         (s = set_num(env, *out, "sizeBytes", (double)oc_template_info_size_bytes(t))) != napi_ok ||
         (s = set_num(env, *out, "diskBytes", (double)oc_template_info_disk_bytes(t))) != napi_ok ||
         (s = set_str(env, *out, "importedFrom", oc_template_info_imported_from(t))) != napi_ok ||
-        (s = array_value(env, steps, n, step_item, &v)) != napi_ok)
+        (s = set_str(env, *out, "workdir", oc_template_info_workdir(t))) != napi_ok ||
+        (s = set_str(env, *out, "user", oc_template_info_user(t))) != napi_ok ||
+        (s = strv_value(env, oc_template_info_steps(t), &v)) != napi_ok ||
+        (s = set_value(env, *out, "steps", v)) != napi_ok ||
+        (s = strv_value(env, oc_template_info_env(t), &env_v)) != napi_ok ||
+        (s = set_value(env, *out, "env", env_v)) != napi_ok)
         return s;
-    return set_value(env, *out, "steps", v);
+    if (!agent)
+        return napi_get_null(env, &agent_v) == napi_ok ? set_value(env, *out, "agent", agent_v)
+                                                      : napi_generic_failure;
+    if ((s = strv_value(env, agent, &agent_v)) != napi_ok)
+        return s;
+    return set_value(env, *out, "agent", agent_v);
 }
 
 static int run_get(job *j, oc_error **error)

@@ -92,18 +92,24 @@ test('a Dockerfile build logs its steps; its sandboxes see its file and ENV', as
   for (const l of steps) assert.ok(l.endsWith('(cached)'), `not cached: ${l}\n${again.join('\n')}`);
 });
 
-test('steps on a parent: workdir, an exec-form RUN, env', async () => {
+test('steps on a parent: workdir, an exec-form RUN, env, agent', async () => {
   const log = [];
   const info = await Templates.build(T_STEPS, {
     parent: T_MAIN,
     // the nonce in every step that changes the disk, for the cleanup
     steps: [{ type: 'workdir', args: `/app-${NONCE}` },
             { type: 'run', args: ['/bin/sh', '-c', `pwd; cat /f; echo ${NONCE}`], execForm: true },
-            { type: 'env', args: ['Y', '2'] }],
+            { type: 'env', args: ['Y', '2'] },
+            { type: 'agent', args: ['/usr/local/bin/oc-agent-runner', '--quiet'] }],
     onLog: (line) => log.push(line),
   });
   assert.equal(info.parent, T_MAIN);
-  assert.equal(info.steps.length, 3, JSON.stringify(info.steps));
+  assert.equal(info.steps.length, 4, JSON.stringify(info.steps));
+  // the sandboxes' defaults, the parent's with these steps'
+  assert.equal(info.workdir, `/app-${NONCE}`);
+  assert.ok(info.env.includes('Y=2'), JSON.stringify(info.env));
+  assert.deepEqual(info.agent, ['/usr/local/bin/oc-agent-runner', '--quiet']);
+  assert.equal((await Templates.get('base')).agent, null);
   const text = log.join('\n');
   // the step ran in the parent's disk, in the new WORKDIR
   assert.match(text, new RegExp(`^/app-${NONCE}$`, 'm'));
