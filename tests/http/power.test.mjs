@@ -78,6 +78,8 @@ test('a restarted server forgets the preview records of sandboxes that are gone'
   fs.writeFileSync(kept, '{"urls": []}', { mode: 0o600 });
   serverLog = '';
   await start();
+  // the new server has a new port: follow it, so that after() can kill sb
+  sb = await Sandbox.connect(sb.sandboxId, opts);
   assert.equal(fs.existsSync(gone), false, 'the record of a gone sandbox is still there');
   assert.equal(fs.existsSync(kept), true, 'the record of a live sandbox went');
   assert.match(serverLog, /forgot the preview records of 1 sandbox/);
