@@ -1,6 +1,7 @@
 // server.mjs: starting and talking to a test oc-server, shared by the
 // http tests.  OC_SERVER names the binary; OC_STATE_DIR, when set, becomes
 // its state-dir.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -63,6 +64,14 @@ export async function stopServer(proc) {
     : new Promise((resolve) => proc.on('exit', (c, s) => resolve([c, s])));
   proc.kill('SIGTERM');
   return exited;
+}
+
+// Stops proc and asserts it exited 0 on the signal, with the end of its
+// log (log(): the text so far) when it did not.
+export async function stopServerCleanly(proc, log) {
+  const [code, signal] = await stopServer(proc);
+  assert.equal(signal, null, `oc-server died of ${signal}: ${log().slice(-2000)}`);
+  assert.equal(code, 0, log().slice(-2000));
 }
 
 // A plain request to base + url: status and parsed body.

@@ -8,25 +8,17 @@ TAP: output, reattach, stdin, limits, slow readers, terminals, resize.
 Standard library only; the protocol client is in test-agent-wire.py.
 """
 import hashlib
-import importlib.util
 import os
 import re
+import runpy
 import signal
 import sys
 import time
 
-
-def _load_wire():
-    sys.dont_write_bytecode = True  # keep the source tree clean
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'test-agent-wire.py')
-    spec = importlib.util.spec_from_file_location('oc_agent_wire', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-wire = _load_wire()
-globals().update({k: v for k, v in vars(wire).items() if not k.startswith('__')})
+sys.dont_write_bytecode = True  # keep the source tree clean
+globals().update({k: v for k, v in runpy.run_path(os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), 'test-agent-wire.py')).items()
+    if not k.startswith('__')})
 
 TESTS = []
 
